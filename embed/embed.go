@@ -1,0 +1,160 @@
+// Package embed runs the NATS JetStream server that jfguard keeps its event stream in,
+// either inside the jfguard process (the default: one binary, nothing to install) or
+// as a connection to an external NATS server or cluster.
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Sync modes for the embedded server's file storage.
+const (
+	// SyncAlways fsyncs every write before JetStream acknowledges it: no acknowledged
+	// event is lost on power failure, at the cost of append latency.
+	SyncAlways = "always"
+	// SyncInterval lets the operating system flush writes and fsyncs on a timer: an
+	// acknowledged event survives a crash of jfguard, but a power failure or kernel
+	// crash can lose the events of the last interval.
+	SyncInterval = "interval"
+)
+
+// DefaultSyncInterval bounds the loss window of SyncInterval on power failure.
+const DefaultSyncInterval = time.Second
+
+// Options configure where the event store lives.
+type Options struct {
+	// URL of an external NATS server or cluster (comma-separated). Empty runs the
+	// embedded server.
+	URL string
+	// CredsFile authenticates to an external server (a NATS .creds file); optional.
+	CredsFile string
+	// StoreDir is where the embedded server keeps its file storage.
+	StoreDir string
+	// Listen opens a client port on the embedded server ("127.0.0.1:4222") so other
+	// systems can subscribe to the stream; empty opens none.
+	Listen string
+	// Sync is SyncAlways or SyncInterval.
+	Sync string
+	// SyncEvery is the flush interval for SyncInterval; zero means DefaultSyncInterval.
+	SyncEvery time.Duration
+	// Name identifies this node in connection names and server names.
+	Name string
+}
+
+// Conn is a connection to the event store's NATS server, and the embedded server when
+// there is one.
+type Conn struct {
+	NC     *nats.Conn
+	Server *server.Server // nil when connected to an external server
+}
+
+// Start runs the embedded server (or connects to the external one) and returns a
+// ready connection.
+func Start(opts Options) (*Conn, error) {
+	name := opts.Name
+	if name == "" {
+		name = "jfguard"
+	}
+	if opts.URL != "" {
+		nopts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+		if opts.CredsFile != "" {
+			nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+		}
+		nc, err := nats.Connect(opts.URL, nopts...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, err)
+		}
+		return &Conn{NC: nc}, nil
+	}
+
+	if opts.StoreDir == "" {
+		return nil, errors.New("embedded NATS needs a store directory (data_dir)")
+	}
+	if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create NATS store directory: %w", err)
+	}
+	sopts := &server.Options{
+		ServerName:         name,
+		JetStream:          true,
+		StoreDir:           filepath.Clean(opts.StoreDir),
+		DontListen:         opts.Listen == "",
+		NoSigs:             true,
+		NoLog:              true,
+		JetStreamMaxMemory: 256 << 20,
+		MaxPayload:         4 << 20,
+	}
+	switch opts.Sync {
+	case SyncAlways:
+		sopts.SyncAlways = true
+	case SyncInterval, "":
+		sopts.SyncInterval = opts.SyncEvery
+		if sopts.SyncInterval <= 0 {
+			sopts.SyncInterval = DefaultSyncInterval
+		}
+	default:
+		return nil, fmt.Errorf("nats.sync: %q is not a sync mode; use %q or %q", opts.Sync, SyncAlways, SyncInterval)
+	}
+	if opts.Listen != "" {
+		host, port, err := net.SplitHostPort(opts.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen: %q is not host:port: %w", opts.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats.listen: port %q is not a number", port)
+		}
+		sopts.Host, sopts.Port = host, p
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded NATS did not become ready within 30s")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name(name))
+	if err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
+	}
+	return &Conn{NC: nc, Server: ns}, nil
+}
+
+// ClientURL is the address other processes can reach the embedded server at, or "".
+func (c *Conn) ClientURL() string {
+	if c.Server == nil {
+		return ""
+	}
+	if addr := c.Server.Addr(); addr != nil {
+		return "nats://" + addr.String()
+	}
+	return ""
+}
+
+// Close drains the connection (so in-flight publishes finish) and stops the embedded
+// server, waiting until its files are closed.
+func (c *Conn) Close() {
+	if c.NC != nil {
+		_ = c.NC.Drain()
+		deadline := time.Now().Add(5 * time.Second)
+		for !c.NC.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		c.NC.Close()
+	}
+	if c.Server != nil {
+		c.Server.Shutdown()
+		c.Server.WaitForShutdown()
+	}
+}

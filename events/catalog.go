@@ -1,0 +1,127 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+)
+
+// Payload is the type-specific data of an event. Every payload type is listed in the
+// catalog below; docs/events.md is generated from it and checked by a test.
+type Payload interface {
+	EventType() string
+}
+
+// Sealed is a value encrypted with its user's data key (see Sealer). Destroying the key
+// shreds every Sealed value of that user while the rest of the event stays readable.
+type Sealed string
+
+// Entry describes one event type for subscribers.
+type Entry struct {
+	Type      string
+	Aggregate string
+	Summary   string
+	proto     Payload
+}
+
+// Fields lists the payload's JSON fields with their Go types, for the catalog document.
+func (e Entry) Fields() [][2]string {
+	t := reflect.TypeOf(e.proto).Elem()
+	var out [][2]string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("json")
+		for j := 0; j < len(name); j++ {
+			if name[j] == ',' {
+				name = name[:j]
+				break
+			}
+		}
+		if name == "" || name == "-" {
+			continue
+		}
+		out = append(out, [2]string{name, typeName(f.Type)})
+	}
+	return out
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(Sealed("")):
+		return "sealed string"
+	case t == reflect.TypeOf(time.Time{}):
+		return "RFC 3339 time"
+	case t.Kind() == reflect.Slice:
+		return "list of " + typeName(t.Elem())
+	case t.Kind() == reflect.Struct:
+		return "object"
+	case t.Kind() == reflect.Pointer:
+		return typeName(t.Elem())
+	}
+	return t.Kind().String()
+}
+
+// Catalog returns every event type, sorted by aggregate then type.
+func Catalog() []Entry {
+	out := make([]Entry, len(catalog))
+	copy(out, catalog)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Aggregate != out[j].Aggregate {
+			return out[i].Aggregate < out[j].Aggregate
+		}
+		return out[i].Type < out[j].Type
+	})
+	return out
+}
+
+// Lookup returns the catalog entry of a type.
+func Lookup(typ string) (Entry, bool) {
+	e, ok := catalogByType[typ]
+	return e, ok
+}
+
+// Decode returns the typed payload of an event, upcasting older versions.
+func Decode(ev Event) (Payload, error) {
+	entry, ok := catalogByType[ev.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownType, ev.Type)
+	}
+	if ev.V > CurrentVersion {
+		return nil, fmt.Errorf("event %s has version %d, newer than this jfguard understands (%d)", ev.ID, ev.V, CurrentVersion)
+	}
+	p := reflect.New(reflect.TypeOf(entry.proto).Elem()).Interface().(Payload)
+	if err := json.Unmarshal(ev.Data, p); err != nil {
+		return nil, fmt.Errorf("decode %s payload of event %s: %w", ev.Type, ev.ID, err)
+	}
+	return p, nil
+}
+
+// Data decodes the payload of ev into a value of type T.
+func Data[T Payload](ev Event) (T, error) {
+	var zero T
+	p, err := Decode(ev)
+	if err != nil {
+		return zero, err
+	}
+	v, ok := p.(T)
+	if !ok {
+		return zero, fmt.Errorf("event %s is %s, not %T", ev.ID, ev.Type, zero)
+	}
+	return v, nil
+}
+
+var catalogByType = map[string]Entry{}
+
+func init() {
+	for _, e := range catalog {
+		if e.proto.EventType() != e.Type {
+			panic("catalog entry " + e.Type + " has payload of type " + e.proto.EventType())
+		}
+		if _, dup := catalogByType[e.Type]; dup {
+			panic("duplicate catalog entry " + e.Type)
+		}
+		catalogByType[e.Type] = e
+	}
+}

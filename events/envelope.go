@@ -1,0 +1,146 @@
+// Package events holds jfguard's event types and their catalog, the envelope and its
+// codec, field sealing, the JetStream store (append with optimistic concurrency, read,
+// subscribe) and audit integrity (hash chain, signed checkpoints, verify).
+package events
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Aggregates: every event belongs to exactly one.
+const (
+	AggUser   = "user"
+	AggIP     = "ip"
+	AggSystem = "system"
+)
+
+// SubjectPrefix is the root of every event subject.
+const SubjectPrefix = "jfguard.events"
+
+// CurrentVersion is the envelope version written today.
+const CurrentVersion = 1
+
+// Device describes the client that caused an event, as it named itself.
+type Device struct {
+	ID      string `json:"id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Client  string `json:"client,omitempty"`
+	Version string `json:"version,omitempty"`
+}
+
+// Event is the envelope of every fact in the stream. Data holds the type-specific
+// payload; Seq and Subject are filled when the event is read back from the stream.
+type Event struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Time        time.Time       `json:"time"`
+	Aggregate   string          `json:"aggregate"`
+	AggregateID string          `json:"aggregate_id"`
+	Actor       string          `json:"actor,omitempty"`
+	IP          string          `json:"ip,omitempty"`
+	Device      *Device         `json:"device,omitempty"`
+	Data        json.RawMessage `json:"data"`
+	V           int             `json:"v"`
+
+	Seq     uint64 `json:"-"`
+	Subject string `json:"-"`
+}
+
+// Context is who and where an event came from: the parts of the envelope that are
+// not the payload.
+type Context struct {
+	Actor  string
+	IP     string
+	Device *Device
+}
+
+// ErrUnknownType is returned for an event type that is not in the catalog.
+var ErrUnknownType = errors.New("unknown event type")
+
+// New builds an envelope for payload p on the aggregate it belongs to. The caller
+// supplies the time so domain code stays free of clocks.
+func New(aggID string, now time.Time, c Context, p Payload) (Event, error) {
+	entry, ok := catalogByType[p.EventType()]
+	if !ok {
+		return Event{}, fmt.Errorf("%w: %s", ErrUnknownType, p.EventType())
+	}
+	if !ValidAggregateID(aggID) {
+		return Event{}, fmt.Errorf("aggregate id %q is not subject-safe", aggID)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s: %w", p.EventType(), err)
+	}
+	return Event{
+		ID:          NewID(),
+		Type:        p.EventType(),
+		Time:        now.UTC(),
+		Aggregate:   entry.Aggregate,
+		AggregateID: aggID,
+		Actor:       c.Actor,
+		IP:          c.IP,
+		Device:      c.Device,
+		Data:        data,
+		V:           CurrentVersion,
+	}, nil
+}
+
+// Must is New for payloads known to be valid; it panics on a programming error
+// (an uncatalogued type or an unsafe id), never on user input.
+func Must(aggID string, now time.Time, c Context, p Payload) Event {
+	ev, err := New(aggID, now, c, p)
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+// SubjectFor is the subject an event is published on.
+func SubjectFor(aggregate, aggID, typ string) string {
+	return SubjectPrefix + "." + aggregate + "." + aggID + "." + typ
+}
+
+// AggregateSubject matches every event of one aggregate instance.
+func AggregateSubject(aggregate, aggID string) string {
+	return SubjectPrefix + "." + aggregate + "." + aggID + ".>"
+}
+
+// PublishSubject is the subject this event is published on.
+func (e Event) PublishSubject() string { return SubjectFor(e.Aggregate, e.AggregateID, e.Type) }
+
+// ValidAggregateID reports whether id can be one token of a NATS subject.
+func ValidAggregateID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c <= ' ' || c == '.' || c == '*' || c == '>' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// IPAggregateID turns an IP address into its subject-safe aggregate id: dots become
+// underscores; IPv6 stays as it is (colons are subject-safe).
+func IPAggregateID(ip string) string {
+	return strings.ReplaceAll(ip, ".", "_")
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns a random 128-bit identifier in lower-case base32.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return idEncoding.EncodeToString(b[:])
+}

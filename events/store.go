@@ -1,0 +1,426 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamName is the JetStream stream holding every event.
+const StreamName = "JFGUARD_EVENTS"
+
+// AnySeq appends without an expectation on the aggregate's last sequence.
+const AnySeq = ^uint64(0)
+
+// Errors callers branch on.
+var (
+	// ErrConflict: another writer appended to the aggregate since the caller read it.
+	// The caller re-decides on fresh state.
+	ErrConflict = errors.New("aggregate changed since it was read")
+	// ErrDuplicate: every event of the append was already in the stream (same ids).
+	ErrDuplicate = errors.New("events already appended")
+	// ErrWeakStream: the stream exists with settings that would let history be lost.
+	ErrWeakStream = errors.New("event stream settings are too weak")
+)
+
+// StoreOptions configure the event stream.
+type StoreOptions struct {
+	// Replicas of the stream in a NATS cluster; 1 for the embedded server.
+	Replicas int
+	// DuplicateWindow for idempotent publish (Nats-Msg-Id); default 2 minutes.
+	DuplicateWindow time.Duration
+}
+
+// Store appends events to JetStream and reads them back.
+type Store struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	// OnAppend, when set, is told the last sequence of every successful append
+	// (projections use it for read-your-writes).
+	onAppend func(seq uint64)
+}
+
+// OpenStore creates the event stream if it does not exist and checks its settings
+// when it does: a stream that allows deletes, purges, expiry or limits is refused,
+// because the stream is the audit log.
+func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = 2 * time.Minute
+	}
+	cfg := jetstream.StreamConfig{
+		Name:               StreamName,
+		Description:        "jfguard events: the append-only audit log",
+		Subjects:           []string{SubjectPrefix + ".>"},
+		Storage:            jetstream.FileStorage,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardNew,
+		MaxMsgs:            -1,
+		MaxBytes:           -1,
+		MaxAge:             0,
+		MaxMsgsPerSubject:  -1,
+		Replicas:           opts.Replicas,
+		Duplicates:         opts.DuplicateWindow,
+		DenyDelete:         true,
+		DenyPurge:          true,
+		AllowAtomicPublish: true,
+		AllowDirect:        true,
+	}
+	stream, err := ensureStream(ctx, js, cfg, CheckEventStream)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{nc: nc, js: js, stream: stream}, nil
+}
+
+// ensureStream creates a stream or, when it exists, runs check on its configuration.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) (jetstream.Stream, error) {
+	stream, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			stream, err = js.Stream(ctx, cfg.Name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
+	}
+	if err := check(stream.CachedInfo().Config); err != nil {
+		return nil, err
+	}
+	return stream, nil
+}
+
+// CheckEventStream refuses a stream configuration that could lose or rewrite history.
+func CheckEventStream(c jetstream.StreamConfig) error {
+	var weak []string
+	if !c.DenyDelete {
+		weak = append(weak, "deny_delete is off (messages can be deleted)")
+	}
+	if !c.DenyPurge {
+		weak = append(weak, "deny_purge is off (the stream can be purged)")
+	}
+	if c.AllowRollup {
+		weak = append(weak, "allow_rollup is on (a rollup replaces history)")
+	}
+	if c.AllowMsgTTL {
+		weak = append(weak, "allow_msg_ttl is on (messages can expire)")
+	}
+	if c.Storage != jetstream.FileStorage {
+		weak = append(weak, "storage is not file (memory storage loses the log on restart)")
+	}
+	if c.MaxAge > 0 {
+		weak = append(weak, "max_age is set (old events would be removed)")
+	}
+	if c.MaxMsgs > 0 || c.MaxBytes > 0 || c.MaxMsgsPerSubject > 0 {
+		if c.Discard == jetstream.DiscardOld {
+			weak = append(weak, "limits with discard=old are set (old events would be removed)")
+		}
+	}
+	if c.Retention != jetstream.LimitsPolicy {
+		weak = append(weak, "retention is not limits (consumed events would be removed)")
+	}
+	if c.Sealed {
+		weak = append(weak, "the stream is sealed (no new events can be written)")
+	}
+	if len(weak) > 0 {
+		return fmt.Errorf("%w: stream %s: %s. Fix: restore these settings with `nats stream edit %s` (deny_delete, deny_purge on; no rollup, TTL, max_age or discard-old limits) or let jfguard create the stream in a new account",
+			ErrWeakStream, c.Name, strings.Join(weak, "; "), c.Name)
+	}
+	return nil
+}
+
+// OnAppend registers a function told of every appended sequence.
+func (s *Store) OnAppend(fn func(seq uint64)) { s.onAppend = fn }
+
+// JetStream exposes the JetStream context for the other streams jfguard keeps.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn is the underlying NATS connection.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Append publishes the events of one command atomically: all of them or none. They
+// must belong to one aggregate instance. expected is the sequence of the aggregate's
+// last event the decision was based on (0 for a new aggregate), or AnySeq.
+// It returns the stream sequence of the last event.
+func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint64, error) {
+	if len(evs) == 0 {
+		return 0, errors.New("append: no events")
+	}
+	agg, id := evs[0].Aggregate, evs[0].AggregateID
+	msgs := make([]*nats.Msg, len(evs))
+	for i, ev := range evs {
+		if ev.Aggregate != agg || ev.AggregateID != id {
+			return 0, fmt.Errorf("append: events of %s.%s and %s.%s in one append", agg, id, ev.Aggregate, ev.AggregateID)
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
+		}
+		m := nats.NewMsg(ev.PublishSubject())
+		m.Data = data
+		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		msgs[i] = m
+	}
+	if expected != AnySeq {
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, AggregateSubject(agg, id))
+	}
+	var seq uint64
+	var err error
+	if len(msgs) == 1 {
+		seq, err = s.publishOne(ctx, msgs[0])
+	} else {
+		seq, err = s.publishBatch(ctx, msgs)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if s.onAppend != nil {
+		s.onAppend(seq)
+	}
+	return seq, nil
+}
+
+func (s *Store) publishOne(ctx context.Context, m *nats.Msg) (uint64, error) {
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
+		return 0, classifyPublishError(err)
+	}
+	if ack.Duplicate {
+		return ack.Sequence, ErrDuplicate
+	}
+	return ack.Sequence, nil
+}
+
+// pubAck is the server's answer to the commit of an atomic batch.
+type pubAck struct {
+	Stream    string `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	Duplicate bool   `json:"duplicate"`
+	BatchSize int    `json:"count"`
+	Error     *struct {
+		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+}
+
+// publishBatch uses JetStream's atomic batch publish: the server stages every message
+// and stores them only when the commit message arrives and every check passes.
+func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+	batchID := NewID()
+	for i, m := range msgs {
+		m.Header.Set("Nats-Batch-Id", batchID)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, fmt.Errorf("publish batch message %d: %w", i+1, err)
+			}
+		}
+	}
+	last := msgs[len(msgs)-1]
+	last.Header.Set("Nats-Batch-Commit", "1")
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	resp, err := s.nc.RequestMsgWithContext(ctx, last)
+	if err != nil {
+		return 0, fmt.Errorf("commit batch: %w", err)
+	}
+	var ack pubAck
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("commit batch: bad acknowledgement: %w", err)
+	}
+	if ack.Error != nil {
+		switch jetstream.ErrorCode(ack.Error.ErrCode) {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return 0, ErrConflict
+		case 10201: // atomic publish contains a duplicate message
+			return ack.Seq, ErrDuplicate
+		}
+		return 0, fmt.Errorf("commit batch: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
+	}
+	if ack.Duplicate {
+		return ack.Seq, ErrDuplicate
+	}
+	return ack.Seq, nil
+}
+
+func classifyPublishError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return ErrConflict
+	}
+	return fmt.Errorf("publish event: %w", err)
+}
+
+// LastSeq is the sequence of the newest event in the stream.
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// DecodeMsg turns a stream message into an event.
+func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
+	}
+	ev.Seq, ev.Subject = seq, subject
+	return ev, nil
+}
+
+// RawMsg is a stream message as stored, for integrity checks.
+type RawMsg struct {
+	Seq     uint64
+	Subject string
+	Data    []byte
+	MsgID   string
+	Time    time.Time
+}
+
+// ScanRaw calls fn for every stored message from sequence from (inclusive) up to the
+// stream's last sequence at the time of the call, in stream order.
+func (s *Store) ScanRaw(ctx context.Context, from uint64, fn func(RawMsg) error) (uint64, error) {
+	return scanStream(ctx, s.js, StreamName, "", from, nil, fn)
+}
+
+// Scan calls fn for every event from sequence from up to the end of the stream as it
+// is when Scan starts, and returns the last sequence it delivered.
+func (s *Store) Scan(ctx context.Context, from uint64, fn func(Event) error) (uint64, error) {
+	return scanStream(ctx, s.js, StreamName, "", from, nil, func(m RawMsg) error {
+		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		if err != nil {
+			return err
+		}
+		return fn(ev)
+	})
+}
+
+// Load returns every event of one aggregate instance in order, and the sequence of
+// its last event (0 when it has none): the expected sequence for the next append.
+func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64, error) {
+	var out []Event
+	last, err := scanStream(ctx, s.js, StreamName, AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
+		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		if err != nil {
+			return err
+		}
+		out = append(out, ev)
+		return nil
+	})
+	return out, last, err
+}
+
+// ScanTime calls fn for the events stored between since (inclusive) and until
+// (exclusive; zero means now), optionally restricted to a subject filter.
+func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.Time, fn func(Event) error) error {
+	start := since
+	_, err := scanStream(ctx, s.js, StreamName, filter, 0, &start, func(m RawMsg) error {
+		if !until.IsZero() && !m.Time.Before(until) {
+			return errStop
+		}
+		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		if err != nil {
+			return err
+		}
+		return fn(ev)
+	})
+	return err
+}
+
+var errStop = errors.New("stop scan")
+
+// scanStream reads a stream with an ordered consumer until it has delivered every
+// message that was pending when it started.
+func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
+	cfg := jetstream.OrderedConsumerConfig{}
+	if filter != "" {
+		cfg.FilterSubjects = []string{filter}
+	}
+	switch {
+	case since != nil && !since.IsZero():
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = since
+	case from > 1:
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = from
+	default:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	cons, err := js.OrderedConsumer(ctx, stream, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	info := cons.CachedInfo()
+	if info == nil || info.NumPending == 0 {
+		return 0, nil
+	}
+	defer func() { _ = js.DeleteConsumer(context.Background(), stream, info.Name) }()
+	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	defer it.Stop()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Stop()
+		case <-done:
+		}
+	}()
+	var last uint64
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, ctx.Err()
+			}
+			return last, fmt.Errorf("read stream %s: %w", stream, err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			return last, fmt.Errorf("read stream %s: %w", stream, err)
+		}
+		raw := RawMsg{
+			Seq:     meta.Sequence.Stream,
+			Subject: msg.Subject(),
+			Data:    msg.Data(),
+			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
+			Time:    meta.Timestamp,
+		}
+		if err := fn(raw); err != nil {
+			if errors.Is(err, errStop) {
+				return last, nil
+			}
+			return last, err
+		}
+		last = raw.Seq
+		if meta.NumPending == 0 {
+			return last, nil
+		}
+	}
+}

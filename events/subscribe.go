@@ -1,0 +1,48 @@
+package events
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subscription delivers events as they are appended until stopped.
+type Subscription struct {
+	cc jetstream.ConsumeContext
+}
+
+// Stop ends the subscription.
+func (s *Subscription) Stop() { s.cc.Stop() }
+
+// Subscribe delivers every event from sequence from (inclusive; 0 or 1 for the
+// beginning) in stream order, then keeps delivering new ones, optionally restricted
+// to subject filters. fn runs on one goroutine at a time.
+func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn func(Event)) (*Subscription, error) {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
+	if from > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = from
+	}
+	cons, err := s.js.OrderedConsumer(ctx, StreamName, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", StreamName, err)
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err != nil {
+			return
+		}
+		ev, err := DecodeMsg(msg.Subject(), meta.Sequence.Stream, msg.Data())
+		if err != nil {
+			// An undecodable message is still a position in the stream: deliver an
+			// envelope that names the problem so folds can count and skip it.
+			ev = Event{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Type: "undecodable"}
+		}
+		fn(ev)
+	}, jetstream.PullMaxMessages(4096))
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", StreamName, err)
+	}
+	return &Subscription{cc: cc}, nil
+}

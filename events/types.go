@@ -1,0 +1,402 @@
+package events
+
+import "time"
+
+// The catalog: every event type jfguard publishes, the aggregate it belongs to and a
+// sentence for subscribers. Types are named in the past tense for what happened.
+var catalog = []Entry{
+	// Users as jfguard learns them from Jellyfin.
+	{Type: "user_discovered", Aggregate: AggUser, Summary: "jfguard saw a Jellyfin user for the first time (at sign-in or by admin action).", proto: &UserDiscovered{}},
+	{Type: "user_profile_changed", Aggregate: AggUser, Summary: "The user's name or administrator role changed in Jellyfin.", proto: &UserProfileChanged{}},
+	{Type: "user_forgotten", Aggregate: AggUser, Summary: "The user's data key was destroyed: every sealed value of the user is unreadable from now on.", proto: &UserForgotten{}},
+	{Type: "user_reset", Aggregate: AggUser, Summary: "An administrator removed every factor, trusted browser and lockout of the user (account recovery).", proto: &UserReset{}},
+
+	// Sign-in.
+	{Type: "challenge_issued", Aggregate: AggUser, Summary: "The password was right and a second factor is needed: the Jellyfin token is held until the challenge completes.", proto: &ChallengeIssued{}},
+	{Type: "factor_verified", Aggregate: AggUser, Summary: "A second factor was verified.", proto: &FactorVerified{}},
+	{Type: "factor_failed", Aggregate: AggUser, Summary: "A second factor was wrong, reused or malformed.", proto: &FactorFailed{}},
+	{Type: "challenge_burned", Aggregate: AggUser, Summary: "A challenge took too many wrong codes and can no longer be completed; its token is logged out.", proto: &ChallengeBurned{}},
+	{Type: "challenge_expired", Aggregate: AggUser, Summary: "A challenge was not completed in time; its token is logged out at Jellyfin.", proto: &ChallengeExpired{}},
+	{Type: "lockout_started", Aggregate: AggUser, Summary: "Too many failed second factors: the user's second-factor step is locked until the given time.", proto: &LockoutStarted{}},
+	{Type: "session_verified", Aggregate: AggUser, Summary: "A Jellyfin token may be used through jfguard, for the given reason.", proto: &SessionVerified{}},
+	{Type: "session_revoked", Aggregate: AggUser, Summary: "A verified token was revoked (signed out, device revoked, admin action) and is logged out at Jellyfin.", proto: &SessionRevoked{}},
+
+	// Factors.
+	{Type: "totp_enrollment_started", Aggregate: AggUser, Summary: "The user began adding an authenticator app; the secret is sealed.", proto: &TOTPEnrollmentStarted{}},
+	{Type: "totp_enrolled", Aggregate: AggUser, Summary: "The user confirmed an authenticator app with a code.", proto: &TOTPEnrolled{}},
+	{Type: "totp_removed", Aggregate: AggUser, Summary: "The authenticator app was removed.", proto: &TOTPRemoved{}},
+	{Type: "recovery_codes_generated", Aggregate: AggUser, Summary: "A new set of recovery codes replaced the old one; only slow hashes are stored.", proto: &RecoveryCodesGenerated{}},
+	{Type: "recovery_code_used", Aggregate: AggUser, Summary: "A recovery code was spent.", proto: &RecoveryCodeUsed{}},
+	{Type: "two_factor_disabled", Aggregate: AggUser, Summary: "The user turned two-factor sign-in off, removing every factor.", proto: &TwoFactorDisabled{}},
+	{Type: "passkey_registered", Aggregate: AggUser, Summary: "A passkey was added.", proto: &PasskeyRegistered{}},
+	{Type: "passkey_renamed", Aggregate: AggUser, Summary: "A passkey's label changed.", proto: &PasskeyRenamed{}},
+	{Type: "passkey_removed", Aggregate: AggUser, Summary: "A passkey was removed.", proto: &PasskeyRemoved{}},
+	{Type: "passkey_used", Aggregate: AggUser, Summary: "A passkey assertion verified; its signature counter advanced.", proto: &PasskeyUsed{}},
+	{Type: "passkey_clone_suspected", Aggregate: AggUser, Summary: "A passkey's signature counter went backwards: the credential may be cloned; the assertion was refused.", proto: &PasskeyCloneSuspected{}},
+	{Type: "email_address_added", Aggregate: AggUser, Summary: "The user added an email address for codes; it is unusable until confirmed.", proto: &EmailAddressAdded{}},
+	{Type: "email_address_confirmed", Aggregate: AggUser, Summary: "The user confirmed the email address with a code.", proto: &EmailAddressConfirmed{}},
+	{Type: "email_address_removed", Aggregate: AggUser, Summary: "The email address was removed.", proto: &EmailAddressRemoved{}},
+	{Type: "email_code_sent", Aggregate: AggUser, Summary: "A sign-in code was emailed; only its slow hash is stored.", proto: &EmailCodeSent{}},
+
+	// Browsers, devices, app passwords.
+	{Type: "browser_trusted", Aggregate: AggUser, Summary: "The user chose to trust this browser: it skips the challenge until the trust expires or is revoked.", proto: &BrowserTrusted{}},
+	{Type: "trusted_browser_used", Aggregate: AggUser, Summary: "A trusted browser skipped the challenge; its cookie was rotated.", proto: &TrustedBrowserUsed{}},
+	{Type: "browser_trust_revoked", Aggregate: AggUser, Summary: "A trusted browser was revoked: it will be challenged again.", proto: &BrowserTrustRevoked{}},
+	{Type: "pairing_requested", Aggregate: AggUser, Summary: "A native app or TV signed in with the right password and waits for the user's approval.", proto: &PairingRequested{}},
+	{Type: "pairing_approved", Aggregate: AggUser, Summary: "The user approved a device; its next sign-in within the window succeeds.", proto: &PairingApproved{}},
+	{Type: "pairing_denied", Aggregate: AggUser, Summary: "The user denied a device.", proto: &PairingDenied{}},
+	{Type: "device_paired", Aggregate: AggUser, Summary: "An approved device signed in; its token is verified until revoked.", proto: &DevicePaired{}},
+	{Type: "device_revoked", Aggregate: AggUser, Summary: "A paired device was revoked and its session logged out.", proto: &DeviceRevoked{}},
+	{Type: "app_password_created", Aggregate: AggUser, Summary: "An app password was created; only its slow hash is stored.", proto: &AppPasswordCreated{}},
+	{Type: "app_password_used", Aggregate: AggUser, Summary: "An app password signed an app in.", proto: &AppPasswordUsed{}},
+	{Type: "app_password_revoked", Aggregate: AggUser, Summary: "An app password was revoked.", proto: &AppPasswordRevoked{}},
+
+	// Addresses.
+	{Type: "sign_in_failed", Aggregate: AggIP, Summary: "A sign-in from this address failed (wrong password, unknown user or wrong app password).", proto: &SignInFailed{}},
+	{Type: "ip_banned", Aggregate: AggIP, Summary: "The address is banned until the given time.", proto: &IPBanned{}},
+	{Type: "ip_unbanned", Aggregate: AggIP, Summary: "An administrator lifted the ban on the address.", proto: &IPUnbanned{}},
+
+	// The system.
+	{Type: "settings_changed", Aggregate: AggSystem, Summary: "A policy setting changed (admin page, control API or the settings file at start).", proto: &SettingsChanged{}},
+	{Type: "sessions_adopted", Aggregate: AggSystem, Summary: "An administrator adopted the Jellyfin sessions that existed when jfguard was installed.", proto: &SessionsAdopted{}},
+	{Type: "notification_failed", Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
+	{Type: "node_started", Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
+}
+
+// UserDiscovered: the first sight of a Jellyfin user.
+type UserDiscovered struct {
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+}
+
+// UserProfileChanged records a new name or role for a known user.
+type UserProfileChanged struct {
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+}
+
+// UserForgotten marks the destruction of the user's data key.
+type UserForgotten struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// UserReset is an administrator's account recovery.
+type UserReset struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ChallengeIssued holds a Jellyfin token until a second factor completes it.
+type ChallengeIssued struct {
+	ChallengeID string    `json:"challenge_id"`
+	TokenHash   string    `json:"token_hash"`
+	Token       Sealed    `json:"token"`
+	Methods     []string  `json:"methods"`
+	Web         bool      `json:"web"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	AuthResult  Sealed    `json:"auth_result,omitempty"`
+}
+
+// FactorVerified records the method that proved the second factor.
+type FactorVerified struct {
+	ChallengeID   string `json:"challenge_id,omitempty"`
+	Method        string `json:"method"`
+	TOTPStep      int64  `json:"totp_step,omitempty"`
+	RecoveryIndex int    `json:"recovery_index,omitempty"`
+	CredentialID  string `json:"credential_id,omitempty"`
+	Purpose       string `json:"purpose,omitempty"`
+}
+
+// FactorFailed records a wrong, reused or malformed second factor.
+type FactorFailed struct {
+	ChallengeID string `json:"challenge_id,omitempty"`
+	Method      string `json:"method"`
+	Reason      string `json:"reason"`
+	Purpose     string `json:"purpose,omitempty"`
+}
+
+// ChallengeBurned ends a challenge after too many wrong codes.
+type ChallengeBurned struct {
+	ChallengeID string `json:"challenge_id"`
+	Failures    int    `json:"failures"`
+}
+
+// ChallengeExpired ends a challenge that timed out.
+type ChallengeExpired struct {
+	ChallengeID string `json:"challenge_id"`
+}
+
+// LockoutStarted locks the user's second-factor step.
+type LockoutStarted struct {
+	Until    time.Time `json:"until"`
+	Failures int       `json:"failures"`
+}
+
+// SessionVerified lets a token through the gate.
+type SessionVerified struct {
+	TokenHash     string `json:"token_hash"`
+	Reason        string `json:"reason"`
+	ChallengeID   string `json:"challenge_id,omitempty"`
+	BrowserID     string `json:"browser_id,omitempty"`
+	PairingID     string `json:"pairing_id,omitempty"`
+	AppPasswordID string `json:"app_password_id,omitempty"`
+	Token         Sealed `json:"token,omitempty"`
+}
+
+// SessionRevoked stops a token at the gate.
+type SessionRevoked struct {
+	TokenHash string `json:"token_hash"`
+	Reason    string `json:"reason"`
+}
+
+// TOTPEnrollmentStarted keeps the sealed secret until the user confirms it.
+type TOTPEnrollmentStarted struct {
+	Secret Sealed `json:"secret"`
+}
+
+// TOTPEnrolled confirms the pending secret; Step is the step of the confirming code,
+// which can therefore not be used again.
+type TOTPEnrolled struct {
+	Step int64 `json:"step"`
+}
+
+// TOTPRemoved removes the authenticator app.
+type TOTPRemoved struct{}
+
+// RecoveryCode is the stored form of one recovery code: a lookup tag and a slow hash.
+type RecoveryCode struct {
+	Tag  string `json:"tag"`
+	Hash string `json:"hash"`
+}
+
+// RecoveryCodesGenerated replaces the user's recovery codes.
+type RecoveryCodesGenerated struct {
+	Codes []RecoveryCode `json:"codes"`
+}
+
+// RecoveryCodeUsed spends one code.
+type RecoveryCodeUsed struct {
+	Index int `json:"index"`
+}
+
+// TwoFactorDisabled removes every factor of the user.
+type TwoFactorDisabled struct{}
+
+// PasskeyRegistered adds a WebAuthn credential.
+type PasskeyRegistered struct {
+	CredentialID string   `json:"credential_id"`
+	Label        string   `json:"label"`
+	PublicKey    string   `json:"public_key"`
+	AAGUID       string   `json:"aaguid,omitempty"`
+	SignCount    uint32   `json:"sign_count"`
+	Transports   []string `json:"transports,omitempty"`
+	Attestation  string   `json:"attestation,omitempty"`
+	BackupState  bool     `json:"backup_state,omitempty"`
+	BackupElig   bool     `json:"backup_eligible,omitempty"`
+	UserVerified bool     `json:"user_verified,omitempty"`
+}
+
+// PasskeyRenamed changes a passkey's label.
+type PasskeyRenamed struct {
+	CredentialID string `json:"credential_id"`
+	Label        string `json:"label"`
+}
+
+// PasskeyRemoved removes a passkey.
+type PasskeyRemoved struct {
+	CredentialID string `json:"credential_id"`
+}
+
+// PasskeyUsed advances a passkey's signature counter.
+type PasskeyUsed struct {
+	CredentialID string `json:"credential_id"`
+	SignCount    uint32 `json:"sign_count"`
+}
+
+// PasskeyCloneSuspected records a signature counter that went backwards.
+type PasskeyCloneSuspected struct {
+	CredentialID string `json:"credential_id"`
+	Stored       uint32 `json:"stored_sign_count"`
+	Presented    uint32 `json:"presented_sign_count"`
+}
+
+// EmailAddressAdded stores a sealed address and the hash of its confirmation code.
+type EmailAddressAdded struct {
+	Address   Sealed    `json:"address"`
+	CodeHash  string    `json:"code_hash"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailAddressConfirmed makes the address usable for codes.
+type EmailAddressConfirmed struct{}
+
+// EmailAddressRemoved removes the address.
+type EmailAddressRemoved struct{}
+
+// EmailCodeSent stores the hash of a sign-in code sent by email.
+type EmailCodeSent struct {
+	ChallengeID string    `json:"challenge_id,omitempty"`
+	CodeHash    string    `json:"code_hash"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// BrowserTrusted remembers a browser that skips the challenge.
+type BrowserTrusted struct {
+	BrowserID string    `json:"browser_id"`
+	DeviceID  string    `json:"device_id"`
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TrustedBrowserUsed extends a trusted browser on use.
+type TrustedBrowserUsed struct {
+	BrowserID string    `json:"browser_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// BrowserTrustRevoked forgets a trusted browser.
+type BrowserTrustRevoked struct {
+	BrowserID string `json:"browser_id"`
+}
+
+// PairingRequested records a native app waiting for approval.
+type PairingRequested struct {
+	PairingID  string    `json:"pairing_id"`
+	DeviceID   string    `json:"device_id"`
+	DeviceName string    `json:"device_name"`
+	Client     string    `json:"client"`
+	Version    string    `json:"version"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// PairingApproved lets the device sign in once within the window.
+type PairingApproved struct {
+	PairingID string    `json:"pairing_id"`
+	Until     time.Time `json:"until"`
+}
+
+// PairingDenied refuses a device.
+type PairingDenied struct {
+	PairingID string `json:"pairing_id"`
+}
+
+// DevicePaired binds an approved device to the token it signed in with.
+type DevicePaired struct {
+	PairingID string `json:"pairing_id"`
+	TokenHash string `json:"token_hash"`
+	Token     Sealed `json:"token,omitempty"`
+}
+
+// DeviceRevoked removes a paired device.
+type DeviceRevoked struct {
+	PairingID string `json:"pairing_id"`
+}
+
+// AppPasswordCreated stores an app password's slow hash under its public id.
+type AppPasswordCreated struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	Hash  string `json:"hash"`
+}
+
+// AppPasswordUsed records a sign-in with an app password.
+type AppPasswordUsed struct {
+	ID        string `json:"id"`
+	TokenHash string `json:"token_hash"`
+}
+
+// AppPasswordRevoked removes an app password.
+type AppPasswordRevoked struct {
+	ID string `json:"id"`
+}
+
+// SignInFailed counts a failed sign-in against an address.
+type SignInFailed struct {
+	Username string `json:"username"`
+	Reason   string `json:"reason"`
+}
+
+// IPBanned bans an address.
+type IPBanned struct {
+	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason"`
+	Failures int       `json:"failures"`
+}
+
+// IPUnbanned lifts a ban.
+type IPUnbanned struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// SettingsChanged records one policy setting's change.
+type SettingsChanged struct {
+	Key   string `json:"key"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+	Where string `json:"where"`
+}
+
+// SessionsAdopted records the one-time adoption of pre-existing sessions.
+type SessionsAdopted struct {
+	Count int `json:"count"`
+}
+
+// NotificationFailed records an undeliverable alert.
+type NotificationFailed struct {
+	Sink     string `json:"sink"`
+	EventID  string `json:"event_id"`
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
+}
+
+// NodeStarted records a node's start.
+type NodeStarted struct {
+	Node    string `json:"node"`
+	Version string `json:"version"`
+}
+
+// EventType implementations tie each payload to its catalog name.
+func (*UserDiscovered) EventType() string         { return "user_discovered" }
+func (*UserProfileChanged) EventType() string     { return "user_profile_changed" }
+func (*UserForgotten) EventType() string          { return "user_forgotten" }
+func (*UserReset) EventType() string              { return "user_reset" }
+func (*ChallengeIssued) EventType() string        { return "challenge_issued" }
+func (*FactorVerified) EventType() string         { return "factor_verified" }
+func (*FactorFailed) EventType() string           { return "factor_failed" }
+func (*ChallengeBurned) EventType() string        { return "challenge_burned" }
+func (*ChallengeExpired) EventType() string       { return "challenge_expired" }
+func (*LockoutStarted) EventType() string         { return "lockout_started" }
+func (*SessionVerified) EventType() string        { return "session_verified" }
+func (*SessionRevoked) EventType() string         { return "session_revoked" }
+func (*TOTPEnrollmentStarted) EventType() string  { return "totp_enrollment_started" }
+func (*TOTPEnrolled) EventType() string           { return "totp_enrolled" }
+func (*TOTPRemoved) EventType() string            { return "totp_removed" }
+func (*RecoveryCodesGenerated) EventType() string { return "recovery_codes_generated" }
+func (*RecoveryCodeUsed) EventType() string       { return "recovery_code_used" }
+func (*TwoFactorDisabled) EventType() string      { return "two_factor_disabled" }
+func (*PasskeyRegistered) EventType() string      { return "passkey_registered" }
+func (*PasskeyRenamed) EventType() string         { return "passkey_renamed" }
+func (*PasskeyRemoved) EventType() string         { return "passkey_removed" }
+func (*PasskeyUsed) EventType() string            { return "passkey_used" }
+func (*PasskeyCloneSuspected) EventType() string  { return "passkey_clone_suspected" }
+func (*EmailAddressAdded) EventType() string      { return "email_address_added" }
+func (*EmailAddressConfirmed) EventType() string  { return "email_address_confirmed" }
+func (*EmailAddressRemoved) EventType() string    { return "email_address_removed" }
+func (*EmailCodeSent) EventType() string          { return "email_code_sent" }
+func (*BrowserTrusted) EventType() string         { return "browser_trusted" }
+func (*TrustedBrowserUsed) EventType() string     { return "trusted_browser_used" }
+func (*BrowserTrustRevoked) EventType() string    { return "browser_trust_revoked" }
+func (*PairingRequested) EventType() string       { return "pairing_requested" }
+func (*PairingApproved) EventType() string        { return "pairing_approved" }
+func (*PairingDenied) EventType() string          { return "pairing_denied" }
+func (*DevicePaired) EventType() string           { return "device_paired" }
+func (*DeviceRevoked) EventType() string          { return "device_revoked" }
+func (*AppPasswordCreated) EventType() string     { return "app_password_created" }
+func (*AppPasswordUsed) EventType() string        { return "app_password_used" }
+func (*AppPasswordRevoked) EventType() string     { return "app_password_revoked" }
+func (*SignInFailed) EventType() string           { return "sign_in_failed" }
+func (*IPBanned) EventType() string               { return "ip_banned" }
+func (*IPUnbanned) EventType() string             { return "ip_unbanned" }
+func (*SettingsChanged) EventType() string        { return "settings_changed" }
+func (*SessionsAdopted) EventType() string        { return "sessions_adopted" }
+func (*NotificationFailed) EventType() string     { return "notification_failed" }
+func (*NodeStarted) EventType() string            { return "node_started" }
