@@ -298,6 +298,7 @@ type RawMsg struct {
 	Data    []byte
 	MsgID   string
 	Time    time.Time
+	Header  nats.Header
 }
 
 // ScanRaw calls fn for every stored message from sequence from (inclusive) up to the
@@ -411,6 +412,7 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
 			Time:    meta.Timestamp,
+			Header:  msg.Headers(),
 		}
 		if err := fn(raw); err != nil {
 			if errors.Is(err, errStop) {

@@ -19,6 +19,22 @@ func (s *Subscription) Stop() { s.cc.Stop() }
 // beginning) in stream order, then keeps delivering new ones, optionally restricted
 // to subject filters. fn runs on one goroutine at a time.
 func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn func(Event)) (*Subscription, error) {
+	return s.SubscribeRaw(ctx, from, filters, func(m RawMsg) {
+		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		if err != nil {
+			// An undecodable message is still a position in the stream: deliver an
+			// envelope that names the problem so folds can count and skip it.
+			ev = Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable}
+		}
+		fn(ev)
+	})
+}
+
+// TypeUndecodable marks a delivered stream position whose message did not decode.
+const TypeUndecodable = "undecodable"
+
+// SubscribeRaw is Subscribe for the stored bytes, for integrity checks.
+func (s *Store) SubscribeRaw(ctx context.Context, from uint64, filters []string, fn func(RawMsg)) (*Subscription, error) {
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: filters, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -33,13 +49,13 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn
 		if err != nil {
 			return
 		}
-		ev, err := DecodeMsg(msg.Subject(), meta.Sequence.Stream, msg.Data())
-		if err != nil {
-			// An undecodable message is still a position in the stream: deliver an
-			// envelope that names the problem so folds can count and skip it.
-			ev = Event{Seq: meta.Sequence.Stream, Subject: msg.Subject(), Type: "undecodable"}
-		}
-		fn(ev)
+		fn(RawMsg{
+			Seq:     meta.Sequence.Stream,
+			Subject: msg.Subject(),
+			Data:    msg.Data(),
+			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
+			Time:    meta.Timestamp,
+		})
 	}, jetstream.PullMaxMessages(4096))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", StreamName, err)
