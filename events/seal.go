@@ -17,8 +17,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// KeysBucket is the JetStream key-value bucket holding wrapped per-user data keys.
-const KeysBucket = "JFGUARD_KEYS"
+// KeysStream holds the wrapped per-user data keys, one message per user on subject
+// jfguard.keys.<user id>. Unlike the event stream it allows (secure) deletion: that
+// is how a user is forgotten.
+const KeysStream = "JFGUARD_KEYS"
+
+const keysPrefix = "jfguard.keys."
 
 // Errors of sealed fields.
 var (
@@ -30,11 +34,11 @@ var (
 
 // Sealer encrypts secret fields with AES-256-GCM under a data key per user. Data keys
 // live in a JetStream KV bucket, wrapped (AES-256-GCM) by the master key, so neither
-// the event stream nor the key bucket alone reveals a secret. Destroying a user's data
+// the event stream nor the key stream alone reveals a secret. Destroying a user's data
 // key shreds every value sealed for that user.
 type Sealer struct {
 	master cipher.AEAD
-	kv     jetstream.KeyValue
+	stream jetstream.Stream
 	js     jetstream.JetStream
 
 	mu    sync.RWMutex
@@ -113,17 +117,21 @@ func NewSealer(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if replicas <= 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      KeysBucket,
-		Description: "jfguard per-user data keys, wrapped by the master key",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
+	stream, err := ensureStream(ctx, js, jetstream.StreamConfig{
+		Name:                 KeysStream,
+		Description:          "jfguard per-user data keys, wrapped by the master key",
+		Subjects:             []string{keysPrefix + ">"},
+		Storage:              jetstream.FileStorage,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Replicas:             replicas,
+		AllowDirect:          true,
+	}, func(jetstream.StreamConfig) error { return nil })
 	if err != nil {
-		return nil, fmt.Errorf("open key bucket: %w", err)
+		return nil, err
 	}
-	return &Sealer{master: master, kv: kv, js: js, cache: map[string]dataKey{}}, nil
+	return &Sealer{master: master, stream: stream, js: js, cache: map[string]dataKey{}}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -134,7 +142,7 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-func kvKey(userID string) string { return "user." + userID }
+func keySubject(userID string) string { return keysPrefix + userID }
 
 // key returns the user's data key, creating it when create is set.
 func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, error) {
@@ -144,9 +152,9 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 	if ok {
 		return k, nil
 	}
-	entry, err := s.kv.Get(ctx, kvKey(userID))
+	entry, err := s.stream.GetLastMsgForSubject(ctx, keySubject(userID))
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound) && create:
+	case errors.Is(err, jetstream.ErrMsgNotFound) && create:
 		raw := make([]byte, 32)
 		if _, err := rand.Read(raw); err != nil {
 			return dataKey{}, err
@@ -161,19 +169,22 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 			return dataKey{}, err
 		}
 		wrapped := append([]byte(id+"."), s.master.Seal(nonce, nonce, raw, []byte(userID))...)
-		if _, err := s.kv.Create(ctx, kvKey(userID), wrapped); err != nil {
-			if errors.Is(err, jetstream.ErrKeyExists) {
-				return s.key(ctx, userID, false) // another node created it first
-			}
+		_, err := s.js.Publish(ctx, keySubject(userID), wrapped, jetstream.WithExpectLastSequencePerSubject(0))
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return s.key(ctx, userID, false) // another node created it first
+		}
+		if err != nil {
 			return dataKey{}, fmt.Errorf("store data key: %w", err)
 		}
 		return s.remember(userID, id, raw)
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return dataKey{}, ErrShredded
 	case err != nil:
 		return dataKey{}, fmt.Errorf("load data key: %w", err)
 	}
-	val := entry.Value()
+	val := entry.Data
 	dot := strings.IndexByte(string(val), '.')
 	ns := s.master.NonceSize()
 	if dot < 0 || len(val) < dot+1+ns {
@@ -243,27 +254,20 @@ func (s *Sealer) Open(ctx context.Context, userID string, v Sealed) ([]byte, err
 }
 
 // Destroy erases the user's data key: the stored message is overwritten on disk
-// (secure delete) and then purged, and the in-memory copy is dropped.
+// (secure delete) and the in-memory copy is dropped.
 func (s *Sealer) Destroy(ctx context.Context, userID string) error {
 	s.mu.Lock()
 	delete(s.cache, userID)
 	s.mu.Unlock()
-	entry, err := s.kv.Get(ctx, kvKey(userID))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	entry, err := s.stream.GetLastMsgForSubject(ctx, keySubject(userID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("find data key: %w", err)
 	}
-	stream, err := s.js.Stream(ctx, "KV_"+KeysBucket)
-	if err != nil {
-		return fmt.Errorf("open key stream: %w", err)
-	}
-	if err := stream.SecureDeleteMsg(ctx, entry.Revision()); err != nil {
+	if err := s.stream.SecureDeleteMsg(ctx, entry.Sequence); err != nil {
 		return fmt.Errorf("erase data key: %w", err)
-	}
-	if err := s.kv.Purge(ctx, kvKey(userID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("purge data key: %w", err)
 	}
 	return nil
 }

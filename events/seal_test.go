@@ -1,0 +1,125 @@
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+func TestSealedValuesAreAbsentFromDiskAndShreddable(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conn, st := startStore(t, dir)
+	ctx := context.Background()
+	master, err := events.LoadMasterKey("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := events.NewSealer(ctx, st.JetStream(), master, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+	sealed, err := sealer.Seal(ctx, "u1", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := events.New("u1", time.Now(), events.Context{}, &events.TOTPEnrollmentStarted{Secret: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, 0, ev); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sealer.Open(ctx, "u1", sealed)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("open = %q, %v", got, err)
+	}
+	// Another user's key cannot open it.
+	if _, err := sealer.Open(ctx, "u2", sealed); err == nil {
+		t.Fatal("u2 opened u1's value")
+	}
+	conn.Close()
+	if hit := grepDir(t, dir, secret); hit != "" {
+		t.Fatalf("plaintext secret found on disk in %s", hit)
+	}
+
+	// Shred: the value is unreadable, even with a fresh sealer (no cache), while the
+	// event itself and the audit proof remain.
+	conn, st = startStore(t, dir)
+	sealer, _ = events.NewSealer(ctx, st.JetStream(), master, 1)
+	keys, _ := st.JetStream().Stream(ctx, events.KeysStream)
+	wrapped, err := keys.GetLastMsgForSubject(ctx, "jfguard.keys.u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sealer.Destroy(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+		t.Fatalf("after destroy: %v, want ErrShredded", err)
+	}
+	fresh, _ := events.NewSealer(ctx, st.JetStream(), master, 1)
+	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+		t.Fatalf("fresh sealer after destroy: %v, want ErrShredded", err)
+	}
+	// A new key for the same user does not bring old values back.
+	if _, err := fresh.Seal(ctx, "u1", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+		t.Fatalf("after re-keying: %v, want ErrShredded", err)
+	}
+	evs, _, _ := st.Load(ctx, events.AggUser, "u1")
+	if len(evs) != 1 {
+		t.Fatalf("the event is gone: %d", len(evs))
+	}
+	conn.Close()
+	if hit := grepDir(t, dir, wrapped.Data[13:]); hit != "" {
+		t.Fatalf("the destroyed data key is still on disk in %s", hit)
+	}
+}
+
+func TestMasterKeyFromEnvironment(t *testing.T) {
+	t.Parallel()
+	if _, err := events.LoadMasterKey("not a key", t.TempDir()); err == nil {
+		t.Fatal("a bad master key was accepted")
+	}
+	k, err := events.LoadMasterKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", t.TempDir())
+	if err != nil || len(k) != 32 || k[31] != 31 {
+		t.Fatalf("key = %v, %v", k, err)
+	}
+	dir := t.TempDir()
+	a, _ := events.LoadMasterKey("", dir)
+	b, _ := events.LoadMasterKey("", dir)
+	if !bytes.Equal(a, b) {
+		t.Fatal("the master key file is not reused")
+	}
+	info, _ := os.Stat(filepath.Join(dir, "master.key"))
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("master.key mode %v", info.Mode().Perm())
+	}
+}
+
+// grepDir returns the first file under dir containing needle.
+func grepDir(t *testing.T, dir string, needle []byte) string {
+	t.Helper()
+	var hit string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || hit != "" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, needle) {
+			hit = p
+		}
+		return nil
+	})
+	return hit
+}
