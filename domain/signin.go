@@ -1,0 +1,337 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+// Errors of the sign-in decisions. Callers map them to one generic message for the
+// client (no account enumeration) and keep the detail for the audit log.
+var (
+	ErrChallengeNotFound  = errors.New("challenge not found or expired")
+	ErrChallengeCompleted = errors.New("challenge already completed")
+	ErrChallengeBurned    = errors.New("challenge burned after too many wrong codes")
+	ErrMethodNotAvailable = errors.New("method not available for this user")
+	ErrNoFactor           = errors.New("no current factor to prove")
+)
+
+// LockedError says the second-factor step is locked until a time.
+type LockedError struct{ Until time.Time }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("second-factor step locked until %s", e.Until.UTC().Format(time.RFC3339))
+}
+
+// SignIn is what the gateway knows after Jellyfin accepted a password.
+type SignIn struct {
+	UserID, UserName string
+	Admin            bool
+	TokenHash        string
+	Token            events.Sealed // the Jellyfin token, sealed for the user
+	AuthResult       events.Sealed // Jellyfin's AuthenticationResult, sealed
+	IP               netip.Addr
+	BypassSafe       bool // the client address can be trusted for LAN bypass
+	Web              bool // the sign-in came through jfguard's web integration
+	Device           events.Device
+	Trust            *TrustClaims // a trust cookie whose signature verified, or nil
+	Now              time.Time
+	// Ids the decision may use for new things (the domain has no randomness).
+	NewChallengeID string
+	NewPairingID   string
+}
+
+// SignInOutcome is the decision on a sign-in.
+type SignInOutcome struct {
+	Pass        bool
+	Reason      string
+	ChallengeID string
+	Methods     []string
+	PairingID   string // a pairing request was recorded or updated
+	BrowserID   string // a trusted browser was used (the caller rotates its cookie)
+	Events      []events.Payload
+}
+
+// DecideSignIn decides what happens after Jellyfin accepted the password: let the
+// token through (and why) or hold it behind a challenge.
+func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
+	var out SignInOutcome
+	if !u.Known() {
+		out.Events = append(out.Events, &events.UserDiscovered{Name: in.UserName, Admin: in.Admin})
+	} else if u.Name != in.UserName || u.Admin != in.Admin {
+		out.Events = append(out.Events, &events.UserProfileChanged{Name: in.UserName, Admin: in.Admin})
+	}
+	pass := func(reason string, extra ...events.Payload) SignInOutcome {
+		out.Pass, out.Reason = true, reason
+		out.Events = append(out.Events, extra...)
+		sv := &events.SessionVerified{TokenHash: in.TokenHash, Reason: reason, Token: in.Token, BrowserID: out.BrowserID}
+		for _, e := range extra {
+			if dp, ok := e.(*events.DevicePaired); ok {
+				sv.PairingID = dp.PairingID
+			}
+		}
+		out.Events = append(out.Events, sv)
+		return out
+	}
+	if !pol.Enabled {
+		return pass(ReasonDisabled)
+	}
+	if !u.HasSecondFactor() && !pol.RequireAll {
+		return pass(ReasonNoSecondFactor)
+	}
+	if pol.LANBypass && in.BypassSafe && pol.InLAN(in.IP) {
+		return pass(ReasonLAN)
+	}
+	if b := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil {
+		out.BrowserID = b.ID
+		return pass(ReasonTrustedBrowser, &events.TrustedBrowserUsed{BrowserID: b.ID, ExpiresAt: in.Now.Add(pol.TrustDuration())})
+	}
+	if p := u.approvedPairing(in.Device, in.Now); p != nil {
+		return pass(ReasonPairing, &events.DevicePaired{PairingID: p.ID, TokenHash: in.TokenHash, Token: in.Token})
+	}
+
+	out.ChallengeID = in.NewChallengeID
+	out.Methods = u.Methods()
+	out.Events = append(out.Events, &events.ChallengeIssued{
+		ChallengeID: in.NewChallengeID, TokenHash: in.TokenHash, Token: in.Token, AuthResult: in.AuthResult,
+		Methods: out.Methods, Web: in.Web, ExpiresAt: in.Now.Add(pol.ChallengeTTL),
+	})
+	if !in.Web && in.Device.ID != "" {
+		if req := u.pairingRequest(pol, in); req != nil {
+			out.PairingID = req.PairingID
+			out.Events = append(out.Events, req)
+		}
+	}
+	return out
+}
+
+// trustedBrowser returns the trusted browser a verified cookie names, if it is still
+// trusted server-side and bound to this device.
+func (u *User) trustedBrowser(c *TrustClaims, deviceID string, now time.Time) *Browser {
+	if c == nil || c.UserID != u.ID {
+		return nil
+	}
+	b := u.Browsers[c.BrowserID]
+	if b == nil || !now.Before(b.ExpiresAt) || b.DeviceID != c.DeviceID || c.DeviceID != deviceID {
+		return nil
+	}
+	return b
+}
+
+// approvedPairing returns an approved pairing for this device and client that is still
+// inside its sign-in window. The device id alone is never enough: the user approved
+// it moments ago, for this client.
+func (u *User) approvedPairing(d events.Device, now time.Time) *Pairing {
+	for _, p := range u.Pairings {
+		if p.Status == PairingApproved && now.Before(p.ApprovedUntil) && p.DeviceID == d.ID && p.Client == d.Client {
+			return p
+		}
+	}
+	return nil
+}
+
+// pairingRequest records (or refreshes) a pending pairing for a native sign-in.
+func (u *User) pairingRequest(pol Policy, in SignIn) *events.PairingRequested {
+	req := &events.PairingRequested{
+		DeviceID: in.Device.ID, DeviceName: in.Device.Name, Client: in.Device.Client, Version: in.Device.Version,
+		ExpiresAt: in.Now.Add(pol.PairingTTL),
+	}
+	pending := 0
+	for _, p := range u.Pairings {
+		if p.Status != PairingPending || !in.Now.Before(p.ExpiresAt) {
+			continue
+		}
+		if p.DeviceID == in.Device.ID && p.Client == in.Device.Client {
+			req.PairingID = p.ID // repeated attempts update one request
+			return req
+		}
+		pending++
+	}
+	if pending >= pol.MaxPendingPairings || in.NewPairingID == "" {
+		return nil
+	}
+	req.PairingID = in.NewPairingID
+	return req
+}
+
+// FactorProof is a second factor presented by a client, with what the caller
+// unsealed for checking it.
+type FactorProof struct {
+	Method     string
+	Code       string
+	TOTPSecret string // the unsealed TOTP secret, when the user has one
+	Now        time.Time
+}
+
+// Attempt is a try at completing a challenge.
+type Attempt struct {
+	ChallengeID  string
+	Proof        FactorProof
+	TrustBrowser bool
+	NewBrowserID string
+	DeviceID     string
+	BrowserName  string
+}
+
+// AttemptOutcome is the decision on an attempt. Events are appended whether or not
+// Err is set: a failure is a fact too.
+type AttemptOutcome struct {
+	Challenge *Challenge
+	Events    []events.Payload
+	Err       error
+	BrowserID string
+}
+
+// DecideAttempt checks a second factor against a challenge.
+func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
+	now := a.Proof.Now
+	c := u.Challenges[a.ChallengeID]
+	if c == nil || (!c.Done && !now.Before(c.ExpiresAt)) {
+		return AttemptOutcome{Err: ErrChallengeNotFound}
+	}
+	out := AttemptOutcome{Challenge: c}
+	if c.Done {
+		if c.Verified {
+			out.Err = ErrChallengeCompleted
+		} else {
+			out.Err = ErrChallengeBurned
+		}
+		return out
+	}
+	if u.Locked(now) {
+		out.Err = &LockedError{Until: u.LockedUntil}
+		return out
+	}
+	verified, err := u.checkFactor(pol, c, a.Proof)
+	if err != nil {
+		out.Events, out.Err = u.failure(pol, c.ID, a.Proof.Method, err, now, "")
+		return out
+	}
+	verified.ChallengeID = c.ID
+	out.Events = append(out.Events, verified)
+	if verified.Method == MethodRecovery {
+		out.Events = append(out.Events, &events.RecoveryCodeUsed{Index: verified.RecoveryIndex})
+	}
+	sv := &events.SessionVerified{TokenHash: c.TokenHash, Reason: ReasonChallenge, ChallengeID: c.ID, Token: c.Token}
+	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" {
+		out.BrowserID = a.NewBrowserID
+		sv.BrowserID = a.NewBrowserID
+		out.Events = append(out.Events, &events.BrowserTrusted{
+			BrowserID: a.NewBrowserID, DeviceID: a.DeviceID, Name: a.BrowserName, ExpiresAt: now.Add(pol.TrustDuration()),
+		})
+	}
+	out.Events = append(out.Events, sv)
+	return out
+}
+
+// checkFactor verifies a proof and returns the factor_verified payload.
+func (u *User) checkFactor(pol Policy, c *Challenge, p FactorProof) (*events.FactorVerified, error) {
+	switch p.Method {
+	case MethodTOTP:
+		if u.TOTP == nil {
+			return nil, ErrMethodNotAvailable
+		}
+		step, err := VerifyTOTP(p.TOTPSecret, p.Code, p.Now, u.TOTP.LastStep)
+		if err != nil {
+			return nil, err
+		}
+		return &events.FactorVerified{Method: MethodTOTP, TOTPStep: step}, nil
+	case MethodRecovery:
+		if len(u.Recovery) == 0 {
+			return nil, ErrMethodNotAvailable
+		}
+		i, err := MatchRecoveryCode(u.Recovery, u.RecoveryUsed, p.Code)
+		if err != nil {
+			return nil, err
+		}
+		return &events.FactorVerified{Method: MethodRecovery, RecoveryIndex: i}, nil
+	case MethodEmail:
+		if c == nil || u.Email == nil || !u.Email.Confirmed || c.EmailCodeHash == "" {
+			return nil, ErrMethodNotAvailable
+		}
+		if !p.Now.Before(c.EmailExpires) {
+			return nil, ErrCodeExpired
+		}
+		if err := VerifyEmailCode(c.EmailCodeHash, p.Code); err != nil {
+			return nil, err
+		}
+		return &events.FactorVerified{Method: MethodEmail}, nil
+	}
+	return nil, ErrMethodNotAvailable
+}
+
+// ErrCodeExpired: an emailed code is past its lifetime.
+var ErrCodeExpired = errors.New("code: expired")
+
+// failure records a failed factor, burning the challenge and locking the user when
+// the thresholds are reached.
+func (u *User) failure(pol Policy, challengeID, method string, cause error, now time.Time, purpose string) ([]events.Payload, error) {
+	evs := []events.Payload{&events.FactorFailed{ChallengeID: challengeID, Method: method, Reason: failureReason(cause), Purpose: purpose}}
+	if c := u.Challenges[challengeID]; c != nil && pol.MaxChallengeFailures > 0 && c.Failures+1 >= pol.MaxChallengeFailures {
+		evs = append(evs, &events.ChallengeBurned{ChallengeID: challengeID, Failures: c.Failures + 1})
+		cause = ErrChallengeBurned
+	}
+	recent := 1
+	for _, t := range u.Failures {
+		if now.Sub(t) < pol.LockoutWindow {
+			recent++
+		}
+	}
+	if pol.LockoutThreshold > 0 && recent >= pol.LockoutThreshold {
+		until := now.Add(pol.LockoutDuration)
+		evs = append(evs, &events.LockoutStarted{Until: until, Failures: recent})
+		cause = &LockedError{Until: until}
+	}
+	return evs, cause
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrCodeFormat):
+		return "malformed"
+	case errors.Is(err, ErrCodeReused):
+		return "reused"
+	case errors.Is(err, ErrCodeExpired):
+		return "expired"
+	case errors.Is(err, ErrMethodNotAvailable):
+		return "method_not_available"
+	}
+	return "wrong_code"
+}
+
+// ProveFactor checks a current factor for a sensitive self-service change
+// (regenerating recovery codes, disabling 2FA, removing a passkey). A failure counts
+// toward lockout like a failed challenge.
+func DecideProof(u *User, pol Policy, p FactorProof, purpose string) ([]events.Payload, error) {
+	if !u.HasSecondFactor() {
+		return nil, ErrNoFactor
+	}
+	if u.Locked(p.Now) {
+		return nil, &LockedError{Until: u.LockedUntil}
+	}
+	v, err := u.checkFactor(pol, nil, p)
+	if err != nil {
+		return u.failure(pol, "", p.Method, err, p.Now, purpose)
+	}
+	v.Purpose = purpose
+	evs := []events.Payload{v}
+	if v.Method == MethodRecovery {
+		evs = append(evs, &events.RecoveryCodeUsed{Index: v.RecoveryIndex})
+	}
+	return evs, nil
+}
+
+// ExpiredChallenges lists the challenges past their lifetime at now that were not
+// completed; the caller records challenge_expired and logs their tokens out.
+func (u *User) ExpiredChallenges(now time.Time) []*Challenge {
+	var out []*Challenge
+	for _, c := range u.Challenges {
+		if !c.Verified && !now.Before(c.ExpiresAt) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
