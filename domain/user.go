@@ -391,3 +391,44 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		delete(u.AppPasswords, e.ID)
 	}
 }
+
+// Clone returns a deep copy, so a decision can run without holding the projection's
+// lock (some factor checks take tens of milliseconds).
+func (u *User) Clone() *User {
+	c := *u
+	if u.TOTP != nil {
+		t := *u.TOTP
+		c.TOTP = &t
+	}
+	if u.Email != nil {
+		e := *u.Email
+		e.Sends = append([]time.Time(nil), u.Email.Sends...)
+		c.Email = &e
+	}
+	c.Recovery = append([]events.RecoveryCode(nil), u.Recovery...)
+	c.RecoveryUsed = append([]bool(nil), u.RecoveryUsed...)
+	c.Failures = append([]time.Time(nil), u.Failures...)
+	c.Passkeys = cloneMap(u.Passkeys)
+	c.Challenges = cloneMap(u.Challenges)
+	c.Sessions = cloneMap(u.Sessions)
+	c.Browsers = cloneMap(u.Browsers)
+	c.Pairings = cloneMap(u.Pairings)
+	c.AppPasswords = cloneMap(u.AppPasswords)
+	return &c
+}
+
+func cloneMap[T any](m map[string]*T) map[string]*T {
+	out := make(map[string]*T, len(m))
+	for k, v := range m {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// Clone returns a copy of the address state.
+func (a *Address) Clone() *Address {
+	c := *a
+	c.Failures = append([]time.Time(nil), a.Failures...)
+	return &c
+}

@@ -1,0 +1,140 @@
+// Package projections folds the event stream into the read models jfguard decides
+// from: users (factors, challenges, sessions, browsers, pairings, app passwords),
+// addresses (failures, bans), settings, and the indexes the gate needs for O(1)
+// lookups. It keeps snapshots so a restart does not replay everything, and replays
+// history to any instant.
+package projections
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+)
+
+// Token statuses in the gate's index.
+const (
+	TokenVerified = 1
+	TokenPending  = 2
+	TokenRevoked  = 3
+)
+
+// TokenRef is what the gate knows about a Jellyfin token (by hash).
+type TokenRef struct {
+	UserID string
+	Status int
+}
+
+// State is every read model, folded up to LastSeq.
+type State struct {
+	Users     map[string]*domain.User
+	Addresses map[string]*domain.Address
+	Settings  map[string]string
+	LastSeq   uint64
+	LastTime  time.Time
+	Counts    map[string]uint64 // events folded, by type
+	Skipped   uint64            // events that did not decode
+
+	Tokens       map[string]TokenRef // token hash → user and status
+	Names        map[string]string   // lower-case user name → user id
+	AppPasswords map[string]string   // app password id → user id
+}
+
+// NewState is the state before the first event.
+func NewState() *State {
+	return &State{
+		Users:        map[string]*domain.User{},
+		Addresses:    map[string]*domain.Address{},
+		Settings:     map[string]string{},
+		Counts:       map[string]uint64{},
+		Tokens:       map[string]TokenRef{},
+		Names:        map[string]string{},
+		AppPasswords: map[string]string{},
+	}
+}
+
+// User returns a user by id, or nil.
+func (s *State) User(id string) *domain.User { return s.Users[id] }
+
+// UserByName finds a user by Jellyfin name, case-insensitively as Jellyfin does.
+func (s *State) UserByName(name string) *domain.User {
+	return s.Users[s.Names[strings.ToLower(name)]]
+}
+
+// Address returns an address by aggregate id, or nil.
+func (s *State) Address(id string) *domain.Address { return s.Addresses[id] }
+
+// Apply folds one event. Events that do not decode are counted and skipped: the
+// stream is a record of facts and a fold must never stop on one.
+func (s *State) Apply(ev events.Event) {
+	if ev.Seq > s.LastSeq {
+		s.LastSeq = ev.Seq
+	}
+	if ev.Time.After(s.LastTime) {
+		s.LastTime = ev.Time
+	}
+	p, err := events.Decode(ev)
+	if err != nil {
+		s.Skipped++
+		return
+	}
+	s.Counts[ev.Type]++
+	switch ev.Aggregate {
+	case events.AggUser:
+		s.applyUser(ev, p)
+	case events.AggIP:
+		a := s.Addresses[ev.AggregateID]
+		if a == nil {
+			a = &domain.Address{ID: ev.AggregateID}
+			s.Addresses[ev.AggregateID] = a
+		}
+		a.Evolve(ev, p)
+	case events.AggSystem:
+		if e, ok := p.(*events.SettingsChanged); ok {
+			s.Settings[e.Key] = e.New
+		}
+	}
+}
+
+func (s *State) applyUser(ev events.Event, p events.Payload) {
+	u := s.Users[ev.AggregateID]
+	if u == nil {
+		u = domain.NewUser(ev.AggregateID)
+		s.Users[ev.AggregateID] = u
+	}
+	// Index changes that need the state before the event.
+	switch e := p.(type) {
+	case *events.ChallengeBurned:
+		if c := u.Challenges[e.ChallengeID]; c != nil {
+			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+		}
+	case *events.ChallengeExpired:
+		if c := u.Challenges[e.ChallengeID]; c != nil && !c.Verified {
+			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+		}
+	case *events.UserDiscovered, *events.UserProfileChanged:
+		delete(s.Names, strings.ToLower(u.Name))
+	case *events.AppPasswordRevoked:
+		delete(s.AppPasswords, e.ID)
+	}
+	u.Evolve(ev, p)
+	switch e := p.(type) {
+	case *events.UserDiscovered, *events.UserProfileChanged:
+		s.Names[strings.ToLower(u.Name)] = u.ID
+	case *events.ChallengeIssued:
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenPending}
+	case *events.SessionVerified:
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenVerified}
+	case *events.SessionRevoked:
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+	case *events.AppPasswordCreated:
+		s.AppPasswords[e.ID] = u.ID
+	case *events.UserForgotten:
+		for id, uid := range s.AppPasswords {
+			if uid == u.ID {
+				delete(s.AppPasswords, id)
+			}
+		}
+	}
+}
