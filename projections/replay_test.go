@@ -53,7 +53,9 @@ func TestReplayEqualsStateAtInstant(t *testing.T) {
 				{u, []events.Payload{&events.TwoFactorDisabled{}}},
 			},
 			then: []func(*testing.T, *projections.State){
-				func(t *testing.T, s *projections.State) { want(t, s.UserByName("alice") != nil && s.Users[u].TOTP == nil, "alice known, no TOTP") },
+				func(t *testing.T, s *projections.State) {
+					want(t, s.UserByName("alice") != nil && s.Users[u].TOTP == nil, "alice known, no TOTP")
+				},
 				func(t *testing.T, s *projections.State) { want(t, s.Users[u].TOTP != nil, "TOTP enrolled") },
 				func(t *testing.T, s *projections.State) { want(t, s.Users[u].TOTP == nil, "TOTP gone") },
 			},
@@ -66,9 +68,15 @@ func TestReplayEqualsStateAtInstant(t *testing.T) {
 				{u, []events.Payload{&events.SessionRevoked{TokenHash: "th", Reason: "admin"}}},
 			},
 			then: []func(*testing.T, *projections.State){
-				func(t *testing.T, s *projections.State) { want(t, s.Tokens["th"].Status == projections.TokenPending, "token pending") },
-				func(t *testing.T, s *projections.State) { want(t, s.Tokens["th"].Status == projections.TokenVerified, "token verified") },
-				func(t *testing.T, s *projections.State) { want(t, s.Tokens["th"].Status == projections.TokenRevoked, "token revoked") },
+				func(t *testing.T, s *projections.State) {
+					want(t, s.Tokens["th"].Status == projections.TokenPending, "token pending")
+				},
+				func(t *testing.T, s *projections.State) {
+					want(t, s.Tokens["th"].Status == projections.TokenVerified, "token verified")
+				},
+				func(t *testing.T, s *projections.State) {
+					want(t, s.Tokens["th"].Status == projections.TokenRevoked, "token revoked")
+				},
 			},
 		},
 		{
@@ -80,8 +88,12 @@ func TestReplayEqualsStateAtInstant(t *testing.T) {
 			},
 			then: []func(*testing.T, *projections.State){
 				func(t *testing.T, s *projections.State) { want(t, !s.Address("198_51_100_7").Banned(t0), "not banned") },
-				func(t *testing.T, s *projections.State) { want(t, s.Address("198_51_100_7").Banned(t0.Add(time.Hour)), "banned") },
-				func(t *testing.T, s *projections.State) { want(t, !s.Address("198_51_100_7").Banned(t0.Add(time.Hour)), "unbanned") },
+				func(t *testing.T, s *projections.State) {
+					want(t, s.Address("198_51_100_7").Banned(t0.Add(time.Hour)), "banned")
+				},
+				func(t *testing.T, s *projections.State) {
+					want(t, !s.Address("198_51_100_7").Banned(t0.Add(time.Hour)), "unbanned")
+				},
 			},
 		},
 	}
