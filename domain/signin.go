@@ -87,7 +87,9 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	}
 	if b := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil {
 		out.BrowserID = b.ID
-		return pass(ReasonTrustedBrowser, &events.TrustedBrowserUsed{BrowserID: b.ID, ExpiresAt: in.Now.Add(pol.TrustDuration())})
+		// The cookie is rotated on use, but trust lasts a fixed time from when the
+		// user granted it: a browser in daily use is still asked again.
+		return pass(ReasonTrustedBrowser, &events.TrustedBrowserUsed{BrowserID: b.ID, ExpiresAt: b.ExpiresAt})
 	}
 	if p := u.approvedPairing(in.Device, in.Now); p != nil {
 		return pass(ReasonPairing, &events.DevicePaired{PairingID: p.ID, TokenHash: in.TokenHash, Token: in.Token})
@@ -141,6 +143,9 @@ func (u *User) pairingRequest(pol Policy, in SignIn) *events.PairingRequested {
 	}
 	pending := 0
 	for _, p := range u.Pairings {
+		if p.Status == PairingDenied && in.Now.Before(p.ExpiresAt) && p.DeviceID == in.Device.ID && p.Client == in.Device.Client {
+			return nil // denied: the device waits until the request would have expired
+		}
 		if p.Status != PairingPending || !in.Now.Before(p.ExpiresAt) {
 			continue
 		}
@@ -216,7 +221,8 @@ func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
 		out.Events = append(out.Events, &events.RecoveryCodeUsed{Index: verified.RecoveryIndex})
 	}
 	sv := &events.SessionVerified{TokenHash: c.TokenHash, Reason: ReasonChallenge, ChallengeID: c.ID, Token: c.Token}
-	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" {
+	// Trust binds to the device that signed in, never to one the caller names.
+	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" && a.DeviceID == c.Device.ID {
 		out.BrowserID = a.NewBrowserID
 		sv.BrowserID = a.NewBrowserID
 		out.Events = append(out.Events, &events.BrowserTrusted{

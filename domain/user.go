@@ -270,7 +270,13 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		if c := u.Challenges[e.ChallengeID]; c != nil {
 			c.Failures++
 		}
-		u.Failures = append(u.Failures, now)
+		// A typo while setting up an authenticator is not an attack on sign-in.
+		if e.Purpose != "enroll" {
+			u.Failures = append(u.Failures, now)
+			if len(u.Failures) > 64 {
+				u.Failures = append(u.Failures[:0], u.Failures[len(u.Failures)-64:]...)
+			}
+		}
 	case *events.ChallengeBurned:
 		if c := u.Challenges[e.ChallengeID]; c != nil {
 			c.Done = true
@@ -361,11 +367,13 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 	case *events.PairingRequested:
 		p := u.Pairings[e.PairingID]
 		if p == nil {
-			p = &Pairing{ID: e.PairingID, RequestedAt: now, Status: PairingPending}
+			// A request expires a fixed time after it was first made: retries refresh
+			// what it shows, not how long it lives.
+			p = &Pairing{ID: e.PairingID, RequestedAt: now, Status: PairingPending, ExpiresAt: e.ExpiresAt}
 			u.Pairings[e.PairingID] = p
 		}
 		p.DeviceID, p.DeviceName, p.Client, p.Version = e.DeviceID, e.DeviceName, e.Client, e.Version
-		p.ExpiresAt, p.IP, p.LastUsed = e.ExpiresAt, ev.IP, now
+		p.IP, p.LastUsed = ev.IP, now
 		p.Attempts++
 	case *events.PairingApproved:
 		if p := u.Pairings[e.PairingID]; p != nil {
@@ -409,7 +417,14 @@ func (u *User) Clone() *User {
 	c.RecoveryUsed = append([]bool(nil), u.RecoveryUsed...)
 	c.Failures = append([]time.Time(nil), u.Failures...)
 	c.Passkeys = cloneMap(u.Passkeys)
+	for _, k := range c.Passkeys {
+		k.Transports = append([]string(nil), k.Transports...)
+	}
 	c.Challenges = cloneMap(u.Challenges)
+	for _, ch := range c.Challenges {
+		ch.Methods = append([]string(nil), ch.Methods...)
+		ch.EmailSends = append([]time.Time(nil), ch.EmailSends...)
+	}
 	c.Sessions = cloneMap(u.Sessions)
 	c.Browsers = cloneMap(u.Browsers)
 	c.Pairings = cloneMap(u.Pairings)

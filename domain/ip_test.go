@@ -1,0 +1,171 @@
+package domain
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+const attackerIP = "198.51.100.66"
+
+// failures is n failed sign-ins from the address, one second apart, the last at
+// last.
+func failures(n int, last time.Time) []events.Payload {
+	out := make([]events.Payload, 0, n)
+	for i := n - 1; i >= 0; i-- {
+		out = append(out, at(last.Add(-time.Duration(i)*time.Second), &events.SignInFailed{Username: "alice", Reason: "wrong_password"}))
+	}
+	return out
+}
+
+func failedNow() *events.SignInFailed {
+	return &events.SignInFailed{Username: "alice", Reason: "wrong_password"}
+}
+
+func TestDecideSignInFailed(t *testing.T) {
+	t.Parallel()
+	pol := DefaultPolicy() // 20 failures in 15 minutes ban for an hour
+	banned := &events.IPBanned{Until: fixedNow.Add(pol.BanDuration), Reason: "too many failed sign-ins", Failures: pol.BanThreshold}
+	for _, tc := range []struct {
+		name  string
+		given []events.Payload
+		pol   func(*Policy)
+		then  []events.Payload
+	}{
+		{name: "first failure", then: []events.Payload{failedNow()}},
+		{name: "below the threshold", given: failures(pol.BanThreshold-2, fixedNow.Add(-time.Minute)), then: []events.Payload{failedNow()}},
+		{name: "reaching the threshold bans", given: failures(pol.BanThreshold-1, fixedNow.Add(-time.Minute)), then: []events.Payload{failedNow(), banned}},
+		{
+			name:  "failures older than the window do not count",
+			given: failures(pol.BanThreshold-1, fixedNow.Add(-16*time.Minute)),
+			then:  []events.Payload{failedNow()},
+		},
+		{
+			// Exactly one window ago is outside it; one second later is inside.
+			name: "window edge",
+			given: story(
+				failures(1, fixedNow.Add(-pol.BanWindow)),
+				failures(pol.BanThreshold-2, fixedNow.Add(-time.Minute)),
+			),
+			then: []events.Payload{failedNow()},
+		},
+		{
+			name: "just inside the window edge",
+			given: story(
+				failures(1, fixedNow.Add(-pol.BanWindow+time.Second)),
+				failures(pol.BanThreshold-2, fixedNow.Add(-time.Minute)),
+			),
+			then: []events.Payload{failedNow(), banned},
+		},
+		{
+			name: "old and recent failures: only the recent ones count",
+			given: story(
+				failures(10, fixedNow.Add(-time.Hour)),
+				failures(pol.BanThreshold-1, fixedNow.Add(-time.Second)),
+			),
+			then: []events.Payload{failedNow(), banned},
+		},
+		{
+			name:  "banned address gets no second ban",
+			given: story(failures(3, fixedNow.Add(-2*time.Minute)), []events.Payload{at(fixedNow.Add(-time.Minute), &events.IPBanned{Until: fixedNow.Add(time.Minute), Reason: "too many failed sign-ins", Failures: 20})}, failures(30, fixedNow.Add(-time.Second))),
+			then:  []events.Payload{failedNow()},
+		},
+		{
+			// The ban cleared the count it was made of.
+			name: "after a ban ends the count starts afresh",
+			given: story(
+				failures(pol.BanThreshold-1, fixedNow.Add(-3*time.Minute)),
+				[]events.Payload{at(fixedNow.Add(-2*time.Minute), &events.IPBanned{Until: fixedNow, Reason: "too many failed sign-ins", Failures: 20})},
+			),
+			then: []events.Payload{failedNow()},
+		},
+		{
+			name: "an admin unban clears the count",
+			given: story(
+				failures(pol.BanThreshold-1, fixedNow.Add(-3*time.Minute)),
+				[]events.Payload{at(fixedNow.Add(-2*time.Minute), &events.IPUnbanned{Reason: "my own laptop"})},
+			),
+			then: []events.Payload{failedNow()},
+		},
+		{
+			name:  "threshold and duration follow the policy",
+			given: failures(2, fixedNow.Add(-time.Minute)),
+			pol:   func(p *Policy) { p.BanThreshold, p.BanDuration = 3, 24*time.Hour },
+			then:  []events.Payload{failedNow(), &events.IPBanned{Until: fixedNow.Add(24 * time.Hour), Reason: "too many failed sign-ins", Failures: 3}},
+		},
+		{
+			name:  "threshold zero never bans",
+			given: failures(100, fixedNow.Add(-time.Minute)),
+			pol:   func(p *Policy) { p.BanThreshold = 0 },
+			then:  []events.Payload{failedNow()},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := givenAddress(t, attackerIP, tc.given...)
+			p := DefaultPolicy()
+			if tc.pol != nil {
+				tc.pol(&p)
+			}
+			thenEvents(t, DecideSignInFailed(a, p, "alice", "wrong_password", fixedNow), tc.then...)
+		})
+	}
+}
+
+func TestAddressEvolve(t *testing.T) {
+	t.Parallel()
+	a := givenAddress(t, attackerIP, failures(3, fixedNow.Add(-time.Minute))...)
+	if a.ID != "198_51_100_66" || a.Version != 3 || len(a.Failures) != 3 || !a.Failures[2].Equal(fixedNow.Add(-time.Minute)) {
+		t.Fatalf("address after 3 failures: %+v", a)
+	}
+	if a.Banned(fixedNow) {
+		t.Fatal("banned without a ban")
+	}
+	var none *Address
+	if none.Banned(fixedNow) {
+		t.Fatal("an address never seen is banned")
+	}
+
+	ban := DecideSignInFailed(a, Policy{BanThreshold: 4, BanWindow: time.Hour, BanDuration: time.Hour}, "alice", "wrong_password", fixedNow)
+	for _, p := range ban {
+		ev, decoded := throughStream(t, a.ID, a.Version+1, at(fixedNow, p))
+		a.Evolve(ev, decoded)
+	}
+	if !a.Banned(fixedNow) || !a.Banned(fixedNow.Add(time.Hour-time.Nanosecond)) || a.Banned(fixedNow.Add(time.Hour)) {
+		t.Errorf("ban until %s: banned now %v, at the end %v", a.BannedUntil, a.Banned(fixedNow), a.Banned(fixedNow.Add(time.Hour)))
+	}
+	if a.BanReason != "too many failed sign-ins" || len(a.Failures) != 0 || a.Version != 5 {
+		t.Errorf("after the ban: %+v", a)
+	}
+
+	// Clone is deep: a decision on a copy cannot reach the projection's state.
+	c := a.Clone()
+	c.Failures = append(c.Failures, fixedNow)
+	c.BannedUntil = time.Time{}
+	if len(a.Failures) != 0 || !a.Banned(fixedNow) {
+		t.Errorf("changing the clone changed the original: %+v", a)
+	}
+}
+
+func TestAddressKeepsRecentFailuresOnly(t *testing.T) {
+	t.Parallel()
+	// The state keeps the last 256 failures: enough for any sane threshold,
+	// bounded under a flood.
+	a := givenAddress(t, "2001:db8::1", failures(300, fixedNow)...)
+	if a.ID != "2001:db8::1" || len(a.Failures) != 256 {
+		t.Fatalf("id %q, %d failures kept; want 256", a.ID, len(a.Failures))
+	}
+	want := failures(256, fixedNow)
+	for i, p := range want {
+		if !a.Failures[i].Equal(asFact(p).at) {
+			t.Fatalf("failure %d at %s; want %s (the newest are kept, in order)", i, a.Failures[i], asFact(p).at)
+		}
+	}
+	c := a.Clone()
+	c.Failures[0] = time.Time{}
+	if a.Failures[0].IsZero() || !reflect.DeepEqual(a.Failures[1:], c.Failures[1:]) {
+		t.Error("clone shares failures with the original")
+	}
+}
