@@ -19,7 +19,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // Options configure a Projector.
 type Options struct {
@@ -296,6 +296,9 @@ func fillNil(s *State) *State {
 	}
 	if s.AppPasswords == nil {
 		s.AppPasswords = e.AppPasswords
+	}
+	if s.ChallengeUsers == nil {
+		s.ChallengeUsers = e.ChallengeUsers
 	}
 	for _, u := range s.Users {
 		fillUser(u)

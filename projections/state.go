@@ -39,6 +39,8 @@ type State struct {
 	Tokens       map[string]TokenRef // token hash → user and status
 	Names        map[string]string   // lower-case user name → user id
 	AppPasswords map[string]string   // app password id → user id
+	// ChallengeUsers maps open challenges to their user.
+	ChallengeUsers map[string]string
 }
 
 // NewState is the state before the first event.
@@ -51,6 +53,8 @@ func NewState() *State {
 		Tokens:       map[string]TokenRef{},
 		Names:        map[string]string{},
 		AppPasswords: map[string]string{},
+
+		ChallengeUsers: map[string]string{},
 	}
 }
 
@@ -124,8 +128,14 @@ func (s *State) applyUser(ev events.Event, p events.Payload) {
 		s.Names[strings.ToLower(u.Name)] = u.ID
 	case *events.ChallengeIssued:
 		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenPending}
+		s.ChallengeUsers[e.ChallengeID] = u.ID
+	case *events.ChallengeExpired:
+		delete(s.ChallengeUsers, e.ChallengeID)
 	case *events.SessionVerified:
 		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenVerified}
+		if e.ChallengeID != "" {
+			delete(s.ChallengeUsers, e.ChallengeID)
+		}
 	case *events.SessionRevoked:
 		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
 	case *events.AppPasswordCreated:

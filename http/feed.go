@@ -1,0 +1,116 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/events"
+)
+
+// handleEventFeed streams the event stream to an administrator as server-sent
+// events: from ?from=<sequence> (or Last-Event-ID) if given, else only new events,
+// optionally filtered by ?type=a,b.
+func (s *Server) handleEventFeed(c *gin.Context) {
+	var from uint64
+	if v := c.Query("from"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "from must be a stream sequence number"})
+			return
+		}
+		from = n
+	} else if v := c.GetHeader("Last-Event-ID"); v != "" {
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+			from = n + 1
+		}
+	}
+	ctx := c.Request.Context()
+	if from == 0 {
+		last, err := s.opts.Store.LastSeq(ctx)
+		if err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable"})
+			return
+		}
+		from = last + 1
+	}
+	var filters []string
+	for _, t := range strings.Split(c.Query("type"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if _, ok := events.Lookup(t); !ok {
+				c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "unknown event type " + t})
+				return
+			}
+			filters = append(filters, events.SubjectPrefix+".*.*."+t)
+		}
+	}
+	ch := make(chan events.Event, 256)
+	sub, err := s.opts.Store.Subscribe(ctx, from, filters, func(ev events.Event) {
+		select {
+		case ch <- ev:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable"})
+		return
+	}
+	defer sub.Stop()
+	w := c.Writer
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			w.Flush()
+		case ev := <-ch:
+			data, _ := json.Marshal(eventView(ev))
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, data)
+			w.Flush()
+		}
+	}
+}
+
+// eventView is an event as external readers see it: the envelope plus its position.
+func eventView(ev events.Event) map[string]any {
+	return map[string]any{
+		"seq": ev.Seq, "id": ev.ID, "type": ev.Type, "time": ev.Time, "aggregate": ev.Aggregate,
+		"aggregate_id": ev.AggregateID, "actor": ev.Actor, "ip": ev.IP, "device": ev.Device,
+		"data": ev.Data, "v": ev.V,
+	}
+}
+
+// apiKeyUsage reports the requests made with each API key since start.
+func (s *Server) apiKeyUsage() []map[string]any {
+	out := []map[string]any{}
+	mfs, err := s.opts.Registry.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "jfguard_api_key_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "key" {
+					key = l.GetValue()
+				}
+			}
+			out = append(out, map[string]any{"key": key, "requests": uint64(m.GetCounter().GetValue())})
+		}
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the gateway's Prometheus series.
+type metrics struct {
+	gate      *prometheus.CounterVec // requests by gate decision
+	signIns   *prometheus.CounterVec // sign-in outcomes
+	factors   *prometheus.CounterVec // second-factor outcomes
+	apiKeyUse *prometheus.CounterVec // uses per API key (by key hash prefix)
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		gate: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_gate_requests_total", Help: "Requests through the gate, by decision.",
+		}, []string{"decision"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_sign_ins_total", Help: "Password steps, by outcome.",
+		}, []string{"outcome"}),
+		factors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_factor_attempts_total", Help: "Second-factor attempts, by method and outcome.",
+		}, []string{"method", "outcome"}),
+		apiKeyUse: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_api_key_requests_total", Help: "Requests made with Jellyfin API keys, by key id (first 8 hex of the key's SHA-256).",
+		}, []string{"key"}),
+	}
+	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse)
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (s *Server) handleHealthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": Version})
+}
+
+// handleReadyz is ready when the store answers, the projection has caught up and the
+// extra checks pass.
+func (s *Server) handleReadyz(c *gin.Context) {
+	var problems []string
+	last, err := s.opts.Store.LastSeq(c.Request.Context())
+	if err != nil {
+		problems = append(problems, "event store: "+err.Error())
+	} else if applied := s.opts.Projector.Applied(); applied+1000 < last {
+		problems = append(problems, "projections are catching up")
+	}
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if !s.jf.HasAdminKey() {
+		problems = append(problems, "warning: no Jellyfin admin API key; API keys, app passwords and passkey sign-in are unavailable")
+	}
+	status := http.StatusOK
+	for _, p := range problems {
+		if len(p) < 8 || p[:8] != "warning:" {
+			status = http.StatusServiceUnavailable
+		}
+	}
+	c.JSON(status, gin.H{"ready": status == http.StatusOK, "problems": problems})
+}

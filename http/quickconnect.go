@@ -1,0 +1,201 @@
+package http
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+)
+
+// quickConnectLedger remembers, for the lifetime of a Quick Connect request, which
+// secret goes with which code and which codes a verified session authorized through
+// jfguard. A token from AuthenticateWithQuickConnect is verified only when its code
+// was authorized that way: Quick Connect is how a TV signs in with "enter the code on
+// your phone", and the phone must already have passed the second factor.
+type quickConnectLedger struct {
+	mu         sync.Mutex
+	codeOf     map[string]qcEntry // secret → code
+	authorized map[string]qcAuth  // code → who authorized it
+}
+
+type qcEntry struct {
+	code    string
+	expires time.Time
+}
+
+type qcAuth struct {
+	userID  string
+	expires time.Time
+}
+
+// quickConnectTTL is how long Jellyfin keeps a Quick Connect request.
+const quickConnectTTL = 10 * time.Minute
+
+func newQuickConnectLedger() *quickConnectLedger {
+	return &quickConnectLedger{codeOf: map[string]qcEntry{}, authorized: map[string]qcAuth{}}
+}
+
+func (l *quickConnectLedger) initiated(secret, code string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for k, e := range l.codeOf {
+		if now.After(e.expires) {
+			delete(l.codeOf, k)
+		}
+	}
+	l.codeOf[secret] = qcEntry{code: code, expires: now.Add(quickConnectTTL)}
+}
+
+func (l *quickConnectLedger) authorize(code, userID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	for k, a := range l.authorized {
+		if now.After(a.expires) {
+			delete(l.authorized, k)
+		}
+	}
+	l.authorized[code] = qcAuth{userID: userID, expires: now.Add(quickConnectTTL)}
+}
+
+// authorizedBy returns who authorized the request with this secret, consuming it.
+func (l *quickConnectLedger) authorizedBy(secret string) (string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.codeOf[secret]
+	if !ok || time.Now().After(e.expires) {
+		return "", false
+	}
+	a, ok := l.authorized[e.code]
+	if !ok || time.Now().After(a.expires) {
+		return "", false
+	}
+	delete(l.codeOf, secret)
+	delete(l.authorized, e.code)
+	return a.userID, true
+}
+
+// handleQuickConnectInitiate passes Initiate through and notes the secret and code.
+func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
+	body, _ := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody))
+	ans, err := s.forwardBuffered(c, body)
+	if err != nil {
+		s.refuse(c, http.StatusBadGateway, "Jellyfin is unreachable")
+		return
+	}
+	if ans.status == http.StatusOK {
+		var qc struct {
+			Secret string `json:"Secret"`
+			Code   string `json:"Code"`
+		}
+		if json.Unmarshal(ans.body, &qc) == nil && qc.Secret != "" {
+			s.qc.initiated(qc.Secret, qc.Code)
+		}
+	}
+	ans.write(c.Writer)
+}
+
+// noteQuickConnectAuthorize records that a verified session authorized a code. The
+// gate only lets verified sessions get here.
+func (s *Server) noteQuickConnectAuthorize(c *gin.Context, creds Credentials) {
+	code := queryFold(c.Request, "code")
+	if code == "" {
+		return
+	}
+	var uid string
+	h := tokenHash(creds.Token)
+	s.read(func(st *projections.State) {
+		if ref, ok := st.Tokens[h]; ok && ref.Status == projections.TokenVerified {
+			uid = ref.UserID
+		}
+	})
+	if uid != "" {
+		s.qc.authorize(code, uid)
+	}
+}
+
+// queryFold reads a query parameter by case-insensitive name, as Jellyfin does.
+func queryFold(r *http.Request, name string) string {
+	for k, v := range r.URL.Query() {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// handleQuickConnectAuthenticate decides on the token Quick Connect hands out.
+func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr, creds Credentials) {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
+	if err != nil || len(body) > maxSignInBody {
+		s.refuse(c, http.StatusRequestEntityTooLarge, "request too large")
+		return
+	}
+	var in struct {
+		Secret string `json:"Secret"`
+	}
+	_ = json.Unmarshal(body, &in)
+	ans, err := s.forwardBuffered(c, body)
+	if err != nil {
+		s.refuse(c, http.StatusBadGateway, "Jellyfin is unreachable")
+		return
+	}
+	if ans.status != http.StatusOK {
+		ans.write(c.Writer)
+		return
+	}
+	var res authResult
+	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" || !events.ValidAggregateID(res.User.ID) {
+		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
+		return
+	}
+	by, viaJfguard := s.qc.authorizedBy(in.Secret)
+	pol := s.Policy()
+	ctx := c.Request.Context()
+	h := tokenHash(res.AccessToken)
+	sealed, err := s.opts.Sealer.Seal(ctx, res.User.ID, []byte(res.AccessToken))
+	if err != nil {
+		s.logoutAsync(res.AccessToken)
+		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
+		return
+	}
+	refused := false
+	_, err = s.opts.Projector.ExecUser(ctx, res.User.ID, s.eventContext(res.User.ID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		refused = false
+		var evs []events.Payload
+		if !u.Known() {
+			evs = append(evs, &events.UserDiscovered{Name: res.User.Name, Admin: res.User.Policy.IsAdministrator})
+		}
+		reason := ""
+		switch {
+		case !pol.Enabled:
+			reason = domain.ReasonDisabled
+		case viaJfguard && by == res.User.ID:
+			reason = domain.ReasonQuickConnect
+		case !u.HasSecondFactor() && !pol.RequireAll:
+			reason = domain.ReasonNoSecondFactor
+		case pol.LANBypass && addr.BypassSafe && pol.InLAN(addr.IP):
+			reason = domain.ReasonLAN
+		default:
+			refused = true
+			return evs, nil
+		}
+		return append(evs, &events.SessionVerified{TokenHash: h, Reason: reason, Token: sealed}), nil
+	})
+	if err != nil || refused {
+		// Authorized outside jfguard (directly at Jellyfin, or by a session that did
+		// not pass the second factor): the token must not be usable.
+		s.logoutAsync(res.AccessToken)
+		s.refuse(c, http.StatusUnauthorized, "this sign-in needs a second factor")
+		return
+	}
+	ans.write(c.Writer)
+}

@@ -1,0 +1,50 @@
+package http
+
+import (
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes lists every route jfguard owns, in one place. Everything else is Jellyfin's
+// and goes through the gate to the proxy.
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = false
+	r.UseRawPath = true
+	r.Use(s.recoverer())
+
+	j := r.Group("/jfguard", s.securityHeaders())
+	j.GET("/healthz", s.handleHealthz)
+	j.GET("/readyz", s.handleReadyz)
+	j.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Registry, promhttpOpts)))
+
+	// Sign-in.
+	j.POST("/api/challenge/:id/verify", s.handleChallengeVerify)
+	j.GET("/api/challenge/:id", s.handleChallengeInfo)
+	j.POST("/api/login", s.handleLogin)
+
+	// Self-service, authenticated by the caller's verified Jellyfin token.
+	me := j.Group("/api/me", s.requireSession())
+	me.GET("", s.handleMe)
+	me.POST("/totp", s.handleTOTPBegin)
+	me.GET("/totp/qr", s.handleTOTPQR)
+	me.POST("/totp/confirm", s.handleTOTPConfirm)
+	me.POST("/recovery-codes", s.handleRecoveryRegenerate)
+	me.POST("/disable", s.handleDisable)
+	me.DELETE("/browsers/:id", s.handleRevokeBrowser)
+	me.DELETE("/sessions/:hash", s.handleRevokeSession)
+	me.POST("/pairings/:id/approve", s.handlePairingAnswer(true))
+	me.POST("/pairings/:id/deny", s.handlePairingAnswer(false))
+
+	// The control API and the admin's event feed.
+	j.POST("/rpc", s.handleRPC)
+	j.GET("/api/events", s.requireAdmin(), s.handleEventFeed)
+
+	r.NoRoute(s.gate)
+	return r
+}
+
+var promhttpOpts = promhttp.HandlerOpts{}

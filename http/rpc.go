@@ -1,0 +1,588 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gregdhill/go-openrpc/types"
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+)
+
+// JSON-RPC 2.0 error codes.
+const (
+	rpcParseError     = -32700
+	rpcInvalidRequest = -32600
+	rpcMethodNotFound = -32601
+	rpcInvalidParams  = -32602
+	rpcInternalError  = -32603
+	rpcNotFound       = -32004
+	rpcConflict       = -32009
+)
+
+type rpcRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	ID      json.RawMessage `json:"id"`
+}
+
+type rpcResponse struct {
+	JSONRPC string          `json:"jsonrpc"`
+	Result  any             `json:"result,omitempty"`
+	Error   *types.Error    `json:"error,omitempty"`
+	ID      json.RawMessage `json:"id"`
+}
+
+// rpcError is an error with a JSON-RPC code.
+type rpcError struct {
+	code int
+	msg  string
+}
+
+func (e *rpcError) Error() string { return e.msg }
+
+func invalidParams(format string, args ...any) error {
+	return &rpcError{rpcInvalidParams, fmt.Sprintf(format, args...)}
+}
+
+type rpcHandler func(ctx context.Context, params json.RawMessage) (any, error)
+
+// OpenRPC is the control API's document, loaded by the binary from docs/openrpc.json.
+var OpenRPC *types.OpenRPCSpec1
+
+// LoadOpenRPC parses the OpenRPC document.
+func LoadOpenRPC(doc []byte) (*types.OpenRPCSpec1, error) {
+	spec := types.NewOpenRPCSpec1()
+	if err := json.Unmarshal(doc, spec); err != nil {
+		return nil, fmt.Errorf("openrpc document: %w", err)
+	}
+	return spec, nil
+}
+
+// RPCMethods lists the methods the control API serves, sorted.
+func (s *Server) RPCMethods() []string {
+	var out []string
+	for name := range s.rpcTable() {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// rpcTable is every control API method.
+func (s *Server) rpcTable() map[string]rpcHandler {
+	return map[string]rpcHandler{
+		"rpc.discover":       s.rpcDiscover,
+		"system.status":      s.rpcStatus,
+		"users.list":         s.rpcUsersList,
+		"users.reset":        s.rpcUserReset,
+		"users.forget":       s.rpcUserForget,
+		"bans.list":          s.rpcBansList,
+		"bans.add":           s.rpcBan,
+		"bans.remove":        s.rpcUnban,
+		"settings.get":       s.rpcSettingsGet,
+		"settings.set":       s.rpcSettingsSet,
+		"sessions.adopt":     s.rpcSessionsAdopt,
+		"audit.checkpoint":   s.rpcAuditCheckpoint,
+		"audit.public_key":   s.rpcAuditPublicKey,
+		"api_keys.usage":     s.rpcAPIKeyUsage,
+		"devices.revoke":     s.rpcDeviceRevoke,
+		"devices.preapprove": s.rpcDevicePreapprove,
+	}
+}
+
+// handleRPC serves JSON-RPC 2.0 (single requests and batches) to administrators.
+func (s *Server) handleRPC(c *gin.Context) {
+	if !s.isAdmin(c.Request) {
+		c.JSON(http.StatusForbidden, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcInvalidRequest, Message: "administrators only"}, ID: json.RawMessage("null")})
+		return
+	}
+	body, err := readLimited(c, 1<<20)
+	if err != nil {
+		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: err.Error()}, ID: json.RawMessage("null")})
+		return
+	}
+	trimmed := strings.TrimSpace(string(body))
+	if strings.HasPrefix(trimmed, "[") {
+		var reqs []rpcRequest
+		if err := json.Unmarshal(body, &reqs); err != nil || len(reqs) == 0 {
+			c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: "invalid batch"}, ID: json.RawMessage("null")})
+			return
+		}
+		out := make([]rpcResponse, 0, len(reqs))
+		for _, r := range reqs {
+			out = append(out, s.rpcCall(c.Request.Context(), r))
+		}
+		c.JSON(http.StatusOK, out)
+		return
+	}
+	var req rpcRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: "invalid JSON"}, ID: json.RawMessage("null")})
+		return
+	}
+	c.JSON(http.StatusOK, s.rpcCall(c.Request.Context(), req))
+}
+
+func (s *Server) rpcCall(ctx context.Context, req rpcRequest) rpcResponse {
+	resp := rpcResponse{JSONRPC: "2.0", ID: req.ID}
+	if resp.ID == nil {
+		resp.ID = json.RawMessage("null")
+	}
+	if req.JSONRPC != "2.0" || req.Method == "" {
+		resp.Error = &types.Error{Code: rpcInvalidRequest, Message: `not a JSON-RPC 2.0 request (need "jsonrpc":"2.0" and a method)`}
+		return resp
+	}
+	h, ok := s.rpcTable()[req.Method]
+	if !ok {
+		resp.Error = &types.Error{Code: rpcMethodNotFound, Message: "no method " + req.Method + "; rpc.discover lists them"}
+		return resp
+	}
+	res, err := h(ctx, req.Params)
+	if err != nil {
+		var re *rpcError
+		switch {
+		case errors.As(err, &re):
+			resp.Error = &types.Error{Code: re.code, Message: re.msg}
+		case errors.Is(err, domain.ErrNotFound):
+			resp.Error = &types.Error{Code: rpcNotFound, Message: err.Error()}
+		default:
+			s.log.Error("control API", "method", req.Method, "err", err)
+			resp.Error = &types.Error{Code: rpcInternalError, Message: err.Error()}
+		}
+		return resp
+	}
+	resp.Result = res
+	return resp
+}
+
+func readLimited(c *gin.Context, limit int64) ([]byte, error) {
+	b := make([]byte, 0, 1024)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Request.Body.Read(buf)
+		b = append(b, buf[:n]...)
+		if int64(len(b)) > limit {
+			return nil, errors.New("request too large")
+		}
+		if err != nil {
+			return b, nil
+		}
+	}
+}
+
+// params decodes named parameters (an object) into T.
+func params[T any](raw json.RawMessage) (T, error) {
+	var v T
+	if len(raw) == 0 || string(raw) == "null" {
+		return v, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, invalidParams("params: %v", err)
+	}
+	return v, nil
+}
+
+func (s *Server) rpcDiscover(context.Context, json.RawMessage) (any, error) {
+	if OpenRPC == nil {
+		return nil, errors.New("the OpenRPC document is not loaded")
+	}
+	return OpenRPC, nil
+}
+
+func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) {
+	last, err := s.opts.Store.LastSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var users, addrs int
+	var counts map[string]uint64
+	s.read(func(st *projections.State) {
+		users, addrs = len(st.Users), len(st.Addresses)
+		counts = make(map[string]uint64, len(st.Counts))
+		for k, v := range st.Counts {
+			counts[k] = v
+		}
+	})
+	return map[string]any{
+		"version": Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
+		"users": users, "addresses": addrs, "events_by_type": counts,
+	}, nil
+}
+
+type userSummary struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	Admin        bool       `json:"admin"`
+	Methods      []string   `json:"methods"`
+	Sessions     int        `json:"sessions"`
+	Browsers     int        `json:"trusted_browsers"`
+	Devices      int        `json:"devices"`
+	AppPasswords int        `json:"app_passwords"`
+	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	Forgotten    bool       `json:"forgotten,omitempty"`
+}
+
+func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
+	now := s.now()
+	var out []userSummary
+	s.read(func(st *projections.State) {
+		for _, u := range st.Users {
+			us := userSummary{ID: u.ID, Name: u.Name, Admin: u.Admin, Methods: u.Methods(), Sessions: len(u.Sessions),
+				Browsers: len(u.Browsers), AppPasswords: len(u.AppPasswords), Forgotten: u.Forgotten}
+			for _, p := range u.Pairings {
+				if p.Status == domain.PairingPaired {
+					us.Devices++
+				}
+			}
+			if u.Locked(now) {
+				t := u.LockedUntil
+				us.LockedUntil = &t
+			}
+			if us.Methods == nil {
+				us.Methods = []string{}
+			}
+			out = append(out, us)
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if out == nil {
+		out = []userSummary{}
+	}
+	return out, nil
+}
+
+// findUser resolves a user by name or id.
+func (s *Server) findUser(nameOrID string) (string, error) {
+	var uid string
+	s.read(func(st *projections.State) {
+		if u := st.Users[nameOrID]; u != nil {
+			uid = u.ID
+		} else if u := st.UserByName(nameOrID); u != nil {
+			uid = u.ID
+		}
+	})
+	if uid == "" {
+		return "", fmt.Errorf("%w: no user %q", domain.ErrNotFound, nameOrID)
+	}
+	return uid, nil
+}
+
+type userParams struct {
+	User   string `json:"user"`
+	Reason string `json:"reason"`
+}
+
+// rpcUserReset is account recovery: every factor, trusted browser and the lockout go.
+func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[userParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := s.findUser(p.User)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{&events.UserReset{Reason: p.Reason}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": uid, "reset": true}, nil
+}
+
+// rpcUserForget destroys a user's data key: sealed values become unreadable.
+func (s *Server) rpcUserForget(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[userParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := s.findUser(p.User)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{&events.UserForgotten{Reason: p.Reason}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.opts.Sealer.Destroy(ctx, uid); err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": uid, "forgotten": true}, nil
+}
+
+type banView struct {
+	IP     string    `json:"ip"`
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+func (s *Server) rpcBansList(context.Context, json.RawMessage) (any, error) {
+	now := s.now()
+	out := []banView{}
+	s.read(func(st *projections.State) {
+		for id, a := range st.Addresses {
+			if a.Banned(now) {
+				out = append(out, banView{IP: strings.ReplaceAll(id, "_", "."), Until: a.BannedUntil, Reason: a.BanReason})
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].IP < out[j].IP })
+	return out, nil
+}
+
+type banParams struct {
+	IP       string `json:"ip"`
+	Duration string `json:"duration"`
+	Reason   string `json:"reason"`
+}
+
+func (s *Server) rpcBan(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[banParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := parseIPParam(p.IP)
+	if err != nil {
+		return nil, err
+	}
+	d := 24 * time.Hour
+	if p.Duration != "" {
+		if d, err = time.ParseDuration(p.Duration); err != nil || d <= 0 {
+			return nil, invalidParams("duration %q is not a positive duration like 24h", p.Duration)
+		}
+	}
+	reason := p.Reason
+	if reason == "" {
+		reason = "banned by an administrator"
+	}
+	_, err = s.opts.Projector.ExecAddress(ctx, events.IPAggregateID(ip), events.Context{Actor: "admin", IP: ip}, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{&events.IPBanned{Until: now.Add(d), Reason: reason}}, nil
+	})
+	return map[string]any{"ip": ip, "banned": err == nil}, err
+}
+
+func (s *Server) rpcUnban(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[banParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := parseIPParam(p.IP)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.opts.Projector.ExecAddress(ctx, events.IPAggregateID(ip), events.Context{Actor: "admin", IP: ip}, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+		if !a.Banned(now) {
+			return nil, fmt.Errorf("%w: %s is not banned", domain.ErrNotFound, ip)
+		}
+		return []events.Payload{&events.IPUnbanned{Reason: p.Reason}}, nil
+	})
+	return map[string]any{"ip": ip, "unbanned": err == nil}, err
+}
+
+func parseIPParam(v string) (string, error) {
+	cidrs, err := ParseCIDRs([]string{v})
+	if err != nil || len(cidrs) != 1 || !cidrs[0].IsSingleIP() {
+		return "", invalidParams("ip %q is not an IP address", v)
+	}
+	return cidrs[0].Addr().String(), nil
+}
+
+func (s *Server) rpcSettingsGet(context.Context, json.RawMessage) (any, error) {
+	p := s.Policy()
+	out := map[string]string{}
+	for _, k := range PolicyKeys() {
+		out[k], _ = PolicyValue(p, k)
+	}
+	return out, nil
+}
+
+type settingParams struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func (s *Server) rpcSettingsSet(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[settingParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	cur := s.Policy()
+	next := cur
+	if err := ApplySetting(&next, p.Key, p.Value); err != nil {
+		return nil, invalidParams("%v", err)
+	}
+	old, _ := PolicyValue(cur, p.Key)
+	val, _ := PolicyValue(next, p.Key)
+	if old == val {
+		return map[string]any{"key": p.Key, "value": val, "changed": false}, nil
+	}
+	if _, err := s.opts.Projector.ExecSystem(ctx, "settings", events.Context{Actor: "admin"},
+		&events.SettingsChanged{Key: p.Key, Old: old, New: val, Where: "control_api"}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"key": p.Key, "value": val, "changed": true}, nil
+}
+
+type adoptParams struct {
+	Force bool `json:"force"`
+}
+
+// rpcSessionsAdopt marks the Jellyfin sessions that exist now as verified, once: the
+// sessions of users who were signed in before jfguard was installed.
+func (s *Server) rpcSessionsAdopt(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[adoptParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	var done bool
+	s.read(func(st *projections.State) { done = st.Counts["sessions_adopted"] > 0 })
+	if done && !p.Force {
+		return nil, &rpcError{rpcConflict, "sessions were already adopted once; pass force to adopt again"}
+	}
+	devs, err := s.jf.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	adopted := 0
+	for _, d := range devs {
+		if d.AccessToken == "" || !events.ValidAggregateID(d.LastUserID) {
+			continue
+		}
+		h := tokenHash(d.AccessToken)
+		var known bool
+		s.read(func(st *projections.State) { _, known = st.Tokens[h] })
+		if known {
+			continue
+		}
+		sealed, err := s.opts.Sealer.Seal(ctx, d.LastUserID, []byte(d.AccessToken))
+		if err != nil {
+			return nil, err
+		}
+		ec := events.Context{Actor: "admin", Device: &events.Device{ID: d.ID, Name: d.Name, Client: d.AppName, Version: d.AppVersion}}
+		_, err = s.opts.Projector.ExecUser(ctx, d.LastUserID, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+			var evs []events.Payload
+			if !u.Known() && d.LastUser != "" {
+				evs = append(evs, &events.UserDiscovered{Name: d.LastUser})
+			}
+			return append(evs, &events.SessionVerified{TokenHash: h, Reason: domain.ReasonAdopted, Token: sealed}), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		adopted++
+	}
+	if _, err := s.opts.Projector.ExecSystem(ctx, "sessions", events.Context{Actor: "admin"}, &events.SessionsAdopted{Count: adopted}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"adopted": adopted}, nil
+}
+
+func (s *Server) rpcAuditCheckpoint(ctx context.Context, _ json.RawMessage) (any, error) {
+	if s.opts.Notary == nil {
+		return nil, errors.New("this node does not write checkpoints")
+	}
+	if err := s.opts.Notary.Flush(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true}, nil
+}
+
+func (s *Server) rpcAuditPublicKey(context.Context, json.RawMessage) (any, error) {
+	if s.opts.Notary == nil {
+		return nil, errors.New("this node does not write checkpoints")
+	}
+	return map[string]any{"public_key": events.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
+}
+
+func (s *Server) rpcAPIKeyUsage(context.Context, json.RawMessage) (any, error) {
+	return s.apiKeyUsage(), nil
+}
+
+type deviceParams struct {
+	User     string `json:"user"`
+	Pairing  string `json:"pairing"`
+	DeviceID string `json:"device_id"`
+	Client   string `json:"client"`
+	Name     string `json:"name"`
+}
+
+// rpcDeviceRevoke removes a paired device and logs its session out.
+func (s *Server) rpcDeviceRevoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[deviceParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := s.findUser(p.User)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.revokeDevice(ctx, uid, p.Pairing, "admin"); err != nil {
+		return nil, err
+	}
+	return map[string]any{"revoked": true}, nil
+}
+
+// rpcDevicePreapprove approves a device for a user before it signs in: its next
+// sign-in within the pairing window succeeds.
+func (s *Server) rpcDevicePreapprove(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[deviceParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	if p.DeviceID == "" || p.Client == "" {
+		return nil, invalidParams("device_id and client are required (as the app sends them)")
+	}
+	uid, err := s.findUser(p.User)
+	if err != nil {
+		return nil, err
+	}
+	id := s.newID()[:16]
+	pol := s.Policy()
+	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{
+			&events.PairingRequested{PairingID: id, DeviceID: p.DeviceID, DeviceName: p.Name, Client: p.Client, ExpiresAt: now.Add(pol.PairingTTL)},
+			&events.PairingApproved{PairingID: id, Until: now.Add(pol.PairingWindow)},
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"pairing": id, "approved_until": s.now().Add(pol.PairingWindow)}, nil
+}
+
+// revokeDevice removes a paired device, revokes its session and logs it out.
+func (s *Server) revokeDevice(ctx context.Context, uid, pairingID, actor string) error {
+	var token events.Sealed
+	_, err := s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: actor}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		p := u.Pairings[pairingID]
+		if p == nil {
+			return nil, fmt.Errorf("%w: no device %q", domain.ErrNotFound, pairingID)
+		}
+		evs := []events.Payload{&events.DeviceRevoked{PairingID: pairingID}}
+		if ss := u.Sessions[p.TokenHash]; p.TokenHash != "" && ss != nil {
+			token = ss.Token
+			evs = append(evs, &events.SessionRevoked{TokenHash: p.TokenHash, Reason: "device_revoked"})
+		}
+		return evs, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.logoutSealed(uid, token)
+	return nil
+}

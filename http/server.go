@@ -1,0 +1,167 @@
+// Package http is jfguard's gateway: the reverse proxy and its gate, sign-in
+// interception, jfguard's pages and JSON API, the JSON-RPC control API and the event
+// feed.
+package http
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is jfguard's version, set by the binary.
+var Version = "dev"
+
+// Options are the gateway's dependencies and settings.
+type Options struct {
+	Upstream  *url.URL
+	PublicURL *url.URL
+
+	Store     *events.Store
+	Projector *projections.Projector
+	Sealer    *events.Sealer
+	Notary    *events.Notary
+
+	// BasePolicy is the policy from the settings file; settings_changed events
+	// override it key by key.
+	BasePolicy domain.Policy
+	ProxyTrust ProxyTrust
+	TrustKeys  domain.TrustKeys
+
+	AdminAPIKey string // the Jellyfin admin API key
+	AdminToken  string // jfguard's own admin token for the control API
+	TOTPIssuer  string
+
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry
+	Rand       io.Reader
+	Clock      func() time.Time
+	HashParams domain.HashParams
+
+	// Ready reports extra readiness problems (nil when ready).
+	Ready func() error
+	// Limits override the default rate limits (tests use small windows).
+	Limits Limits
+	// SweepEvery is how often expired challenges are swept; default 10s.
+	SweepEvery time.Duration
+}
+
+// Server is the gateway.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	engine   *gin.Engine
+	proxy    *httputil.ReverseProxy
+	jf       *jellyfinClient
+	limits   *limiters
+	metrics  *metrics
+	policy   atomic.Pointer[domain.Policy]
+	apiKeys  *apiKeySet
+	unknown  *tokenCache
+	qc       *quickConnectLedger
+	startErr error
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// New builds the gateway.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.HashParams == (domain.HashParams{}) {
+		opts.HashParams = domain.DefaultHashParams
+	}
+	if opts.TOTPIssuer == "" {
+		opts.TOTPIssuer = "Jellyfin"
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = 10 * time.Second
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		jf:      newJellyfinClient(opts.Upstream, opts.AdminAPIKey),
+		limits:  newLimiters(opts.Limits.withDefaults()),
+		metrics: newMetrics(opts.Registry),
+		unknown: newTokenCache(),
+		qc:      newQuickConnectLedger(),
+	}
+	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
+	s.proxy = s.newProxy()
+	s.refreshPolicy()
+	opts.Projector.OnEvent(func(ev events.Event) {
+		if ev.Type == "settings_changed" {
+			s.refreshPolicy()
+		}
+	})
+	s.engine = s.routes()
+	return s
+}
+
+// ServeHTTP serves every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Start runs the background work (challenge expiry, API key refresh) until Stop.
+func (s *Server) Start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.sweepLoop(ctx) }()
+	go func() { defer s.wg.Done(); s.apiKeys.loop(ctx) }()
+}
+
+// Stop ends the background work.
+func (s *Server) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+}
+
+// Policy is the effective policy now.
+func (s *Server) Policy() domain.Policy { return *s.policy.Load() }
+
+func (s *Server) now() time.Time { return s.opts.Clock() }
+
+// tokenHash is how tokens are known to the event log and the gate: never in clear.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// newID returns a random 128-bit id.
+func (s *Server) newID() string {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.opts.Rand, b); err != nil {
+		panic("random source failed: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+// read runs fn on the projected state.
+func (s *Server) read(fn func(*projections.State)) { s.opts.Projector.Read(fn) }

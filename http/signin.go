@@ -1,0 +1,262 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+)
+
+// trustCookieName is the trusted-browser cookie.
+const trustCookieName = "jfguard_trust"
+
+// webMarker is set by jfguard's script on the sign-in requests it wraps.
+const webMarker = "X-Jfguard-Client"
+
+// challengeHeader tells a client where its challenge is.
+const challengeHeader = "X-Jfguard-Challenge"
+
+// maxSignInBody bounds what jfguard reads of a sign-in request.
+const maxSignInBody = 64 << 10
+
+// signInRequest is Jellyfin's AuthenticateUserByName body; Jellyfin matches its field
+// names case-insensitively, and so does encoding/json.
+type signInRequest struct {
+	Username string `json:"Username"`
+	Pw       string `json:"Pw"`
+}
+
+// upstreamAnswer is a buffered answer from Jellyfin to a sign-in.
+type upstreamAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// forwardBuffered sends a request to Jellyfin with the given body and reads the whole
+// answer (sign-in answers are small).
+func (s *Server) forwardBuffered(c *gin.Context, body []byte) (*upstreamAnswer, error) {
+	r := c.Request
+	out := r.Clone(r.Context())
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	out.Header.Set("Accept-Encoding", "identity")
+	rec := &bufferingWriter{header: http.Header{}, status: http.StatusOK}
+	s.proxy.ServeHTTP(rec, out)
+	if rec.status == http.StatusBadGateway && rec.buf.Len() == 0 {
+		return nil, errors.New("jellyfin unreachable")
+	}
+	return &upstreamAnswer{status: rec.status, header: rec.header, body: rec.buf.Bytes()}, nil
+}
+
+// bufferingWriter captures a proxied answer.
+type bufferingWriter struct {
+	header http.Header
+	status int
+	buf    bytes.Buffer
+	wrote  bool
+}
+
+func (b *bufferingWriter) Header() http.Header { return b.header }
+func (b *bufferingWriter) WriteHeader(code int) {
+	if !b.wrote {
+		b.status, b.wrote = code, true
+	}
+}
+func (b *bufferingWriter) Write(p []byte) (int, error) {
+	b.wrote = true
+	if b.buf.Len()+len(p) > 8<<20 {
+		return 0, errors.New("answer too large")
+	}
+	return b.buf.Write(p)
+}
+
+// write sends a buffered answer to the client unchanged.
+func (a *upstreamAnswer) write(w http.ResponseWriter) {
+	for k, v := range a.header {
+		if strings.EqualFold(k, "Content-Length") {
+			continue
+		}
+		w.Header()[k] = v
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+}
+
+// handlePasswordStep intercepts AuthenticateByName: Jellyfin checks the password;
+// jfguard decides what the answer may unlock.
+func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Credentials) {
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
+	if err != nil || len(body) > maxSignInBody {
+		s.refuse(c, http.StatusRequestEntityTooLarge, "sign-in request too large")
+		return
+	}
+	var in signInRequest
+	_ = json.Unmarshal(body, &in) // Jellyfin judges a malformed body itself.
+
+	if domain.LooksLikeAppPassword(in.Pw) {
+		s.handleAppPasswordSignIn(c, addr, creds, in)
+		return
+	}
+	ans, err := s.forwardBuffered(c, body)
+	if err != nil {
+		s.refuse(c, http.StatusBadGateway, "Jellyfin is unreachable")
+		return
+	}
+	if ans.status != http.StatusOK {
+		if ans.status == http.StatusUnauthorized {
+			s.metrics.signIns.WithLabelValues("bad_password").Inc()
+			s.recordSignInFailed(c.Request.Context(), addr, in.Username, "bad_password")
+		}
+		ans.write(c.Writer)
+		return
+	}
+	var res authResult
+	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" || res.User.ID == "" {
+		// jfguard cannot gate what it cannot read: fail closed.
+		s.log.Error("unreadable AuthenticationResult from Jellyfin; refusing the sign-in", "err", err)
+		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
+		return
+	}
+	out, err := s.decideSignIn(c, addr, creds, res, ans.body, c.GetHeader(webMarker) == "web")
+	if err != nil {
+		s.log.Error("sign-in decision failed; logging the token out", "err", err, "user", res.User.Name)
+		s.logoutAsync(res.AccessToken)
+		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
+		return
+	}
+	if out.Pass {
+		s.metrics.signIns.WithLabelValues("pass_" + out.Reason).Inc()
+		if out.BrowserID != "" {
+			s.setTrustCookie(c, res.User.ID, out.BrowserID, creds.DeviceID)
+		}
+		ans.write(c.Writer)
+		return
+	}
+	s.metrics.signIns.WithLabelValues("challenge").Inc()
+	s.writeChallenge(c, out.ChallengeID, out.Methods)
+}
+
+// decideSignIn records the decision on a sign-in Jellyfin accepted.
+func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials, res authResult, raw []byte, web bool) (domain.SignInOutcome, error) {
+	ctx := c.Request.Context()
+	uid := res.User.ID
+	if !events.ValidAggregateID(uid) {
+		return domain.SignInOutcome{}, errors.New("user id from Jellyfin is not usable")
+	}
+	sealedToken, err := s.opts.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
+	if err != nil {
+		return domain.SignInOutcome{}, err
+	}
+	sealedResult, err := s.opts.Sealer.Seal(ctx, uid, raw)
+	if err != nil {
+		return domain.SignInOutcome{}, err
+	}
+	in := domain.SignIn{
+		UserID: uid, UserName: res.User.Name, Admin: res.User.Policy.IsAdministrator,
+		TokenHash: tokenHash(res.AccessToken), Token: sealedToken, AuthResult: sealedResult,
+		IP: addr.IP, BypassSafe: addr.BypassSafe, Web: web,
+		Device:         events.Device{ID: creds.DeviceID, Name: creds.Device, Client: creds.Client, Version: creds.Version},
+		Trust:          s.trustClaims(c),
+		NewChallengeID: s.newID(),
+		NewPairingID:   s.newID()[:16],
+	}
+	pol := s.Policy()
+	var out domain.SignInOutcome
+	_, err = s.opts.Projector.ExecUser(ctx, uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		in.Now = now
+		out = domain.DecideSignIn(u, pol, in)
+		return out.Events, nil
+	})
+	return out, err
+}
+
+// writeChallenge answers a held sign-in with jfguard's challenge.
+func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
+	url := "/jfguard/challenge?c=" + id
+	if methods == nil {
+		methods = []string{}
+	}
+	s.setSecurityHeaders(c.Writer.Header())
+	c.Header("Cache-Control", "no-store")
+	c.Header(challengeHeader, url)
+	c.Header("Access-Control-Expose-Headers", challengeHeader)
+	c.JSON(http.StatusUnauthorized, gin.H{"jfguard": gin.H{"challenge": id, "url": url, "methods": methods}})
+}
+
+// recordSignInFailed counts a failed sign-in against the address (for bans).
+func (s *Server) recordSignInFailed(ctx context.Context, addr ClientAddr, username, reason string) {
+	if !addr.IP.IsValid() {
+		return
+	}
+	id := events.IPAggregateID(addr.IP.String())
+	pol := s.Policy()
+	ec := events.Context{IP: addr.IP.String()}
+	if len(username) > 128 {
+		username = username[:128]
+	}
+	_, err := s.opts.Projector.ExecAddress(ctx, id, ec, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+		return domain.DecideSignInFailed(a, pol, username, reason, now), nil
+	})
+	if err != nil {
+		s.log.Error("record failed sign-in", "err", err)
+	}
+}
+
+// logoutAsync ends a token's session at Jellyfin without holding up the request.
+func (s *Server) logoutAsync(token string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := s.jf.Logout(ctx, token); err != nil {
+			s.log.Warn("logout at Jellyfin failed", "err", err)
+		}
+	}()
+}
+
+// trustClaims returns the verified claims of the request's trust cookie, if any.
+func (s *Server) trustClaims(c *gin.Context) *domain.TrustClaims {
+	v, err := c.Cookie(trustCookieName)
+	if err != nil || v == "" {
+		return nil
+	}
+	claims, err := domain.VerifyTrustCookie(s.opts.TrustKeys, v, s.now())
+	if err != nil {
+		return nil
+	}
+	return &claims
+}
+
+// setTrustCookie issues (or rotates) the trusted-browser cookie.
+func (s *Server) setTrustCookie(c *gin.Context, userID, browserID, deviceID string) {
+	now := s.now()
+	exp := now.Add(s.Policy().TrustDuration())
+	v, err := domain.SignTrustCookie(s.opts.TrustKeys.Current, domain.TrustClaims{
+		BrowserID: browserID, UserID: userID, DeviceID: deviceID, IssuedAt: now, ExpiresAt: exp,
+	})
+	if err != nil {
+		s.log.Error("sign trust cookie", "err", err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: trustCookieName, Value: v, Path: "/", Expires: exp, MaxAge: int(time.Until(exp).Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https",
+	})
+}
+
+// userByChallenge finds the user a challenge belongs to.
+func (s *Server) userByChallenge(id string) (string, bool) {
+	var uid string
+	s.read(func(st *projections.State) { uid = st.ChallengeUsers[id] })
+	return uid, uid != ""
+}
