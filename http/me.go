@@ -222,6 +222,12 @@ func (s *Server) buildMe(uid, currentToken, currentBrowser string) (meView, bool
 	if v.Methods == nil {
 		v.Methods = []string{}
 	}
+	v.Browsers = nonNil(v.Browsers)
+	v.Sessions = nonNil(v.Sessions)
+	v.Pairings = nonNil(v.Pairings)
+	v.Devices = nonNil(v.Devices)
+	v.AppPasswords = nonNil(v.AppPasswords)
+	v.Passkeys = nonNil(v.Passkeys)
 	return v, found
 }
 
@@ -501,4 +507,12 @@ func (s *Server) proxyLogout(c *gin.Context, creds Credentials, addr ClientAddr)
 	if err != nil {
 		s.log.Error("record sign-out", "err", err)
 	}
+}
+
+// nonNil makes empty lists encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

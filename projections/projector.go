@@ -19,7 +19,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 // Options configure a Projector.
 type Options struct {
@@ -284,6 +284,9 @@ func fillNil(s *State) *State {
 	}
 	if s.Settings == nil {
 		s.Settings = e.Settings
+	}
+	if s.FileSettings == nil {
+		s.FileSettings = e.FileSettings
 	}
 	if s.Counts == nil {
 		s.Counts = e.Counts

@@ -31,10 +31,12 @@ type State struct {
 	Users     map[string]*domain.User
 	Addresses map[string]*domain.Address
 	Settings  map[string]string
-	LastSeq   uint64
-	LastTime  time.Time
-	Counts    map[string]uint64 // events folded, by type
-	Skipped   uint64            // events that did not decode
+	// FileSettings are the values the settings file had when last recorded.
+	FileSettings map[string]string
+	LastSeq      uint64
+	LastTime     time.Time
+	Counts       map[string]uint64 // events folded, by type
+	Skipped      uint64            // events that did not decode
 
 	Tokens       map[string]TokenRef // token hash → user and status
 	Names        map[string]string   // lower-case user name → user id
@@ -49,6 +51,7 @@ func NewState() *State {
 		Users:        map[string]*domain.User{},
 		Addresses:    map[string]*domain.Address{},
 		Settings:     map[string]string{},
+		FileSettings: map[string]string{},
 		Counts:       map[string]uint64{},
 		Tokens:       map[string]TokenRef{},
 		Names:        map[string]string{},
@@ -97,6 +100,9 @@ func (s *State) Apply(ev events.Event) {
 	case events.AggSystem:
 		if e, ok := p.(*events.SettingsChanged); ok {
 			s.Settings[e.Key] = e.New
+			if e.Where == "file" {
+				s.FileSettings[e.Key] = e.New
+			}
 		}
 	}
 }

@@ -1,0 +1,342 @@
+// Package cli is the jfguard program: settings, the CLI commands, and Main, which
+// wires the event store, projections, audit notary, notifiers and the gateway
+// together. The end-to-end tests start the real program through Main.
+package cli
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/embed"
+	"github.com/jfguard/jfguard/events"
+	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/projections"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is set at build time (-ldflags "-X .../cli.Version=…").
+var Version = "0.1.0-dev"
+
+// Main is a running jfguard: Run starts it, Close stops it gracefully.
+type Main struct {
+	Settings *Resolved
+	Logger   *slog.Logger
+	// Limits and SweepEvery let tests shorten the rate-limit windows and the
+	// challenge sweep; zero values mean the defaults.
+	Limits     jhttp.Limits
+	SweepEvery time.Duration
+	// Clock overrides time for tests.
+	Clock func() time.Time
+
+	conn      *embed.Conn
+	store     *events.Store
+	sealer    *events.Sealer
+	proj      *projections.Projector
+	notary    *events.Notary
+	gateway   *jhttp.Server
+	server    *http.Server
+	listener  net.Listener
+	lock      *os.File
+	cancel    context.CancelFunc
+	notaryErr chan error
+	extras    []func()
+}
+
+// NewMain returns a program for resolved settings.
+func NewMain(r *Resolved, log *slog.Logger) *Main {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Main{Settings: r, Logger: log}
+}
+
+// Run starts everything and returns once jfguard is listening.
+func (m *Main) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	r := m.Settings
+	jhttp.Version = Version
+	for _, w := range r.Warnings {
+		m.Logger.Warn(w)
+	}
+	if err := os.MkdirAll(r.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %s: %w", r.DataDir, err)
+	}
+	if r.NATS.URL == "" {
+		lock, err := LockDataDir(r.DataDir)
+		if err != nil {
+			return err
+		}
+		m.lock = lock
+	}
+	m.conn, err = embed.Start(embed.Options{
+		URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"),
+		Listen: r.NATS.Listen, Sync: r.NATS.Sync, SyncEvery: r.SyncInterval, Name: "jfguard",
+	})
+	if err != nil {
+		return err
+	}
+	m.store, err = events.OpenStore(ctx, m.conn.NC, events.StoreOptions{Replicas: r.NATS.Replicas})
+	if err != nil {
+		return err
+	}
+	masterKey, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
+	if err != nil {
+		return err
+	}
+	m.sealer, err = events.NewSealer(ctx, m.store.JetStream(), masterKey, r.NATS.Replicas)
+	if err != nil {
+		return err
+	}
+	m.proj = projections.New(m.store, projections.Options{
+		SnapshotDir: filepath.Join(r.DataDir, "snapshots"), Logger: m.Logger, Clock: m.Clock,
+	})
+	if err := m.proj.Start(ctx); err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	signKey, err := events.LoadSigningKey(r.DataDir)
+	if err != nil {
+		return err
+	}
+	if _, err := events.OpenAuditStream(ctx, m.store.JetStream(), r.NATS.Replicas); err != nil {
+		return err
+	}
+	m.notary = events.NewNotary(m.store, signKey, events.NotaryOptions{
+		Every: r.Audit.CheckpointEvery, Interval: r.CheckpointInterval, Logger: m.Logger,
+	})
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.notaryErr = make(chan error, 1)
+	go func() { m.notaryErr <- m.notary.Run(bg) }()
+
+	if err := m.recordFileSettings(ctx); err != nil {
+		return err
+	}
+	adminToken, err := m.adminToken()
+	if err != nil {
+		return err
+	}
+	openrpc, err := jhttp.LoadOpenRPC(OpenRPCDocument)
+	if err != nil {
+		return err
+	}
+	jhttp.OpenRPC = openrpc
+	reg := prometheus.NewRegistry()
+	m.gateway = jhttp.New(jhttp.Options{
+		Upstream: r.Upstream, PublicURL: r.PublicURL,
+		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
+		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeys: domain.TrustKeys{Current: deriveKey(masterKey, "jfguard trust cookie v1")},
+		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer,
+		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
+	})
+	m.gateway.Start(bg)
+	if _, err := m.proj.ExecSystem(ctx, "node", events.Context{Actor: "jfguard"}, &events.NodeStarted{Node: hostname(), Version: Version}); err != nil {
+		return err
+	}
+
+	m.listener, err = net.Listen("tcp", r.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", r.Listen, err)
+	}
+	m.server = &http.Server{
+		Handler:           m.gateway,
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("serve", "err", err)
+		}
+	}()
+	m.Logger.Info("jfguard is listening", "addr", m.listener.Addr().String(), "upstream", r.Upstream.String(), "version", Version)
+	return nil
+}
+
+// URL is where jfguard can be reached (for tests and dev mode).
+func (m *Main) URL() string {
+	if m.listener == nil {
+		return ""
+	}
+	addr := m.listener.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// Gateway exposes the gateway (tests read its methods list).
+func (m *Main) Gateway() *jhttp.Server { return m.gateway }
+
+// Store exposes the event store (tests inspect the stream).
+func (m *Main) Store() *events.Store { return m.store }
+
+// Projector exposes the projections (tests inspect the state).
+func (m *Main) Projector() *projections.Projector { return m.proj }
+
+// AdminToken is the control API token in use.
+func (m *Main) AdminToken() string {
+	t, _ := m.adminToken()
+	return t
+}
+
+// Close stops jfguard gracefully: no new connections, in-flight requests (and their
+// appends) finish, background work stops, a final snapshot and checkpoint are written.
+func (m *Main) Close() error {
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+		m.server = nil
+	}
+	if m.gateway != nil {
+		m.gateway.Stop()
+		m.gateway = nil
+	}
+	for i := len(m.extras) - 1; i >= 0; i-- {
+		m.extras[i]()
+	}
+	m.extras = nil
+	if m.proj != nil {
+		if err := m.proj.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+		m.proj = nil
+	}
+	if m.cancel != nil {
+		m.cancel()
+		if err := <-m.notaryErr; err != nil {
+			errs = append(errs, fmt.Errorf("audit notary: %w", err))
+		}
+		m.cancel = nil
+	}
+	if m.conn != nil {
+		m.conn.Close()
+		m.conn = nil
+	}
+	if m.lock != nil {
+		_ = syscall.Flock(int(m.lock.Fd()), syscall.LOCK_UN)
+		m.lock.Close()
+		m.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// LockDataDir takes an exclusive lock on the data directory, so two processes never
+// open the same embedded store.
+func LockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "jfguard.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data_dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by a running jfguard; stop it, or use --server to talk to it, or work on a copy of the directory", dir)
+	}
+	return f, nil
+}
+
+// recordFileSettings records, as settings_changed events, the policy keys whose value
+// in the settings file differs from what the file said last time. Values set later by
+// an administrator win until the file changes that key again.
+func (m *Main) recordFileSettings(ctx context.Context) error {
+	var file, current map[string]string
+	m.proj.Read(func(st *projections.State) {
+		file, current = maps.Clone(st.FileSettings), maps.Clone(st.Settings)
+	})
+	for _, key := range jhttp.PolicyKeys() {
+		v, _ := jhttp.PolicyValue(m.Settings.Policy, key)
+		def := mustPolicyValue(domain.DefaultPolicy(), key)
+		last, recorded := file[key]
+		if (recorded && last == v) || (!recorded && v == def) {
+			continue
+		}
+		old, ok := current[key]
+		if !ok {
+			old = def
+		}
+		if _, err := m.proj.ExecSystem(ctx, "settings", events.Context{Actor: "settings file"},
+			&events.SettingsChanged{Key: key, Old: old, New: v, Where: "file"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mustPolicyValue(p domain.Policy, key string) string {
+	v, _ := jhttp.PolicyValue(p, key)
+	return v
+}
+
+// adminToken returns the control API token: from settings, else data_dir/admin.token
+// (created on first start).
+func (m *Main) adminToken() (string, error) {
+	if m.Settings.AdminToken != "" {
+		return m.Settings.AdminToken, nil
+	}
+	path := filepath.Join(m.Settings.DataDir, "admin.token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return m.adminToken()
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(tok + "\n"); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// deriveKey derives a purpose-specific key from the master key.
+func deriveKey(master []byte, purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, master, nil, purpose, 32)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "jfguard"
+	}
+	return h
+}
