@@ -1,0 +1,182 @@
+package notifiers
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+// PairingsPath is where a user approves or denies a waiting device.
+const PairingsPath = "/jfguard/setup#pairings"
+
+// description is what one event type says, before the envelope's facts are added.
+type description struct {
+	title    string
+	summary  string
+	priority int
+	tags     []string
+	facts    []Fact
+	linkPath string
+}
+
+// describe writes each event type in plain words. Only fields that are safe to leave
+// jfguard are read here: sealed values, hashes and recovery code tags never are.
+func (d Describer) describe(ev events.Event, p events.Payload, who string) description {
+	v := func(s string) string { return cleanTo(s, maxPart) }
+	switch p := p.(type) {
+	case *events.UserDiscovered:
+		return description{title: "New user: " + v(p.Name), summary: "jfguard saw the Jellyfin user " + v(p.Name) + " for the first time.", priority: 2, tags: []string{"bust_in_silhouette"}, facts: []Fact{{"Administrator", yesNo(p.Admin)}}}
+	case *events.UserProfileChanged:
+		role := " and is not an administrator."
+		if p.Admin {
+			role = " and is an administrator."
+		}
+		return description{title: "User changed: " + v(p.Name), summary: "The Jellyfin user " + who + " is now named " + v(p.Name) + role, priority: 3, tags: []string{"bust_in_silhouette"}}
+	case *events.UserForgotten:
+		return description{title: "User data forgotten: " + who, summary: "The secrets jfguard kept for " + who + " were destroyed; the audit facts stay.", priority: 3, tags: []string{"wastebasket"}, facts: reason(p.Reason)}
+	case *events.UserReset:
+		return description{title: "Two-factor reset: " + who, summary: "An administrator removed every factor, trusted browser and lockout of " + who + ".", priority: 4, tags: []string{"warning", "wrench"}, facts: reason(p.Reason)}
+
+	case *events.ChallengeIssued:
+		return description{title: "Second factor asked: " + who, summary: who + " entered the right password and was asked for a second factor. If it was not them, someone knows their password.", priority: 3, tags: []string{"key"}, facts: []Fact{{"Methods", strings.Join(p.Methods, ", ")}}}
+	case *events.FactorVerified:
+		return description{title: "Second factor passed: " + who, summary: who + " completed the second factor with " + methodName(p.Method) + ".", priority: 2, tags: []string{"white_check_mark"}}
+	case *events.FactorFailed:
+		return description{title: "Wrong second factor: " + who, summary: "A wrong second factor was entered for " + who + ".", priority: 4, tags: []string{"warning"}, facts: []Fact{{"Method", methodName(p.Method)}, {"Reason", p.Reason}}}
+	case *events.ChallengeBurned:
+		return description{title: "Sign-in stopped: " + who, summary: "A sign-in of " + who + " was stopped after " + count(p.Failures, "wrong code", "wrong codes") + "; its session was logged out.", priority: 4, tags: []string{"warning", "no_entry"}}
+	case *events.ChallengeExpired:
+		return description{title: "Sign-in not completed: " + who, summary: who + " did not complete the second factor in time; the session was logged out.", priority: 2, tags: []string{"hourglass"}}
+	case *events.LockoutStarted:
+		return description{title: "Locked out: " + who, summary: "After " + count(p.Failures, "failed second factor", "failed second factors") + ", the second-factor step of " + who + " is locked until " + d.when(p.Until) + ".", priority: 5, tags: []string{"warning", "lock"}}
+	case *events.SessionVerified:
+		return description{title: "Session allowed: " + who, summary: "A session of " + who + " may be used through jfguard.", priority: 2, tags: []string{"unlock"}, facts: []Fact{{"Reason", p.Reason}}}
+	case *events.SessionRevoked:
+		return description{title: "Session revoked: " + who, summary: "A session of " + who + " was revoked and logged out at Jellyfin.", priority: 3, tags: []string{"door"}, facts: []Fact{{"Reason", p.Reason}}}
+
+	case *events.TOTPEnrollmentStarted:
+		return description{title: "Authenticator setup started: " + who, summary: who + " began adding an authenticator app.", priority: 2, tags: []string{"iphone"}}
+	case *events.TOTPEnrolled:
+		return description{title: "Authenticator added: " + who, summary: who + " added an authenticator app.", priority: 3, tags: []string{"key"}}
+	case *events.TOTPRemoved:
+		return description{title: "Authenticator removed: " + who, summary: "The authenticator app of " + who + " was removed.", priority: 4, tags: []string{"warning"}}
+	case *events.RecoveryCodesGenerated:
+		return description{title: "Recovery codes replaced: " + who, summary: who + " generated " + count(len(p.Codes), "new recovery code", "new recovery codes") + "; the old ones no longer work.", priority: 3, tags: []string{"key"}}
+	case *events.RecoveryCodeUsed:
+		return description{title: "Recovery code used: " + who, summary: who + " signed in with a recovery code. If it was not them, reset their account.", priority: 4, tags: []string{"warning", "key"}}
+	case *events.TwoFactorDisabled:
+		return description{title: "Two-factor turned off: " + who, summary: who + " turned two-factor sign-in off and removed every factor.", priority: 4, tags: []string{"warning", "unlock"}}
+	case *events.PasskeyRegistered:
+		return description{title: "Passkey added: " + who, summary: who + " added a passkey.", priority: 3, tags: []string{"key"}, facts: []Fact{{"Passkey", p.Label}}}
+	case *events.PasskeyRenamed:
+		return description{title: "Passkey renamed: " + who, summary: who + " renamed a passkey.", priority: 2, tags: []string{"key"}, facts: []Fact{{"Passkey", p.Label}}}
+	case *events.PasskeyRemoved:
+		return description{title: "Passkey removed: " + who, summary: "A passkey of " + who + " was removed.", priority: 3, tags: []string{"key"}}
+	case *events.PasskeyUsed:
+		return description{title: "Passkey used: " + who, summary: who + " signed in with a passkey.", priority: 2, tags: []string{"key"}}
+	case *events.PasskeyCloneSuspected:
+		return description{title: "Passkey may be cloned: " + who, summary: "A passkey of " + who + " presented a signature counter lower than the last one seen: the credential may have been copied. The sign-in was refused.", priority: 5, tags: []string{"rotating_light"}, facts: []Fact{{"Counter seen before", strconv.FormatUint(uint64(p.Stored), 10)}, {"Counter presented", strconv.FormatUint(uint64(p.Presented), 10)}}}
+	case *events.EmailAddressAdded:
+		return description{title: "Email address added: " + who, summary: who + " added an email address for sign-in codes; it waits for confirmation.", priority: 2, tags: []string{"email"}}
+	case *events.EmailAddressConfirmed:
+		return description{title: "Email address confirmed: " + who, summary: who + " confirmed an email address for sign-in codes.", priority: 3, tags: []string{"email"}}
+	case *events.EmailAddressRemoved:
+		return description{title: "Email address removed: " + who, summary: "The email address of " + who + " was removed.", priority: 3, tags: []string{"email"}}
+	case *events.EmailCodeSent:
+		return description{title: "Sign-in code emailed: " + who, summary: "A sign-in code was emailed to " + who + ".", priority: 2, tags: []string{"email"}}
+
+	case *events.BrowserTrusted:
+		return description{title: "Browser trusted: " + who, summary: who + " chose to trust a browser: it skips the second factor until " + d.when(p.ExpiresAt) + ".", priority: 3, tags: []string{"computer"}, facts: []Fact{{"Browser", v(p.Name)}}}
+	case *events.TrustedBrowserUsed:
+		return description{title: "Trusted browser used: " + who, summary: "A trusted browser of " + who + " skipped the second factor.", priority: 2, tags: []string{"computer"}}
+	case *events.BrowserTrustRevoked:
+		return description{title: "Browser trust revoked: " + who, summary: "A trusted browser of " + who + " was revoked; it will be asked for a second factor again.", priority: 3, tags: []string{"computer"}}
+	case *events.PairingRequested:
+		device := v(p.DeviceName)
+		if device == "" {
+			device = "A device"
+		}
+		return description{title: "Device waiting for approval: " + who, summary: device + " signed in as " + who + " with the right password and waits for approval. Approve it on the setup page if it is yours; otherwise change the password.", priority: 4, tags: []string{"tv", "warning"}, linkPath: PairingsPath,
+			facts: []Fact{{"Waiting device", strings.TrimSpace(p.DeviceName)}, {"Waiting app", strings.TrimSpace(p.Client + " " + p.Version)}, {"Expires", d.when(p.ExpiresAt)}}}
+	case *events.PairingApproved:
+		return description{title: "Device approved: " + who, summary: who + " approved a device; its next sign-in before " + d.when(p.Until) + " succeeds.", priority: 3, tags: []string{"tv"}}
+	case *events.PairingDenied:
+		return description{title: "Device denied: " + who, summary: who + " denied a device.", priority: 3, tags: []string{"tv"}}
+	case *events.DevicePaired:
+		return description{title: "Device paired: " + who, summary: "An approved device of " + who + " signed in and stays signed in until revoked.", priority: 3, tags: []string{"tv"}}
+	case *events.DeviceRevoked:
+		return description{title: "Device revoked: " + who, summary: "A paired device of " + who + " was revoked and logged out.", priority: 3, tags: []string{"tv"}}
+	case *events.AppPasswordCreated:
+		return description{title: "App password created: " + who, summary: who + " created an app password.", priority: 3, tags: []string{"key"}, facts: []Fact{{"Label", p.Label}}}
+	case *events.AppPasswordUsed:
+		return description{title: "App password used: " + who, summary: "An app of " + who + " signed in with an app password.", priority: 2, tags: []string{"key"}}
+	case *events.AppPasswordRevoked:
+		return description{title: "App password revoked: " + who, summary: "An app password of " + who + " was revoked.", priority: 3, tags: []string{"key"}}
+
+	case *events.SignInFailed:
+		return description{title: "Sign-in failed from " + ev.IP, summary: "A sign-in from " + ev.IP + " failed.", priority: 3, tags: []string{"warning"}, facts: []Fact{{"User name tried", p.Username}, {"Reason", p.Reason}}}
+	case *events.IPBanned:
+		return description{title: "Address banned: " + ev.IP, summary: ev.IP + " is banned until " + d.when(p.Until) + " after " + count(p.Failures, "failure", "failures") + ".", priority: 4, tags: []string{"no_entry"}, facts: reason(p.Reason)}
+	case *events.IPUnbanned:
+		return description{title: "Address unbanned: " + ev.IP, summary: "The ban on " + ev.IP + " was lifted.", priority: 3, tags: []string{"white_check_mark"}, facts: reason(p.Reason)}
+
+	case *events.SettingsChanged:
+		old, now := p.Old, p.New
+		if secretSetting(p.Key) {
+			old, now = "(hidden)", "(hidden)"
+		}
+		return description{title: "Setting changed: " + v(p.Key), summary: "The setting " + v(p.Key) + " changed.", priority: 3, tags: []string{"gear"}, facts: []Fact{{"Before", old}, {"After", now}, {"Changed in", p.Where}}}
+	case *events.SessionsAdopted:
+		return description{title: "Existing sessions adopted", summary: "An administrator adopted " + count(p.Count, "Jellyfin session", "Jellyfin sessions") + " that existed before jfguard; they keep working without a second factor.", priority: 4, tags: []string{"warning"}}
+	case *events.NotificationFailed:
+		return description{title: "Alert not delivered: " + v(p.Sink), summary: "An alert could not be delivered to " + v(p.Sink) + " after " + count(p.Attempts, "attempt", "attempts") + ".", priority: 4, tags: []string{"warning", "mailbox_with_no_mail"}, facts: []Fact{{"Event", p.EventID}, {"Error", p.Error}}}
+	case *events.NodeStarted:
+		return description{title: "jfguard started", summary: "The jfguard node " + v(p.Node) + " started.", priority: 2, tags: []string{"rocket"}, facts: []Fact{{"Version", p.Version}}}
+	}
+	entry, _ := events.Lookup(ev.Type)
+	return description{title: strings.ReplaceAll(ev.Type, "_", " "), summary: entry.Summary, priority: 3}
+}
+
+// secretSetting reports whether a setting's values must not be shown: anything that
+// looks like a credential is hidden even though settings events should not carry one.
+func secretSetting(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range []string{"password", "secret", "token", "key", "credential"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func reason(r string) []Fact {
+	if r == "" {
+		return nil
+	}
+	return []Fact{{"Reason", r}}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// methodName spells a factor method for people.
+func methodName(m string) string {
+	switch m {
+	case "totp":
+		return "an authenticator code"
+	case "passkey", "webauthn":
+		return "a passkey"
+	case "recovery":
+		return "a recovery code"
+	case "email":
+		return "an email code"
+	case "":
+		return "an unknown method"
+	}
+	return m
+}
