@@ -1,0 +1,93 @@
+package events_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/events.md from the catalog")
+
+// renderCatalog writes the event catalog as the Markdown subscribers read.
+func renderCatalog() string {
+	var b strings.Builder
+	b.WriteString(`# Event catalog
+
+Every fact jfguard records is an event in the JetStream stream ` + "`JFGUARD_EVENTS`" + `, published on
+` + "`jfguard.events.<aggregate>.<id>.<type>`" + `. This file is generated from the code's catalog
+(` + "`go test ./events -run TestCatalogDoc -update`" + `) and a test fails when the two differ:
+it is a contract for subscribers.
+
+## Envelope
+
+Every event is a JSON object:
+
+| field | meaning |
+|---|---|
+| ` + "`id`" + ` | unique event id (also the ` + "`Nats-Msg-Id`" + `, so a publish is idempotent) |
+| ` + "`type`" + ` | the event type below |
+| ` + "`time`" + ` | when it happened (RFC 3339, UTC) |
+| ` + "`aggregate`" + ` | ` + "`user`, `ip` or `system`" + ` |
+| ` + "`aggregate_id`" + ` | the Jellyfin user id, the address (dots as underscores: ` + "`192_0_2_1`" + `; IPv6 as is), or a name |
+| ` + "`actor`" + ` | who caused it: a user id, ` + "`admin`" + `, ` + "`jfguard`" + ` or ` + "`settings file`" + ` |
+| ` + "`ip`" + ` | the client address, when a request caused it |
+| ` + "`device`" + ` | ` + "`{id, name, client, version}`" + ` as the client named itself, when known |
+| ` + "`data`" + ` | the payload below |
+| ` + "`v`" + ` | envelope version (` + fmt.Sprint(events.CurrentVersion) + `); older versions are upcast when read |
+
+Secrets never appear in clear. A **sealed string** is encrypted (AES-256-GCM) with the user's data
+key; after ` + "`user_forgotten`" + ` it can no longer be decrypted while the rest of the event stays
+readable. Codes and passwords appear only as slow hashes; tokens only as SHA-256 hashes.
+
+To subscribe, create a consumer on ` + "`JFGUARD_EVENTS`" + ` with a filter such as
+` + "`jfguard.events.*.*.factor_failed`" + ` (one type), ` + "`jfguard.events.user.<id>.>`" + ` (one user) or
+` + "`jfguard.events.>`" + ` (everything). Signed audit checkpoints are in ` + "`JFGUARD_AUDIT`" + `.
+
+`)
+	agg := ""
+	for _, e := range events.Catalog() {
+		if e.Aggregate != agg {
+			agg = e.Aggregate
+			fmt.Fprintf(&b, "## Aggregate `%s`\n\n", agg)
+		}
+		fmt.Fprintf(&b, "### `%s`\n\n%s\n\nSubject: `jfguard.events.%s.<id>.%s`\n\n", e.Type, e.Summary, e.Aggregate, e.Type)
+		fields := e.Fields()
+		if len(fields) == 0 {
+			b.WriteString("No payload fields.\n\n")
+			continue
+		}
+		b.WriteString("| field | type |\n|---|---|\n")
+		for _, f := range fields {
+			fmt.Fprintf(&b, "| `%s` | %s |\n", f[0], f[1])
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestCatalogDocMatchesCode keeps docs/events.md and the Go catalog identical.
+func TestCatalogDocMatchesCode(t *testing.T) {
+	const path = "../docs/events.md"
+	want := renderCatalog()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v (run: go test ./events -run TestCatalogDoc -update)", path, err)
+	}
+	if string(got) != want {
+		t.Fatalf("%s differs from the event catalog in the code; run: go test ./events -run TestCatalogDoc -update", path)
+	}
+	for _, e := range events.Catalog() {
+		if !strings.Contains(string(got), "### `"+e.Type+"`") {
+			t.Errorf("event type %s is not documented", e.Type)
+		}
+	}
+}
