@@ -1,8 +1,8 @@
 package events
 
 import (
-	"encoding/json"
 	"fmt"
+	fastjson "github.com/goccy/go-json"
 	"reflect"
 	"sort"
 	"time"
@@ -92,7 +92,7 @@ func Decode(ev Event) (Payload, error) {
 		return nil, fmt.Errorf("event %s has version %d, newer than this jfguard understands (%d)", ev.ID, ev.V, CurrentVersion)
 	}
 	p := reflect.New(reflect.TypeOf(entry.proto).Elem()).Interface().(Payload)
-	if err := json.Unmarshal(ev.Data, p); err != nil {
+	if err := fastjson.Unmarshal(ev.Data, p); err != nil {
 		return nil, fmt.Errorf("decode %s payload of event %s: %w", ev.Type, ev.ID, err)
 	}
 	return p, nil

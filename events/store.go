@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	fastjson "github.com/goccy/go-json"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,7 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		if ev.Aggregate != agg || ev.AggregateID != id {
 			return 0, fmt.Errorf("append: events of %s.%s and %s.%s in one append", agg, id, ev.Aggregate, ev.AggregateID)
 		}
-		data, err := json.Marshal(ev)
+		data, err := fastjson.Marshal(ev)
 		if err != nil {
 			return 0, fmt.Errorf("encode event %s: %w", ev.ID, err)
 		}
@@ -284,7 +285,7 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 // DecodeMsg turns a stream message into an event.
 func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
 	var ev Event
-	if err := json.Unmarshal(data, &ev); err != nil {
+	if err := fastjson.Unmarshal(data, &ev); err != nil {
 		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
 	}
 	ev.Seq, ev.Subject = seq, subject
@@ -354,9 +355,23 @@ func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.T
 var errStop = errors.New("stop scan")
 
 // scanStream reads a stream with an ordered consumer until it has delivered every
-// message that was pending when it started.
+// message up to the stream's last sequence when the scan started. Messages are
+// handed from the client's delivery goroutine to this one through a buffer, so
+// decoding and folding overlap with delivery.
 func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
-	cfg := jetstream.OrderedConsumerConfig{}
+	str, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	upTo := info.State.LastSeq
+	if upTo == 0 || upTo < from {
+		return 0, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if filter != "" {
 		cfg.FilterSubjects = []string{filter}
 	}
@@ -367,46 +382,22 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	case from > 1:
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = from
-	default:
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
 	cons, err := js.OrderedConsumer(ctx, stream, cfg)
 	if err != nil {
 		return 0, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	info := cons.CachedInfo()
-	if info == nil || info.NumPending == 0 {
+	if ci := cons.CachedInfo(); ci == nil || ci.NumPending == 0 {
 		return 0, nil
 	}
-	defer func() { _ = js.DeleteConsumer(context.Background(), stream, info.Name) }()
-	it, err := cons.Messages(jetstream.PullMaxMessages(4096))
-	if err != nil {
-		return 0, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	defer it.Stop()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Stop()
-		case <-done:
-		}
-	}()
-	var last uint64
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil {
-				return last, ctx.Err()
-			}
-			return last, fmt.Errorf("read stream %s: %w", stream, err)
-		}
+	msgs := make(chan RawMsg, 8192)
+	stopped := make(chan struct{})
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		meta, err := msg.Metadata()
 		if err != nil {
-			return last, fmt.Errorf("read stream %s: %w", stream, err)
+			return
 		}
-		raw := RawMsg{
+		m := RawMsg{
 			Seq:     meta.Sequence.Stream,
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
@@ -414,15 +405,53 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			Time:    meta.Timestamp,
 			Header:  msg.Headers(),
 		}
-		if err := fn(raw); err != nil {
-			if errors.Is(err, errStop) {
+		last := meta.NumPending == 0 || m.Seq >= upTo
+		select {
+		case msgs <- m:
+		case <-stopped:
+			return
+		}
+		if last {
+			select {
+			case msgs <- RawMsg{}: // end marker
+			case <-stopped:
+			}
+		}
+	}, jetstream.PullMaxMessages(8192))
+	if err != nil {
+		return 0, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	defer func() {
+		close(stopped)
+		cc.Stop()
+	}()
+	var last uint64
+	idle := time.NewTimer(30 * time.Second)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return last, ctx.Err()
+		case <-idle.C:
+			return last, fmt.Errorf("read stream %s: no message for 30s at sequence %d", stream, last)
+		case m := <-msgs:
+			if m.Seq == 0 {
 				return last, nil
 			}
-			return last, err
-		}
-		last = raw.Seq
-		if meta.NumPending == 0 {
-			return last, nil
+			if m.Seq <= last {
+				continue // redelivered after the ordered consumer reset
+			}
+			if err := fn(m); err != nil {
+				if errors.Is(err, errStop) {
+					return last, nil
+				}
+				return last, err
+			}
+			last = m.Seq
+			if last >= upTo {
+				return last, nil
+			}
+			idle.Reset(30 * time.Second)
 		}
 	}
 }
