@@ -98,3 +98,19 @@ func DecidePairingAnswer(u *User, pol Policy, pairingID string, approve bool, no
 	}
 	return []events.Payload{&events.PairingApproved{PairingID: pairingID, Until: now.Add(pol.PairingWindow)}}, nil
 }
+
+// DecideCreateAppPassword stores a new app password's hash, up to the policy's limit.
+func DecideCreateAppPassword(u *User, pol Policy, id, label, hash string) ([]events.Payload, error) {
+	if pol.MaxAppPasswords > 0 && len(u.AppPasswords) >= pol.MaxAppPasswords {
+		return nil, ErrTooMany
+	}
+	return []events.Payload{&events.AppPasswordCreated{ID: id, Label: label, Hash: hash}}, nil
+}
+
+// DecideRevokeAppPassword removes an app password.
+func DecideRevokeAppPassword(u *User, id string) ([]events.Payload, error) {
+	if u.AppPasswords[id] == nil {
+		return nil, ErrNotFound
+	}
+	return []events.Payload{&events.AppPasswordRevoked{ID: id}}, nil
+}

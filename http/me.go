@@ -475,6 +475,11 @@ func (s *Server) handleRevokeSession(c *gin.Context) {
 func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("id")
+		if approve && !s.strongSession(c) {
+			c.JSON(http.StatusForbidden, gin.H{"error": "needs_second_factor",
+				"message": "Approve devices from a browser where you signed in with your second factor."})
+			return
+		}
 		pol := s.Policy()
 		if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 			return domain.DecidePairingAnswer(u, pol, id, approve, now)
@@ -515,4 +520,27 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// strongSession reports whether the caller's session proved the second factor (or a
+// trusted browser, or the LAN bypass): only such a session may let a new device in.
+// Sessions of app passwords or paired devices may not.
+func (s *Server) strongSession(c *gin.Context) bool {
+	h := tokenHash(credsOf(c).Token)
+	uid := userOf(c)
+	strong := false
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil {
+			if ss := u.Sessions[h]; ss != nil {
+				switch ss.Reason {
+				case domain.ReasonChallenge, domain.ReasonTrustedBrowser, domain.ReasonPasskey, domain.ReasonLAN:
+					strong = true
+				case domain.ReasonNoSecondFactor, domain.ReasonDisabled:
+					// A user without a second factor has nothing stronger to offer.
+					strong = !u.HasSecondFactor()
+				}
+			}
+		}
+	})
+	return strong
 }

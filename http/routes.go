@@ -38,6 +38,10 @@ func (s *Server) routes() *gin.Engine {
 	me.DELETE("/sessions/:hash", s.handleRevokeSession)
 	me.POST("/pairings/:id/approve", s.handlePairingAnswer(true))
 	me.POST("/pairings/:id/deny", s.handlePairingAnswer(false))
+	me.DELETE("/devices/:id", s.handleDeviceRevoke)
+	me.GET("/pairings", s.handlePairings)
+	me.POST("/app-passwords", s.handleAppPasswordCreate)
+	me.DELETE("/app-passwords/:id", s.handleAppPasswordRevoke)
 
 	// The control API and the admin's event feed.
 	j.POST("/rpc", s.handleRPC)

@@ -1,0 +1,258 @@
+package http
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
+)
+
+// webFiles are the pages' templates, styles, scripts and images. They are embedded so
+// the binary is the whole product: no CDN, nothing to install next to it.
+//
+//go:embed web
+var webFiles embed.FS
+
+// assetsPath is where the embedded static files are served.
+const assetsPath = "/jfguard/assets/"
+
+// immutableCache is the Cache-Control of an asset requested by its content-hashed
+// name: the name changes whenever the bytes do, so the browser may keep it forever.
+const immutableCache = "public, max-age=31536000, immutable"
+
+// asset is one embedded static file, ready to serve.
+type asset struct {
+	name        string // the file's own name, e.g. "app.css"
+	hashedName  string // the name pages link to, e.g. "app.1a2b3c4d5e.css"
+	contentType string
+	body        []byte
+}
+
+// site is everything the pages need, loaded once from the embedded files.
+type site struct {
+	pages   map[string]*template.Template
+	assets  map[string]*asset // by hashed name and by plain name
+	inject  []byte
+	hashed  map[string]string // plain name → hashed URL
+	loadErr error
+}
+
+// theSite is parsed when the package loads: the files are part of the binary, so a
+// template that does not parse is a build mistake that the tests catch, never a
+// runtime condition.
+var theSite = loadSite(webFiles)
+
+// pageNames are the server-rendered pages; each is web/<name>.html on top of
+// web/layout.html.
+var pageNames = []string{"challenge", "setup", "login"}
+
+func loadSite(files fs.FS) *site {
+	st := &site{pages: map[string]*template.Template{}, assets: map[string]*asset{}, hashed: map[string]string{}}
+	entries, err := fs.ReadDir(files, "web")
+	if err != nil {
+		st.loadErr = err
+		return st
+	}
+	for _, e := range entries {
+		name := e.Name()
+		ext := path.Ext(name)
+		if e.IsDir() || ext == ".html" {
+			continue
+		}
+		body, err := fs.ReadFile(files, "web/"+name)
+		if err != nil {
+			st.loadErr = err
+			return st
+		}
+		if name == "inject.js" {
+			// The injected script has a fixed URL (the proxy writes it into
+			// Jellyfin's page), so it is served apart from the hashed assets.
+			st.inject = body
+			continue
+		}
+		sum := sha256.Sum256(body)
+		a := &asset{
+			name:        name,
+			hashedName:  strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:])[:10] + ext,
+			contentType: assetType(ext),
+			body:        body,
+		}
+		st.assets[a.name], st.assets[a.hashedName] = a, a
+		st.hashed[name] = assetsPath + a.hashedName
+	}
+	funcs := template.FuncMap{
+		"asset": func(name string) (string, error) {
+			if u, ok := st.hashed[name]; ok {
+				return u, nil
+			}
+			return "", fmt.Errorf("no asset %q", name)
+		},
+		"has": func(list []string, v string) bool { return slices.Contains(list, v) },
+		"trustBox": func(method string, days int) trustBox { return trustBox{method, days} },
+	}
+	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "web/layout.html")
+	if err != nil {
+		st.loadErr = err
+		return st
+	}
+	for _, name := range pageNames {
+		t, err := layout.Clone()
+		if err == nil {
+			_, err = t.ParseFS(files, "web/"+name+".html")
+		}
+		if err != nil {
+			st.loadErr = err
+			return st
+		}
+		st.pages[name] = t
+	}
+	return st
+}
+
+// assetType is the Content-Type of an embedded file. The table is explicit because
+// the system MIME database differs between machines and the types matter under
+// X-Content-Type-Options: nosniff.
+func assetType(ext string) string {
+	switch ext {
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".js":
+		return "application/javascript; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	case ".png":
+		return "image/png"
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// pageRoutes registers the browser pages and their files: the challenge page, the
+// self-service setup page, jfguard's own sign-in page, the script injected into
+// Jellyfin's web app, and the static assets.
+func (s *Server) pageRoutes(j *gin.RouterGroup) {
+	j.GET("/challenge", s.handleChallengePage)
+	j.GET("/setup", s.handleSetupPage)
+	j.GET("/login", s.handleLoginPage)
+	j.GET("/inject.js", handleInjectScript)
+	j.GET("/assets/*file", handleAsset)
+}
+
+// trustBox is what the challenge page's "trust this browser" checkbox shows; each
+// method's form has its own.
+type trustBox struct {
+	Method string
+	Days   int
+}
+
+// pageData is what the layout and every page template read.
+type pageData struct {
+	Page      string // names the page's script and its body class
+	Title     string
+	Heading   string
+	TrustDays int
+
+	// Challenge page only.
+	Expired     bool
+	Challenge   challengeView
+	LockedUntil string // RFC 3339, empty when not locked
+	ExpiresAt   string // RFC 3339
+}
+
+// renderPage writes one page. Pages are personal (a challenge id, a user name) and
+// short-lived, so they inherit the group's Cache-Control: no-store.
+func (s *Server) renderPage(c *gin.Context, status int, data pageData) {
+	if theSite.loadErr != nil {
+		s.log.Error("jfguard's embedded pages did not load", "err", theSite.loadErr)
+		c.String(http.StatusInternalServerError, "jfguard's pages are unavailable")
+		return
+	}
+	var buf bytes.Buffer
+	if err := theSite.pages[data.Page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		s.log.Error("render page", "page", data.Page, "err", err)
+		c.String(http.StatusInternalServerError, "jfguard's pages are unavailable")
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// handleChallengePage shows the second step of a held sign-in. The methods and the
+// lockout are rendered from the challenge itself, so the page needs no request before
+// the person can type; an unknown or finished challenge shows how to start again.
+func (s *Server) handleChallengePage(c *gin.Context) {
+	data := pageData{Page: "challenge", Title: "Verify it's you", TrustDays: s.trustDays()}
+	v, ok := s.challenge(c.Query("c"))
+	if !ok {
+		data.Expired = true
+		data.Title = "This sign-in has expired"
+		s.renderPage(c, http.StatusNotFound, data)
+		return
+	}
+	// The recovery form is always offered with an authenticator app, even when no
+	// codes are left, so a person never hunts for it; the API says when none is left.
+	if slices.Contains(v.Methods, domain.MethodTOTP) && !slices.Contains(v.Methods, domain.MethodRecovery) {
+		v.Methods = append(slices.Clone(v.Methods), domain.MethodRecovery)
+	}
+	data.Challenge = v
+	data.ExpiresAt = v.ExpiresAt.UTC().Format(time.RFC3339)
+	if !v.LockedUntil.IsZero() {
+		data.LockedUntil = v.LockedUntil.UTC().Format(time.RFC3339)
+	}
+	s.renderPage(c, http.StatusOK, data)
+}
+
+// handleSetupPage serves the self-service page. It holds no personal data: the
+// script reads the web app's session from the browser and asks /jfguard/api/me.
+func (s *Server) handleSetupPage(c *gin.Context) {
+	s.renderPage(c, http.StatusOK, pageData{Page: "setup", Title: "Two-factor sign-in", TrustDays: s.trustDays()})
+}
+
+// handleLoginPage serves jfguard's own sign-in page, for when the web app's own form
+// is not at hand (a bookmark, a web app jfguard's script cannot reach).
+func (s *Server) handleLoginPage(c *gin.Context) {
+	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in"})
+}
+
+func (s *Server) trustDays() int {
+	return int(s.Policy().TrustDuration() / (24 * time.Hour))
+}
+
+// handleInjectScript serves the script the proxy adds to Jellyfin's web app. Its URL
+// is fixed in Jellyfin's page, so it cannot carry a content hash: it is never cached,
+// and an upgraded jfguard takes effect on the next page load.
+func handleInjectScript(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "application/javascript; charset=utf-8", theSite.inject)
+}
+
+// handleAsset serves an embedded file. Pages link to content-hashed names, which are
+// immutable and cached for a year: a page load after the first costs no request, and
+// a new release changes the names, so nobody runs stale scripts against a new API.
+// A plain name is served too, revalidated every time.
+func handleAsset(c *gin.Context) {
+	a, ok := theSite.assets[strings.TrimPrefix(c.Param("file"), "/")]
+	if !ok {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	if c.Param("file") == "/"+a.hashedName {
+		c.Header("Cache-Control", immutableCache)
+	} else {
+		c.Header("Cache-Control", "no-cache")
+	}
+	c.Data(http.StatusOK, a.contentType, a.body)
+}
