@@ -255,13 +255,22 @@ func (u *User) checkFactor(pol Policy, c *Challenge, p FactorProof) (*events.Fac
 		}
 		return &events.FactorVerified{Method: MethodRecovery, RecoveryIndex: i}, nil
 	case MethodEmail:
-		if c == nil || u.Email == nil || !u.Email.Confirmed || c.EmailCodeHash == "" {
+		if u.Email == nil || !u.Email.Confirmed {
 			return nil, ErrMethodNotAvailable
 		}
-		if !p.Now.Before(c.EmailExpires) {
+		// A challenge has its own code; a proof for a self-service change uses the
+		// code sent to the user outside any challenge.
+		hash, expires := u.Email.CodeHash, u.Email.CodeExpires
+		if c != nil {
+			hash, expires = c.EmailCodeHash, c.EmailExpires
+		}
+		if hash == "" {
+			return nil, ErrMethodNotAvailable
+		}
+		if !p.Now.Before(expires) {
 			return nil, ErrCodeExpired
 		}
-		if err := VerifyEmailCode(c.EmailCodeHash, p.Code); err != nil {
+		if err := VerifyEmailCode(hash, p.Code); err != nil {
 			return nil, err
 		}
 		return &events.FactorVerified{Method: MethodEmail}, nil

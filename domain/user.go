@@ -261,9 +261,11 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		if e.Method == MethodTOTP && u.TOTP != nil && e.TOTPStep > u.TOTP.LastStep {
 			u.TOTP.LastStep = e.TOTPStep
 		}
-		if e.Method == MethodEmail && e.ChallengeID != "" {
+		if e.Method == MethodEmail {
 			if c := u.Challenges[e.ChallengeID]; c != nil {
 				c.EmailCodeHash = ""
+			} else if e.ChallengeID == "" && u.Email != nil {
+				u.Email.CodeHash = ""
 			}
 		}
 	case *events.FactorFailed:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"mime"
 	"net/http"
 	"path"
@@ -99,7 +100,7 @@ func loadSite(files fs.FS) *site {
 			}
 			return "", fmt.Errorf("no asset %q", name)
 		},
-		"has": func(list []string, v string) bool { return slices.Contains(list, v) },
+		"has":      func(list []string, v string) bool { return slices.Contains(list, v) },
 		"trustBox": func(method string, days int) trustBox { return trustBox{method, days} },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "web/layout.html")
@@ -167,10 +168,12 @@ type pageData struct {
 	TrustDays int
 
 	// Challenge page only.
-	Expired     bool
-	Challenge   challengeView
-	LockedUntil string // RFC 3339, empty when not locked
-	ExpiresAt   string // RFC 3339
+	Expired   bool
+	Challenge challengeView
+	// Seconds rather than instants, so a browser whose clock is off still counts
+	// down the right time.
+	ExpiresIn int
+	LockedFor int
 }
 
 // renderPage writes one page. Pages are personal (a challenge id, a user name) and
@@ -208,9 +211,10 @@ func (s *Server) handleChallengePage(c *gin.Context) {
 		v.Methods = append(slices.Clone(v.Methods), domain.MethodRecovery)
 	}
 	data.Challenge = v
-	data.ExpiresAt = v.ExpiresAt.UTC().Format(time.RFC3339)
+	now := s.now()
+	data.ExpiresIn = int(math.Ceil(v.ExpiresAt.Sub(now).Seconds()))
 	if !v.LockedUntil.IsZero() {
-		data.LockedUntil = v.LockedUntil.UTC().Format(time.RFC3339)
+		data.LockedFor = int(math.Ceil(v.LockedUntil.Sub(now).Seconds()))
 	}
 	s.renderPage(c, http.StatusOK, data)
 }

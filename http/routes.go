@@ -24,6 +24,7 @@ func (s *Server) routes() *gin.Engine {
 	// Sign-in.
 	j.POST("/api/challenge/:id/verify", s.handleChallengeVerify)
 	j.GET("/api/challenge/:id", s.handleChallengeInfo)
+	j.POST("/api/challenge/:id/email", s.handleChallengeEmail)
 	j.POST("/api/login", s.handleLogin)
 
 	// Self-service, authenticated by the caller's verified Jellyfin token.
@@ -42,6 +43,10 @@ func (s *Server) routes() *gin.Engine {
 	me.GET("/pairings", s.handlePairings)
 	me.POST("/app-passwords", s.handleAppPasswordCreate)
 	me.DELETE("/app-passwords/:id", s.handleAppPasswordRevoke)
+	me.POST("/email", s.handleEmailAdd)
+	me.POST("/email/confirm", s.handleEmailConfirm)
+	me.POST("/email/code", s.handleEmailProofCode)
+	me.POST("/email/remove", s.handleEmailRemove)
 
 	// The control API and the admin's event feed.
 	j.POST("/rpc", s.handleRPC)

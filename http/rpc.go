@@ -81,6 +81,9 @@ func (s *Server) RPCMethods() []string {
 // rpcTable is every control API method.
 func (s *Server) rpcTable() map[string]rpcHandler {
 	return map[string]rpcHandler{
+		"notify.test":        s.rpcNotifyTest,
+		"notify.test_email":  s.rpcNotifyTestEmail,
+		"notify.status":      s.rpcNotifyStatus,
 		"rpc.discover":       s.rpcDiscover,
 		"system.status":      s.rpcStatus,
 		"users.list":         s.rpcUsersList,

@@ -59,22 +59,34 @@ type Options struct {
 	Limits Limits
 	// SweepEvery is how often expired challenges are swept; default 10s.
 	SweepEvery time.Duration
+	// Mailer sends email codes; nil turns the email factor off.
+	Mailer Mailer
+	// Alerts sends test alerts and lists undeliverable ones; nil when none are set up.
+	Alerts Alerts
+}
+
+// Alerts is what the control API needs of the notifiers.
+type Alerts interface {
+	SendTest(ctx context.Context, sink string) error
+	SinkNames() []string
+	FailureList() []map[string]any
 }
 
 // Server is the gateway.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	engine   *gin.Engine
-	proxy    *httputil.ReverseProxy
-	jf       *jellyfinClient
-	limits   *limiters
-	metrics  *metrics
-	policy   atomic.Pointer[domain.Policy]
-	apiKeys  *apiKeySet
-	unknown  *tokenCache
-	qc       *quickConnectLedger
-	startErr error
+	opts        Options
+	log         *slog.Logger
+	engine      *gin.Engine
+	proxy       *httputil.ReverseProxy
+	jf          *jellyfinClient
+	limits      *limiters
+	emailLimits *limiters
+	metrics     *metrics
+	policy      atomic.Pointer[domain.Policy]
+	apiKeys     *apiKeySet
+	unknown     *tokenCache
+	qc          *quickConnectLedger
+	startErr    error
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -104,13 +116,14 @@ func New(opts Options) *Server {
 		opts.SweepEvery = 10 * time.Second
 	}
 	s := &Server{
-		opts:    opts,
-		log:     opts.Logger,
-		jf:      newJellyfinClient(opts.Upstream, opts.AdminAPIKey),
-		limits:  newLimiters(opts.Limits.withDefaults()),
-		metrics: newMetrics(opts.Registry),
-		unknown: newTokenCache(),
-		qc:      newQuickConnectLedger(),
+		opts:        opts,
+		log:         opts.Logger,
+		jf:          newJellyfinClient(opts.Upstream, opts.AdminAPIKey),
+		limits:      newLimiters(opts.Limits.withDefaults()),
+		emailLimits: newLimiters(emailSendLimits()),
+		metrics:     newMetrics(opts.Registry),
+		unknown:     newTokenCache(),
+		qc:          newQuickConnectLedger(),
 	}
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
 	s.proxy = s.newProxy()

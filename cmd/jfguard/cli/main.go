@@ -26,6 +26,7 @@ import (
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
 	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -43,6 +44,8 @@ type Main struct {
 	SweepEvery time.Duration
 	// Clock overrides time for tests.
 	Clock func() time.Time
+	// NotifyBackoff shortens the alert retry backoff (tests).
+	NotifyBackoff time.Duration
 
 	conn      *embed.Conn
 	store     *events.Store
@@ -50,6 +53,7 @@ type Main struct {
 	proj      *projections.Projector
 	notary    *events.Notary
 	gateway   *jhttp.Server
+	notifiers *notifiers.Notifiers
 	server    *http.Server
 	listener  net.Listener
 	lock      *os.File
@@ -141,7 +145,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	jhttp.OpenRPC = openrpc
 	reg := prometheus.NewRegistry()
+	m.notifiers, err = m.newNotifiers(reg)
+	if err != nil {
+		return err
+	}
+	var mailer jhttp.Mailer
+	if ml := m.notifiers.Mailer(); ml != nil {
+		mailer = ml
+	}
 	m.gateway = jhttp.New(jhttp.Options{
+		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeys: domain.TrustKeys{Current: deriveKey(masterKey, "jfguard trust cookie v1")},
@@ -149,6 +162,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 	})
 	m.gateway.Start(bg)
+	if err := m.notifiers.Start(bg, m.store); err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
 	if _, err := m.proj.ExecSystem(ctx, "node", events.Context{Actor: "jfguard"}, &events.NodeStarted{Node: hostname(), Version: Version}); err != nil {
 		return err
 	}
@@ -215,6 +231,10 @@ func (m *Main) Close() error {
 	if m.gateway != nil {
 		m.gateway.Stop()
 		m.gateway = nil
+	}
+	if m.notifiers != nil {
+		m.notifiers.Stop()
+		m.notifiers = nil
 	}
 	for i := len(m.extras) - 1; i >= 0; i-- {
 		m.extras[i]()

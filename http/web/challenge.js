@@ -1,0 +1,267 @@
+// The challenge page: the second step of a sign-in that jfguard holds. The server
+// renders the methods this person has; this script sends the code, shows what went
+// wrong, counts down a lockout, and on success hands the session to the web app.
+(function () {
+  'use strict';
+
+  var J = window.jfguard;
+  var root = J.$('challenge');
+  if (!root) {
+    return; // The expired page is plain HTML.
+  }
+  var base = '/jfguard/api/challenge/' + encodeURIComponent(root.dataset.challenge);
+  var methods = root.dataset.methods.split(' ').filter(Boolean);
+  var forms = Array.prototype.slice.call(root.querySelectorAll('form.method'));
+  var alertBox = J.$('alert');
+  var current = null;
+  var lockedUntil = 0;
+  var finished = false;
+
+  function formOf(method) {
+    return J.$('method-' + method);
+  }
+
+  function inputOf(form) {
+    return form.querySelector('input[name="code"]') || form.querySelector('button[type="submit"]');
+  }
+
+  function trustOf(form) {
+    return form.querySelector('[data-trust]');
+  }
+
+  // show switches to a method, carrying the "trust this browser" choice along.
+  function show(method, moveFocus) {
+    var before = current && trustOf(formOf(current));
+    forms.forEach(function (f) { f.hidden = f.dataset.method !== method; });
+    root.querySelectorAll('[data-alt]').forEach(function (li) { li.hidden = li.dataset.alt === method; });
+    var form = formOf(method);
+    if (before) {
+      trustOf(form).checked = before.checked;
+    }
+    current = method;
+    J.hide(alertBox);
+    if (moveFocus) {
+      J.focus(inputOf(form));
+    }
+  }
+
+  function setDisabled(disabled) {
+    forms.forEach(function (f) {
+      f.querySelectorAll('input, button').forEach(function (el) { el.disabled = disabled; });
+    });
+  }
+
+  // lock shows the lockout with a live countdown and blocks the forms until it ends.
+  function lock(seconds) {
+    lockedUntil = Date.now() + seconds * 1000;
+    var box = J.$('lockout');
+    var timer = J.$('lockout-timer');
+    var minutes = Math.ceil(seconds / 60);
+    // The countdown itself is not a live region (it would be read every second):
+    // the lockout is announced once, in words.
+    J.$('announce').textContent = 'Too many wrong codes. You can try again in ' + minutes + (minutes === 1 ? ' minute.' : ' minutes.');
+    J.hide(alertBox);
+    box.hidden = false;
+    setDisabled(true);
+    var tick = function () {
+      var left = (lockedUntil - Date.now()) / 1000;
+      timer.textContent = J.clock(left);
+      if (left <= 0) {
+        clearInterval(interval);
+        box.hidden = true;
+        J.$('announce').textContent = '';
+        lockedUntil = 0;
+        setDisabled(false);
+        J.hide(alertBox);
+        J.focus(inputOf(formOf(current)));
+      }
+    };
+    var interval = setInterval(tick, 250);
+    tick();
+  }
+
+  // expire replaces the forms with the way back to the sign-in page.
+  function expire(text) {
+    finished = true;
+    ['alert', 'lockout', 'alt-methods', 'cancel'].forEach(function (id) { J.$(id).hidden = true; });
+    forms.forEach(function (f) { f.hidden = true; });
+    root.querySelector('.lead').hidden = true;
+    J.$('heading').hidden = true;
+    if (text) {
+      J.$('expired-text').textContent = text;
+    }
+    J.$('expired').hidden = false;
+    J.focus(J.$('expired-heading'));
+  }
+
+  function fail(form, text) {
+    J.showAlert(alertBox, text);
+    var input = form.querySelector('input[name="code"]');
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.select();
+      J.focus(input);
+    }
+  }
+
+  // verify sends one factor and acts on the answer.
+  function verify(form, payload) {
+    var button = form.querySelector('button[type="submit"]');
+    var done = J.busy(button);
+    payload.trust_browser = trustOf(form).checked;
+    payload.device_id = J.deviceId();
+    return J.request('POST', base + '/verify', payload).then(function (res) {
+      if (res.ok && res.body.auth) {
+        finished = true;
+        button.textContent = 'Signed in';
+        return J.signedIn(res.body.auth);
+      }
+      done();
+      switch (res.body.error) {
+        case 'challenge_not_found':
+        case 'challenge_burned':
+          expire(J.message(res));
+          return null;
+        case 'locked':
+          lock(Number(res.headers.get('Retry-After')) || 60);
+          return null;
+        case 'rate_limited':
+          fail(form, J.message(res));
+          button.disabled = true;
+          setTimeout(function () { button.disabled = lockedUntil > 0; }, (res.body.retry_after || 5) * 1000);
+          return null;
+      }
+      fail(form, J.message(res));
+      return null;
+    });
+  }
+
+  function submitCode(form) {
+    var input = form.querySelector('input[name="code"]');
+    var method = form.dataset.method;
+    var code = method === 'recovery' ? input.value.trim() : J.digits(input.value);
+    if (method === 'recovery' && code === '') {
+      fail(form, 'Enter one of your recovery codes.');
+      return;
+    }
+    if (method !== 'recovery' && !/^[0-9]{6}$/.test(code)) {
+      fail(form, 'Enter the 6 digits of your code.');
+      return;
+    }
+    verify(form, { method: method, code: code });
+  }
+
+  forms.forEach(function (form) {
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (finished || lockedUntil) {
+        return;
+      }
+      J.hide(alertBox);
+      if (form.dataset.method === 'passkey') {
+        passkey(form);
+      } else {
+        submitCode(form);
+      }
+    });
+    var input = form.querySelector('input[name="code"]');
+    if (input) {
+      input.addEventListener('input', function () { input.removeAttribute('aria-invalid'); });
+    }
+  });
+
+  root.querySelectorAll('[data-switch]').forEach(function (b) {
+    b.addEventListener('click', function () { show(b.dataset.switch, true); });
+  });
+
+  // Email codes: the page asks jfguard to send one, then the code is verified like
+  // any other.
+  var send = root.querySelector('[data-send-email]');
+  if (send) {
+    send.addEventListener('click', function () {
+      var form = formOf('email');
+      var done = J.busy(send);
+      J.request('POST', base + '/email', {}).then(function (res) {
+        done();
+        if (!res.ok) {
+          fail(form, J.message(res, 'The code could not be sent. Try another way to verify.'));
+          return;
+        }
+        send.textContent = 'Send again';
+        J.hide(alertBox);
+        J.focus(form.querySelector('input[name="code"]'));
+      });
+    });
+  }
+
+  // Passkeys: jfguard hands out WebAuthn options for this challenge, the browser
+  // signs them, and the assertion is verified like a code.
+  function b64urlToBytes(s) {
+    var bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) {
+      out[i] = bin.charCodeAt(i);
+    }
+    return out.buffer;
+  }
+
+  function bytesToB64url(buf) {
+    var bytes = new Uint8Array(buf);
+    var bin = '';
+    for (var i = 0; i < bytes.length; i++) {
+      bin += String.fromCharCode(bytes[i]);
+    }
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function passkey(form) {
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      fail(form, 'This browser cannot use passkeys. Try another way to verify.');
+      return;
+    }
+    var button = form.querySelector('button[type="submit"]');
+    var done = J.busy(button);
+    J.request('POST', base + '/passkey', {}).then(function (res) {
+      if (!res.ok || !res.body.publicKey) {
+        throw new Error(J.message(res, 'Passkeys are not available right now. Try another way to verify.'));
+      }
+      var opts = res.body.publicKey;
+      opts.challenge = b64urlToBytes(opts.challenge);
+      (opts.allowCredentials || []).forEach(function (c) { c.id = b64urlToBytes(c.id); });
+      return navigator.credentials.get({ publicKey: opts });
+    }).then(function (cred) {
+      done();
+      var r = cred.response;
+      return verify(form, {
+        method: 'passkey',
+        credential: {
+          id: cred.id, rawId: bytesToB64url(cred.rawId), type: cred.type,
+          response: {
+            authenticatorData: bytesToB64url(r.authenticatorData),
+            clientDataJSON: bytesToB64url(r.clientDataJSON),
+            signature: bytesToB64url(r.signature),
+            userHandle: r.userHandle ? bytesToB64url(r.userHandle) : null
+          }
+        }
+      });
+    }).catch(function (err) {
+      done();
+      fail(form, err && err.name === 'NotAllowedError' ? 'The passkey was not used. Try again, or use another way to verify.' : (err.message || 'That did not work.'));
+    });
+  }
+
+  show(methods[0], false);
+  J.focus(inputOf(formOf(methods[0])));
+  var expiresIn = Number(root.dataset.expiresIn);
+  if (expiresIn > 0) {
+    setTimeout(function () {
+      if (!finished) {
+        expire();
+      }
+    }, expiresIn * 1000);
+  }
+  var lockedFor = Number(root.dataset.lockedFor);
+  if (lockedFor > 0) {
+    lock(lockedFor);
+  }
+}());

@@ -1,0 +1,62 @@
+// jfguard's own sign-in page. The password goes through Jellyfin's own sign-in, as
+// the web app sends it and marked as coming from a browser: jfguard then either lets
+// the session through or answers with its challenge, and the challenge page asks for
+// the code. (The one-call script API, /jfguard/api/login, answers "wrong username,
+// password or code" alike, so it cannot tell a page that a code is needed.)
+(function () {
+  'use strict';
+
+  var J = window.jfguard;
+  var form = J.$('login-form');
+  var alertBox = J.$('alert');
+  var user = J.$('username');
+  var password = J.$('password');
+
+  function fail(text, field) {
+    J.showAlert(alertBox, text);
+    field.setAttribute('aria-invalid', 'true');
+    J.focus(field);
+  }
+
+  [user, password].forEach(function (el) {
+    el.addEventListener('input', function () { el.removeAttribute('aria-invalid'); });
+  });
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    J.hide(alertBox);
+    if (!user.value.trim()) {
+      fail('Enter your username.', user);
+      return;
+    }
+    var button = form.querySelector('button[type="submit"]');
+    var done = J.busy(button);
+    J.request('POST', '/Users/AuthenticateByName', { Username: user.value.trim(), Pw: password.value }, {
+      'Authorization': J.authorization('jfguard', ''),
+      'X-Jfguard-Client': 'web'
+    }).then(function (res) {
+      var challenge = res.headers.get('X-Jfguard-Challenge');
+      if (res.status === 401 && challenge && challenge.indexOf('/jfguard/') === 0) {
+        location.assign(challenge);
+        return null;
+      }
+      if (res.ok && res.body.AccessToken) {
+        return J.signedIn(res.body);
+      }
+      done();
+      password.value = '';
+      if (res.status === 401 || res.status === 400) {
+        fail('Wrong username or password.', password);
+      } else if (res.status === 403) {
+        fail('This account cannot sign in from here. Ask the server\'s owner.', user);
+      } else if (res.status === 429) {
+        fail('Too many attempts. Wait a moment, then try again.', password);
+      } else {
+        fail(res.status === 0 ? J.message(res) : 'Jellyfin did not answer. Try again in a moment.', password);
+      }
+      return null;
+    });
+  });
+
+  J.focus(user);
+}());

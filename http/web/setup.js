@@ -1,0 +1,454 @@
+// The setup page: a person's own two-factor settings. It signs in to jfguard's
+// self-service API with the Jellyfin web app's session from this browser, so there is
+// nothing new to sign in to. Every change answers inline and then reloads the
+// overview from the server.
+(function () {
+  'use strict';
+
+  var J = window.jfguard;
+  var token = null;
+  var me = null;
+  var alertBox = J.$('alert');
+  var notice = J.$('notice');
+
+  var icons = {
+    browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
+    session: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8.5 20h7M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>'
+  };
+
+  // Why a session was let in, in the words a person would use.
+  var reasons = {
+    no_2fa: 'Signed in before two-factor sign-in was on',
+    jfguard_disabled: 'Signed in while checks were off',
+    lan: 'Signed in from your home network',
+    trusted_browser: 'Signed in from a trusted browser',
+    challenge: 'Verified with a code',
+    pairing: 'Approved device',
+    app_password: 'Signed in with an app password',
+    passkey_sign_in: 'Signed in with a passkey'
+  };
+
+  function api(method, path, body) {
+    return J.request(method, '/jfguard/api/me' + path, body, { Authorization: J.authorization('jfguard', token) }).then(function (res) {
+      if (res.status === 401 && res.body.error === 'unauthorized') {
+        show('signed-out');
+      }
+      return res;
+    });
+  }
+
+  function show(name) {
+    ['loading', 'signed-out', 'ready'].forEach(function (n) { J.$('state-' + n).hidden = n !== name; });
+    if (name === 'signed-out') {
+      J.focus(J.$('signed-out-heading'));
+    }
+  }
+
+  function error(text) {
+    J.hide(notice);
+    J.showAlert(alertBox, text);
+    alertBox.scrollIntoView({ block: 'nearest' });
+  }
+
+  function tell(text) {
+    J.hide(alertBox);
+    notice.textContent = text;
+    notice.hidden = false;
+  }
+
+  function clearMessages() {
+    J.hide(alertBox);
+    J.hide(notice);
+  }
+
+  function load() {
+    return api('GET', '').then(function (res) {
+      if (res.ok) {
+        me = res.body;
+        render();
+        show('ready');
+      } else if (res.status !== 401) {
+        show('ready');
+        error(J.message(res, 'Your settings could not be loaded. Reload the page to try again.'));
+      }
+    });
+  }
+
+  function button(label, cls, onClick) {
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'button button-small ' + cls;
+    b.textContent = label;
+    b.addEventListener('click', function () { onClick(b); });
+    return b;
+  }
+
+  // row builds one line of a list from the page's template.
+  function row(icon, name, meta, badge, actions) {
+    var li = J.$('tpl-row').content.firstElementChild.cloneNode(true);
+    li.querySelector('.row-icon').innerHTML = icons[icon];
+    li.querySelector('.row-name').textContent = name;
+    li.querySelector('.row-meta').textContent = meta.filter(Boolean).join(' · ');
+    if (badge) {
+      var b = li.querySelector('.row-badge');
+      b.textContent = badge;
+      b.hidden = false;
+    }
+    (actions || []).forEach(function (a) { li.querySelector('.row-actions').appendChild(a); });
+    return li;
+  }
+
+  function fill(listId, items) {
+    var list = J.$(listId);
+    list.replaceChildren.apply(list, items);
+  }
+
+  // act runs a change from a list's button and reloads the overview.
+  function act(b, method, path, done) {
+    clearMessages();
+    var undo = J.busy(b);
+    api(method, path).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (res.status !== 401) {
+          error(J.message(res));
+        }
+        return;
+      }
+      tell(done);
+      load();
+    });
+  }
+
+  function render() {
+    J.$('user-name').textContent = me.user.name;
+    var on = me.two_factor;
+    var status = J.$('status');
+    status.classList.toggle('is-on', on);
+    status.classList.toggle('is-off', !on);
+    J.$('status-title').textContent = on ? 'Two-factor sign-in is on' : 'Two-factor sign-in is off';
+    J.$('status-detail').textContent = on ?
+      'After your password, Jellyfin asks for a code from your authenticator app. A stolen password alone is not enough to sign in as you.' :
+      'Anyone who knows your password can sign in as you. Set up an authenticator app to add a second step.';
+
+    var totp = me.totp || {};
+    var badge = J.$('totp-badge');
+    badge.className = 'badge' + (totp.enrolled ? ' badge-on' : '');
+    badge.textContent = totp.enrolled ? 'On' : 'Not set up';
+    J.$('totp-text').textContent = totp.enrolled ?
+      'Added on ' + J.longDate(totp.enrolled_at) + '. Jellyfin asks for a code from this app when you sign in.' :
+      'An app on your phone shows a new 6-digit code every 30 seconds. You type it after your password.';
+    J.$('totp-actions').hidden = totp.enrolled || !J.$('enroll').hidden;
+
+    J.$('recovery').hidden = !on;
+    var left = me.recovery_codes_left;
+    var rb = J.$('recovery-badge');
+    rb.className = 'badge' + (left <= 3 ? ' badge-warn' : '');
+    rb.textContent = left + ' left';
+    J.$('recovery-text').textContent = left === 0 ?
+      'You have no recovery codes left. Get new ones, so losing your phone does not lock you out.' :
+      'Each code signs you in once if you lose your phone. Getting new codes replaces the old ones.';
+    J.$('disable').hidden = !on;
+
+    fill('browsers-list', me.trusted_browsers.map(function (b) {
+      return row('browser', b.name, ['Last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)],
+        b.current ? 'This browser' : '',
+        [button('Revoke', 'button-secondary', function (el) {
+          act(el, 'DELETE', '/browsers/' + encodeURIComponent(b.id), b.current ?
+            'This browser is no longer trusted. You will be asked for a code next time.' :
+            b.name + ' is no longer trusted.');
+        })]);
+    }));
+
+    fill('sessions-list', me.sessions.map(function (s) {
+      var name = [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app';
+      var actions = s.current ? [] : [button('Sign out', 'button-secondary', function (el) {
+        act(el, 'DELETE', '/sessions/' + encodeURIComponent(s.id), name + ' is signed out.');
+      })];
+      return row('session', name, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], s.current ? 'This browser' : '', actions);
+    }));
+
+    fill('pairings-list', me.pairings.map(function (p) {
+      var meta = [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)];
+      if (p.status === 'approved') {
+        return row('device', p.device_name, meta.concat('Approved: sign in on the device now'), 'Approved', []);
+      }
+      return row('device', p.device_name, meta, '', [
+        button('Approve', 'button-primary', function (el) {
+          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/approve', p.device_name + ' is approved. Sign in on it again within 15 minutes.');
+        }),
+        button('Deny', 'button-secondary', function (el) {
+          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/deny', p.device_name + ' was denied.');
+        })
+      ]);
+    }));
+    fill('paired-list', me.devices.map(function (p) {
+      return row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', []);
+    }));
+    J.$('pairings-title').hidden = me.pairings.length === 0;
+    J.$('paired-title').hidden = me.devices.length === 0;
+    J.$('devices-empty').hidden = me.pairings.length + me.devices.length > 0;
+  }
+
+  // Copying: the clipboard API where the page is a secure context, else the old
+  // selection copy, which plain-http home servers still allow.
+  function copy(text, b) {
+    var label = b.textContent;
+    var ok = function () {
+      b.textContent = 'Copied';
+      setTimeout(function () { b.textContent = label; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(ok, function () { error('Copying was blocked. Select the text and copy it yourself.'); });
+      return;
+    }
+    var area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.className = 'sr-only';
+    document.body.appendChild(area);
+    area.select();
+    var done = false;
+    try { done = document.execCommand('copy'); } catch (e) { done = false; }
+    area.remove();
+    if (done) {
+      ok();
+    } else {
+      error('Copying was blocked. Select the text and copy it yourself.');
+    }
+  }
+
+  // Enrolling an authenticator app.
+  var secret = '';
+
+  function blobToDataURL(blob) {
+    return new Promise(function (resolve, reject) {
+      var r = new FileReader();
+      r.onload = function () { resolve(r.result); };
+      r.onerror = reject;
+      r.readAsDataURL(blob);
+    });
+  }
+
+  J.$('totp-start').addEventListener('click', function () {
+    var b = J.$('totp-start');
+    clearMessages();
+    var undo = J.busy(b);
+    api('POST', '/totp').then(function (res) {
+      if (!res.ok) {
+        undo();
+        if (res.status !== 401) {
+          error(J.message(res));
+        }
+        return null;
+      }
+      secret = res.body.secret;
+      J.$('enroll-secret').textContent = secret.match(/.{1,4}/g).join(' ');
+      // The QR route needs the Authorization header, so the image is fetched here
+      // and shown as a data: URL, which the page's img-src already allows.
+      return fetch(res.body.qr || '/jfguard/api/me/totp/qr', { headers: { Authorization: J.authorization('jfguard', token) } })
+        .then(function (r) { return r.ok ? r.blob().then(blobToDataURL) : ''; })
+        .catch(function () { return ''; })
+        .then(function (src) {
+          undo();
+          var img = J.$('enroll-qr');
+          if (src) {
+            img.src = src;
+          }
+          img.parentElement.hidden = !src;
+          J.$('totp-actions').hidden = true;
+          J.$('enroll').hidden = false;
+          J.$('enroll-code').value = '';
+          J.focus(J.$('enroll-code'));
+        });
+    });
+  });
+
+  J.$('enroll-copy').addEventListener('click', function (e) { copy(secret, e.currentTarget); });
+
+  J.$('enroll-cancel').addEventListener('click', function () {
+    J.$('enroll').hidden = true;
+    J.$('totp-actions').hidden = false;
+    J.$('enroll-qr').removeAttribute('src');
+    secret = '';
+    J.focus(J.$('totp-start'));
+  });
+
+  function fieldError(form, text) {
+    var p = form.querySelector('.field-error');
+    var input = form.querySelector('input');
+    p.textContent = text;
+    p.hidden = false;
+    input.setAttribute('aria-invalid', 'true');
+    input.select();
+    J.focus(input);
+  }
+
+  function clearFieldError(form) {
+    var p = form.querySelector('.field-error');
+    p.hidden = true;
+    p.textContent = '';
+    form.querySelector('input').removeAttribute('aria-invalid');
+  }
+
+  J.$('enroll-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    clearFieldError(form);
+    var code = J.digits(J.$('enroll-code').value);
+    if (!/^[0-9]{6}$/.test(code)) {
+      fieldError(form, 'Enter the 6 digits the app shows.');
+      return;
+    }
+    var undo = J.busy(form.querySelector('button[type="submit"]'));
+    api('POST', '/totp/confirm', { code: code }).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (res.status !== 401) {
+          fieldError(form, res.body.error === 'invalid_code' ?
+            'That code did not work. Check that the app shows “Jellyfin” and type the code it shows now.' : J.message(res));
+        }
+        return;
+      }
+      J.$('enroll').hidden = true;
+      J.$('enroll-qr').removeAttribute('src');
+      secret = '';
+      tell('Your authenticator app is set up. Two-factor sign-in is on.');
+      if (res.body.recovery_codes && res.body.recovery_codes.length) {
+        showCodes(res.body.recovery_codes);
+      }
+      load();
+    });
+  });
+
+  // Recovery codes are shown once, right after they are made.
+  var codes = [];
+
+  function codesText() {
+    return [
+      'Jellyfin recovery codes for ' + (me ? me.user.name : ''),
+      location.origin,
+      'Created ' + new Date().toLocaleString(),
+      '',
+      'Each code signs you in once if you cannot use your authenticator app.',
+      ''
+    ].concat(codes.map(function (c, i) { return (i + 1) + '. ' + c; })).join('\n') + '\n';
+  }
+
+  function showCodes(list) {
+    codes = list.slice();
+    fill('codes-list', codes.map(function (c) {
+      var li = document.createElement('li');
+      li.textContent = c;
+      return li;
+    }));
+    J.$('codes').hidden = false;
+    J.$('codes').scrollIntoView({ block: 'start' });
+    J.focus(J.$('codes-heading'));
+  }
+
+  J.$('codes-download').addEventListener('click', function () {
+    var url = URL.createObjectURL(new Blob([codesText()], { type: 'text/plain;charset=utf-8' }));
+    var a = document.createElement('a');
+    a.href = url;
+    a.download = 'jellyfin-recovery-codes.txt';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+  });
+  J.$('codes-print').addEventListener('click', function () { window.print(); });
+  J.$('codes-copy').addEventListener('click', function (e) { copy(codesText(), e.currentTarget); });
+  J.$('codes-done').addEventListener('click', function () {
+    codes = [];
+    J.$('codes-list').replaceChildren();
+    J.$('codes').hidden = true;
+    J.focus(J.$('status-title'));
+  });
+
+  // Changes that need a current code open a small form under their button.
+  function proof(slotId, trigger, label, cls, send) {
+    var slot = J.$(slotId);
+    if (slot.firstElementChild) {
+      J.focus(slot.querySelector('input'));
+      return;
+    }
+    var form = J.$('tpl-proof').content.firstElementChild.cloneNode(true);
+    var input = form.querySelector('input');
+    var submit = form.querySelector('button[type="submit"]');
+    input.id = slotId + '-code';
+    form.querySelector('label').htmlFor = input.id;
+    submit.textContent = label;
+    submit.classList.add(cls);
+    var close = function () {
+      slot.replaceChildren();
+      trigger.hidden = false;
+      J.focus(trigger);
+    };
+    form.querySelector('[data-cancel]').addEventListener('click', close);
+    input.addEventListener('input', function () { input.removeAttribute('aria-invalid'); });
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      clearFieldError(form);
+      var raw = input.value.trim();
+      var code = /^[0-9\s-]+$/.test(raw) ? J.digits(raw) : raw;
+      if (!code) {
+        fieldError(form, 'Enter a code.');
+        return;
+      }
+      var undo = J.busy(submit);
+      send(code).then(function (res) {
+        undo();
+        if (res.ok) {
+          slot.replaceChildren();
+          trigger.hidden = false;
+          return;
+        }
+        if (res.status !== 401 || res.body.error === 'invalid_code') {
+          fieldError(form, J.message(res));
+        }
+      });
+    });
+    trigger.hidden = true;
+    slot.appendChild(form);
+    J.focus(input);
+  }
+
+  J.$('recovery-new').addEventListener('click', function (e) {
+    clearMessages();
+    proof('recovery-proof', e.currentTarget, 'Get new codes', 'button-primary', function (code) {
+      return api('POST', '/recovery-codes', { code: code }).then(function (res) {
+        if (res.ok) {
+          tell('New recovery codes are ready. The old ones no longer work.');
+          showCodes(res.body.recovery_codes);
+          load();
+        }
+        return res;
+      });
+    });
+  });
+
+  J.$('disable-start').addEventListener('click', function (e) {
+    clearMessages();
+    proof('disable-proof', e.currentTarget, 'Turn off', 'button-danger', function (code) {
+      return api('POST', '/disable', { code: code }).then(function (res) {
+        if (res.ok) {
+          tell('Two-factor sign-in is off. Your password alone now signs you in.');
+          load();
+          window.scrollTo({ top: 0 });
+        }
+        return res;
+      });
+    });
+  });
+
+  J.session().then(function (s) {
+    if (!s) {
+      show('signed-out');
+      return;
+    }
+    token = s.AccessToken;
+    load();
+  });
+}());
