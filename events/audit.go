@@ -510,6 +510,11 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 		}
 		return nil
 	})
+	var unreadable *UnreadableError
+	if errors.As(err, &unreadable) {
+		rep.fail(unreadable.Seq, "event %d cannot be read from the store: its file was damaged or edited", unreadable.Seq)
+		return rep, nil
+	}
 	if err != nil {
 		return rep, err
 	}

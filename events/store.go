@@ -354,6 +354,64 @@ func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.T
 
 var errStop = errors.New("stop scan")
 
+// readRest reads messages after last up to upTo with single gets, for a consumer that
+// stalled on a message it could not deliver.
+func readRest(ctx context.Context, str jetstream.Stream, filter string, last, from, upTo uint64, fn func(RawMsg) error) (uint64, error) {
+	next := max(last+1, from)
+	for seq := next; seq <= upTo; seq++ {
+		sm, err := str.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return last, &UnreadableError{Stream: str.CachedInfo().Config.Name, Seq: seq, Err: err}
+		}
+		if filter != "" && !subjectMatches(filter, sm.Subject) {
+			continue
+		}
+		m := RawMsg{Seq: sm.Sequence, Subject: sm.Subject, Data: sm.Data, Time: sm.Time, Header: sm.Header}
+		if sm.Header != nil {
+			m.MsgID = sm.Header.Get(jetstream.MsgIDHeader)
+		}
+		if err := fn(m); err != nil {
+			if errors.Is(err, errStop) {
+				return last, nil
+			}
+			return last, err
+		}
+		last = seq
+	}
+	return last, nil
+}
+
+// subjectMatches reports whether a subject matches a filter with * and > wildcards.
+func subjectMatches(filter, subject string) bool {
+	f, s := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, tok := range f {
+		if tok == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (tok != "*" && tok != s[i]) {
+			return false
+		}
+	}
+	return len(f) == len(s)
+}
+
+// UnreadableError: the store holds a message it cannot load (its file is damaged or
+// was edited).
+type UnreadableError struct {
+	Stream string
+	Seq    uint64
+	Err    error
+}
+
+func (e *UnreadableError) Error() string {
+	return fmt.Sprintf("stream %s: message %d cannot be read from the store (damaged or edited file): %v", e.Stream, e.Seq, e.Err)
+}
+
+func (e *UnreadableError) Unwrap() error { return e.Err }
+
 // scanStream reads a stream with an ordered consumer until it has delivered every
 // message up to the stream's last sequence when the scan started. Messages are
 // handed from the client's delivery goroutine to this one through a buffer, so
@@ -426,14 +484,23 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 		cc.Stop()
 	}()
 	var last uint64
-	idle := time.NewTimer(30 * time.Second)
+	idle := time.NewTimer(2 * time.Second)
 	defer idle.Stop()
+	waited := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return last, ctx.Err()
 		case <-idle.C:
-			return last, fmt.Errorf("read stream %s: no message for 30s at sequence %d", stream, last)
+			// Delivery stalled. A message the store cannot deliver (a damaged or
+			// edited file) stalls a consumer forever: read the rest one message at
+			// a time, which names the bad one.
+			waited++
+			if waited < 3 {
+				idle.Reset(2 * time.Second)
+				continue
+			}
+			return readRest(ctx, str, filter, last, from, upTo, fn)
 		case m := <-msgs:
 			if m.Seq == 0 {
 				return last, nil
@@ -451,7 +518,8 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			if last >= upTo {
 				return last, nil
 			}
-			idle.Reset(30 * time.Second)
+			waited = 0
+			idle.Reset(2 * time.Second)
 		}
 	}
 }

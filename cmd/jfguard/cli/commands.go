@@ -147,13 +147,6 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.msg }
 
-// waitForSignal blocks until SIGINT/SIGTERM or ctx ends.
-func waitForSignal(ctx context.Context) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	<-ctx.Done()
-}
-
 // ServeCmd runs the service.
 type ServeCmd struct{}
 
@@ -163,11 +156,15 @@ func (ServeCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
+	// Listen for the signal before starting, so an early SIGTERM still shuts down
+	// gracefully.
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	m := NewMain(r, g.logger(r))
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	waitForSignal(ctx)
+	<-sctx.Done()
 	m.Logger.Info("shutting down: finishing in-flight requests")
 	return m.Close()
 }

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jfguard/jfguard/test/jellyfin"
@@ -129,6 +131,8 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 	if listen == "" {
 		listen = "127.0.0.1:8097"
 	}
+	sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	env, err := StartDev(ctx, g, listen, g.DataDir)
 	if err != nil {
 		return err
@@ -147,7 +151,7 @@ jfguard dev is running.
 Sign in as alice, open the setup page, add an authenticator app, sign out and sign
 in again: jfguard asks for the code. Press Ctrl-C to stop.
 `, url, url, DevAlicePassword, DevAdminPassword, env.Main.AdminToken(), env.Main.Settings.DataDir, tmpNote(env.tmp != ""))
-	waitForSignal(ctx)
+	<-sctx.Done()
 	return env.Close()
 }
 

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBadSettingsStopStartupNamingKeyValueAndFix: every invalid setting is reported
+// at once with its key, its value and how to fix it.
+func TestBadSettingsStopStartupNamingKeyValueAndFix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cases := []struct {
+		name, yaml string
+		env        []string
+		want       []string // substrings: key, value, fix
+	}{
+		{"unknown key with a suggestion", "securty:\n  enabled: true\n", nil, []string{"securty.enabled", "unknown setting", "did you mean security.enabled"}},
+		{"bad upstream", "upstream: \"jellyfin:8096\"\n", nil, []string{"upstream", `"jellyfin:8096"`, "http://127.0.0.1:8096"}},
+		{"bad sync mode", "nats:\n  sync: sometimes\n", nil, []string{"nats.sync", `"sometimes"`, `use "always"`}},
+		{"bad CIDR", "security:\n  lan_cidrs: [\"192.168.0.0/33\"]\n", nil, []string{"security.lan_cidrs", "192.168.0.0/33", "192.168.0.0/16"}},
+		{"bad trusted proxy", "security:\n  trusted_proxies: [\"my-proxy\"]\n", nil, []string{"security.trusted_proxies", "my-proxy", "fix:"}},
+		{"bad lockout duration", "security:\n  lockout_duration: soon\n", nil, []string{"security.lockout_duration", `"soon"`, "fix:"}},
+		{"missing secret file", "jellyfin:\n  api_key_file: /nonexistent/key\n", nil, []string{"jellyfin.api_key_file", "/nonexistent/key", "readable file"}},
+		{"checkpoints too rare", "audit:\n  checkpoint_every: 5000\n", nil, []string{"audit.checkpoint_every", "5000", "at least every 1000"}},
+		{"bad value from the environment", "", []string{"JFGUARD_SMTP_TLS=ssl"}, []string{"smtp.tls", `"ssl"`, "starttls"}},
+		{"bad listen", "listen: \"8097\"\n", nil, []string{"listen", `"8097"`, `":8097"`}},
+		{"colon in issuer", "security:\n  totp_issuer: \"My:Jellyfin\"\n", nil, []string{"security.totp_issuer", "My:Jellyfin", "fix:"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, t.TempDir(), "jfguard.yaml", "data_dir: "+dir+"\n"+tc.yaml)
+			s, err := LoadSettings(path, true, tc.env, nil)
+			if err == nil {
+				_, err = s.Resolve()
+			}
+			if err == nil {
+				t.Fatal("invalid settings were accepted")
+			}
+			var ce ConfigErrors
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a ConfigErrors", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSettingsLayers: defaults, then the file, then the environment, then flags.
+func TestSettingsLayers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key := writeFile(t, dir, "api_key", "secret-from-file\n")
+	path := writeFile(t, dir, "jfguard.yaml", `
+listen: "127.0.0.1:9000"
+data_dir: `+dir+`
+jellyfin: { api_key_file: `+key+` }
+security:
+  require_all: true
+  trusted_proxies: ["10.0.0.2"]
+  trust_forwarded_for: true
+`)
+	s, err := LoadSettings(path, true, []string{"JFGUARD_SECURITY_LAN_BYPASS=false", "JFGUARD_SECURITY_LAN_CIDRS=10.1.0.0/16, 10.2.0.0/16"},
+		map[string]string{"listen": "127.0.0.1:9001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Listen != "127.0.0.1:9001" {
+		t.Errorf("flag did not win: listen %s", r.Listen)
+	}
+	if !r.Policy.RequireAll || r.Policy.LANBypass {
+		t.Errorf("file/env not applied: require_all %v lan_bypass %v", r.Policy.RequireAll, r.Policy.LANBypass)
+	}
+	if len(r.Policy.LANCIDRs) != 2 || r.Policy.LANCIDRs[1].String() != "10.2.0.0/16" {
+		t.Errorf("env list not applied: %v", r.Policy.LANCIDRs)
+	}
+	if r.JellyfinAPIKey != "secret-from-file" {
+		t.Errorf("api key from file = %q", r.JellyfinAPIKey)
+	}
+	if !r.Trust.TrustForwardedFor || len(r.Trust.TrustedProxies) != 1 {
+		t.Errorf("proxy trust = %+v", r.Trust)
+	}
+	if r.Upstream.String() != "http://127.0.0.1:8096" {
+		t.Errorf("default upstream = %s", r.Upstream)
+	}
+}
+
+// TestMissingDefaultFileIsFine: without --config, a missing jfguard.yaml means
+// defaults; with --config it is an error.
+func TestMissingDefaultFileIsFine(t *testing.T) {
+	t.Parallel()
+	if _, err := LoadSettings(filepath.Join(t.TempDir(), "jfguard.yaml"), false, nil, nil); err != nil {
+		t.Fatalf("missing default file: %v", err)
+	}
+	if _, err := LoadSettings(filepath.Join(t.TempDir(), "jfguard.yaml"), true, nil, nil); err == nil {
+		t.Fatal("a missing explicit settings file was accepted")
+	}
+}
+
+func TestPlainSecretsWarn(t *testing.T) {
+	t.Parallel()
+	s, err := LoadSettings("", false, []string{"JFGUARD_JELLYFIN_API_KEY=abc"}, map[string]string{"data_dir": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range r.Warnings {
+		found = found || strings.Contains(w, "jellyfin.api_key is set in clear")
+	}
+	if !found || r.JellyfinAPIKey != "abc" {
+		t.Fatalf("warnings %v, key %q", r.Warnings, r.JellyfinAPIKey)
+	}
+}
