@@ -163,9 +163,21 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		ChallengeID: id, Proof: proof, TrustBrowser: in.TrustBrowser && deviceID != "",
 		NewBrowserID: s.newID(), DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
 	}
+	// The events of the attempt name the device that signed in, as the challenge
+	// recorded it: the session they verify belongs to that device, whoever typed
+	// the code.
+	ec := events.Context{Actor: uid, IP: addrString(addr)}
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil {
+			if ch := u.Challenges[id]; ch != nil && ch.Device != (events.Device{}) {
+				d := ch.Device
+				ec.Device = &d
+			}
+		}
+	})
 	pol := s.Policy()
 	var out domain.AttemptOutcome
-	_, err := s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: uid, IP: addrString(addr)}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		attempt.Proof.Now = now
 		out = domain.DecideAttempt(u, pol, attempt)
 		return out.Events, out.Err

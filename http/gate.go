@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -114,13 +115,16 @@ const (
 
 // jellyfinRoute recognises the routes jfguard intercepts. Jellyfin's routing is
 // case-insensitive the .NET way (each character upper-cased: "authentıcatebyname"
-// with a dotless i is the same route), and a server may sit under a base path, so
-// upper-case the path and match its end.
+// with a dotless i is the same route), Kestrel removes dot segments before routing
+// ("/Users/AuthenticateByName/." is the sign-in), and a server may sit under a base
+// path, so clean the path, upper-case it and match its end. Cleaning also merges
+// repeated slashes, which Kestrel keeps: that can only make jfguard intercept a
+// request Jellyfin then refuses, never miss one.
 func jellyfinRoute(r *http.Request) route {
 	if r.Method != http.MethodPost {
 		return routeOther
 	}
-	p := strings.ToUpper(strings.TrimRight(r.URL.Path, "/"))
+	p := strings.ToUpper(path.Clean(r.URL.Path))
 	switch {
 	case strings.HasSuffix(p, "/USERS/AUTHENTICATEBYNAME"):
 		return routePasswordStep

@@ -89,6 +89,16 @@ func injectScript(resp *http.Response) error {
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.StatusCode != http.StatusOK {
 		return nil
 	}
+	if resp.Request.Method == http.MethodHead {
+		// No page to edit: keep the headers a GET gets, but no length, since
+		// Jellyfin's is that of the page without the script.
+		resp.ContentLength = -1
+		resp.Header.Del("Content-Length")
+		resp.Header.Del("ETag")
+		resp.Header.Del("Last-Modified")
+		resp.Header.Set("Cache-Control", "no-store")
+		return nil
+	}
 	var body io.Reader = resp.Body
 	if enc := strings.ToLower(resp.Header.Get("Content-Encoding")); enc == "gzip" {
 		// Upstream ignored the identity request: decode it ourselves.

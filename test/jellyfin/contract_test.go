@@ -216,6 +216,11 @@ func TestContract(t *testing.T) {
 	run(contractCase{name: "create key", method: "POST", target: "/Auth/Keys?app=Sonarr", header: keyAuth, template: "/Auth/Keys", status: 204})
 	run(contractCase{name: "revoke key", method: "DELETE", target: "/Auth/Keys/" + strings.Repeat("f", 32), header: keyAuth, template: "/Auth/Keys/{key}", status: 204})
 
+	run(contractCase{name: "devices", method: "GET", target: "/Devices", header: keyAuth, template: "/Devices", status: 200})
+	run(contractCase{name: "devices the user may access", method: "GET", target: "/Devices?userId=" + f.alice.ID, header: keyAuth, template: "/Devices", status: 200})
+	run(contractCase{name: "devices as a user", method: "GET", target: "/Devices", header: aliceAuth, template: "/Devices", status: 403})
+	run(contractCase{name: "devices without a token", method: "GET", target: "/Devices", template: "/Devices", status: 401})
+
 	item := f.srv.MediaItemID()
 	run(contractCase{name: "item", method: "GET", target: "/Items/" + item, header: aliceAuth, template: "/Items/{itemId}", status: 200})
 	run(contractCase{name: "item without a token", method: "GET", target: "/Items/" + item, template: "/Items/{itemId}", status: 401})

@@ -1,8 +1,9 @@
 // Package jellyfin is an in-process stand-in for the parts of Jellyfin's HTTP
 // API that jfguard touches: users and passwords, sign-in by name, Quick
-// Connect, session logout, API keys, public system information, one media
-// item with a Range-capable stream, the /socket WebSocket and a small /web/
-// sign-in page that behaves like Jellyfin's web app.
+// Connect, session logout, API keys, the device list, public system
+// information, one media item with a Range-capable stream, the /socket
+// WebSocket and a small /web/ sign-in page that behaves like Jellyfin's web
+// app.
 //
 // It exists so that end-to-end tests, benchmarks and `jfguard dev` can run
 // jfguard against something that answers the way Jellyfin 12.0 answers,

@@ -56,6 +56,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/Auth/Keys", elevated, s.handleCreateKey},
 		{http.MethodDelete, "/Auth/Keys/{key}", elevated, s.handleRevokeKey},
 
+		{http.MethodGet, "/Devices", elevated, s.handleDevices},
+
 		{http.MethodGet, "/Items/{itemId}", signedIn, s.handleItem},
 		{http.MethodGet, "/Videos/{itemId}/stream", stream, s.handleStream},
 		{http.MethodHead, "/Videos/{itemId}/stream", stream, s.handleStream},
@@ -142,6 +144,50 @@ func writeUnknownPath(w http.ResponseWriter, c caller) {
 		return
 	}
 	writeEmpty(w, http.StatusUnauthorized)
+}
+
+// withoutDotSegments returns r with "." and ".." segments removed from its
+// path, as Kestrel removes them (after percent-decoding) before Jellyfin routes
+// a request: "/Users/./AuthenticateByName" and "/Users/AuthenticateByName/."
+// reach the sign-in endpoint.
+func withoutDotSegments(r *http.Request) *http.Request {
+	p := removeDotSegments(r.URL.Path)
+	if p == r.URL.Path {
+		return r
+	}
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2 := *r
+	r2.URL = &u
+	return &r2
+}
+
+// removeDotSegments is RFC 3986's remove_dot_segments for an absolute path:
+// "." segments go, ".." removes the segment before it, and either one at the
+// end leaves a trailing slash. Empty segments stay, as in Kestrel.
+func removeDotSegments(p string) string {
+	if !strings.Contains(p, "/.") {
+		return p
+	}
+	segments := strings.Split(p, "/")[1:]
+	out := make([]string, 0, len(segments))
+	for i, seg := range segments {
+		last := i == len(segments)-1
+		switch seg {
+		case ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+			continue
+		}
+		if last {
+			out = append(out, "")
+		}
+	}
+	return "/" + strings.Join(out, "/")
 }
 
 // splitPath splits a path into its segments, ignoring a trailing slash.

@@ -273,6 +273,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, fn := range hooks {
 		fn(r)
 	}
+	r = withoutDotSegments(r)
 	if s.compress && r.TLS == nil && !isWebSocketUpgrade(r) {
 		cw := newCompressWriter(w, r)
 		defer cw.Close()

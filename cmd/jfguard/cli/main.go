@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -78,7 +79,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}()
 	r := m.Settings
-	jhttp.Version = Version
 	for _, w := range r.Warnings {
 		m.Logger.Warn(w)
 	}
@@ -139,11 +139,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	openrpc, err := jhttp.LoadOpenRPC(OpenRPCDocument)
-	if err != nil {
+	if err := setGatewayGlobals(); err != nil {
 		return err
 	}
-	jhttp.OpenRPC = openrpc
 	reg := prometheus.NewRegistry()
 	m.notifiers, err = m.newNotifiers(reg)
 	if err != nil {
@@ -186,6 +184,28 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	m.Logger.Info("jfguard is listening", "addr", m.listener.Addr().String(), "upstream", r.Upstream.String(), "version", Version)
 	return nil
+}
+
+// gatewayGlobals guards the gateway's package-level version and OpenRPC document:
+// they are the same for every Main, and several Mains run in one process (the
+// end-to-end tests), where writing them on every Run would race with the gateways
+// already reading them.
+var gatewayGlobals struct {
+	once sync.Once
+	err  error
+}
+
+func setGatewayGlobals() error {
+	gatewayGlobals.once.Do(func() {
+		openrpc, err := jhttp.LoadOpenRPC(OpenRPCDocument)
+		if err != nil {
+			gatewayGlobals.err = err
+			return
+		}
+		jhttp.Version = Version
+		jhttp.OpenRPC = openrpc
+	})
+	return gatewayGlobals.err
 }
 
 // URL is where jfguard can be reached (for tests and dev mode).
