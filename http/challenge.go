@@ -87,11 +87,11 @@ func (s *Server) handleChallengeInfo(c *gin.Context) {
 
 // verifyFailure maps a decision error to the answer a client gets. Every wrong or
 // unusable code gets the same answer.
-func verifyFailure(c *gin.Context, err error) {
+func (s *Server) verifyFailure(c *gin.Context, err error) {
 	var locked *domain.LockedError
 	switch {
 	case errors.As(err, &locked):
-		secs := int(math.Ceil(time.Until(locked.Until).Seconds()))
+		secs := int(math.Ceil(locked.Until.Sub(s.now()).Seconds()))
 		c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "locked", "message": "Too many wrong codes. Try again later.", "locked_until": locked.Until.UTC()})
 	case errors.Is(err, domain.ErrChallengeBurned):
@@ -113,7 +113,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
 	uid, ok := s.userByChallenge(id)
 	if !ok {
-		verifyFailure(c, domain.ErrChallengeNotFound)
+		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
 	if allowed, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !allowed {
@@ -124,7 +124,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 	raw, err := s.completeChallenge(c, uid, id, in, addr)
 	if err != nil {
 		s.metrics.factors.WithLabelValues(metricMethod(in.Method), "failed").Inc()
-		verifyFailure(c, err)
+		s.verifyFailure(c, err)
 		return
 	}
 	s.metrics.factors.WithLabelValues(metricMethod(in.Method), "verified").Inc()
@@ -362,7 +362,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		s.expireChallenge(c.Request.Context(), res.User.ID, out.ChallengeID)
 		var locked *domain.LockedError
 		if errors.As(err, &locked) {
-			verifyFailure(c, err)
+			s.verifyFailure(c, err)
 			return
 		}
 		invalid()

@@ -26,7 +26,7 @@ func (s *Server) handleAppPasswordCreate(c *gin.Context) {
 	}
 	plain, id, hash, err := domain.NewAppPassword(s.opts.Rand, s.opts.HashParams)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	pol := s.Policy()
@@ -54,7 +54,7 @@ func (s *Server) handleAppPasswordRevoke(c *gin.Context) {
 // handleDeviceRevoke removes a paired device and logs its session out at Jellyfin.
 func (s *Server) handleDeviceRevoke(c *gin.Context) {
 	if err := s.revokeDevice(c.Request.Context(), userOf(c), c.Param("id"), userOf(c)); err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true})

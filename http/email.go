@@ -107,12 +107,12 @@ func (s *Server) handleEmailAdd(c *gin.Context) {
 	uid := userOf(c)
 	code, hash, err := s.newEmailCode()
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	sealed, err := s.opts.Sealer.Seal(c.Request.Context(), uid, []byte(addr))
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	pol := s.Policy()
@@ -145,7 +145,7 @@ func (s *Server) emailCommand(c *gin.Context, decide func(u *domain.User, now ti
 	case errors.Is(err, domain.ErrNoEmail):
 		c.JSON(http.StatusConflict, gin.H{"error": "no_email", "message": "Add an email address first."})
 	default:
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 	}
 	return false
 }
@@ -193,7 +193,7 @@ func (s *Server) handleEmailProofCode(c *gin.Context) {
 	}
 	code, hash, err := s.newEmailCode()
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	pol := s.Policy()
@@ -244,7 +244,7 @@ func (s *Server) handleChallengeEmail(c *gin.Context) {
 	id := c.Param("id")
 	uid, ok := s.userByChallenge(id)
 	if !ok {
-		verifyFailure(c, domain.ErrChallengeNotFound)
+		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
 	if !s.ipSendAllowed(c) {
@@ -252,7 +252,7 @@ func (s *Server) handleChallengeEmail(c *gin.Context) {
 	}
 	code, hash, err := s.newEmailCode()
 	if err != nil {
-		verifyFailure(c, err)
+		s.verifyFailure(c, err)
 		return
 	}
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
@@ -266,7 +266,7 @@ func (s *Server) handleChallengeEmail(c *gin.Context) {
 		sendLimited(c, limited.Next, s.now())
 		return
 	case err != nil:
-		verifyFailure(c, err)
+		s.verifyFailure(c, err)
 		return
 	}
 	to, err := s.userAddress(c.Request.Context(), uid)

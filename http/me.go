@@ -250,17 +250,17 @@ func (s *Server) selfService(c *gin.Context, decide func(u *domain.User, now tim
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
 	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.eventContext(uid, addr, credsOf(c)), decide)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return false
 	}
 	return true
 }
 
-func selfServiceError(c *gin.Context, err error) {
+func (s *Server) selfServiceError(c *gin.Context, err error) {
 	var locked *domain.LockedError
 	switch {
 	case errors.As(err, &locked):
-		verifyFailure(c, err)
+		s.verifyFailure(c, err)
 	case errors.Is(err, domain.ErrNotFound):
 		c.JSON(http.StatusNotFound, gin.H{"error": "not_found", "message": "Nothing to change: it is already gone."})
 	case errors.Is(err, domain.ErrTOTPEnrolled):
@@ -294,12 +294,12 @@ func (s *Server) handleTOTPBegin(c *gin.Context) {
 	})
 	key, err := domain.NewTOTPSecret(s.opts.TOTPIssuer, name, s.opts.Rand)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	sealed, err := s.opts.Sealer.Seal(c.Request.Context(), uid, []byte(key.Secret))
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
@@ -330,12 +330,12 @@ func (s *Server) pendingTOTP(ctx context.Context, uid string) (string, string, e
 func (s *Server) handleTOTPQR(c *gin.Context) {
 	secret, name, err := s.pendingTOTP(c.Request.Context(), userOf(c))
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	png, err := domain.TOTPQRCode(domain.TOTPURI(s.opts.TOTPIssuer, name, secret), 256)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	c.Data(http.StatusOK, "image/png", png)
@@ -353,12 +353,12 @@ func (s *Server) handleTOTPConfirm(c *gin.Context) {
 	uid := userOf(c)
 	secret, _, err := s.pendingTOTP(c.Request.Context(), uid)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	plain, stored, err := domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	gave := false
@@ -391,7 +391,7 @@ func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, boo
 	if method == domain.MethodTOTP {
 		secret, err := s.totpSecret(c.Request.Context(), userOf(c))
 		if err != nil {
-			selfServiceError(c, err)
+			s.selfServiceError(c, err)
 			return p, false
 		}
 		p.TOTPSecret = secret
@@ -411,7 +411,7 @@ func (s *Server) handleRecoveryRegenerate(c *gin.Context) {
 	}
 	plain, stored, err := domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams)
 	if err != nil {
-		selfServiceError(c, err)
+		s.selfServiceError(c, err)
 		return
 	}
 	pol := s.Policy()

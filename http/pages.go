@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jfguard/jfguard/domain"
 )
 
 // webFiles are the pages' templates, styles, scripts and images. They are embedded so
@@ -197,18 +196,13 @@ func (s *Server) renderPage(c *gin.Context, status int, data pageData) {
 // lockout are rendered from the challenge itself, so the page needs no request before
 // the person can type; an unknown or finished challenge shows how to start again.
 func (s *Server) handleChallengePage(c *gin.Context) {
-	data := pageData{Page: "challenge", Title: "Verify it's you", TrustDays: s.trustDays()}
+	data := pageData{Page: "challenge", Title: "Verify it’s you", TrustDays: s.trustDays()}
 	v, ok := s.challenge(c.Query("c"))
 	if !ok {
 		data.Expired = true
 		data.Title = "This sign-in has expired"
 		s.renderPage(c, http.StatusNotFound, data)
 		return
-	}
-	// The recovery form is always offered with an authenticator app, even when no
-	// codes are left, so a person never hunts for it; the API says when none is left.
-	if slices.Contains(v.Methods, domain.MethodTOTP) && !slices.Contains(v.Methods, domain.MethodRecovery) {
-		v.Methods = append(slices.Clone(v.Methods), domain.MethodRecovery)
 	}
 	data.Challenge = v
 	now := s.now()

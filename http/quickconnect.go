@@ -20,6 +20,7 @@ import (
 // was authorized that way: Quick Connect is how a TV signs in with "enter the code on
 // your phone", and the phone must already have passed the second factor.
 type quickConnectLedger struct {
+	now        func() time.Time
 	mu         sync.Mutex
 	codeOf     map[string]qcEntry // secret → code
 	authorized map[string]qcAuth  // code → who authorized it
@@ -38,14 +39,14 @@ type qcAuth struct {
 // quickConnectTTL is how long Jellyfin keeps a Quick Connect request.
 const quickConnectTTL = 10 * time.Minute
 
-func newQuickConnectLedger() *quickConnectLedger {
-	return &quickConnectLedger{codeOf: map[string]qcEntry{}, authorized: map[string]qcAuth{}}
+func newQuickConnectLedger(now func() time.Time) *quickConnectLedger {
+	return &quickConnectLedger{now: now, codeOf: map[string]qcEntry{}, authorized: map[string]qcAuth{}}
 }
 
 func (l *quickConnectLedger) initiated(secret, code string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	now := l.now()
 	for k, e := range l.codeOf {
 		if now.After(e.expires) {
 			delete(l.codeOf, k)
@@ -57,7 +58,7 @@ func (l *quickConnectLedger) initiated(secret, code string) {
 func (l *quickConnectLedger) authorize(code, userID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	now := l.now()
 	for k, a := range l.authorized {
 		if now.After(a.expires) {
 			delete(l.authorized, k)
@@ -71,11 +72,11 @@ func (l *quickConnectLedger) authorizedBy(secret string) (string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.codeOf[secret]
-	if !ok || time.Now().After(e.expires) {
+	if !ok || l.now().After(e.expires) {
 		return "", false
 	}
 	a, ok := l.authorized[e.code]
-	if !ok || time.Now().After(a.expires) {
+	if !ok || l.now().After(a.expires) {
 		return "", false
 	}
 	delete(l.codeOf, secret)

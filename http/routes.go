@@ -17,6 +17,7 @@ func (s *Server) routes() *gin.Engine {
 	r.Use(s.recoverer())
 
 	j := r.Group("/jfguard", s.securityHeaders())
+	s.pageRoutes(j)
 	j.GET("/healthz", s.handleHealthz)
 	j.GET("/readyz", s.handleReadyz)
 	j.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Registry, promhttpOpts)))

@@ -123,7 +123,7 @@ func New(opts Options) *Server {
 		emailLimits: newLimiters(emailSendLimits()),
 		metrics:     newMetrics(opts.Registry),
 		unknown:     newTokenCache(),
-		qc:          newQuickConnectLedger(),
+		qc:          newQuickConnectLedger(opts.Clock),
 	}
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
 	s.proxy = s.newProxy()

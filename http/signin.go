@@ -248,7 +248,7 @@ func (s *Server) setTrustCookie(c *gin.Context, userID, browserID, deviceID stri
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: trustCookieName, Value: v, Path: "/", Expires: exp, MaxAge: int(time.Until(exp).Seconds()),
+		Name: trustCookieName, Value: v, Path: "/", Expires: exp, MaxAge: int(exp.Sub(now).Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https",
 	})

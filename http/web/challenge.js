@@ -6,7 +6,7 @@
 
   var J = window.jfguard;
   var root = J.$('challenge');
-  if (!root) {
+  if (!root || !root.querySelector('form.method')) {
     return; // The expired page is plain HTML.
   }
   var base = '/jfguard/api/challenge/' + encodeURIComponent(root.dataset.challenge);
@@ -22,7 +22,7 @@
   }
 
   function inputOf(form) {
-    return form.querySelector('input[name="code"]') || form.querySelector('button[type="submit"]');
+    return form.querySelector('input[data-code]') || form.querySelector('button[type="submit"]');
   }
 
   function trustOf(form) {
@@ -62,6 +62,13 @@
     J.$('announce').textContent = 'Too many wrong codes. You can try again in ' + minutes + (minutes === 1 ? ' minute.' : ' minutes.');
     J.hide(alertBox);
     box.hidden = false;
+    forms.forEach(function (f) {
+      var input = f.querySelector('input[data-code]');
+      if (input) {
+        input.value = '';
+        input.removeAttribute('aria-invalid');
+      }
+    });
     setDisabled(true);
     var tick = function () {
       var left = (lockedUntil - Date.now()) / 1000;
@@ -96,7 +103,7 @@
 
   function fail(form, text) {
     J.showAlert(alertBox, text);
-    var input = form.querySelector('input[name="code"]');
+    var input = form.querySelector('input[data-code]');
     if (input) {
       input.setAttribute('aria-invalid', 'true');
       input.select();
@@ -137,7 +144,7 @@
   }
 
   function submitCode(form) {
-    var input = form.querySelector('input[name="code"]');
+    var input = form.querySelector('input[data-code]');
     var method = form.dataset.method;
     var code = method === 'recovery' ? input.value.trim() : J.digits(input.value);
     if (method === 'recovery' && code === '') {
@@ -164,7 +171,7 @@
         submitCode(form);
       }
     });
-    var input = form.querySelector('input[name="code"]');
+    var input = form.querySelector('input[data-code]');
     if (input) {
       input.addEventListener('input', function () { input.removeAttribute('aria-invalid'); });
     }
@@ -188,8 +195,9 @@
           return;
         }
         send.textContent = 'Send again';
+        J.$('email-sent').textContent = J.message(res, 'We emailed you a code.');
         J.hide(alertBox);
-        J.focus(form.querySelector('input[name="code"]'));
+        J.focus(form.querySelector('input[data-code]'));
       });
     });
   }

@@ -48,7 +48,7 @@
       if (res.status === 401 || res.status === 400) {
         fail('Wrong username or password.', password);
       } else if (res.status === 403) {
-        fail('This account cannot sign in from here. Ask the server\'s owner.', user);
+        fail('This account cannot sign in from here. Ask the server’s owner.', user);
       } else if (res.status === 429) {
         fail('Too many attempts. Wait a moment, then try again.', password);
       } else {

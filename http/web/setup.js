@@ -29,9 +29,12 @@
     passkey_sign_in: 'Signed in with a passkey'
   };
 
+  // api calls the self-service API. When the session is gone (signed out elsewhere),
+  // the page says so and the caller has nothing more to show: res.signedOut.
   function api(method, path, body) {
     return J.request(method, '/jfguard/api/me' + path, body, { Authorization: J.authorization('jfguard', token) }).then(function (res) {
-      if (res.status === 401 && res.body.error === 'unauthorized') {
+      res.signedOut = res.status === 401 && res.body.error === 'unauthorized';
+      if (res.signedOut) {
         show('signed-out');
       }
       return res;
@@ -68,7 +71,7 @@
         me = res.body;
         render();
         show('ready');
-      } else if (res.status !== 401) {
+      } else if (!res.signedOut) {
         show('ready');
         error(J.message(res, 'Your settings could not be loaded. Reload the page to try again.'));
       }
@@ -111,7 +114,7 @@
     api(method, path).then(function (res) {
       undo();
       if (!res.ok) {
-        if (res.status !== 401) {
+        if (!res.signedOut) {
           error(J.message(res));
         }
         return;
@@ -184,7 +187,11 @@
       ]);
     }));
     fill('paired-list', me.devices.map(function (p) {
-      return row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', []);
+      return row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', [
+        button('Remove', 'button-secondary', function (el) {
+          act(el, 'DELETE', '/devices/' + encodeURIComponent(p.id), p.device_name + ' is removed and signed out. It needs your approval to sign in again.');
+        })
+      ]);
     }));
     J.$('pairings-title').hidden = me.pairings.length === 0;
     J.$('paired-title').hidden = me.devices.length === 0;
@@ -238,13 +245,15 @@
     api('POST', '/totp').then(function (res) {
       if (!res.ok) {
         undo();
-        if (res.status !== 401) {
+        if (!res.signedOut) {
           error(J.message(res));
         }
         return null;
       }
       secret = res.body.secret;
       J.$('enroll-secret').textContent = secret.match(/.{1,4}/g).join(' ');
+      // On a phone the app is on the same device: the otpauth: link opens it.
+      J.$('enroll-open').href = res.body.uri;
       // The QR route needs the Authorization header, so the image is fetched here
       // and shown as a data: URL, which the page's img-src already allows.
       return fetch(res.body.qr || '/jfguard/api/me/totp/qr', { headers: { Authorization: J.authorization('jfguard', token) } })
@@ -260,7 +269,7 @@
           J.$('totp-actions').hidden = true;
           J.$('enroll').hidden = false;
           J.$('enroll-code').value = '';
-          J.focus(J.$('enroll-code'));
+          J.focus(J.$('enroll-heading'));
         });
     });
   });
@@ -271,6 +280,7 @@
     J.$('enroll').hidden = true;
     J.$('totp-actions').hidden = false;
     J.$('enroll-qr').removeAttribute('src');
+    J.$('enroll-open').href = '#';
     secret = '';
     J.focus(J.$('totp-start'));
   });
@@ -305,7 +315,7 @@
     api('POST', '/totp/confirm', { code: code }).then(function (res) {
       undo();
       if (!res.ok) {
-        if (res.status !== 401) {
+        if (!res.signedOut) {
           fieldError(form, res.body.error === 'invalid_code' ?
             'That code did not work. Check that the app shows “Jellyfin” and type the code it shows now.' : J.message(res));
         }
@@ -313,6 +323,7 @@
       }
       J.$('enroll').hidden = true;
       J.$('enroll-qr').removeAttribute('src');
+      J.$('enroll-open').href = '#';
       secret = '';
       tell('Your authenticator app is set up. Two-factor sign-in is on.');
       if (res.body.recovery_codes && res.body.recovery_codes.length) {
@@ -325,10 +336,13 @@
   // Recovery codes are shown once, right after they are made.
   var codes = [];
 
+  function codesFor() {
+    return 'Jellyfin recovery codes for ' + (me ? me.user.name : '') + ' at ' + location.host;
+  }
+
   function codesText() {
     return [
-      'Jellyfin recovery codes for ' + (me ? me.user.name : ''),
-      location.origin,
+      codesFor(),
       'Created ' + new Date().toLocaleString(),
       '',
       'Each code signs you in once if you cannot use your authenticator app.',
@@ -338,6 +352,7 @@
 
   function showCodes(list) {
     codes = list.slice();
+    J.$('codes-for').textContent = codesFor() + ', ' + new Date().toLocaleDateString();
     fill('codes-list', codes.map(function (c) {
       var li = document.createElement('li');
       li.textContent = c;
@@ -405,7 +420,7 @@
           trigger.hidden = false;
           return;
         }
-        if (res.status !== 401 || res.body.error === 'invalid_code') {
+        if (!res.signedOut) {
           fieldError(form, J.message(res));
         }
       });

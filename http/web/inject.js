@@ -1,0 +1,189 @@
+// jfguard's script inside Jellyfin's web app. It marks the app's sign-in requests as
+// coming from a browser, sends the person to jfguard's challenge page when a sign-in
+// needs a second factor (before the app can report a failed sign-in), and shows a
+// small link to the two-factor settings while someone is signed in. It must not
+// disturb anything else the app does.
+(function () {
+  'use strict';
+
+  if (window.__jfguard) {
+    return;
+  }
+  window.__jfguard = true;
+
+  var MARKER = 'X-Jfguard-Client';
+  var CHALLENGE = 'X-Jfguard-Challenge';
+  var SIGN_IN = /\/users\/authenticatebyname(?:[?#]|$)/i;
+
+  function isSignIn(url) {
+    try {
+      var u = new URL(url, location.href);
+      return u.origin === location.origin && SIGN_IN.test(u.pathname);
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // go opens the challenge page in the top window; a web app embedded in a frame from
+  // another origin (a TV shell) may not navigate its parent, and then navigates
+  // itself. Only jfguard's own pages are followed.
+  function go(target) {
+    if (!target || target.indexOf('/jfguard/') !== 0) {
+      return false;
+    }
+    var url = new URL(target, location.href).href;
+    try {
+      window.top.location.assign(url);
+    } catch (e) {
+      location.assign(url);
+    }
+    return true;
+  }
+
+  // fetch: mark the sign-in, and when jfguard answers with a challenge, leave for
+  // the challenge page and never settle, so the app shows no "wrong password".
+  var realFetch = window.fetch;
+  if (realFetch) {
+    window.fetch = function (input, init) {
+      var url = typeof input === 'string' ? input : (input && (input.url || String(input)));
+      if (!isSignIn(url)) {
+        return realFetch.apply(window, arguments);
+      }
+      var request = new Request(input, init);
+      request.headers.set(MARKER, 'web');
+      return realFetch.call(window, request).then(function (response) {
+        if (response.status === 401 && go(response.headers.get(CHALLENGE))) {
+          return new Promise(function () {});
+        }
+        return response;
+      });
+    };
+  }
+
+  // XMLHttpRequest: the replacement class registers its listeners when the request
+  // is made, before the app can add its own, so on a challenge it stops every later
+  // handler (onreadystatechange, onload, onloadend, addEventListener ones) from
+  // running while the browser leaves for the challenge page.
+  var RealXHR = window.XMLHttpRequest;
+  if (RealXHR) {
+    var STOPPED = ['readystatechange', 'load', 'loadend', 'progress', 'error', 'abort', 'timeout'];
+    var GuardedXHR = function () {
+      var xhr = new RealXHR();
+      var challenged = false;
+      var stop = function (e) {
+        if (!challenged && xhr.__jfguardSignIn && xhr.readyState >= 2 && xhr.status === 401) {
+          challenged = go(xhr.getResponseHeader(CHALLENGE));
+        }
+        if (challenged) {
+          e.stopImmediatePropagation();
+        }
+      };
+      STOPPED.forEach(function (type) { xhr.addEventListener(type, stop); });
+      var open = xhr.open;
+      xhr.open = function (method, url) {
+        xhr.__jfguardSignIn = isSignIn(url);
+        return open.apply(xhr, arguments);
+      };
+      var send = xhr.send;
+      xhr.send = function () {
+        if (xhr.__jfguardSignIn) {
+          xhr.setRequestHeader(MARKER, 'web');
+        }
+        return send.apply(xhr, arguments);
+      };
+      return xhr;
+    };
+    GuardedXHR.prototype = RealXHR.prototype;
+    ['UNSENT', 'OPENED', 'HEADERS_RECEIVED', 'LOADING', 'DONE'].forEach(function (k) { GuardedXHR[k] = RealXHR[k]; });
+    window.XMLHttpRequest = GuardedXHR;
+  }
+
+  // The link to the two-factor settings, shown while the web app holds a session.
+  // The web app's menus differ between versions, so it floats in a corner instead.
+  var link = null;
+
+  function signedIn() {
+    try {
+      var c = JSON.parse(localStorage.getItem('jellyfin_credentials') || '{}');
+      return Array.isArray(c.Servers) && c.Servers.some(function (s) { return s && s.AccessToken; });
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // While something plays, the link stays out of the picture.
+  function playing() {
+    if (document.fullscreenElement) {
+      return true;
+    }
+    var media = document.querySelectorAll('video, audio');
+    for (var i = 0; i < media.length; i++) {
+      if (!media[i].paused) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function makeLink() {
+    var a = document.createElement('a');
+    a.id = 'jfguard-settings-link';
+    a.href = '/jfguard/setup';
+    a.title = 'Two-factor sign-in settings';
+    a.textContent = 'Two-factor sign-in';
+    Object.assign(a.style, {
+      position: 'fixed', right: '16px', bottom: '16px', zIndex: '2147483000',
+      display: 'inline-flex', alignItems: 'center', gap: '6px',
+      padding: '8px 14px', borderRadius: '999px',
+      font: '600 13px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+      textDecoration: 'none', letterSpacing: '.01em',
+      // Jellyfin's web app is dark unless a person picks a light theme, so the
+      // link is a dark pill that reads on either.
+      color: '#f2f3f7',
+      background: 'rgba(28, 31, 41, .9)',
+      border: '1px solid rgba(255, 255, 255, .16)',
+      boxShadow: '0 4px 14px rgba(0, 0, 0, .25)',
+      opacity: '.82', transition: 'opacity .15s'
+    });
+    var icon = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    icon.setAttribute('viewBox', '0 0 24 24');
+    icon.setAttribute('width', '14');
+    icon.setAttribute('height', '14');
+    icon.setAttribute('aria-hidden', 'true');
+    var path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
+    path.setAttribute('d', 'M12 2 4 5v6c0 5 3.4 9.4 8 11 4.6-1.6 8-6 8-11V5l-8-3Z');
+    path.setAttribute('fill', '#8f7ff2');
+    icon.appendChild(path);
+    a.insertBefore(icon, a.firstChild);
+    var on = function () { a.style.opacity = '1'; };
+    var off = function () { a.style.opacity = '.82'; };
+    a.addEventListener('mouseenter', on);
+    a.addEventListener('mouseleave', off);
+    a.addEventListener('focus', on);
+    a.addEventListener('blur', off);
+    return a;
+  }
+
+  function update() {
+    var want = signedIn() && !playing();
+    if (want && !link && document.body) {
+      link = makeLink();
+      document.body.appendChild(link);
+    } else if (!want && link) {
+      link.remove();
+      link = null;
+    }
+  }
+
+  // The web app writes its session in this same window, which fires no storage
+  // event here, so the link also checks on a slow timer.
+  window.addEventListener('storage', update);
+  window.addEventListener('jfguard:credentials', update);
+  document.addEventListener('fullscreenchange', update);
+  setInterval(update, 1500);
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', update);
+  } else {
+    update();
+  }
+}());
