@@ -3,6 +3,7 @@ package events_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -122,4 +123,55 @@ func grepDir(t *testing.T, dir string, needle []byte) string {
 		return nil
 	})
 	return hit
+}
+
+// TestShreddingKeepsTheAuditProof: forgetting a user destroys their data key, and the
+// signed checkpoints over their events still verify: the facts and the proof remain,
+// only the sealed values are gone.
+func TestShreddingKeepsTheAuditProof(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conn, st := startStore(t, dir)
+	defer conn.Close()
+	ctx := context.Background()
+	master, _ := events.LoadMasterKey("", dir)
+	sealer, err := events.NewSealer(ctx, st.JetStream(), master, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := sealer.Seal(ctx, "u1", []byte("JBSWY3DPEHPK3PXP"))
+	ev, _ := events.New("u1", time.Now(), events.Context{}, &events.TOTPEnrollmentStarted{Secret: sealed})
+	forgot, _ := events.New("u1", time.Now(), events.Context{Actor: "admin"}, &events.UserForgotten{Reason: "request"})
+	if _, err := st.Append(ctx, 0, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, events.AnySeq, forgot); err != nil {
+		t.Fatal(err)
+	}
+	if err := sealer.Destroy(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := events.LoadSigningKey(dir)
+	notary := events.NewNotary(st, key, events.NotaryOptions{Every: 2, Interval: time.Hour})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- notary.Run(rctx) }()
+	// With a checkpoint every 2 events, both are sealed as soon as the notary sees them.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
+		if err == nil && rep.SealedThrough == 2 {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
+	if err != nil || !rep.OK() || rep.SealedThrough != 2 {
+		t.Fatalf("verify after shredding: %+v %v", rep, err)
+	}
+	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+		t.Fatalf("sealed value still readable: %v", err)
+	}
 }
