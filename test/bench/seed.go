@@ -1,6 +1,3 @@
-// Package bench holds jfguard's benchmarks: the event store, projections and audit
-// verification at a million events, and the gateway against the stand-in Jellyfin.
-// Run them with `go test -run ^$ -bench . -benchtime 1x ./test/bench/` (see docs/operations.md).
 package bench
 
 import (
