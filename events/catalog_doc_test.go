@@ -38,6 +38,14 @@ Every event is a JSON object:
 | ` + "`device`" + ` | ` + "`{id, name, client, version}`" + ` as the client named itself, when known |
 | ` + "`data`" + ` | the payload below |
 | ` + "`v`" + ` | envelope version (` + fmt.Sprint(events.CurrentVersion) + `); older versions are upcast when read |
+| ` + "`cmd`" + ` | present when one command produced several events: ` + "`{id, i, n}`" + `, this is event i of n of command id |
+
+A command's events are published one after the other on the same aggregate, each
+expecting the previous one as the aggregate's last event, so nothing else comes in
+between. **A command counts only once its last event (` + "`i == n`" + `) is in the stream**; a
+command cut short (its writer stopped half way, or lost a race for its last event) is
+followed by another event of the aggregate and is to be ignored. jfguard's own
+projections do exactly that.
 
 Secrets never appear in clear. A **sealed string** is encrypted (AES-256-GCM) with the user's data
 key; after ` + "`user_forgotten`" + ` it can no longer be decrypted while the rest of the event stays

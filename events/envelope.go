@@ -47,9 +47,19 @@ type Event struct {
 	Device      *Device         `json:"device,omitempty"`
 	Data        json.RawMessage `json:"data"`
 	V           int             `json:"v"`
+	// Cmd ties the events of one command together; absent for a command of one event.
+	Cmd *CommandRef `json:"cmd,omitempty"`
 
 	Seq     uint64 `json:"-"`
 	Subject string `json:"-"`
+}
+
+// CommandRef places an event in the command that produced it: event I of N of the
+// command with this ID. A command counts only once its last event is in the stream.
+type CommandRef struct {
+	ID string `json:"id"`
+	I  int    `json:"i"`
+	N  int    `json:"n"`
 }
 
 // Context is who and where an event came from: the parts of the envelope that are

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	fastjson "github.com/goccy/go-json"
@@ -64,22 +63,21 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		opts.DuplicateWindow = 2 * time.Minute
 	}
 	cfg := jetstream.StreamConfig{
-		Name:               StreamName,
-		Description:        "jfguard events: the append-only audit log",
-		Subjects:           []string{SubjectPrefix + ".>"},
-		Storage:            jetstream.FileStorage,
-		Retention:          jetstream.LimitsPolicy,
-		Discard:            jetstream.DiscardNew,
-		MaxMsgs:            -1,
-		MaxBytes:           -1,
-		MaxAge:             0,
-		MaxMsgsPerSubject:  -1,
-		Replicas:           opts.Replicas,
-		Duplicates:         opts.DuplicateWindow,
-		DenyDelete:         true,
-		DenyPurge:          true,
-		AllowAtomicPublish: true,
-		AllowDirect:        true,
+		Name:              StreamName,
+		Description:       "jfguard events: the append-only audit log",
+		Subjects:          []string{SubjectPrefix + ".>"},
+		Storage:           jetstream.FileStorage,
+		Retention:         jetstream.LimitsPolicy,
+		Discard:           jetstream.DiscardNew,
+		MaxMsgs:           -1,
+		MaxBytes:          -1,
+		MaxAge:            0,
+		MaxMsgsPerSubject: -1,
+		Replicas:          opts.Replicas,
+		Duplicates:        opts.DuplicateWindow,
+		DenyDelete:        true,
+		DenyPurge:         true,
+		AllowDirect:       true,
 	}
 	stream, err := ensureStream(ctx, js, cfg, CheckEventStream)
 	if err != nil {
@@ -154,19 +152,36 @@ func (s *Store) JetStream() jetstream.JetStream { return s.js }
 // Conn is the underlying NATS connection.
 func (s *Store) Conn() *nats.Conn { return s.nc }
 
-// Append publishes the events of one command atomically: all of them or none. They
-// must belong to one aggregate instance. expected is the sequence of the aggregate's
-// last event the decision was based on (0 for a new aggregate), or AnySeq.
-// It returns the stream sequence of the last event.
+// Append publishes the events of one command, all or nothing. They must belong to
+// one aggregate instance. expected is the sequence of the aggregate's last event the
+// decision was based on (0 for a new aggregate), or AnySeq. It returns the stream
+// sequence of the last event.
+//
+// A command of several events is published event by event, each expecting the one
+// before it as the aggregate's last (so no other writer can come in between), and
+// every event carries the command's id and its place in it (cmd: {id, i, n}). Readers
+// apply a command only once its last event is in the stream; a command cut short (a
+// crash, or another writer winning the race for the last event) is never applied.
+// This is as atomic as JetStream's atomic batch publish, which on a single-server
+// file stream stages every batch in an fsynced temporary store and costs milliseconds
+// per command.
 func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, errors.New("append: no events")
 	}
 	agg, id := evs[0].Aggregate, evs[0].AggregateID
-	msgs := make([]*nats.Msg, len(evs))
+	cmd := ""
+	if len(evs) > 1 {
+		cmd = NewID()
+	}
+	var seq uint64
+	duplicates := 0
 	for i, ev := range evs {
 		if ev.Aggregate != agg || ev.AggregateID != id {
 			return 0, fmt.Errorf("append: events of %s.%s and %s.%s in one append", agg, id, ev.Aggregate, ev.AggregateID)
+		}
+		if cmd != "" && ev.Cmd == nil {
+			ev.Cmd = &CommandRef{ID: cmd, I: i + 1, N: len(evs)}
 		}
 		data, err := fastjson.Marshal(ev)
 		if err != nil {
@@ -175,21 +190,32 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		m := nats.NewMsg(ev.PublishSubject())
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
-		msgs[i] = m
+		want := expected
+		if i > 0 {
+			want = seq
+		}
+		if duplicates > 0 {
+			// A republished command: its earlier events are already stored, so the
+			// aggregate's last event may be a later one of this command. Publish
+			// without the expectation and let the message ids deduplicate; readers
+			// still apply the command only if its events stand together.
+			want = AnySeq
+		}
+		if want != AnySeq {
+			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(want, 10))
+			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, AggregateSubject(agg, id))
+		}
+		seq, err = s.publishOne(ctx, m)
+		if errors.Is(err, ErrDuplicate) {
+			duplicates++
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
 	}
-	if expected != AnySeq {
-		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
-		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, AggregateSubject(agg, id))
-	}
-	var seq uint64
-	var err error
-	if len(msgs) == 1 {
-		seq, err = s.publishOne(ctx, msgs[0])
-	} else {
-		seq, err = s.publishBatch(ctx, msgs)
-	}
-	if err != nil {
-		return 0, err
+	if duplicates == len(evs) {
+		return seq, ErrDuplicate
 	}
 	if s.onAppend != nil {
 		s.onAppend(seq)
@@ -206,62 +232,6 @@ func (s *Store) publishOne(ctx context.Context, m *nats.Msg) (uint64, error) {
 		return ack.Sequence, ErrDuplicate
 	}
 	return ack.Sequence, nil
-}
-
-// pubAck is the server's answer to the commit of an atomic batch.
-type pubAck struct {
-	Stream    string `json:"stream"`
-	Seq       uint64 `json:"seq"`
-	Duplicate bool   `json:"duplicate"`
-	BatchSize int    `json:"count"`
-	Error     *struct {
-		Code        int    `json:"code"`
-		ErrCode     int    `json:"err_code"`
-		Description string `json:"description"`
-	} `json:"error"`
-}
-
-// publishBatch uses JetStream's atomic batch publish: the server stages every message
-// and stores them only when the commit message arrives and every check passes.
-func (s *Store) publishBatch(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
-	batchID := NewID()
-	for i, m := range msgs {
-		m.Header.Set("Nats-Batch-Id", batchID)
-		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-		if i < len(msgs)-1 {
-			if err := s.nc.PublishMsg(m); err != nil {
-				return 0, fmt.Errorf("publish batch message %d: %w", i+1, err)
-			}
-		}
-	}
-	last := msgs[len(msgs)-1]
-	last.Header.Set("Nats-Batch-Commit", "1")
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-	}
-	resp, err := s.nc.RequestMsgWithContext(ctx, last)
-	if err != nil {
-		return 0, fmt.Errorf("commit batch: %w", err)
-	}
-	var ack pubAck
-	if err := json.Unmarshal(resp.Data, &ack); err != nil {
-		return 0, fmt.Errorf("commit batch: bad acknowledgement: %w", err)
-	}
-	if ack.Error != nil {
-		switch jetstream.ErrorCode(ack.Error.ErrCode) {
-		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
-			return 0, ErrConflict
-		case 10201: // atomic publish contains a duplicate message
-			return ack.Seq, ErrDuplicate
-		}
-		return 0, fmt.Errorf("commit batch: %s (code %d)", ack.Error.Description, ack.Error.ErrCode)
-	}
-	if ack.Duplicate {
-		return ack.Seq, ErrDuplicate
-	}
-	return ack.Seq, nil
 }
 
 func classifyPublishError(err error) error {

@@ -28,9 +28,9 @@ func (p *Projector) ExecUser(ctx context.Context, userID string, ec events.Conte
 	return p.exec(ctx, userID, ec, func(s *State) (any, uint64) {
 		u := s.Users[userID]
 		if u == nil {
-			return domain.NewUser(userID), 0
+			return domain.NewUser(userID), s.AggregateVersion(events.AggUser, userID, 0)
 		}
-		return u.Clone(), u.Version
+		return u.Clone(), s.AggregateVersion(events.AggUser, userID, u.Version)
 	}, func(v any, now time.Time) ([]events.Payload, error) {
 		return decide(v.(*domain.User), now)
 	})
@@ -41,9 +41,9 @@ func (p *Projector) ExecAddress(ctx context.Context, addrID string, ec events.Co
 	return p.exec(ctx, addrID, ec, func(s *State) (any, uint64) {
 		a := s.Addresses[addrID]
 		if a == nil {
-			return &domain.Address{ID: addrID}, 0
+			return &domain.Address{ID: addrID}, s.AggregateVersion(events.AggIP, addrID, 0)
 		}
-		return a.Clone(), a.Version
+		return a.Clone(), s.AggregateVersion(events.AggIP, addrID, a.Version)
 	}, func(v any, now time.Time) ([]events.Payload, error) {
 		return decide(v.(*domain.Address), now)
 	})

@@ -19,7 +19,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 3
+const snapshotVersion = 4
 
 // Options configure a Projector.
 type Options struct {
@@ -302,6 +302,12 @@ func fillNil(s *State) *State {
 	}
 	if s.ChallengeUsers == nil {
 		s.ChallengeUsers = e.ChallengeUsers
+	}
+	if s.Pending == nil {
+		s.Pending = e.Pending
+	}
+	if s.Tails == nil {
+		s.Tails = e.Tails
 	}
 	for _, u := range s.Users {
 		fillUser(u)

@@ -43,6 +43,19 @@ type State struct {
 	AppPasswords map[string]string   // app password id → user id
 	// ChallengeUsers maps open challenges to their user.
 	ChallengeUsers map[string]string
+
+	// Pending holds, per aggregate, the events of a command whose last event has not
+	// arrived yet; Tails the sequence of the newest such event (a decision's expected
+	// sequence must count it). Incomplete counts commands that never completed.
+	Pending    map[string]*PendingCommand
+	Tails      map[string]uint64
+	Incomplete uint64
+}
+
+// PendingCommand is a command of several events, applied when its last one arrives.
+type PendingCommand struct {
+	ID     string
+	Events []events.Event
 }
 
 // NewState is the state before the first event.
@@ -58,7 +71,15 @@ func NewState() *State {
 		AppPasswords: map[string]string{},
 
 		ChallengeUsers: map[string]string{},
+		Pending:        map[string]*PendingCommand{},
+		Tails:          map[string]uint64{},
 	}
+}
+
+// AggregateVersion is the sequence of the newest event of an aggregate instance,
+// applied or not: what an append expects as the aggregate's last.
+func (s *State) AggregateVersion(aggregate, id string, applied uint64) uint64 {
+	return max(applied, s.Tails[aggregate+"."+id])
 }
 
 // User returns a user by id, or nil.
@@ -72,8 +93,10 @@ func (s *State) UserByName(name string) *domain.User {
 // Address returns an address by aggregate id, or nil.
 func (s *State) Address(id string) *domain.Address { return s.Addresses[id] }
 
-// Apply folds one event. Events that do not decode are counted and skipped: the
-// stream is a record of facts and a fold must never stop on one.
+// Apply folds one event. The events of a command of several events are held until
+// its last one arrives, then applied together; a command interrupted by another event
+// of the same aggregate never completed and is dropped. Events that do not decode are
+// counted and skipped: the stream is a record of facts and a fold must never stop.
 func (s *State) Apply(ev events.Event) {
 	if ev.Seq > s.LastSeq {
 		s.LastSeq = ev.Seq
@@ -81,6 +104,43 @@ func (s *State) Apply(ev events.Event) {
 	if ev.Time.After(s.LastTime) {
 		s.LastTime = ev.Time
 	}
+	key := ev.Aggregate + "." + ev.AggregateID
+	if p := s.Pending[key]; p != nil && (ev.Cmd == nil || ev.Cmd.ID != p.ID) {
+		delete(s.Pending, key)
+		s.Incomplete++
+	}
+	if ev.Cmd != nil && ev.Cmd.N > 1 {
+		p := s.Pending[key]
+		if ev.Cmd.I == 1 {
+			p = &PendingCommand{ID: ev.Cmd.ID}
+		}
+		if p == nil || len(p.Events) != ev.Cmd.I-1 || ev.Cmd.I > ev.Cmd.N {
+			// A part without its predecessors: the command was cut short.
+			delete(s.Pending, key)
+			s.Tails[key] = ev.Seq
+			s.Incomplete++
+			return
+		}
+		if ev.Cmd.I < ev.Cmd.N {
+			p.Events = append(p.Events, ev)
+			s.Pending[key] = p
+			s.Tails[key] = ev.Seq
+			return
+		}
+		delete(s.Pending, key)
+		delete(s.Tails, key)
+		for _, pe := range p.Events {
+			s.applyOne(pe)
+		}
+		s.applyOne(ev)
+		return
+	}
+	delete(s.Tails, key)
+	s.applyOne(ev)
+}
+
+// applyOne folds one event of a complete command.
+func (s *State) applyOne(ev events.Event) {
 	p, err := events.Decode(ev)
 	if err != nil {
 		s.Skipped++
