@@ -168,7 +168,9 @@ type FactorProof struct {
 	Method     string
 	Code       string
 	TOTPSecret string // the unsealed TOTP secret, when the user has one
-	Now        time.Time
+	// Passkey is the WebAuthn assertion the caller checked, for MethodPasskey.
+	Passkey PasskeyAssertion
+	Now     time.Time
 }
 
 // Attempt is a try at completing a challenge.
@@ -210,16 +212,12 @@ func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
 		out.Err = &LockedError{Until: u.LockedUntil}
 		return out
 	}
-	verified, err := u.checkFactor(pol, c, a.Proof)
+	factor, err := u.proveFactor(pol, c.ID, a.Proof, "")
 	if err != nil {
-		out.Events, out.Err = u.failure(pol, c.ID, a.Proof.Method, err, now, "")
+		out.Events, out.Err = factor, err
 		return out
 	}
-	verified.ChallengeID = c.ID
-	out.Events = append(out.Events, verified)
-	if verified.Method == MethodRecovery {
-		out.Events = append(out.Events, &events.RecoveryCodeUsed{Index: verified.RecoveryIndex})
-	}
+	out.Events = append(out.Events, factor...)
 	sv := &events.SessionVerified{TokenHash: c.TokenHash, Reason: ReasonChallenge, ChallengeID: c.ID, Token: c.Token}
 	// Trust binds to the device that signed in, never to one the caller names.
 	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" && a.DeviceID == c.Device.ID {
@@ -233,7 +231,29 @@ func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
 	return out
 }
 
-// checkFactor verifies a proof and returns the factor_verified payload.
+// proveFactor checks a proof of a second factor, for a challenge (challengeID) or
+// for a self-service change (purpose), and returns the events of the outcome: the
+// verification and what it spent, or the failure and what the failure triggers.
+func (u *User) proveFactor(pol Policy, challengeID string, p FactorProof, purpose string) ([]events.Payload, error) {
+	if p.Method == MethodPasskey {
+		if !p.Passkey.Verified {
+			return u.failure(pol, challengeID, MethodPasskey, ErrPasskeyInvalid, p.Now, purpose)
+		}
+		return DecidePasskeyAssertion(u, pol, p.Passkey.CredentialID, p.Passkey.SignCount, purpose, challengeID, p.Now)
+	}
+	v, err := u.checkFactor(pol, u.Challenges[challengeID], p)
+	if err != nil {
+		return u.failure(pol, challengeID, p.Method, err, p.Now, purpose)
+	}
+	v.ChallengeID, v.Purpose = challengeID, purpose
+	evs := []events.Payload{v}
+	if v.Method == MethodRecovery {
+		evs = append(evs, &events.RecoveryCodeUsed{Index: v.RecoveryIndex})
+	}
+	return evs, nil
+}
+
+// checkFactor verifies a code and returns the factor_verified payload.
 func (u *User) checkFactor(pol Policy, c *Challenge, p FactorProof) (*events.FactorVerified, error) {
 	switch p.Method {
 	case MethodTOTP:
@@ -313,13 +333,17 @@ func failureReason(err error) string {
 		return "expired"
 	case errors.Is(err, ErrMethodNotAvailable):
 		return "method_not_available"
+	case errors.Is(err, ErrPasskeyInvalid):
+		return "invalid_assertion"
+	case errors.Is(err, ErrPasskeyCloned):
+		return "clone_suspected"
 	}
 	return "wrong_code"
 }
 
-// ProveFactor checks a current factor for a sensitive self-service change
-// (regenerating recovery codes, disabling 2FA, removing a passkey). A failure counts
-// toward lockout like a failed challenge.
+// DecideProof checks a current factor for a sensitive self-service change
+// (regenerating recovery codes, disabling 2FA, removing a passkey or the email
+// address). A failure counts toward lockout like a failed challenge.
 func DecideProof(u *User, pol Policy, p FactorProof, purpose string) ([]events.Payload, error) {
 	if !u.HasSecondFactor() {
 		return nil, ErrNoFactor
@@ -327,16 +351,7 @@ func DecideProof(u *User, pol Policy, p FactorProof, purpose string) ([]events.P
 	if u.Locked(p.Now) {
 		return nil, &LockedError{Until: u.LockedUntil}
 	}
-	v, err := u.checkFactor(pol, nil, p)
-	if err != nil {
-		return u.failure(pol, "", p.Method, err, p.Now, purpose)
-	}
-	v.Purpose = purpose
-	evs := []events.Payload{v}
-	if v.Method == MethodRecovery {
-		evs = append(evs, &events.RecoveryCodeUsed{Index: v.RecoveryIndex})
-	}
-	return evs, nil
+	return u.proveFactor(pol, "", p, purpose)
 }
 
 // ExpiredChallenges lists the challenges past their lifetime at now that were not

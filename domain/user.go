@@ -449,3 +449,54 @@ func (a *Address) Clone() *Address {
 	c.Failures = append([]time.Time(nil), a.Failures...)
 	return &c
 }
+
+// pruneAfter is how long finished things (expired browsers and pairing requests,
+// answered requests) stay in the state after they stop mattering.
+const pruneAfter = 24 * time.Hour
+
+// Prune drops what can no longer affect a decision at now: trusted browsers and
+// pairing requests that expired more than a day ago. It is deterministic in now (the
+// time of the event being folded), so a replay prunes exactly as the live fold did.
+func (u *User) Prune(now time.Time) {
+	for id, b := range u.Browsers {
+		if now.Sub(b.ExpiresAt) > pruneAfter {
+			delete(u.Browsers, id)
+		}
+	}
+	for id, p := range u.Pairings {
+		switch p.Status {
+		case PairingPending, PairingDenied:
+			if now.Sub(p.ExpiresAt) > pruneAfter {
+				delete(u.Pairings, id)
+			}
+		case PairingApproved:
+			if now.Sub(p.ApprovedUntil) > pruneAfter {
+				delete(u.Pairings, id)
+			}
+		}
+	}
+}
+
+// Idle reports whether an address holds nothing that matters at now: no ban and no
+// failure within a day (longer than any ban window).
+func (a *Address) Idle(now time.Time) bool {
+	if a.Banned(now) {
+		return false
+	}
+	return len(a.Failures) == 0 || now.Sub(a.Failures[len(a.Failures)-1]) > pruneAfter
+}
+
+// SupersededSessions lists the user's sessions that a new session from the same
+// device replaces: Jellyfin ends a device's earlier session when it signs in again.
+func (u *User) SupersededSessions(d events.Device, tokenHash string) []string {
+	if d.ID == "" {
+		return nil
+	}
+	var out []string
+	for h, s := range u.Sessions {
+		if h != tokenHash && s.Device.ID == d.ID && s.Device.Client == d.Client {
+			out = append(out, h)
+		}
+	}
+	return out
+}

@@ -60,3 +60,67 @@ func TestCommandsApplyWhole(t *testing.T) {
 		t.Fatalf("stream holds %d events: %+v", len(evs), evs)
 	}
 }
+
+// TestSigningInAgainReplacesTheDeviceSession: Jellyfin ends a device's earlier
+// session when it signs in again, and so does the gate.
+func TestSigningInAgainReplacesTheDeviceSession(t *testing.T) {
+	t.Parallel()
+	n := start(t, t.TempDir(), fixedClock(t0))
+	defer n.stop(t)
+	ctx := context.Background()
+	uid := "0123456789abcdef0123456789abcdef"
+	tv := &events.Device{ID: "tv-1", Client: "Jellyfin for Android TV", Name: "Living room"}
+	for _, h := range []string{"first", "second"} {
+		if _, err := n.proj.ExecUser(ctx, uid, events.Context{Device: tv}, func(*domain.User, time.Time) ([]events.Payload, error) {
+			return []events.Payload{&events.SessionVerified{TokenHash: h, Reason: domain.ReasonPairing}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.proj.Read(func(s *projections.State) {
+		if s.Tokens["first"].Status != projections.TokenRevoked || s.Tokens["second"].Status != projections.TokenVerified {
+			t.Fatalf("tokens after signing in again: %+v", s.Tokens)
+		}
+		if len(s.Users[uid].Sessions) != 1 {
+			t.Fatalf("%d sessions listed, want 1", len(s.Users[uid].Sessions))
+		}
+	})
+}
+
+// TestPruningForgetsWhatNoLongerMatters: addresses whose failures are a day old and
+// revoked tokens a month old are dropped as the fold goes on, the same way in a replay.
+func TestPruningForgetsWhatNoLongerMatters(t *testing.T) {
+	t.Parallel()
+	n := start(t, t.TempDir(), fixedClock(t0))
+	defer n.stop(t)
+	ctx := context.Background()
+	if _, err := n.proj.ExecAddress(ctx, "198_51_100_7", events.Context{}, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{&events.SignInFailed{Username: "x", Reason: "bad_password"}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Move the clock two days on and fold enough events to reach a pruning point.
+	later := fixedClock(t0.Add(48 * time.Hour))
+	for i := 0; i < 1100; i++ {
+		ev, _ := events.New("node", later(), events.Context{}, &events.NodeStarted{Node: "n"})
+		if _, err := n.store.Append(ctx, events.AnySeq, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, _ := n.store.LastSeq(ctx)
+	if err := n.proj.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	n.proj.Read(func(s *projections.State) {
+		if s.Addresses["198_51_100_7"] != nil {
+			t.Fatal("an address idle for two days was kept")
+		}
+	})
+	replayed, err := projections.Replay(ctx, n.store, t0.Add(72*time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replayed.Addresses["198_51_100_7"] != nil {
+		t.Fatal("the replay kept what the live fold pruned")
+	}
+}

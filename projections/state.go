@@ -24,7 +24,17 @@ const (
 type TokenRef struct {
 	UserID string
 	Status int
+	// Since is when the token reached its status (pruning forgets revoked tokens
+	// after a while: Jellyfin has logged them out).
+	Since time.Time
 }
+
+// Pruning: every pruneEvery events the fold drops what can no longer matter, judged
+// by the time of the event being folded, so a replay prunes exactly as the live fold.
+const (
+	pruneEvery         = 1024
+	forgetRevokedAfter = 30 * 24 * time.Hour
+)
 
 // State is every read model, folded up to LastSeq.
 type State struct {
@@ -141,6 +151,9 @@ func (s *State) Apply(ev events.Event) {
 
 // applyOne folds one event of a complete command.
 func (s *State) applyOne(ev events.Event) {
+	if ev.Seq%pruneEvery == 0 {
+		s.prune(ev.Time)
+	}
 	p, err := events.Decode(ev)
 	if err != nil {
 		s.Skipped++
@@ -177,33 +190,41 @@ func (s *State) applyUser(ev events.Event, p events.Payload) {
 	switch e := p.(type) {
 	case *events.ChallengeBurned:
 		if c := u.Challenges[e.ChallengeID]; c != nil {
-			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
 		}
 	case *events.ChallengeExpired:
 		if c := u.Challenges[e.ChallengeID]; c != nil && !c.Verified {
-			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+			s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
 		}
 	case *events.UserDiscovered, *events.UserProfileChanged:
 		delete(s.Names, strings.ToLower(u.Name))
 	case *events.AppPasswordRevoked:
 		delete(s.AppPasswords, e.ID)
+	case *events.SessionVerified:
+		// A device signing in again ends its earlier session at Jellyfin.
+		if ev.Device != nil {
+			for _, h := range u.SupersededSessions(*ev.Device, e.TokenHash) {
+				delete(u.Sessions, h)
+				s.Tokens[h] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
+			}
+		}
 	}
 	u.Evolve(ev, p)
 	switch e := p.(type) {
 	case *events.UserDiscovered, *events.UserProfileChanged:
 		s.Names[strings.ToLower(u.Name)] = u.ID
 	case *events.ChallengeIssued:
-		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenPending}
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenPending, Since: ev.Time}
 		s.ChallengeUsers[e.ChallengeID] = u.ID
 	case *events.ChallengeExpired:
 		delete(s.ChallengeUsers, e.ChallengeID)
 	case *events.SessionVerified:
-		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenVerified}
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenVerified, Since: ev.Time}
 		if e.ChallengeID != "" {
 			delete(s.ChallengeUsers, e.ChallengeID)
 		}
 	case *events.SessionRevoked:
-		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked}
+		s.Tokens[e.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
 	case *events.AppPasswordCreated:
 		s.AppPasswords[e.ID] = u.ID
 	case *events.UserForgotten:
@@ -212,5 +233,22 @@ func (s *State) applyUser(ev events.Event, p events.Payload) {
 				delete(s.AppPasswords, id)
 			}
 		}
+	}
+}
+
+// prune drops what can no longer matter at now.
+func (s *State) prune(now time.Time) {
+	for id, a := range s.Addresses {
+		if a.Idle(now) {
+			delete(s.Addresses, id)
+		}
+	}
+	for h, t := range s.Tokens {
+		if t.Status == TokenRevoked && now.Sub(t.Since) > forgetRevokedAfter {
+			delete(s.Tokens, h)
+		}
+	}
+	for _, u := range s.Users {
+		u.Prune(now)
 	}
 }
