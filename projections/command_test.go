@@ -99,13 +99,10 @@ func TestPruningForgetsWhatNoLongerMatters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Move the clock two days on and fold enough events to reach a pruning point.
-	later := fixedClock(t0.Add(48 * time.Hour))
-	for i := 0; i < 1100; i++ {
-		ev, _ := events.New("node", later(), events.Context{}, &events.NodeStarted{Node: "n"})
-		if _, err := n.store.Append(ctx, events.AnySeq, ev); err != nil {
-			t.Fatal(err)
-		}
+	// Two days later, the next event reaches a pruning point.
+	ev, _ := events.New("node", t0.Add(48*time.Hour), events.Context{}, &events.NodeStarted{Node: "n"})
+	if _, err := n.store.Append(ctx, events.AnySeq, ev); err != nil {
+		t.Fatal(err)
 	}
 	last, _ := n.store.LastSeq(ctx)
 	if err := n.proj.WaitFor(ctx, last); err != nil {

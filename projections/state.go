@@ -29,10 +29,11 @@ type TokenRef struct {
 	Since time.Time
 }
 
-// Pruning: every pruneEvery events the fold drops what can no longer matter, judged
-// by the time of the event being folded, so a replay prunes exactly as the live fold.
+// Pruning: once per hour of event time the fold drops what can no longer matter,
+// judged by the time of the event being folded, so a replay prunes exactly as the live
+// fold did.
 const (
-	pruneEvery         = 1024
+	pruneEvery         = time.Hour
 	forgetRevokedAfter = 30 * 24 * time.Hour
 )
 
@@ -60,6 +61,8 @@ type State struct {
 	Pending    map[string]*PendingCommand
 	Tails      map[string]uint64
 	Incomplete uint64
+	// NextPrune is the event time at which the fold prunes next.
+	NextPrune time.Time
 }
 
 // PendingCommand is a command of several events, applied when its last one arrives.
@@ -151,8 +154,9 @@ func (s *State) Apply(ev events.Event) {
 
 // applyOne folds one event of a complete command.
 func (s *State) applyOne(ev events.Event) {
-	if ev.Seq%pruneEvery == 0 {
+	if ev.Time.After(s.NextPrune) {
 		s.prune(ev.Time)
+		s.NextPrune = ev.Time.Truncate(pruneEvery).Add(pruneEvery)
 	}
 	p, err := events.Decode(ev)
 	if err != nil {

@@ -11,11 +11,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// SeedStart is the time of the first seeded event; event i happens i×10 ms later.
+var SeedStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // Seed publishes n events of a realistic sign-in mix (users discovered, enrollments,
 // challenges, verified sessions, revocations, failed sign-ins from addresses) as fast
 // as JetStream takes them, for benchmarks that need a big stream.
 func Seed(ctx context.Context, js jetstream.JetStream, n int, users int) error {
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	start := SeedStart
 	pending := 0
 	for i := 0; i < n; i++ {
 		uid := fmt.Sprintf("%032x", i%users+1)
@@ -31,6 +34,10 @@ func Seed(ctx context.Context, js jetstream.JetStream, n int, users int) error {
 		case k == 2:
 			p = &events.TOTPEnrolled{Step: int64(i)}
 		default:
+			// One sign-in is five consecutive events of one user: challenged,
+			// verified, session, signed out, and a failed sign-in elsewhere.
+			uid = fmt.Sprintf("%032x", (i/5)%users+1)
+			agg = uid
 			th := fmt.Sprintf("%064x", i/5)
 			switch i % 5 {
 			case 0:

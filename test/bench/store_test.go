@@ -238,10 +238,16 @@ func primeSnapshot(b *testing.B, st *events.Store, opts projections.Options) tim
 // appendTail appends n events of the seed's mix (challenges, factors, sessions,
 // revocations, failed sign-ins) for the seed's users, through Store.Append.
 func appendTail(ctx context.Context, st *events.Store, round, n int) error {
-	now := time.Now()
+	base, err := st.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
 	ec := events.Context{IP: "203.0.113.7", Device: &events.Device{ID: "dev", Name: "Chrome", Client: "Jellyfin Web", Version: "12.0.0"}}
 	for i := 0; i < n; i++ {
-		uid := fmt.Sprintf("%032x", i%seedUsers+1)
+		// The tail continues the seed's timeline, so it does not age the seeded
+		// history past what the projections keep.
+		now := SeedStart.Add(time.Duration(base+uint64(i)) * 10 * time.Millisecond)
+		uid := fmt.Sprintf("%032x", (i/5)%seedUsers+1)
 		cid := fmt.Sprintf("tail%d-%d", round, i/5)
 		th := fmt.Sprintf("%064x", uint64(round+1)<<40|uint64(i/5))
 		agg := uid
