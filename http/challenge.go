@@ -23,6 +23,9 @@ type verifyRequest struct {
 	Code         string `json:"code"`
 	TrustBrowser bool   `json:"trust_browser"`
 	DeviceID     string `json:"device_id"`
+	// Ceremony and Credential carry a passkey's answer (method "passkey").
+	Ceremony   string          `json:"ceremony,omitempty"`
+	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
 // decodeJSON reads a small JSON body into T, refusing unknown shapes clearly.
@@ -88,6 +91,9 @@ func (s *Server) handleChallengeInfo(c *gin.Context) {
 // verifyFailure maps a decision error to the answer a client gets. Every wrong or
 // unusable code gets the same answer.
 func (s *Server) verifyFailure(c *gin.Context, err error) {
+	if s.passkeyError(c, err) {
+		return
+	}
 	var locked *domain.LockedError
 	switch {
 	case errors.As(err, &locked):
@@ -106,7 +112,7 @@ func (s *Server) verifyFailure(c *gin.Context, err error) {
 // handleChallengeVerify completes a challenge with a second factor.
 func (s *Server) handleChallengeVerify(c *gin.Context) {
 	id := c.Param("id")
-	in, ok := decodeJSON[verifyRequest](c, 4096)
+	in, ok := decodeJSON[verifyRequest](c, maxCredentialBody)
 	if !ok {
 		return
 	}
@@ -154,6 +160,16 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 			return nil, err
 		}
 		proof.TOTPSecret = secret
+	}
+	if method == domain.MethodPasskey {
+		a, err := s.finishAssertion(in.Ceremony, ceremonyChallenge, id, in.Credential, s.userClone)
+		if err != nil {
+			return nil, err
+		}
+		if a.cause != nil {
+			s.log.Info("passkey assertion did not verify", "user", uid, "err", a.cause)
+		}
+		proof.Passkey = a.assertion
 	}
 	deviceID := in.DeviceID
 	if deviceID == "" {

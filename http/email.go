@@ -216,7 +216,7 @@ func (s *Server) handleEmailProofCode(c *gin.Context) {
 
 // handleEmailRemove removes the address (a confirmed one needs a current factor).
 func (s *Server) handleEmailRemove(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, 1024)
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
 	if !ok {
 		return
 	}

@@ -90,6 +90,21 @@ func (s *Server) refuse(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, gin.H{"jfguard": gin.H{"error": msg}})
 }
 
+// refuseBanned stops a banned address at jfguard's own sign-in and self-service API,
+// as the gate does for Jellyfin's: with a stolen token or challenge id it could
+// otherwise still create app passwords or answer challenges. The control API stays
+// reachable with the admin token, so a ban can be lifted from the banned address.
+func (s *Server) refuseBanned() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+		if s.banned(addr) {
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "forbidden"})
+			return
+		}
+		c.Next()
+	}
+}
+
 func (s *Server) banned(addr ClientAddr) bool {
 	if !addr.IP.IsValid() {
 		return false
@@ -159,7 +174,12 @@ func (s *Server) classify(ctx context.Context, creds Credentials, addr ClientAdd
 		s.metrics.apiKeyUse.WithLabelValues(h[:8]).Inc()
 		return verdictPass
 	}
-	return s.unknown.resolve(h, func() (verdict, time.Duration) { return s.resolveUnknown(ctx, creds, h, addr) })
+	v := s.unknown.resolve(h, func() (verdict, time.Duration) { return s.resolveUnknown(ctx, creds, h, addr) })
+	if v == verdictPass && s.apiKeys.has(h) {
+		// A key first seen on this request counts too.
+		s.metrics.apiKeyUse.WithLabelValues(h[:8]).Inc()
+	}
+	return v
 }
 
 // resolveUnknown handles a token jfguard has never seen: a session from before
@@ -177,6 +197,17 @@ func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string
 	case errors.As(err, &se) && se.Status == http.StatusUnauthorized:
 		// Not a valid token at Jellyfin: let Jellyfin refuse it as it would.
 		return verdictPass, 10 * time.Second
+	case errors.As(err, &se) && se.Status == http.StatusBadRequest:
+		// Jellyfin accepted the token but it names no user: an API key created since
+		// the list was fetched (refreshSoon keeps a list for 10 seconds). Only a token
+		// Jellyfin accepts gets here, so fetching the list again cannot be abused.
+		if err := s.apiKeys.refreshNow(ctx); err != nil {
+			return verdictUnavailable, 5 * time.Second
+		}
+		if s.apiKeys.has(h) {
+			return verdictPass, time.Minute
+		}
+		return verdictRefuse, 30 * time.Second
 	case err != nil:
 		s.log.Warn("cannot resolve an unknown token", "err", err)
 		return verdictUnavailable, 5 * time.Second

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -104,7 +105,21 @@ type meView struct {
 	Devices       []pairingView `json:"devices"`
 	AppPasswords  []appPwView   `json:"app_passwords"`
 	Passkeys      []passkeyView `json:"passkeys"`
+	Email         *emailView    `json:"email,omitempty"`
 	ThisBrowserID string        `json:"this_browser,omitempty"`
+	// Features says what this server offers, so the page can say why something is
+	// missing instead of failing when it is used.
+	Features featuresView `json:"features"`
+}
+
+type emailView struct {
+	Address   string `json:"address"`
+	Confirmed bool   `json:"confirmed"`
+}
+
+type featuresView struct {
+	Passkeys passkeyStatus `json:"passkeys"`
+	Email    bool          `json:"email"`
 }
 
 type totpView struct {
@@ -158,6 +173,7 @@ type passkeyView struct {
 	Label     string    `json:"label"`
 	CreatedAt time.Time `json:"created_at"`
 	LastUsed  time.Time `json:"last_used,omitzero"`
+	Synced    bool      `json:"synced"` // backed up by its provider (a synced passkey)
 }
 
 // buildMe renders the overview of user uid.
@@ -212,7 +228,7 @@ func (s *Server) buildMe(uid, currentToken, currentBrowser string) (meView, bool
 			v.AppPasswords = append(v.AppPasswords, appPwView{a.ID, a.Label, a.CreatedAt, a.LastUsed, a.LastIP})
 		}
 		for _, k := range u.Passkeys {
-			v.Passkeys = append(v.Passkeys, passkeyView{k.CredentialID, k.Label, k.CreatedAt, k.LastUsed})
+			v.Passkeys = append(v.Passkeys, passkeyView{k.CredentialID, k.Label, k.CreatedAt, k.LastUsed, k.BackupState})
 		}
 	})
 	sort.Slice(v.Browsers, func(i, j int) bool { return v.Browsers[i].LastUsed.After(v.Browsers[j].LastUsed) })
@@ -241,6 +257,20 @@ func (s *Server) handleMe(c *gin.Context) {
 		c.JSON(http.StatusNotFound, gin.H{"error": "not_found"})
 		return
 	}
+	v.Features = featuresView{Passkeys: s.passkeyStatus(), Email: s.opts.Mailer != nil}
+	// The address is sealed in the log; only its owner sees it, here.
+	s.read(func(st *projections.State) {
+		if u := st.Users[v.User.ID]; u != nil && u.Email != nil {
+			v.Email = &emailView{Confirmed: u.Email.Confirmed}
+		}
+	})
+	if v.Email != nil {
+		addr, err := s.userAddress(c.Request.Context(), v.User.ID)
+		if err != nil {
+			s.log.Warn("cannot unseal the email address for the setup page", "err", err)
+		}
+		v.Email.Address = addr
+	}
 	c.JSON(http.StatusOK, v)
 }
 
@@ -257,6 +287,9 @@ func (s *Server) selfService(c *gin.Context, decide func(u *domain.User, now tim
 }
 
 func (s *Server) selfServiceError(c *gin.Context, err error) {
+	if s.passkeyError(c, err) {
+		return
+	}
 	var locked *domain.LockedError
 	switch {
 	case errors.As(err, &locked):
@@ -380,6 +413,9 @@ func (s *Server) handleTOTPConfirm(c *gin.Context) {
 type proofRequest struct {
 	Method string `json:"method"`
 	Code   string `json:"code"`
+	// Ceremony and Credential carry a passkey's answer (method "passkey").
+	Ceremony   string          `json:"ceremony,omitempty"`
+	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
 func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, bool) {
@@ -396,12 +432,19 @@ func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, boo
 		}
 		p.TOTPSecret = secret
 	}
+	if method == domain.MethodPasskey {
+		a, ok := s.passkeyProof(c, in)
+		if !ok {
+			return p, false
+		}
+		p.Passkey = a
+	}
 	return p, true
 }
 
 // handleRecoveryRegenerate replaces the recovery codes (needs a current factor).
 func (s *Server) handleRecoveryRegenerate(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, 1024)
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
 	if !ok {
 		return
 	}
@@ -426,7 +469,7 @@ func (s *Server) handleRecoveryRegenerate(c *gin.Context) {
 
 // handleDisable turns two-factor sign-in off (needs a current factor).
 func (s *Server) handleDisable(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, 1024)
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
 	if !ok {
 		return
 	}

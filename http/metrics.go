@@ -1,7 +1,11 @@
 package http
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +63,7 @@ func (s *Server) handleReadyz(c *gin.Context) {
 	if !s.jf.HasAdminKey() {
 		problems = append(problems, "warning: no Jellyfin admin API key; API keys, app passwords and passkey sign-in are unavailable")
 	}
+	problems = append(problems, s.readiness.warnings(c.Request.Context(), s)...)
 	status := http.StatusOK
 	for _, p := range problems {
 		if len(p) < 8 || p[:8] != "warning:" {
@@ -66,4 +71,44 @@ func (s *Server) handleReadyz(c *gin.Context) {
 		}
 	}
 	c.JSON(status, gin.H{"ready": status == http.StatusOK, "problems": problems})
+}
+
+// upstreamReadiness asks Jellyfin what app passwords and passkey-only sign-in need:
+// Quick Connect switched on, and the admin API key accepted. Neither makes jfguard
+// unready (passwords and second factors still work), so both are warnings. The
+// answer is kept for a while, so a probe every few seconds costs Jellyfin little.
+type upstreamReadiness struct {
+	mu    sync.Mutex
+	until time.Time
+	last  []string
+}
+
+// upstreamCheckTTL is how long an answer about Jellyfin's settings is kept.
+const upstreamCheckTTL = 30 * time.Second
+
+func (u *upstreamReadiness) warnings(ctx context.Context, s *Server) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := s.now()
+	if now.Before(u.until) {
+		return u.last
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var out []string
+	if on, err := s.jf.QuickConnectEnabled(ctx); err != nil {
+		out = append(out, "warning: cannot ask Jellyfin whether Quick Connect is on: "+err.Error())
+	} else if !on {
+		out = append(out, "warning: Quick Connect is off in Jellyfin (Dashboard → General); app passwords and passkey sign-in are unavailable")
+	}
+	if s.jf.HasAdminKey() {
+		var se *statusError
+		if _, err := s.jf.APIKeys(ctx); errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+			out = append(out, "warning: Jellyfin refuses the admin API key (jellyfin.api_key_file); API keys, app passwords and passkey sign-in are unavailable")
+		} else if err != nil {
+			out = append(out, "warning: cannot check the Jellyfin admin API key: "+err.Error())
+		}
+	}
+	u.last, u.until = out, now.Add(upstreamCheckTTL)
+	return out
 }

@@ -173,6 +173,9 @@ type pageData struct {
 	// down the right time.
 	ExpiresIn int
 	LockedFor int
+
+	// Sign-in page only: passkeys are set up, so a passkey may sign in alone.
+	Passkeys bool
 }
 
 // renderPage writes one page. Pages are personal (a challenge id, a user name) and
@@ -222,7 +225,7 @@ func (s *Server) handleSetupPage(c *gin.Context) {
 // handleLoginPage serves jfguard's own sign-in page, for when the web app's own form
 // is not at hand (a bookmark, a web app jfguard's script cannot reach).
 func (s *Server) handleLoginPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in"})
+	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in", Passkeys: s.rp != nil})
 }
 
 func (s *Server) trustDays() int {

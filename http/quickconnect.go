@@ -175,6 +175,11 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr,
 		if !u.Known() {
 			evs = append(evs, &events.UserDiscovered{Name: res.User.Name, Admin: res.User.Policy.IsAdministrator})
 		}
+		if u.Sessions[h] != nil {
+			// Jellyfin answers the same secret with the same token while it keeps the
+			// request: a client retrying the call gets the session it already has.
+			return evs, nil
+		}
 		reason := ""
 		switch {
 		case !pol.Enabled:

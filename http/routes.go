@@ -23,13 +23,19 @@ func (s *Server) routes() *gin.Engine {
 	j.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.opts.Registry, promhttpOpts)))
 
 	// Sign-in.
-	j.POST("/api/challenge/:id/verify", s.handleChallengeVerify)
-	j.GET("/api/challenge/:id", s.handleChallengeInfo)
-	j.POST("/api/challenge/:id/email", s.handleChallengeEmail)
+	j.POST("/api/challenge/:id/verify", s.refuseBanned(), s.handleChallengeVerify)
+	j.GET("/api/challenge/:id", s.refuseBanned(), s.handleChallengeInfo)
+	j.POST("/api/challenge/:id/email", s.refuseBanned(), s.handleChallengeEmail)
+	j.POST("/api/challenge/:id/passkey", s.handleChallengePasskey)
 	j.POST("/api/login", s.handleLogin)
 
+	// Passwordless sign-in with a passkey; the ceremony's cookie is scoped to these.
+	j.GET("/api/passkey", s.handlePasskeyStatus)
+	j.POST("/api/passkey/begin", s.handlePasskeySignInBegin)
+	j.POST("/api/passkey/finish", s.handlePasskeySignIn)
+
 	// Self-service, authenticated by the caller's verified Jellyfin token.
-	me := j.Group("/api/me", s.requireSession())
+	me := j.Group("/api/me", s.refuseBanned(), s.requireSession())
 	me.GET("", s.handleMe)
 	me.POST("/totp", s.handleTOTPBegin)
 	me.GET("/totp/qr", s.handleTOTPQR)
@@ -48,6 +54,11 @@ func (s *Server) routes() *gin.Engine {
 	me.POST("/email/confirm", s.handleEmailConfirm)
 	me.POST("/email/code", s.handleEmailProofCode)
 	me.POST("/email/remove", s.handleEmailRemove)
+	me.POST("/passkeys/register", s.handlePasskeyRegisterBegin)
+	me.POST("/passkeys", s.handlePasskeyRegister)
+	me.POST("/passkeys/proof", s.handlePasskeyProofBegin)
+	me.PATCH("/passkeys/:id", s.handlePasskeyRename)
+	me.POST("/passkeys/:id/remove", s.handlePasskeyRemove)
 
 	// The control API and the admin's event feed.
 	j.POST("/rpc", s.handleRPC)

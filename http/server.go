@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
@@ -63,6 +64,8 @@ type Options struct {
 	Mailer Mailer
 	// Alerts sends test alerts and lists undeliverable ones; nil when none are set up.
 	Alerts Alerts
+	// WebAuthn sets up passkeys; the zero value turns them off.
+	WebAuthn WebAuthnSettings
 }
 
 // Alerts is what the control API needs of the notifiers.
@@ -86,6 +89,10 @@ type Server struct {
 	apiKeys     *apiKeySet
 	unknown     *tokenCache
 	qc          *quickConnectLedger
+	rp          *webauthn.WebAuthn // nil when passkeys are off
+	ceremonies  *ceremonies
+	passkeyRate *limiters
+	readiness   upstreamReadiness
 	startErr    error
 
 	wg     sync.WaitGroup
@@ -124,7 +131,17 @@ func New(opts Options) *Server {
 		metrics:     newMetrics(opts.Registry),
 		unknown:     newTokenCache(),
 		qc:          newQuickConnectLedger(opts.Clock),
+		ceremonies:  newCeremonies(opts.Clock),
+		passkeyRate: newLimiters(passkeyBeginLimits()),
 	}
+	// The settings were checked at startup (cli's Resolve): a relying party that
+	// still does not build is a programming error, and passkeys stay off with a log
+	// line rather than taking the gateway down.
+	rp, err := newRelyingParty(opts.WebAuthn, opts.TOTPIssuer)
+	if err != nil {
+		s.log.Error("passkeys are off: the WebAuthn settings were refused", "err", err)
+	}
+	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
 	s.proxy = s.newProxy()
 	s.refreshPolicy()

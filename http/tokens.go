@@ -109,6 +109,13 @@ func (a *apiKeySet) refreshSoon(ctx context.Context) bool {
 	return a.fetch(ctx) == nil
 }
 
+// refreshNow refetches the key list whatever its age.
+func (a *apiKeySet) refreshNow(ctx context.Context) error {
+	a.refresh.Lock()
+	defer a.refresh.Unlock()
+	return a.fetch(ctx)
+}
+
 func (a *apiKeySet) fetch(ctx context.Context) error {
 	if !a.jf.HasAdminKey() {
 		return errNoAdminKey

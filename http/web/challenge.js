@@ -182,19 +182,45 @@
   });
 
   // Email codes: the page asks jfguard to send one, then the code is verified like
-  // any other.
+  // any other. When too many were sent, the button waits, with a countdown, until
+  // jfguard says a new one can go.
   var send = root.querySelector('[data-send-email]');
+  function waitToSend(seconds) {
+    var until = Date.now() + seconds * 1000;
+    var wait = J.$('email-wait');
+    send.disabled = true;
+    wait.hidden = false;
+    var tick = function () {
+      var left = (until - Date.now()) / 1000;
+      if (left <= 0 || finished) {
+        clearInterval(interval);
+        wait.hidden = true;
+        wait.textContent = '';
+        send.disabled = lockedUntil > 0;
+        return;
+      }
+      wait.textContent = 'A new code can be sent in ' + J.clock(left) + '.';
+    };
+    var interval = setInterval(tick, 500);
+    tick();
+  }
   if (send) {
     send.addEventListener('click', function () {
       var form = formOf('email');
       var done = J.busy(send);
       J.request('POST', base + '/email', {}).then(function (res) {
         done();
+        if (res.status === 429 && res.body.retry_after) {
+          J.$('email-sent').textContent = '';
+          J.hide(alertBox);
+          waitToSend(res.body.retry_after);
+          return;
+        }
         if (!res.ok) {
           fail(form, J.message(res, 'The code could not be sent. Try another way to verify.'));
           return;
         }
-        send.textContent = 'Send again';
+        send.textContent = 'Send a new code';
         J.$('email-sent').textContent = J.message(res, 'We emailed you a code.');
         J.hide(alertBox);
         J.focus(form.querySelector('input[data-code]'));
@@ -202,59 +228,39 @@
     });
   }
 
-  // Passkeys: jfguard hands out WebAuthn options for this challenge, the browser
-  // signs them, and the assertion is verified like a code.
-  function b64urlToBytes(s) {
-    var bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
-    var out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) {
-      out[i] = bin.charCodeAt(i);
-    }
-    return out.buffer;
-  }
-
-  function bytesToB64url(buf) {
-    var bytes = new Uint8Array(buf);
-    var bin = '';
-    for (var i = 0; i < bytes.length; i++) {
-      bin += String.fromCharCode(bytes[i]);
-    }
-    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  }
-
+  // Passkeys: jfguard hands out WebAuthn options bound to this challenge, the
+  // browser signs them with one of the person's passkeys, and the answer goes back
+  // with the ceremony's id to be verified like a code.
   function passkey(form) {
-    if (!window.PublicKeyCredential || !navigator.credentials) {
-      fail(form, 'This browser cannot use passkeys. Try another way to verify.');
+    if (!J.passkeysSupported()) {
+      fail(form, 'This browser cannot use passkeys here. Try another way to verify.');
       return;
     }
     var button = form.querySelector('button[type="submit"]');
     var done = J.busy(button);
+    var ceremony = '';
     J.request('POST', base + '/passkey', {}).then(function (res) {
       if (!res.ok || !res.body.publicKey) {
-        throw new Error(J.message(res, 'Passkeys are not available right now. Try another way to verify.'));
+        var e = new Error(J.message(res, 'Passkeys are not available right now. Try another way to verify.'));
+        e.res = res;
+        throw e;
       }
-      var opts = res.body.publicKey;
-      opts.challenge = b64urlToBytes(opts.challenge);
-      (opts.allowCredentials || []).forEach(function (c) { c.id = b64urlToBytes(c.id); });
-      return navigator.credentials.get({ publicKey: opts });
-    }).then(function (cred) {
+      ceremony = res.body.ceremony;
+      return J.getPasskey(res.body.publicKey);
+    }).then(function (credential) {
       done();
-      var r = cred.response;
-      return verify(form, {
-        method: 'passkey',
-        credential: {
-          id: cred.id, rawId: bytesToB64url(cred.rawId), type: cred.type,
-          response: {
-            authenticatorData: bytesToB64url(r.authenticatorData),
-            clientDataJSON: bytesToB64url(r.clientDataJSON),
-            signature: bytesToB64url(r.signature),
-            userHandle: r.userHandle ? bytesToB64url(r.userHandle) : null
-          }
-        }
-      });
+      return verify(form, { method: 'passkey', ceremony: ceremony, credential: credential });
     }).catch(function (err) {
       done();
-      fail(form, err && err.name === 'NotAllowedError' ? 'The passkey was not used. Try again, or use another way to verify.' : (err.message || 'That did not work.'));
+      if (err && err.res && (err.res.body.error === 'challenge_not_found' || err.res.body.error === 'challenge_burned')) {
+        expire(J.message(err.res));
+        return;
+      }
+      if (err && err.res && err.res.body.error === 'locked') {
+        lock(Number(err.res.headers.get('Retry-After')) || 60);
+        return;
+      }
+      fail(form, J.passkeyProblem(err, 'That did not work.'));
     });
   }
 

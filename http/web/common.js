@@ -84,6 +84,14 @@
     });
   }
 
+  // header writes a MediaBrowser authorization header, each value encoded and
+  // quoted as the web app writes them.
+  function header(parts) {
+    return 'MediaBrowser ' + parts.map(function (p) {
+      return p[0] + '="' + encodeURIComponent(p[1]) + '"';
+    }).join(', ');
+  }
+
   // The header Jellyfin clients send; jfguard's self-service API authenticates the
   // same way, so these pages reuse the web app's sign-in.
   function authorization(client, token) {
@@ -91,9 +99,7 @@
     if (token) {
       parts.push(['Token', token]);
     }
-    return 'MediaBrowser ' + parts.map(function (p) {
-      return p[0] + '="' + encodeURIComponent(p[1]) + '"';
-    }).join(', ');
+    return header(parts);
   }
 
   // request sends JSON and resolves to {status, ok, body, headers}; a network
@@ -190,6 +196,131 @@
     }
   }
 
+  // Passkeys. jfguard sends WebAuthn options in their JSON form (binary values as
+  // base64url); the browser's API wants bytes, and jfguard wants the answer back as
+  // JSON, so these convert both ways without relying on the newer toJSON helpers.
+  function fromB64url(s) {
+    var bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) {
+      out[i] = bin.charCodeAt(i);
+    }
+    return out.buffer;
+  }
+
+  function toB64url(buf) {
+    var bytes = new Uint8Array(buf);
+    var bin = '';
+    for (var i = 0; i < bytes.length; i++) {
+      bin += String.fromCharCode(bytes[i]);
+    }
+    return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function passkeysSupported() {
+    return !!(window.PublicKeyCredential && navigator.credentials && window.isSecureContext);
+  }
+
+  function credentialJSON(cred, response) {
+    return {
+      id: cred.id,
+      rawId: toB64url(cred.rawId),
+      type: cred.type,
+      authenticatorAttachment: cred.authenticatorAttachment || undefined,
+      clientExtensionResults: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+      response: response
+    };
+  }
+
+  // createPasskey runs navigator.credentials.create with jfguard's options.
+  function createPasskey(publicKey) {
+    publicKey.challenge = fromB64url(publicKey.challenge);
+    publicKey.user.id = fromB64url(publicKey.user.id);
+    (publicKey.excludeCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return navigator.credentials.create({ publicKey: publicKey }).then(function (cred) {
+      var r = cred.response;
+      return credentialJSON(cred, {
+        clientDataJSON: toB64url(r.clientDataJSON),
+        attestationObject: toB64url(r.attestationObject),
+        transports: r.getTransports ? r.getTransports() : []
+      });
+    });
+  }
+
+  // getPasskey runs navigator.credentials.get with jfguard's options.
+  function getPasskey(publicKey) {
+    publicKey.challenge = fromB64url(publicKey.challenge);
+    (publicKey.allowCredentials || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    return navigator.credentials.get({ publicKey: publicKey }).then(function (cred) {
+      var r = cred.response;
+      return credentialJSON(cred, {
+        clientDataJSON: toB64url(r.clientDataJSON),
+        authenticatorData: toB64url(r.authenticatorData),
+        signature: toB64url(r.signature),
+        userHandle: r.userHandle ? toB64url(r.userHandle) : undefined
+      });
+    });
+  }
+
+  // passkeyProblem says in words why the browser's passkey call failed.
+  function passkeyProblem(err, fallback) {
+    switch (err && err.name) {
+      case 'NotAllowedError':
+      case 'AbortError':
+        return 'The passkey was not used. Try again when you are ready.';
+      case 'InvalidStateError':
+        return 'This device already holds a passkey for your account.';
+      case 'SecurityError':
+        return 'Passkeys do not work at this address. Open Jellyfin at the address the server’s owner set up for passkeys.';
+      case 'NotSupportedError':
+        return 'This browser or device cannot make that kind of passkey.';
+    }
+    return (err && err.message) || fallback || 'The passkey did not work. Try again.';
+  }
+
+  // webAppAuthorization is the header the Jellyfin web app sends for this browser,
+  // so a session jfguard mints for a passkey sign-in is the web app's own. Inside the
+  // web app its API client says exactly what it sends; on jfguard's pages the same
+  // values are derived the way the web app derives them.
+  function webAppAuthorization() {
+    var api = window.ApiClient;
+    if (api && typeof api.appName === 'function' && typeof api.deviceId === 'function') {
+      return Promise.resolve(header([['Client', api.appName()], ['Device', api.deviceName()], ['DeviceId', api.deviceId()], ['Version', api.appVersion()]]));
+    }
+    var ua = navigator.userAgent;
+    var device = /Edg\//.test(ua) ? 'Edge Chromium' : /Firefox\//.test(ua) ? 'Firefox' : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Web Browser';
+    return publicInfo().then(function (info) {
+      return header([['Client', 'Jellyfin Web'], ['Device', device], ['DeviceId', deviceId()], ['Version', (info && info.Version) || '1']]);
+    });
+  }
+
+  // passkeySignIn signs in with a passkey alone and hands the session to the web
+  // app. It resolves to an error message when it did not sign in.
+  function passkeySignIn() {
+    if (!passkeysSupported()) {
+      return Promise.resolve('This browser cannot use passkeys here.');
+    }
+    var header;
+    return webAppAuthorization().then(function (h) {
+      header = h;
+      return request('POST', '/jfguard/api/passkey/begin', {}, { Authorization: header });
+    }).then(function (res) {
+      if (!res.ok || !res.body.publicKey) {
+        throw new Error(message(res, 'Passkey sign-in is not available right now.'));
+      }
+      return getPasskey(res.body.publicKey);
+    }).then(function (credential) {
+      return request('POST', '/jfguard/api/passkey/finish', credential, { Authorization: header });
+    }).then(function (res) {
+      if (res.ok && res.body.auth) {
+        return signedIn(res.body.auth).then(function () { return ''; });
+      }
+      return message(res, 'That passkey did not work. Try again, or sign in with your password.');
+    }, function (err) {
+      return passkeyProblem(err);
+    });
+  }
+
   window.jfguard = {
     readCredentials: readCredentials,
     deviceId: deviceId,
@@ -207,6 +338,11 @@
     ago: ago,
     longDate: longDate,
     clock: clock,
-    focus: focus
+    focus: focus,
+    passkeysSupported: passkeysSupported,
+    createPasskey: createPasskey,
+    getPasskey: getPasskey,
+    passkeyProblem: passkeyProblem,
+    passkeySignIn: passkeySignIn
   };
 }());

@@ -1,6 +1,7 @@
 // jfguard's script inside Jellyfin's web app. It marks the app's sign-in requests as
 // coming from a browser, sends the person to jfguard's challenge page when a sign-in
-// needs a second factor (before the app can report a failed sign-in), and shows a
+// needs a second factor (before the app can report a failed sign-in), offers "Sign in
+// with a passkey" under the app's sign-in form when the server allows it, and shows a
 // small link to the two-factor settings while someone is signed in. It must not
 // disturb anything else the app does.
 (function () {
@@ -164,6 +165,127 @@
     return a;
   }
 
+  // Passkey sign-in. The server says whether it offers it; the button then sits
+  // under the sign-in form's own button while the form is on screen. The sign-in
+  // itself is the one jfguard's pages use (common.js, loaded once here), which hands
+  // the new session to this web app and reloads it.
+  var passkeyOffer = null; // null until the server answered, then true or false
+  var passkeyBox = null;
+
+  function askPasskeyOffer() {
+    passkeyOffer = false;
+    if (!window.PublicKeyCredential || !window.isSecureContext || !realFetch) {
+      return;
+    }
+    realFetch.call(window, '/jfguard/api/passkey', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (st) {
+        passkeyOffer = !!(st && st.enabled && st.sign_in);
+        if (passkeyOffer) {
+          loadCommon(function () {});
+          updatePasskey();
+        }
+      }, function () {});
+  }
+
+  function loadCommon(done) {
+    if (window.jfguard) {
+      done(window.jfguard);
+      return;
+    }
+    var existing = document.getElementById('jfguard-common');
+    var script = existing || document.createElement('script');
+    script.addEventListener('load', function () { done(window.jfguard); });
+    script.addEventListener('error', function () { done(null); });
+    if (!existing) {
+      script.id = 'jfguard-common';
+      script.src = '/jfguard/assets/common.js';
+      document.head.appendChild(script);
+    }
+  }
+
+  // The web app's sign-in form, while it is on screen.
+  function signInForm() {
+    var password = document.getElementById('txtManualPassword');
+    if (!password || !password.getClientRects().length) {
+      return null;
+    }
+    return password.form || password.closest('form');
+  }
+
+  function makePasskeyBox() {
+    var box = document.createElement('div');
+    box.id = 'jfguard-passkey';
+    Object.assign(box.style, { display: 'flex', flexDirection: 'column', gap: '8px', marginTop: '14px' });
+    var button = document.createElement('button');
+    button.type = 'button';
+    button.id = 'jfguard-passkey-signin';
+    Object.assign(button.style, {
+      display: 'flex', alignItems: 'center', justifyContent: 'center', gap: '10px',
+      width: '100%', margin: '0', padding: '.85em 1.2em', borderRadius: '.2em',
+      font: 'inherit', cursor: 'pointer',
+      color: 'inherit', background: 'rgba(255, 255, 255, .06)',
+      border: '1px solid rgba(255, 255, 255, .28)'
+    });
+    var icon = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    icon.setAttribute('viewBox', '0 0 24 24');
+    icon.setAttribute('width', '20');
+    icon.setAttribute('height', '20');
+    icon.setAttribute('aria-hidden', 'true');
+    icon.innerHTML = '<circle cx="8" cy="9" r="4.2" fill="none" stroke="currentColor" stroke-width="1.8"/>' +
+      '<path d="M11.4 11.6 20 20.2M16.6 16.8l2-2M18.6 18.8l1.6-1.6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/>';
+    button.appendChild(icon);
+    button.appendChild(document.createTextNode('Sign in with a passkey'));
+    var note = document.createElement('p');
+    note.id = 'jfguard-passkey-error';
+    note.setAttribute('role', 'alert');
+    Object.assign(note.style, { margin: '0', color: '#ff8a8a', fontSize: '.92em' });
+    note.hidden = true;
+    button.addEventListener('click', function () {
+      note.hidden = true;
+      button.disabled = true;
+      button.style.opacity = '.6';
+      var fail = function (text) {
+        button.disabled = false;
+        button.style.opacity = '';
+        note.textContent = text;
+        note.hidden = false;
+      };
+      loadCommon(function (J) {
+        if (!J) {
+          fail('Passkey sign-in could not start. Reload the page and try again.');
+          return;
+        }
+        J.passkeySignIn().then(function (problem) {
+          if (problem) {
+            fail(problem);
+          }
+        });
+      });
+    });
+    box.appendChild(button);
+    box.appendChild(note);
+    return box;
+  }
+
+  function updatePasskey() {
+    if (passkeyOffer === null) {
+      askPasskeyOffer();
+      return;
+    }
+    var form = passkeyOffer ? signInForm() : null;
+    if (!form || (passkeyBox && form.contains(passkeyBox))) {
+      return;
+    }
+    passkeyBox = passkeyBox || makePasskeyBox();
+    var submit = form.querySelector('.button-submit, button[type="submit"]');
+    if (submit) {
+      submit.insertAdjacentElement('afterend', passkeyBox);
+    } else {
+      form.appendChild(passkeyBox);
+    }
+  }
+
   function update() {
     var want = signedIn() && !playing();
     if (want && !link && document.body) {
@@ -181,9 +303,13 @@
   window.addEventListener('jfguard:credentials', update);
   document.addEventListener('fullscreenchange', update);
   setInterval(update, 1500);
+  // The sign-in form comes and goes with the app's views; looking for it is one
+  // lookup by id, so it is checked often enough that the button appears with it.
+  setInterval(updatePasskey, 400);
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', update);
+    document.addEventListener('DOMContentLoaded', function () { update(); updatePasskey(); });
   } else {
     update();
+    updatePasskey();
   }
 }());

@@ -1,8 +1,9 @@
-// jfguard's own sign-in page. The password goes through Jellyfin's own sign-in, as
-// the web app sends it and marked as coming from a browser: jfguard then either lets
-// the session through or answers with its challenge, and the challenge page asks for
-// the code. (The one-call script API, /jfguard/api/login, answers "wrong username,
-// password or code" alike, so it cannot tell a page that a code is needed.)
+// jfguard's own sign-in page, with a password or a passkey alone. The password goes
+// through Jellyfin's own sign-in, as the web app sends it and marked as coming from a
+// browser: jfguard then either lets the session through or answers with its
+// challenge, and the challenge page asks for the code. (The one-call script API,
+// /jfguard/api/login, answers "wrong username, password or code" alike, so it cannot
+// tell a page that a code is needed.)
 (function () {
   'use strict';
 
@@ -57,6 +58,22 @@
       return null;
     });
   });
+
+  // Passkey sign-in: the passkey alone signs in, and jfguard hands the session to
+  // the web app as the challenge page does.
+  var passkeyButton = J.$('passkey-button');
+  if (passkeyButton) {
+    passkeyButton.addEventListener('click', function () {
+      J.hide(alertBox);
+      var done = J.busy(passkeyButton);
+      J.passkeySignIn().then(function (problem) {
+        if (problem) {
+          done();
+          J.showAlert(alertBox, problem);
+        }
+      });
+    });
+  }
 
   J.focus(user);
 }());

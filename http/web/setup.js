@@ -14,8 +14,26 @@
   var icons = {
     browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
     session: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8.5 20h7M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
-    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>'
+    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>',
+    key: '<svg viewBox="0 0 24 24"><circle cx="8" cy="9" r="4.2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M11.4 11.6 20 20.2M16.6 16.8l2-2M18.6 18.8l1.6-1.6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+    app: '<svg viewBox="0 0 24 24"><rect x="3.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="13.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="3.5" y="13.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M17 13.5v7M13.5 17h7" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>'
   };
+
+  // The second steps, in the words the status and the proof forms use.
+  var stepWords = {
+    totp: 'a code from your authenticator app',
+    passkey: 'your passkey',
+    email: 'a code by email'
+  };
+
+  // list joins words as a sentence does: "a, b or c".
+  function list(words, last) {
+    return words.length < 2 ? words.join('') : words.slice(0, -1).join(', ') + ' ' + last + ' ' + words[words.length - 1];
+  }
+
+  function has(method) {
+    return me.methods.indexOf(method) >= 0;
+  }
 
   // Why a session was let in, in the words a person would use.
   var reasons = {
@@ -23,7 +41,7 @@
     jfguard_disabled: 'Signed in while checks were off',
     lan: 'Signed in from your home network',
     trusted_browser: 'Signed in from a trusted browser',
-    challenge: 'Verified with a code',
+    challenge: 'Verified with a second step',
     pairing: 'Approved device',
     app_password: 'Signed in with an app password',
     passkey_sign_in: 'Signed in with a passkey'
@@ -131,9 +149,10 @@
     status.classList.toggle('is-on', on);
     status.classList.toggle('is-off', !on);
     J.$('status-title').textContent = on ? 'Two-factor sign-in is on' : 'Two-factor sign-in is off';
+    var steps = me.methods.filter(function (m) { return stepWords[m]; }).map(function (m) { return stepWords[m]; });
     J.$('status-detail').textContent = on ?
-      'After your password, Jellyfin asks for a code from your authenticator app. A stolen password alone is not enough to sign in as you.' :
-      'Anyone who knows your password can sign in as you. Set up an authenticator app to add a second step.';
+      'After your password, Jellyfin asks for ' + list(steps, 'or') + '. A stolen password alone is not enough to sign in as you.' :
+      'Anyone who knows your password can sign in as you. Add an authenticator app or a passkey to add a second step.';
 
     var totp = me.totp || {};
     var badge = J.$('totp-badge');
@@ -153,6 +172,10 @@
       'You have no recovery codes left. Get new ones, so losing your phone does not lock you out.' :
       'Each code signs you in once if you lose your phone. Getting new codes replaces the old ones.';
     J.$('disable').hidden = !on;
+
+    renderPasskeys();
+    renderEmail();
+    renderAppPasswords();
 
     fill('browsers-list', me.trusted_browsers.map(function (b) {
       return row('browser', b.name, ['Last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)],
@@ -382,24 +405,93 @@
     J.focus(J.$('status-title'));
   });
 
-  // Changes that need a current code open a small form under their button.
-  function proof(slotId, trigger, label, cls, send) {
+  // countdown shows when a new emailed code can be sent, and keeps the buttons that
+  // would send one disabled until then.
+  function countdown(el, seconds, buttons) {
+    var until = Date.now() + seconds * 1000;
+    buttons.forEach(function (b) { b.disabled = true; });
+    el.hidden = false;
+    var tick = function () {
+      var left = (until - Date.now()) / 1000;
+      if (left <= 0) {
+        clearInterval(interval);
+        el.hidden = true;
+        el.textContent = '';
+        buttons.forEach(function (b) { b.disabled = false; });
+        return;
+      }
+      el.textContent = 'A new code can be sent in ' + J.clock(left) + '.';
+    };
+    var interval = setInterval(tick, 500);
+    tick();
+  }
+
+  // Changes that need a current factor open a small form under their button. It takes
+  // whichever factor the person has: a code from the authenticator app, a recovery
+  // code, a code jfguard emails on request, or a passkey. send gets the factor as the
+  // API takes it ({method, code} or {method: 'passkey', ceremony, credential}).
+  function proof(slotId, trigger, title, label, cls, send) {
     var slot = J.$(slotId);
     if (slot.firstElementChild) {
-      J.focus(slot.querySelector('input'));
+      J.focus(slot.querySelector('input:not([hidden]), button'));
       return;
     }
     var form = J.$('tpl-proof').content.firstElementChild.cloneNode(true);
     var input = form.querySelector('input');
+    var row = form.querySelector('.input-row');
     var submit = form.querySelector('button[type="submit"]');
+    var sent = form.querySelector('.sent');
+    var byEmail = form.querySelector('[data-proof-email]');
+    var byPasskey = form.querySelector('[data-proof-passkey]');
+    var titleEl = form.querySelector('.proof-title');
+    var labelEl = form.querySelector('label');
+    // A 6-digit code is the authenticator's, unless the person asked for one by email
+    // (or has no authenticator).
+    var emailMode = !has('totp') && has('email');
+    var codes = [];
+    if (has('totp')) {
+      codes.push('a code from your authenticator app');
+    }
+    if (has('email')) {
+      codes.push('a code we email you');
+    }
+    if (has('recovery')) {
+      codes.push('a recovery code');
+    }
+    var passkeys = has('passkey') && J.passkeysSupported();
+    titleEl.textContent = title;
+    titleEl.hidden = !title;
     input.id = slotId + '-code';
-    form.querySelector('label').htmlFor = input.id;
+    labelEl.htmlFor = input.id;
+    labelEl.textContent = codes.length ? 'Enter ' + list(codes, 'or') : 'Confirm with your passkey';
     submit.textContent = label;
     submit.classList.add(cls);
+    byEmail.hidden = !has('email');
+    byPasskey.hidden = !passkeys;
+    if (!codes.length) {
+      row.hidden = true;
+      byPasskey.textContent = label + ' with a passkey';
+      byPasskey.className = 'button ' + cls;
+    }
     var close = function () {
       slot.replaceChildren();
       trigger.hidden = false;
       J.focus(trigger);
+    };
+    var run = function (factor, busyButton) {
+      clearFieldError(form);
+      var undo = J.busy(busyButton);
+      return send(factor).then(function (res) {
+        undo();
+        if (res.ok) {
+          slot.replaceChildren();
+          trigger.hidden = false;
+          return;
+        }
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+      });
     };
     form.querySelector('[data-cancel]').addEventListener('click', close);
     input.addEventListener('input', function () { input.removeAttribute('aria-invalid'); });
@@ -412,28 +504,60 @@
         fieldError(form, 'Enter a code.');
         return;
       }
-      var undo = J.busy(submit);
-      send(code).then(function (res) {
+      var method = !/^[0-9]{6}$/.test(code) ? 'recovery' : emailMode ? 'email' : 'totp';
+      run({ method: method, code: code }, submit);
+    });
+    byEmail.addEventListener('click', function () {
+      clearFieldError(form);
+      var undo = J.busy(byEmail);
+      api('POST', '/email/code', {}).then(function (res) {
         undo();
-        if (res.ok) {
-          slot.replaceChildren();
-          trigger.hidden = false;
+        if (res.status === 429 && res.body.retry_after) {
+          countdown(sent, res.body.retry_after, [byEmail]);
           return;
         }
-        if (!res.signedOut) {
-          fieldError(form, J.message(res));
+        if (!res.ok) {
+          if (!res.signedOut) {
+            fieldError(form, J.message(res));
+          }
+          return;
         }
+        emailMode = true;
+        byEmail.textContent = 'Email me a new code';
+        sent.textContent = 'We emailed you a code. It works for 5 minutes.';
+        J.focus(input);
+      });
+    });
+    byPasskey.addEventListener('click', function () {
+      clearFieldError(form);
+      var undo = J.busy(byPasskey);
+      api('POST', '/passkeys/proof', {}).then(function (res) {
+        if (!res.ok) {
+          undo();
+          if (!res.signedOut) {
+            fieldError(form, J.message(res));
+          }
+          return null;
+        }
+        return J.getPasskey(res.body.publicKey).then(function (credential) {
+          undo();
+          return run({ method: 'passkey', ceremony: res.body.ceremony, credential: credential }, byPasskey);
+        });
+      }).catch(function (err) {
+        byPasskey.disabled = false;
+        byPasskey.removeAttribute('aria-busy');
+        fieldError(form, J.passkeyProblem(err));
       });
     });
     trigger.hidden = true;
     slot.appendChild(form);
-    J.focus(input);
+    J.focus(codes.length ? input : byPasskey);
   }
 
   J.$('recovery-new').addEventListener('click', function (e) {
     clearMessages();
-    proof('recovery-proof', e.currentTarget, 'Get new codes', 'button-primary', function (code) {
-      return api('POST', '/recovery-codes', { code: code }).then(function (res) {
+    proof('recovery-proof', e.currentTarget, '', 'Get new codes', 'button-primary', function (factor) {
+      return api('POST', '/recovery-codes', factor).then(function (res) {
         if (res.ok) {
           tell('New recovery codes are ready. The old ones no longer work.');
           showCodes(res.body.recovery_codes);
@@ -446,8 +570,8 @@
 
   J.$('disable-start').addEventListener('click', function (e) {
     clearMessages();
-    proof('disable-proof', e.currentTarget, 'Turn off', 'button-danger', function (code) {
-      return api('POST', '/disable', { code: code }).then(function (res) {
+    proof('disable-proof', e.currentTarget, '', 'Turn off', 'button-danger', function (factor) {
+      return api('POST', '/disable', factor).then(function (res) {
         if (res.ok) {
           tell('Two-factor sign-in is off. Your password alone now signs you in.');
           load();
@@ -456,6 +580,298 @@
         return res;
       });
     });
+  });
+
+  // Passkeys: add one (the browser makes it, jfguard checks it), rename it in place,
+  // remove it with a current factor.
+  function renderPasskeys() {
+    var st = me.features.passkeys;
+    var keys = me.passkeys;
+    var badge = J.$('passkeys-badge');
+    badge.className = 'badge' + (keys.length ? ' badge-on' : '');
+    badge.textContent = keys.length ? keys.length + (keys.length === 1 ? ' passkey' : ' passkeys') : st.enabled ? 'Not set up' : 'Unavailable';
+    var text = 'Sign in with your fingerprint, face, screen lock or a security key instead of a code.';
+    if (!st.enabled) {
+      text = st.message + ' The server’s owner can turn them on (the webauthn settings).';
+    } else if (!J.passkeysSupported()) {
+      text += ' This browser cannot make passkeys here.';
+    } else if (st.sign_in) {
+      text += ' A passkey can also sign you in on its own, without your password.';
+    }
+    J.$('passkeys-text').textContent = text;
+    J.$('passkey-add').hidden = !st.enabled || !J.passkeysSupported() || keys.length >= 20;
+    fill('passkeys-list', keys.map(function (k) {
+      var meta = ['Added ' + J.longDate(k.created_at), k.last_used ? 'last used ' + J.ago(k.last_used) : 'not used yet', k.synced ? 'synced' : ''];
+      var li = row('key', k.label, meta, '', [
+        button('Rename', 'button-secondary', function () { rename(li, k); }),
+        button('Remove', 'button-secondary', function (el) {
+          clearMessages();
+          proof('passkey-proof', el, 'Remove “' + k.label + '”', 'Remove', 'button-danger', function (factor) {
+            return api('POST', '/passkeys/' + encodeURIComponent(k.id) + '/remove', factor).then(function (res) {
+              if (res.ok) {
+                tell('“' + k.label + '” is removed: it no longer signs you in.');
+                load();
+              }
+              return res;
+            });
+          });
+        })
+      ]);
+      li.dataset.passkey = k.id;
+      return li;
+    }));
+  }
+
+  function rename(li, k) {
+    var main = li.querySelector('.row-main');
+    var actions = li.querySelector('.row-actions');
+    var form = J.$('tpl-rename').content.firstElementChild.cloneNode(true);
+    var input = form.querySelector('input');
+    var saved = Array.prototype.slice.call(main.childNodes);
+    input.value = k.label;
+    actions.hidden = true;
+    main.replaceChildren(form);
+    var restore = function () {
+      main.replaceChildren.apply(main, saved);
+      actions.hidden = false;
+    };
+    form.querySelector('[data-cancel]').addEventListener('click', restore);
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var label = input.value.trim();
+      if (!label) {
+        input.setAttribute('aria-invalid', 'true');
+        J.focus(input);
+        return;
+      }
+      var undo = J.busy(form.querySelector('button[type="submit"]'));
+      api('PATCH', '/passkeys/' + encodeURIComponent(k.id), { label: label }).then(function (res) {
+        undo();
+        if (!res.ok) {
+          if (!res.signedOut) {
+            error(J.message(res));
+          }
+          return;
+        }
+        tell('The passkey is now called “' + label + '”.');
+        load();
+      });
+    });
+    input.select();
+    J.focus(input);
+  }
+
+  J.$('passkey-add').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    clearFieldError(form);
+    clearMessages();
+    var label = J.$('passkey-label').value.trim();
+    var submit = form.querySelector('button[type="submit"]');
+    var undo = J.busy(submit);
+    api('POST', '/passkeys/register', {}).then(function (res) {
+      if (!res.ok) {
+        undo();
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+        return null;
+      }
+      return J.createPasskey(res.body.publicKey).then(function (credential) {
+        return api('POST', '/passkeys', { ceremony: res.body.ceremony, label: label, credential: credential });
+      }).then(function (done) {
+        undo();
+        if (!done.ok) {
+          if (!done.signedOut) {
+            fieldError(form, J.message(done));
+          }
+          return;
+        }
+        J.$('passkey-label').value = '';
+        tell('Your passkey “' + done.body.passkey.label + '” is added. Use it when Jellyfin asks for your second step, or to sign in without your password.');
+        if (done.body.recovery_codes && done.body.recovery_codes.length) {
+          showCodes(done.body.recovery_codes);
+        }
+        load();
+      });
+    }).catch(function (err) {
+      undo();
+      fieldError(form, J.passkeyProblem(err));
+    });
+  });
+
+  // Email codes: add an address, confirm it with the code that arrives, remove it
+  // with a current factor.
+  var emailChanging = false; // "Use another address" while a code waits
+
+  function renderEmail() {
+    var on = me.features.email;
+    var e = me.email;
+    var badge = J.$('email-badge');
+    var confirmed = e && e.confirmed;
+    var waiting = e && !e.confirmed && !emailChanging;
+    badge.className = 'badge' + (confirmed ? ' badge-on' : waiting ? ' badge-warn' : '');
+    badge.textContent = confirmed ? 'On' : waiting ? 'Waiting for the code' : on ? 'Not set up' : 'Unavailable';
+    var text = 'Get a sign-in code by email when your phone is not at hand.';
+    if (confirmed) {
+      text = 'Codes go to ' + e.address + '. Jellyfin can email you a sign-in code when your phone is not at hand.';
+    } else if (!on) {
+      text = 'Email codes are not set up on this server: it has no mail server to send them from (the smtp settings).';
+    } else if (waiting) {
+      text = 'We emailed a code to ' + e.address + '. Enter it to confirm the address.';
+    }
+    J.$('email-text').textContent = text;
+    J.$('email-add').hidden = !on || confirmed || waiting;
+    J.$('email-confirm').hidden = !on || !waiting;
+    J.$('email-actions').hidden = !confirmed;
+  }
+
+  // sendAddress emails a confirmation code to an address.
+  function sendAddress(address, form, busyButton, after) {
+    clearFieldError(form);
+    var undo = J.busy(busyButton);
+    return api('POST', '/email', { address: address }).then(function (res) {
+      undo();
+      if (res.status === 429 && res.body.retry_after) {
+        countdown(form.querySelector('.wait'), res.body.retry_after, [busyButton]);
+        return;
+      }
+      if (!res.ok) {
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+        return;
+      }
+      after(res);
+    });
+  }
+
+  J.$('email-add').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    var address = J.$('email-address').value.trim();
+    if (!address) {
+      fieldError(form, 'Enter your email address.');
+      return;
+    }
+    clearMessages();
+    sendAddress(address, form, form.querySelector('button[type="submit"]'), function () {
+      emailChanging = false;
+      J.$('email-address').value = '';
+      load().then(function () { J.focus(J.$('email-code')); });
+    });
+  });
+
+  J.$('email-confirm').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    clearFieldError(form);
+    var code = J.digits(J.$('email-code').value);
+    if (!/^[0-9]{6}$/.test(code)) {
+      fieldError(form, 'Enter the 6 digits of the code in the email.');
+      return;
+    }
+    var undo = J.busy(form.querySelector('button[type="submit"]'));
+    api('POST', '/email/confirm', { code: code }).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+        return;
+      }
+      J.$('email-code').value = '';
+      tell('Your email address is confirmed. Jellyfin can now email you sign-in codes.');
+      load();
+    });
+  });
+
+  J.$('email-resend').addEventListener('click', function (e) {
+    var form = J.$('email-confirm');
+    sendAddress(me.email.address, form, e.currentTarget, function () {
+      var wait = form.querySelector('.wait');
+      wait.textContent = 'We emailed you a new code.';
+      wait.hidden = false;
+      J.focus(J.$('email-code'));
+    });
+  });
+
+  J.$('email-other').addEventListener('click', function () {
+    emailChanging = true;
+    renderEmail();
+    J.focus(J.$('email-address'));
+  });
+
+  J.$('email-remove').addEventListener('click', function (e) {
+    clearMessages();
+    proof('email-proof', e.currentTarget, 'Remove ' + me.email.address, 'Remove', 'button-danger', function (factor) {
+      return api('POST', '/email/remove', factor).then(function (res) {
+        if (res.ok) {
+          tell('Your email address is removed: Jellyfin no longer emails you codes.');
+          load();
+        }
+        return res;
+      });
+    });
+  });
+
+  // App passwords: made here, shown once, typed into an app's password field.
+  var appPassword = '';
+
+  function renderAppPasswords() {
+    fill('apppasswords-list', me.app_passwords.map(function (a) {
+      var used = a.last_used ? 'last used ' + J.ago(a.last_used) + (a.last_ip ? ' from ' + a.last_ip : '') : 'not used yet';
+      return row('app', a.label, ['Created ' + J.longDate(a.created_at), used], '', [
+        button('Revoke', 'button-secondary', function (el) {
+          act(el, 'DELETE', '/app-passwords/' + encodeURIComponent(a.id), '“' + a.label + '” is revoked: it no longer signs anything in.');
+        })
+      ]);
+    }));
+  }
+
+  function hideAppPassword() {
+    appPassword = '';
+    J.$('apppassword-value').textContent = '';
+    J.$('apppassword-created').hidden = true;
+    J.$('apppassword-add').hidden = false;
+  }
+
+  J.$('apppassword-add').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    clearFieldError(form);
+    clearMessages();
+    var label = J.$('apppassword-label').value.trim();
+    if (!label) {
+      fieldError(form, 'Name the app or device it is for, e.g. “Living room TV”.');
+      return;
+    }
+    var undo = J.busy(form.querySelector('button[type="submit"]'));
+    api('POST', '/app-passwords', { label: label }).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+        return;
+      }
+      appPassword = res.body.password;
+      J.$('apppassword-label').value = '';
+      J.$('apppassword-created-heading').textContent = 'App password for “' + res.body.label + '”';
+      J.$('apppassword-value').textContent = appPassword;
+      J.$('apppassword-note').textContent = 'In the app, sign in with your user name, ' + me.user.name +
+        ', and type this app password in the password field. It is shown only now: once you close this, it cannot be shown again.';
+      J.$('apppassword-created').hidden = false;
+      form.hidden = true;
+      load();
+      J.focus(J.$('apppassword-created-heading'));
+    });
+  });
+
+  J.$('apppassword-copy').addEventListener('click', function (e) { copy(appPassword, e.currentTarget); });
+  J.$('apppassword-done').addEventListener('click', function () {
+    hideAppPassword();
+    J.focus(J.$('apppassword-label'));
   });
 
   J.session().then(function (s) {

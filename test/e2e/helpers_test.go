@@ -42,6 +42,11 @@ type options struct {
 	settings map[string]string
 	// limits override the second-factor rate limits; zero keeps the defaults.
 	limits jhttp.Limits
+	// configFile is a settings file read under the settings, for what the command
+	// line cannot express (the list of webhooks).
+	configFile string
+	// notifyBackoff shortens the alert retry backoff; zero keeps the default.
+	notifyBackoff time.Duration
 }
 
 // gateway is a running jfguard in front of a stand-in Jellyfin, with the
@@ -134,7 +139,7 @@ func startGateway(t *testing.T, opts options) *gateway {
 // run starts jfguard with the gateway's settings.
 func (g *gateway) run(t *testing.T) {
 	t.Helper()
-	s, err := cli.LoadSettings("", false, nil, g.settings)
+	s, err := cli.LoadSettings(g.opts.configFile, g.opts.configFile != "", nil, g.settings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +149,7 @@ func (g *gateway) run(t *testing.T) {
 	}
 	m := cli.NewMain(r, nil)
 	m.Limits = g.opts.limits
+	m.NotifyBackoff = g.opts.notifyBackoff
 	// A short sweep period: once the clock passes a challenge's lifetime, the
 	// sweep logs its token out within milliseconds.
 	m.SweepEvery = 20 * time.Millisecond

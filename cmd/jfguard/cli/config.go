@@ -349,6 +349,7 @@ type Resolved struct {
 	NtfyToken          string
 	GotifyToken        string
 	WebhookSecrets     []string
+	WebAuthn           jhttp.WebAuthnSettings
 	Warnings           []string
 }
 
@@ -428,6 +429,10 @@ func (s *Settings) Resolve() (*Resolved, error) {
 	if strings.Contains(s.Security.TOTPIssuer, ":") || s.Security.TOTPIssuer == "" {
 		bad("security.totp_issuer", s.Security.TOTPIssuer, "empty or contains a colon", `authenticator apps split labels on ":"; use e.g. "Jellyfin"`)
 	}
+	webAuthn, webAuthnErrs, webAuthnWarnings := resolveWebAuthn(s.WebAuthn.RPID, s.WebAuthn.Origins, r.PublicURL)
+	r.WebAuthn = webAuthn
+	errs = append(errs, webAuthnErrs...)
+	r.Warnings = append(r.Warnings, webAuthnWarnings...)
 	switch s.SMTP.TLS {
 	case "starttls", "tls", "none":
 	default:

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	jhttp "github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/test/jellyfin"
 )
 
@@ -78,6 +80,7 @@ func StartDev(ctx context.Context, g *Globals, listen, dataDir string) (*DevEnv,
 		env.cleanup()
 		return nil, err
 	}
+	devPasskeys(s)
 	// The plain API key is deliberate here: it belongs to the throwaway stand-in.
 	r, err := s.Resolve()
 	if err != nil {
@@ -91,6 +94,22 @@ func StartDev(ctx context.Context, g *Globals, listen, dataDir string) (*DevEnv,
 		return nil, err
 	}
 	return env, nil
+}
+
+// devPasskeys turns passkeys on for the dev URL when it is on localhost and no
+// WebAuthn setting was given: http://localhost is a secure context browsers allow
+// passkeys on, and "localhost" is a valid RP ID (127.0.0.1 is not: an RP ID is a
+// domain name).
+func devPasskeys(s *Settings) {
+	if s.WebAuthn.RPID != "" || len(s.WebAuthn.Origins) > 0 {
+		return
+	}
+	u, err := url.Parse(s.PublicURL)
+	if err != nil || u.Hostname() != "localhost" {
+		return
+	}
+	s.WebAuthn.RPID = "localhost"
+	s.WebAuthn.Origins = []string{u.Scheme + "://" + u.Host}
 }
 
 func dropWarning(ws []string, prefix string) []string {
@@ -143,6 +162,7 @@ jfguard dev is running.
 
   Jellyfin (through jfguard):  %s/web/
   Set up two-factor sign-in:   %s/jfguard/setup
+  Passkeys:                    %s
   Users:                       alice / %s
                                admin / %s (administrator)
   Admin token (control API):   %s
@@ -150,9 +170,17 @@ jfguard dev is running.
 
 Sign in as alice, open the setup page, add an authenticator app, sign out and sign
 in again: jfguard asks for the code. Press Ctrl-C to stop.
-`, url, url, DevAlicePassword, DevAdminPassword, env.Main.AdminToken(), env.Main.Settings.DataDir, tmpNote(env.tmp != ""))
+`, url, url, passkeyNote(env.Main.Settings.WebAuthn), DevAlicePassword, DevAdminPassword, env.Main.AdminToken(), env.Main.Settings.DataDir, tmpNote(env.tmp != ""))
 	<-sctx.Done()
 	return env.Close()
+}
+
+// passkeyNote says where passkeys work in dev mode, or why they do not.
+func passkeyNote(w jhttp.WebAuthnSettings) string {
+	if !w.Enabled() {
+		return "off (open jfguard at http://localhost:<port> or set webauthn.rp_id and webauthn.origins)"
+	}
+	return "on at " + strings.Join(w.Origins, ", ")
 }
 
 func tmpNote(tmp bool) string {

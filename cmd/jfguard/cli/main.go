@@ -156,7 +156,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeys: domain.TrustKeys{Current: deriveKey(masterKey, "jfguard trust cookie v1")},
-		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer,
+		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 	})
 	m.gateway.Start(bg)
