@@ -84,6 +84,9 @@ func Lookup(typ string) (Entry, bool) {
 
 // Decode returns the typed payload of an event, upcasting older versions.
 func Decode(ev Event) (Payload, error) {
+	if ev.decoded != nil {
+		return ev.decoded, nil
+	}
 	entry, ok := catalogByType[ev.Type]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownType, ev.Type)

@@ -52,6 +52,9 @@ type Event struct {
 
 	Seq     uint64 `json:"-"`
 	Subject string `json:"-"`
+
+	// decoded is the payload, when a scan decoded it ahead of time.
+	decoded Payload
 }
 
 // CommandRef places an event in the command that produced it: event I of N of the

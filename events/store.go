@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	fastjson "github.com/goccy/go-json"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -36,13 +38,17 @@ type StoreOptions struct {
 	Replicas int
 	// DuplicateWindow for idempotent publish (Nats-Msg-Id); default 2 minutes.
 	DuplicateWindow time.Duration
+	// LocalDir is the embedded server's store directory, when the stream is on this
+	// machine: scans then read the block files directly (see blocks.go).
+	LocalDir string
 }
 
 // Store appends events to JetStream and reads them back.
 type Store struct {
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	stream jetstream.Stream
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	blockDir string
 	// OnAppend, when set, is told the last sequence of every successful append
 	// (projections use it for read-your-writes).
 	onAppend func(seq uint64)
@@ -83,7 +89,11 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, err
 	}
-	return &Store{nc: nc, js: js, stream: stream}, nil
+	st := &Store{nc: nc, js: js, stream: stream}
+	if opts.LocalDir != "" {
+		st.blockDir = filepath.Join(opts.LocalDir, "jetstream", "$G", "streams", StreamName, "msgs")
+	}
+	return st, nil
 }
 
 // ensureStream creates a stream or, when it exists, runs check on its configuration.
@@ -275,26 +285,168 @@ type RawMsg struct {
 // ScanRaw calls fn for every stored message from sequence from (inclusive) up to the
 // stream's last sequence at the time of the call, in stream order.
 func (s *Store) ScanRaw(ctx context.Context, from uint64, fn func(RawMsg) error) (uint64, error) {
-	return scanStream(ctx, s.js, StreamName, "", from, nil, fn)
+	return s.scan(ctx, "", from, nil, fn)
+}
+
+// scan reads the event stream: the part on this machine's disk directly from the
+// block files, the rest (or all of it, for a remote server) through the server.
+func (s *Store) scan(ctx context.Context, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
+	if s.blockDir == "" {
+		return scanStream(ctx, s.js, StreamName, filter, from, since, fn)
+	}
+	upTo, err := s.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var t time.Time
+	if since != nil {
+		t = *since
+	}
+	stopped := false
+	scanned, delivered, err := scanBlocks(s.blockDir, StreamName, filter, from, upTo, t, func(m RawMsg) error {
+		err := fn(m)
+		if errors.Is(err, errStop) {
+			stopped = true
+		}
+		return err
+	})
+	if stopped {
+		return delivered, nil
+	}
+	if err != nil || scanned >= upTo {
+		return delivered, err
+	}
+	var sincePtr *time.Time
+	if scanned == 0 {
+		sincePtr = since
+	}
+	rest, err := scanStream(ctx, s.js, StreamName, filter, max(from, scanned+1), sincePtr, fn)
+	return max(delivered, rest), err
 }
 
 // Scan calls fn for every event from sequence from up to the end of the stream as it
 // is when Scan starts, and returns the last sequence it delivered.
 func (s *Store) Scan(ctx context.Context, from uint64, fn func(Event) error) (uint64, error) {
-	return scanStream(ctx, s.js, StreamName, "", from, nil, func(m RawMsg) error {
-		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
-		if err != nil {
-			return err
+	return s.scanDecoded(ctx, "", from, nil, fn)
+}
+
+// scanBatch is how many messages a decoder takes at a time.
+const scanBatch = 512
+
+// decodeBatch is messages on their way through the decoders.
+type decodeBatch struct {
+	raws []RawMsg
+	evs  []Event
+	err  error
+	done chan struct{}
+}
+
+// scanDecoded scans and decodes the events (envelope and payload) on a pool of
+// goroutines, delivering them to fn in stream order. Decoding JSON is most of the
+// cost of a replay; spreading it over the cores keeps the fold itself the limit.
+func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, since *time.Time, fn func(Event) error) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *decodeBatch, workers*2)
+	ordered := make(chan *decodeBatch, workers*4)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for b := range work {
+				b.evs = make([]Event, len(b.raws))
+				for i, m := range b.raws {
+					ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+					if err == nil {
+						ev.decoded, err = Decode(ev)
+						if errors.Is(err, ErrUnknownType) {
+							err = nil // folds count and skip unknown types
+						}
+					}
+					if err != nil {
+						b.err = err
+						break
+					}
+					b.evs[i] = ev
+				}
+				close(b.done)
+			}
+		}()
+	}
+	type result struct {
+		last uint64
+		err  error
+	}
+	produced := make(chan result, 1)
+	go func() {
+		defer close(work)
+		defer close(ordered)
+		cur := &decodeBatch{done: make(chan struct{})}
+		send := func() bool {
+			// Work first: a batch the consumer waits for is always being decoded.
+			select {
+			case work <- cur:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case ordered <- cur:
+			case <-ctx.Done():
+				return false
+			}
+			cur = &decodeBatch{done: make(chan struct{})}
+			return true
 		}
-		return fn(ev)
-	})
+		last, err := s.scan(ctx, filter, from, since, func(m RawMsg) error {
+			cur.raws = append(cur.raws, m)
+			if len(cur.raws) == scanBatch && !send() {
+				return ctx.Err()
+			}
+			return nil
+		})
+		if len(cur.raws) > 0 {
+			send()
+		}
+		produced <- result{last, err}
+	}()
+	var delivered uint64
+	var ferr error
+	for b := range ordered {
+		<-b.done
+		if ferr != nil {
+			continue
+		}
+		if b.err != nil {
+			ferr = b.err
+			cancel()
+			continue
+		}
+		for _, ev := range b.evs {
+			if err := fn(ev); err != nil {
+				ferr = err
+				cancel()
+				break
+			}
+			delivered = ev.Seq
+		}
+	}
+	res := <-produced
+	if ferr != nil {
+		if errors.Is(ferr, errStop) {
+			return delivered, nil
+		}
+		return delivered, ferr
+	}
+	if res.err != nil && ctx.Err() == nil {
+		return delivered, res.err
+	}
+	return delivered, nil
 }
 
 // Load returns every event of one aggregate instance in order, and the sequence of
 // its last event (0 when it has none): the expected sequence for the next append.
 func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64, error) {
 	var out []Event
-	last, err := scanStream(ctx, s.js, StreamName, AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
+	last, err := s.scan(ctx, AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
 		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
 		if err != nil {
 			return err
@@ -309,7 +461,7 @@ func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64
 // (exclusive; zero means now), optionally restricted to a subject filter.
 func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.Time, fn func(Event) error) error {
 	start := since
-	_, err := scanStream(ctx, s.js, StreamName, filter, 0, &start, func(m RawMsg) error {
+	_, err := s.scan(ctx, filter, 0, &start, func(m RawMsg) error {
 		if !until.IsZero() && !m.Time.Before(until) {
 			return errStop
 		}
@@ -339,7 +491,7 @@ func readRest(ctx context.Context, str jetstream.Stream, filter string, last, fr
 		if filter != "" && !subjectMatches(filter, sm.Subject) {
 			continue
 		}
-		m := RawMsg{Seq: sm.Sequence, Subject: sm.Subject, Data: sm.Data, Time: sm.Time, Header: sm.Header}
+		m := RawMsg{Seq: sm.Sequence, Subject: sm.Subject, Data: sm.Data, Time: sm.Time.UTC(), Header: sm.Header}
 		if sm.Header != nil {
 			m.MsgID = sm.Header.Get(jetstream.MsgIDHeader)
 		}
@@ -430,7 +582,7 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
-			Time:    meta.Timestamp,
+			Time:    meta.Timestamp.UTC(),
 			Header:  msg.Headers(),
 		}
 		last := meta.NumPending == 0 || m.Seq >= upTo

@@ -21,7 +21,7 @@ func startStore(t *testing.T, dir string) (*embed.Conn, *events.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{})
+	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{LocalDir: dir})
 	if err != nil {
 		conn.Close()
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func (s *Store) SubscribeRaw(ctx context.Context, from uint64, filters []string,
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
-			Time:    meta.Timestamp,
+			Time:    meta.Timestamp.UTC(),
 		})
 	}, jetstream.PullMaxMessages(4096))
 	if err != nil {

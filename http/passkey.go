@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -189,7 +190,7 @@ func (s *Server) handlePasskeyRegister(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "passkey_not_created", "message": msgPasskeyNotCreated})
 		return
 	}
-	label := in.Label
+	label := strings.TrimSpace(in.Label)
 	if label == "" {
 		label = defaultPasskeyLabel(cred, c.Request.UserAgent())
 	}

@@ -185,7 +185,7 @@ func storedCredential(k events.PasskeyRegistered) (webauthn.Credential, bool) {
 	}
 	c := webauthn.Credential{
 		ID: id, PublicKey: pub, AttestationFormat: k.Attestation,
-		Flags: webauthn.CredentialFlags{UserPresent: true, UserVerified: k.UserVerified, BackupEligible: k.BackupElig, BackupState: k.BackupState},
+		Flags:         webauthn.CredentialFlags{UserPresent: true, UserVerified: k.UserVerified, BackupEligible: k.BackupElig, BackupState: k.BackupState},
 		Authenticator: webauthn.Authenticator{SignCount: k.SignCount},
 	}
 	for _, t := range k.Transports {

@@ -40,9 +40,8 @@ const (
 // a test moves forward.
 type movableClock struct{ offset atomic.Int64 }
 
-func (c *movableClock) now() time.Time                { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *movableClock) advance(d time.Duration)       { c.offset.Add(int64(d)) }
-func (c *movableClock) projection() projections.Clock { return c.now }
+func (c *movableClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *movableClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // passkeyGateway is a gateway in front of the stand-in Jellyfin, with alice (no
 // second factor yet) signed in through it.
@@ -74,7 +73,7 @@ func newPasskeyGateway(t *testing.T) *passkeyGateway {
 		t.Fatal(err)
 	}
 	clock := &movableClock{}
-	proj := projections.New(store, projections.Options{SnapshotDir: dir + "/snapshots", Clock: clock.projection()})
+	proj := projections.New(store, projections.Options{SnapshotDir: dir + "/snapshots", Clock: clock.now})
 	if err := proj.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -470,6 +469,20 @@ func TestPasskeyRegistrationAPI(t *testing.T) {
 	_ = json.Unmarshal(begin.PublicKey, &excluded)
 	if len(excluded.Exclude) != 1 || excluded.Exclude[0].ID != b64u(k.id) {
 		t.Errorf("the options do not exclude the registered passkey: %s", begin.PublicKey)
+	}
+
+	// A second passkey without a name is named after where it was made; the user
+	// has recovery codes already, so none are handed out.
+	_, cred = softCreate(t, begin.PublicKey)
+	var second struct {
+		Passkey       passkeyView `json:"passkey"`
+		RecoveryCodes []string    `json:"recovery_codes"`
+	}
+	if code := g.call(t, "POST", "/jfguard/api/me/passkeys", withToken(done.Auth.AccessToken), map[string]any{"ceremony": begin.Ceremony, "label": "  ", "credential": json.RawMessage(cred)}, &second); code != 200 {
+		t.Fatalf("second passkey: %d", code)
+	}
+	if second.Passkey.Label != "Passkey in Browser" || len(second.RecoveryCodes) != 0 {
+		t.Errorf("second passkey %+v, %d recovery codes", second.Passkey, len(second.RecoveryCodes))
 	}
 }
 

@@ -26,7 +26,7 @@ func start(t *testing.T, dir string, clock projections.Clock) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{})
+	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{LocalDir: dir + "/nats"})
 	if err != nil {
 		t.Fatal(err)
 	}

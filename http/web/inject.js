@@ -167,8 +167,8 @@
 
   // Passkey sign-in. The server says whether it offers it; the button then sits
   // under the sign-in form's own button while the form is on screen. The sign-in
-  // itself is the one jfguard's pages use (common.js, loaded once here), which hands
-  // the new session to this web app and reloads it.
+  // itself is the one jfguard's pages use (common.js, loaded here when the form first
+  // shows), which hands the new session to this web app and reloads it.
   var passkeyOffer = null; // null until the server answered, then true or false
   var passkeyBox = null;
 
@@ -181,10 +181,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (st) {
         passkeyOffer = !!(st && st.enabled && st.sign_in);
-        if (passkeyOffer) {
-          loadCommon(function () {});
-          updatePasskey();
-        }
+        updatePasskey();
       }, function () {});
   }
 
@@ -277,7 +274,11 @@
     if (!form || (passkeyBox && form.contains(passkeyBox))) {
       return;
     }
-    passkeyBox = passkeyBox || makePasskeyBox();
+    if (!passkeyBox) {
+      passkeyBox = makePasskeyBox();
+      // Fetch the sign-in code while the person reads the form, not on their click.
+      loadCommon(function () {});
+    }
     var submit = form.querySelector('.button-submit, button[type="submit"]');
     if (submit) {
       submit.insertAdjacentElement('afterend', passkeyBox);

@@ -30,6 +30,11 @@ func BenchmarkRawDelivery(b *testing.B) {
 			_, err := st.ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil })
 			return c, err
 		}},
+		{"ScanRawServer", func(upTo uint64) (uint64, error) {
+			c := uint64(0)
+			_, err := remoteStore(b).ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil })
+			return c, err
+		}},
 		{"SubscribeRaw", func(upTo uint64) (uint64, error) {
 			c := uint64(0)
 			done := make(chan struct{})

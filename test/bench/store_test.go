@@ -126,8 +126,10 @@ func BenchmarkProjectionRebuild(b *testing.B) {
 		want := lastSeq(b, st)
 		runtime.GC()
 		t0, c0 := time.Now(), cpuTime()
+		// The baseline: delivering the same stream through the NATS server, without
+		// decoding (what a replay from an external cluster is bounded by).
 		c := uint64(0)
-		if _, err := st.ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil }); err != nil {
+		if _, err := remoteStore(b).ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		raw += time.Since(t0)
@@ -159,7 +161,7 @@ func BenchmarkProjectionRebuild(b *testing.B) {
 	b.ReportMetric(rate/rawRate, "fold/raw")
 	b.ReportMetric(us(cpu)/float64(n), "cpu-µs/event")
 	b.ReportMetric(us(rawCPU)/float64(rawN), "raw-cpu-µs/event")
-	b.Logf("%d events: fold %.0f events/s (goal ≥ 200000), raw delivery %.0f events/s; process CPU per event: fold %.1f µs, raw %.1f µs",
+	b.Logf("%d events: fold %.0f events/s (goal ≥ 200000), raw delivery through the server %.0f events/s; process CPU per event: fold %.1f µs, raw %.1f µs",
 		n/uint64(b.N), rate, rawRate, us(cpu)/float64(n), us(rawCPU)/float64(rawN))
 }
 

@@ -60,6 +60,7 @@ var shared struct {
 	dir     string
 	conn    *embed.Conn
 	store   *events.Store
+	remote  *events.Store
 	seeded  int
 	seedDur time.Duration
 	err     error
@@ -92,7 +93,13 @@ func bigStore(b *testing.B) *events.Store {
 			return
 		}
 		ctx := context.Background()
-		shared.store, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{})
+		// The store as jfguard opens an embedded one: scans read the block files.
+		shared.store, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats")})
+		if shared.err != nil {
+			return
+		}
+		// The same stream read only through the server, as with an external cluster.
+		shared.remote, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{})
 		if shared.err != nil {
 			return
 		}
@@ -106,6 +113,12 @@ func bigStore(b *testing.B) *events.Store {
 		b.Fatalf("shared stream: %v", shared.err)
 	}
 	return shared.store
+}
+
+// remoteStore is the shared stream read only through the NATS server.
+func remoteStore(b *testing.B) *events.Store {
+	bigStore(b)
+	return shared.remote
 }
 
 // lastSeq is the stream's current length.

@@ -66,8 +66,10 @@ type stack struct {
 }
 
 // startStack starts the stand-in Jellyfin and jfguard through cli.Main, as `jfguard
-// serve` does, with extra settings on top. jfguard listens on a free loopback port
-// that is also its public URL, the address the browser uses.
+// serve` does, with extra settings on top. jfguard listens on a free loopback port;
+// the browser opens it as http://localhost:<port>, which is also its public URL and
+// its one passkey origin. WebAuthn needs a secure context and an RP ID that is a
+// domain: http://localhost is both, while http://127.0.0.1 is secure but an address.
 func startStack(t *testing.T, settings map[string]string) *stack {
 	t.Helper()
 	jf := jellyfin.New(jellyfin.Options{ServerName: "Jellyfin", QuickConnect: true})
@@ -94,10 +96,12 @@ func startStack(t *testing.T, settings map[string]string) *stack {
 		port := freePort(t)
 		over := map[string]string{
 			"listen":           "127.0.0.1:" + port,
-			"public_url":       "http://127.0.0.1:" + port,
+			"public_url":       "http://localhost:" + port,
 			"upstream":         up.URL,
 			"data_dir":         t.TempDir(),
 			"jellyfin.api_key": key,
+			"webauthn.rp_id":   "localhost",
+			"webauthn.origins": "http://localhost:" + port,
 		}
 		maps.Copy(over, settings)
 		s, err := cli.LoadSettings("", false, nil, over)
@@ -122,7 +126,7 @@ func startStack(t *testing.T, settings map[string]string) *stack {
 				t.Errorf("close jfguard: %v", err)
 			}
 		})
-		st.Main, st.URL = m, "http://127.0.0.1:"+port
+		st.Main, st.URL = m, "http://localhost:"+port
 		return st
 	}
 }
@@ -424,7 +428,32 @@ func (b *browser) screenshot(name string) string {
 // README's screenshots under the given name.
 func (b *browser) docScreenshot(name, docName string) {
 	b.t.Helper()
-	path := b.screenshot(name)
+	b.toDocs(b.screenshot(name), docName)
+}
+
+// docViewport is docScreenshot of what the window shows from the top of the page,
+// for a long page whose first screen tells the story.
+func (b *browser) docViewport(name, docName string) {
+	b.t.Helper()
+	eval[bool](b, `(function(){window.scrollTo(0, 0);return true})()`)
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(mkdir(b.t, shotsDir), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.toDocs(path, docName)
+}
+
+// toDocs copies a saved screenshot to docs/screenshots with -update-docs.
+func (b *browser) toDocs(path, docName string) {
+	b.t.Helper()
 	if !*updateDocs || path == "" {
 		return
 	}

@@ -237,7 +237,7 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	cfg := writeFile(t, dir, "jfguard.yaml", fmt.Sprintf("listen: \"127.0.0.1:0\"\nupstream: %q\ndata_dir: %q\n", up, dir))
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "serve", "--config="+cfg)
 	cmd.Env = append(os.Environ(), "JFGUARD_TEST_CHILD=serve")
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -270,6 +270,25 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	if code != 0 || rep.Unsealed != 0 || rep.Events == 0 {
 		t.Fatalf("after SIGTERM: exit %d, report %+v\n%s", code, rep, errOut)
 	}
+}
+
+// lockedBuffer collects a child's output while the test reads it: os/exec copies
+// into it from its own goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestVersionAndHelp(t *testing.T) {

@@ -212,7 +212,11 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 			lock.Close()
 		}
 	}
-	st, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{Replicas: r.NATS.Replicas})
+	opts := events.StoreOptions{Replicas: r.NATS.Replicas}
+	if conn.Server != nil {
+		opts.LocalDir = filepath.Join(r.DataDir, "nats")
+	}
+	st, err := events.OpenStore(ctx, conn.NC, opts)
 	if err != nil {
 		closeAll()
 		return nil, nil, err

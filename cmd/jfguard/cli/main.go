@@ -99,7 +99,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.store, err = events.OpenStore(ctx, m.conn.NC, events.StoreOptions{Replicas: r.NATS.Replicas})
+	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas}
+	if m.conn.Server != nil {
+		storeOpts.LocalDir = filepath.Join(r.DataDir, "nats")
+	}
+	m.store, err = events.OpenStore(ctx, m.conn.NC, storeOpts)
 	if err != nil {
 		return err
 	}

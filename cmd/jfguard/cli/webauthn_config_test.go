@@ -120,7 +120,9 @@ func TestWebAuthnOffByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "https://media.example.com is not one of webauthn.origins") }) {
+	if !slices.ContainsFunc(r.Warnings, func(w string) bool {
+		return strings.Contains(w, "https://media.example.com is not one of webauthn.origins")
+	}) {
 		t.Errorf("no warning about the public URL: %v", r.Warnings)
 	}
 }
