@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -86,7 +87,18 @@ func scanBlocks(dir, stream, filter string, from, upTo uint64, since time.Time, 
 	}
 	var last uint64
 	expect := max(from, 1)
-	for bi, path := range files {
+	// Skip the blocks that end before from: a block's first record says where it
+	// starts, so only the block holding from and the ones after it are read.
+	start := 0
+	for bi := 1; bi < len(files); bi++ {
+		if first, ok := firstSeq(files[bi]); ok && first <= expect {
+			start = bi
+		} else {
+			break
+		}
+	}
+	for bi := start; bi < len(files); bi++ {
+		path := files[bi]
 		buf, err := os.ReadFile(path)
 		if err != nil {
 			return last, delivered, nil
@@ -183,4 +195,19 @@ func headerValue(hdr []byte, key string) string {
 		}
 	}
 	return ""
+}
+
+// firstSeq reads the sequence of a block's first record.
+func firstSeq(path string) (uint64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	var hdr [blockHeaderSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return 0, false
+	}
+	seq := binary.LittleEndian.Uint64(hdr[4:]) &^ (seqErased | seqTombstone)
+	return seq, seq != 0
 }

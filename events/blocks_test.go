@@ -2,8 +2,11 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/jfguard/jfguard/embed"
@@ -71,5 +74,43 @@ func TestBlockReadsMatchTheServer(t *testing.T) {
 	_, lastB, _ := server.Load(ctx, events.AggUser, "u3")
 	if lastA != lastB || lastA != 2999 {
 		t.Fatalf("aggregate's last sequence: block read %d, server %d, want 2999", lastA, lastB)
+	}
+}
+
+// TestBlockReadsAcrossBlocks: with enough events for several block files, reading
+// from a late sequence skips the earlier blocks and still matches the server.
+func TestBlockReadsAcrossBlocks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conn, err := embed.Start(embed.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	direct, _ := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: dir})
+	server, _ := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+	js := direct.JetStream()
+	pad := strings.Repeat("x", 900)
+	for i := 0; i < 12000; i++ {
+		ev := discovered(t, fmt.Sprintf("u%d", i%7), pad)
+		data, _ := json.Marshal(ev)
+		if _, err := js.PublishAsync(ev.PublishSubject(), data); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	<-js.PublishAsyncComplete()
+	files, _ := filepath.Glob(filepath.Join(dir, "jetstream", "$G", "streams", events.StreamName, "msgs", "*.blk"))
+	if len(files) < 2 {
+		t.Fatalf("%d block files; the test needs several", len(files))
+	}
+	for _, from := range []uint64{1, 6000, 11999} {
+		a, b := collect(t, direct, from, ""), collect(t, server, from, "")
+		if len(a) != 12001-int(from) || !reflect.DeepEqual(a, b) {
+			t.Fatalf("from %d: block read %d messages, server %d", from, len(a), len(b))
+		}
 	}
 }

@@ -95,7 +95,17 @@ func (p *Projector) Start(ctx context.Context) error {
 		p.state, p.applied = NewState(), 0
 		p.snapSeq.Store(0)
 	}
-	sub, err := p.store.Subscribe(ctx, p.applied+1, nil, p.apply)
+	// Catch up with a scan (the fast path: block files for an embedded store, decoding
+	// on every core), then follow new events from where the scan stopped.
+	if target > p.applied {
+		if _, err := p.store.Scan(ctx, p.applied+1, func(ev events.Event) error {
+			p.apply(ev)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("catch up with the event stream: %w", err)
+		}
+	}
+	sub, err := p.store.Subscribe(ctx, p.Applied()+1, nil, p.apply)
 	if err != nil {
 		return err
 	}
