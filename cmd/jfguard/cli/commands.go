@@ -252,6 +252,15 @@ func newRPCClient(g *Globals, r *Resolved, f storeFlags) (*rpcClient, error) {
 	return &rpcClient{url: strings.TrimSuffix(server, "/") + "/jfguard/rpc", token: tok, hc: &http.Client{Timeout: 10 * time.Minute}}, nil
 }
 
+// client loads the settings and returns a control API client for a running jfguard.
+func (g *Globals) client(f storeFlags) (*rpcClient, error) {
+	r, err := g.settings()
+	if err != nil {
+		return nil, err
+	}
+	return newRPCClient(g, r, f)
+}
+
 func (c *rpcClient) call(ctx context.Context, method string, params any, out any) error {
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
@@ -666,11 +675,7 @@ type UserResetCmd struct {
 
 // Run calls users.reset.
 func (c *UserResetCmd) Run(ctx context.Context, g *Globals) error {
-	r, err := g.settings()
-	if err != nil {
-		return err
-	}
-	cl, err := newRPCClient(g, r, c.storeFlags)
+	cl, err := g.client(c.storeFlags)
 	if err != nil {
 		return err
 	}
@@ -694,11 +699,7 @@ type SessionAdoptCmd struct {
 
 // Run calls sessions.adopt.
 func (c *SessionAdoptCmd) Run(ctx context.Context, g *Globals) error {
-	r, err := g.settings()
-	if err != nil {
-		return err
-	}
-	cl, err := newRPCClient(g, r, c.storeFlags)
+	cl, err := g.client(c.storeFlags)
 	if err != nil {
 		return err
 	}
@@ -721,11 +722,7 @@ type RPCCmd struct {
 
 // Run calls the method and prints the result as JSON.
 func (c *RPCCmd) Run(ctx context.Context, g *Globals) error {
-	r, err := g.settings()
-	if err != nil {
-		return err
-	}
-	cl, err := newRPCClient(g, r, c.storeFlags)
+	cl, err := g.client(c.storeFlags)
 	if err != nil {
 		return err
 	}
