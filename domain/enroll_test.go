@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 )
 
 // startedTOTP is an enrollment begun and not yet confirmed.
@@ -544,5 +546,39 @@ func TestEnrollmentTyposDoNotCountTowardLockout(t *testing.T) {
 	u = given(t, testUserID, story(discovered(), []events.Payload{&events.FactorFailed{Method: MethodTOTP, Reason: "wrong_code"}})...)
 	if len(u.Failures) != 1 {
 		t.Fatalf("a sign-in failure was not counted")
+	}
+}
+
+// TestEnrollAtSignIn: when every user must use a second factor, a user without one
+// adds an authenticator app on the challenge, and its code completes the sign-in.
+func TestEnrollAtSignIn(t *testing.T) {
+	t.Parallel()
+	pol := DefaultPolicy()
+	pol.RequireAll = true
+	held := []events.Payload{&events.ChallengeIssued{ChallengeID: "c1", TokenHash: "th", Token: "sealed:token", Methods: []string{MethodEnrollTOTP}, ExpiresAt: fixedNow.Add(4 * time.Minute)}}
+	u := given(t, testUserID, story(discovered(), held)...)
+	if _, err := DecideBeginEnrollAtChallenge(u, DefaultPolicy(), "c1", "sealed:s", fixedNow); err != ErrEnrollNotOffered {
+		t.Fatalf("without require_all: %v", err)
+	}
+	evs, err := DecideBeginEnrollAtChallenge(u, pol, "c1", "sealed:s", fixedNow)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("begin: %v %v", evs, err)
+	}
+	u = given(t, testUserID, story(discovered(), held, evs)...)
+	code, _ := totp.GenerateCodeCustom(totpSecret, fixedNow, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	evs, err = DecideEnrollAtChallenge(u, pol, "c1", totpSecret, code, fixedNow, placeholderRecovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thenEvents(t, evs,
+		&events.TOTPEnrolled{Step: TOTPStep(fixedNow)},
+		&events.RecoveryCodesGenerated{Codes: placeholderRecovery},
+		&events.FactorVerified{ChallengeID: "c1", Method: MethodTOTP, TOTPStep: TOTPStep(fixedNow), Purpose: "enroll_at_sign_in"},
+		&events.SessionVerified{TokenHash: "th", Reason: ReasonChallenge, ChallengeID: "c1", Token: "sealed:token"},
+	)
+	// A user who has a factor is asked for it instead.
+	withFactor := given(t, testUserID, story(discovered(), withTOTP(), held)...)
+	if _, err := DecideBeginEnrollAtChallenge(withFactor, pol, "c1", "sealed:s", fixedNow); err != ErrEnrollNotOffered {
+		t.Fatalf("with a factor: %v", err)
 	}
 }

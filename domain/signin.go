@@ -97,6 +97,11 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 
 	out.ChallengeID = in.NewChallengeID
 	out.Methods = u.Methods()
+	if len(out.Methods) == 0 {
+		// Every user must use a second factor (require_all) and this one has none
+		// yet: the challenge is where they set one up.
+		out.Methods = []string{MethodEnrollTOTP}
+	}
 	out.Events = append(out.Events, &events.ChallengeIssued{
 		ChallengeID: in.NewChallengeID, TokenHash: in.TokenHash, Token: in.Token, AuthResult: in.AuthResult,
 		Methods: out.Methods, Web: in.Web, ExpiresAt: in.Now.Add(pol.ChallengeTTL),

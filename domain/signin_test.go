@@ -213,17 +213,18 @@ func TestDecideSignIn(t *testing.T) {
 		{
 			// Nothing to prove with, but the policy wants a second factor: the
 			// token is held, not let through.
-			name:  "require-all with no factor is challenged with no methods",
+			// The challenge is where such a user sets up their first factor.
+			name:  "require-all with no factor is challenged to enroll",
 			given: discovered(),
 			pol:   func(p *Policy) { p.RequireAll = true },
-			want:  SignInOutcome{ChallengeID: "challenge-new"},
-			then:  []events.Payload{challenged(true)},
+			want:  SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodEnrollTOTP}},
+			then:  []events.Payload{challenged(true, MethodEnrollTOTP)},
 		},
 		{
 			name: "require-all discovers and challenges an unknown user",
 			pol:  func(p *Policy) { p.RequireAll = true },
-			want: SignInOutcome{ChallengeID: "challenge-new"},
-			then: []events.Payload{&events.UserDiscovered{Name: "alice"}, challenged(true)},
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodEnrollTOTP}},
+			then: []events.Payload{&events.UserDiscovered{Name: "alice"}, challenged(true, MethodEnrollTOTP)},
 		},
 		{
 			name:  "require-all still honours the LAN bypass",

@@ -13,6 +13,9 @@ const (
 	MethodRecovery = "recovery"
 	MethodPasskey  = "passkey"
 	MethodEmail    = "email"
+	// MethodEnrollTOTP: the user has no factor but must use one (require_all);
+	// completing the challenge means adding an authenticator app.
+	MethodEnrollTOTP = "enroll_totp"
 )
 
 // Reasons a session is verified, recorded in session_verified.

@@ -68,7 +68,11 @@ func (s *Server) challenge(id string) (challengeView, bool) {
 			return
 		}
 		ok = true
-		v = challengeView{ID: id, User: u.Name, Methods: u.Methods(), ExpiresAt: ch.ExpiresAt, Web: ch.Web}
+		methods := u.Methods()
+		if len(methods) == 0 {
+			methods = ch.Methods // a user who must set up a factor (enroll_totp)
+		}
+		v = challengeView{ID: id, User: u.Name, Methods: methods, ExpiresAt: ch.ExpiresAt, Web: ch.Web}
 		if u.Locked(now) {
 			v.LockedUntil = u.LockedUntil
 		}

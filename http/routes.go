@@ -26,13 +26,15 @@ func (s *Server) routes() *gin.Engine {
 	j.POST("/api/challenge/:id/verify", s.refuseBanned(), s.handleChallengeVerify)
 	j.GET("/api/challenge/:id", s.refuseBanned(), s.handleChallengeInfo)
 	j.POST("/api/challenge/:id/email", s.refuseBanned(), s.handleChallengeEmail)
-	j.POST("/api/challenge/:id/passkey", s.handleChallengePasskey)
+	j.POST("/api/challenge/:id/passkey", s.refuseBanned(), s.handleChallengePasskey)
+	j.POST("/api/challenge/:id/enroll", s.refuseBanned(), s.handleChallengeEnrollBegin)
+	j.POST("/api/challenge/:id/enroll/confirm", s.refuseBanned(), s.handleChallengeEnrollConfirm)
 	j.POST("/api/login", s.handleLogin)
 
 	// Passwordless sign-in with a passkey; the ceremony's cookie is scoped to these.
 	j.GET("/api/passkey", s.handlePasskeyStatus)
-	j.POST("/api/passkey/begin", s.handlePasskeySignInBegin)
-	j.POST("/api/passkey/finish", s.handlePasskeySignIn)
+	j.POST("/api/passkey/begin", s.refuseBanned(), s.handlePasskeySignInBegin)
+	j.POST("/api/passkey/finish", s.refuseBanned(), s.handlePasskeySignIn)
 
 	// Self-service, authenticated by the caller's verified Jellyfin token.
 	me := j.Group("/api/me", s.refuseBanned(), s.requireSession())
