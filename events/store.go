@@ -97,7 +97,32 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 }
 
 // ensureStream creates a stream or, when it exists, runs check on its configuration.
+// Each try has its own timeout and failures are retried until ctx ends (or a minute
+// passes): in a cluster an answer can be lost while the meta leader changes.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) (jetstream.Stream, error) {
+	deadline := time.Now().Add(time.Minute)
+	for attempt := 0; ; attempt++ {
+		stream, err := ensureStreamOnce(ctx, js, cfg)
+		if err == nil {
+			if err := check(stream.CachedInfo().Config); err != nil {
+				return nil, err
+			}
+			return stream, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) || !retryable(err) {
+			return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open stream %s: %w", cfg.Name, ctx.Err())
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func ensureStreamOnce(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	stream, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		stream, err = js.CreateStream(ctx, cfg)
@@ -105,13 +130,23 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 			stream, err = js.Stream(ctx, cfg.Name)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", cfg.Name, err)
+	return stream, err
+}
+
+// retryable reports whether opening a stream may succeed on another try: timeouts,
+// and a cluster that is still placing replicas or electing a leader.
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10005, // no suitable peers for placement (servers still joining)
+			10008: // cluster not available
+			return true
+		}
+		return apiErr.Code >= 500
 	}
-	if err := check(stream.CachedInfo().Config); err != nil {
-		return nil, err
-	}
-	return stream, nil
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrNoResponders)
 }
 
 // CheckEventStream refuses a stream configuration that could lose or rewrite history.

@@ -26,6 +26,8 @@ import (
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
@@ -103,6 +105,26 @@ func startCluster(t *testing.T) *natsCluster {
 			s.WaitForShutdown()
 		}
 	})
+	// A leader is not enough: wait until a three-replica stream can be placed, i.e.
+	// every server has joined the JetStream cluster.
+	nc, err := nats.Connect(c.url(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3})
+		cancel()
+		if err == nil {
+			_ = js.DeleteStream(context.Background(), "PROBE")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster cannot place a three-replica stream: %v", err)
+		}
+	}
 	return c
 }
 
