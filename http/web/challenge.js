@@ -35,7 +35,7 @@
     forms.forEach(function (f) { f.hidden = f.dataset.method !== method; });
     root.querySelectorAll('[data-alt]').forEach(function (li) { li.hidden = li.dataset.alt === method; });
     var form = formOf(method);
-    if (before) {
+    if (before && trustOf(form)) {
       trustOf(form).checked = before.checked;
     }
     current = method;
@@ -111,13 +111,27 @@
     }
   }
 
-  // verify sends one factor and acts on the answer.
+  // verify sends one factor and acts on the answer. Setting up an authenticator on
+  // the sign-in goes to its own endpoint and shows the recovery codes before
+  // continuing.
   function verify(form, payload) {
     var button = form.querySelector('button[type="submit"]');
     var done = J.busy(button);
-    payload.trust_browser = trustOf(form).checked;
-    payload.device_id = J.deviceId();
-    return J.request('POST', base + '/verify', payload).then(function (res) {
+    var enrolling = form.dataset.method === 'enroll_totp';
+    var url = base + '/verify';
+    if (enrolling) {
+      url = base + '/enroll/confirm';
+      payload = { code: payload.code };
+    } else {
+      payload.trust_browser = trustOf(form).checked;
+      payload.device_id = J.deviceId();
+    }
+    return J.request('POST', url, payload).then(function (res) {
+      if (res.ok && res.body.auth && enrolling) {
+        finished = true;
+        showRecoveryCodes(res.body.recovery_codes || [], res.body.auth);
+        return null;
+      }
       if (res.ok && res.body.auth) {
         finished = true;
         button.textContent = 'Signed in';
@@ -264,6 +278,42 @@
     });
   }
 
+  // Setting up an authenticator on the sign-in: fetch a new secret and its QR code.
+  function beginEnroll() {
+    J.request('POST', base + '/enroll', {}).then(function (res) {
+      if (!res.ok || !res.body.secret) {
+        if (res.body.error === 'challenge_not_found' || res.body.error === 'challenge_burned') {
+          expire(J.message(res));
+          return;
+        }
+        fail(formOf('enroll_totp'), J.message(res, 'The authenticator app could not be set up. Sign in again.'));
+        return;
+      }
+      var img = J.$('enroll-qr');
+      img.src = res.body.qr;
+      img.hidden = false;
+      J.$('enroll-secret').textContent = res.body.secret.replace(/(.{4})/g, '$1 ').trim();
+    });
+  }
+
+  function showRecoveryCodes(codes, auth) {
+    J.$('enroll-setup').hidden = true;
+    root.querySelector('.lead').hidden = true;
+    var list = J.$('enroll-codes');
+    codes.forEach(function (c) {
+      var li = document.createElement('li');
+      li.textContent = c;
+      list.appendChild(li);
+    });
+    J.$('enroll-done').hidden = false;
+    J.focus(J.$('enroll-done-heading'));
+    J.$('enroll-continue').addEventListener('click', function () { J.signedIn(auth); });
+  }
+
+  if (methods[0] === 'enroll_totp') {
+    J.$('heading').textContent = 'One more step';
+    beginEnroll();
+  }
   show(methods[0], false);
   J.focus(inputOf(formOf(methods[0])));
   var expiresIn = Number(root.dataset.expiresIn);
