@@ -58,7 +58,7 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 	case *events.TOTPEnrollmentStarted:
 		return description{title: "Authenticator setup started: " + who, summary: who + " began adding an authenticator app.", priority: 2, tags: []string{"iphone"}}
 	case *events.TOTPEnrolled:
-		return description{title: "Authenticator added: " + who, summary: who + " added an authenticator app.", priority: 3, tags: []string{"key"}}
+		return description{title: "Authenticator added: " + who, summary: who + " added an authenticator app. If it was not them, reset their account: whoever added it can sign in as them.", priority: 3, tags: []string{"key"}}
 	case *events.TOTPRemoved:
 		return description{title: "Authenticator removed: " + who, summary: "The authenticator app of " + who + " was removed.", priority: 4, tags: []string{"warning"}}
 	case *events.RecoveryCodesGenerated:

@@ -30,6 +30,7 @@ var DefaultEvents = []string{
 	"pairing_requested", "recovery_code_used", "passkey_registered",
 	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
 	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
+	"totp_enrolled", "email_address_confirmed", "user_forgotten",
 	"notification_failed",
 }
 
