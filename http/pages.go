@@ -56,7 +56,7 @@ var theSite = loadSite(webFiles)
 
 // pageNames are the server-rendered pages; each is web/<name>.html on top of
 // web/layout.html.
-var pageNames = []string{"challenge", "setup", "login"}
+var pageNames = []string{"challenge", "setup", "login", "admin"}
 
 func loadSite(files fs.FS) *site {
 	st := &site{pages: map[string]*template.Template{}, assets: map[string]*asset{}, hashed: map[string]string{}}
@@ -142,12 +142,13 @@ func assetType(ext string) string {
 }
 
 // pageRoutes registers the browser pages and their files: the challenge page, the
-// self-service setup page, jfguard's own sign-in page, the script injected into
-// Jellyfin's web app, and the static assets.
+// self-service setup page, jfguard's own sign-in page, the admin page, the script
+// injected into Jellyfin's web app, and the static assets.
 func (s *Server) pageRoutes(j *gin.RouterGroup) {
 	j.GET("/challenge", s.handleChallengePage)
 	j.GET("/setup", s.handleSetupPage)
 	j.GET("/login", s.handleLoginPage)
+	j.GET("/admin", s.handleAdminPage)
 	j.GET("/inject.js", handleInjectScript)
 	j.GET("/assets/*file", handleAsset)
 }

@@ -100,6 +100,7 @@ func TestPagesFollowTheCSP(t *testing.T) {
 		{"/jfguard/challenge?c=unknown", http.StatusNotFound},
 		{"/jfguard/setup", http.StatusOK},
 		{"/jfguard/login", http.StatusOK},
+		{"/jfguard/admin", http.StatusOK},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			res, body := get(t, s, tc.path)
@@ -242,7 +243,8 @@ func TestAssets(t *testing.T) {
 	for plain, wantType := range map[string]string{
 		"app.css": "text/css; charset=utf-8", "common.js": "application/javascript; charset=utf-8",
 		"challenge.js": "application/javascript; charset=utf-8", "setup.js": "application/javascript; charset=utf-8",
-		"login.js": "application/javascript; charset=utf-8", "logo.svg": "image/svg+xml",
+		"login.js": "application/javascript; charset=utf-8", "admin.js": "application/javascript; charset=utf-8",
+		"logo.svg": "image/svg+xml",
 	} {
 		hashed := theSite.hashed[plain]
 		if hashed == "" || hashed == assetsPath+plain {

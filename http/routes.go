@@ -62,9 +62,10 @@ func (s *Server) routes() *gin.Engine {
 	me.PATCH("/passkeys/:id", s.handlePasskeyRename)
 	me.POST("/passkeys/:id/remove", s.handlePasskeyRemove)
 
-	// The control API and the admin's event feed.
+	// The control API, the admin's event feed and what the admin page reads besides.
 	j.POST("/rpc", s.handleRPC)
 	j.GET("/api/events", s.requireAdmin(), s.handleEventFeed)
+	j.GET("/api/admin/event-types", s.requireAdmin(), handleEventTypes)
 
 	r.NoRoute(s.gate)
 	return r

@@ -87,6 +87,7 @@ func (s *Server) rpcTable() map[string]rpcHandler {
 		"rpc.discover":       s.rpcDiscover,
 		"system.status":      s.rpcStatus,
 		"users.list":         s.rpcUsersList,
+		"users.get":          s.rpcUserGet,
 		"users.reset":        s.rpcUserReset,
 		"users.forget":       s.rpcUserForget,
 		"bans.list":          s.rpcBansList,
@@ -267,6 +268,51 @@ func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
 		out = []userSummary{}
 	}
 	return out, nil
+}
+
+type userGetParams struct {
+	User string `json:"user"`
+}
+
+// userView is the setup page's overview of a user as an administrator sees it: the
+// email address is left out, since only its owner may unseal it.
+type userView struct {
+	meView
+	Email *struct {
+		Confirmed bool `json:"confirmed"`
+	} `json:"email,omitempty"`
+}
+
+// rpcUserGet is one user's overview as the setup page shows it to the user: factors,
+// sessions, trusted browsers, paired devices, pairings waiting, app passwords and
+// passkeys. users.list only counts these; the admin page needs each device to revoke
+// it.
+func (s *Server) rpcUserGet(_ context.Context, raw json.RawMessage) (any, error) {
+	p, err := params[userGetParams](raw)
+	if err != nil {
+		return nil, err
+	}
+	if p.User == "" {
+		return nil, invalidParams("user is required (a Jellyfin user name or id)")
+	}
+	uid, err := s.findUser(p.User)
+	if err != nil {
+		return nil, err
+	}
+	me, ok := s.buildMe(uid, "", "")
+	if !ok {
+		return nil, fmt.Errorf("%w: no user %q", domain.ErrNotFound, p.User)
+	}
+	me.Features = featuresView{Passkeys: s.passkeyStatus(), Email: s.opts.Mailer != nil}
+	v := userView{meView: me}
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil && u.Email != nil {
+			v.Email = &struct {
+				Confirmed bool `json:"confirmed"`
+			}{u.Email.Confirmed}
+		}
+	})
+	return v, nil
 }
 
 // findUser resolves a user by name or id.

@@ -190,6 +190,31 @@
     return m + ':' + (s < 10 ? '0' : '') + s;
   }
 
+  // copy puts text on the clipboard and says so on the button that asked for it. It
+  // uses the clipboard API where the page is a secure context, else the old selection
+  // copy, which plain-http home servers still allow. It resolves to whether it copied.
+  function copy(text, button) {
+    var label = button.textContent;
+    var copied = function () {
+      button.textContent = 'Copied';
+      setTimeout(function () { button.textContent = label; }, 2000);
+      return true;
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(copied, function () { return false; });
+    }
+    var area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.className = 'sr-only';
+    document.body.appendChild(area);
+    area.select();
+    var done = false;
+    try { done = document.execCommand('copy'); } catch (e) { done = false; }
+    area.remove();
+    return Promise.resolve(done ? copied() : false);
+  }
+
   function focus(el) {
     if (el) {
       el.focus({ preventScroll: false });
@@ -339,6 +364,7 @@
     longDate: longDate,
     clock: clock,
     focus: focus,
+    copy: copy,
     passkeysSupported: passkeysSupported,
     createPasskey: createPasskey,
     getPasskey: getPasskey,

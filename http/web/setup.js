@@ -221,32 +221,13 @@
     J.$('devices-empty').hidden = me.pairings.length + me.devices.length > 0;
   }
 
-  // Copying: the clipboard API where the page is a secure context, else the old
-  // selection copy, which plain-http home servers still allow.
+  // copy copies for one of the page's Copy buttons and says so when it could not.
   function copy(text, b) {
-    var label = b.textContent;
-    var ok = function () {
-      b.textContent = 'Copied';
-      setTimeout(function () { b.textContent = label; }, 2000);
-    };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(ok, function () { error('Copying was blocked. Select the text and copy it yourself.'); });
-      return;
-    }
-    var area = document.createElement('textarea');
-    area.value = text;
-    area.setAttribute('readonly', '');
-    area.className = 'sr-only';
-    document.body.appendChild(area);
-    area.select();
-    var done = false;
-    try { done = document.execCommand('copy'); } catch (e) { done = false; }
-    area.remove();
-    if (done) {
-      ok();
-    } else {
-      error('Copying was blocked. Select the text and copy it yourself.');
-    }
+    J.copy(text, b).then(function (done) {
+      if (!done) {
+        error('Copying was blocked. Select the text and copy it yourself.');
+      }
+    });
   }
 
   // Enrolling an authenticator app.

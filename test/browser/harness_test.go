@@ -319,10 +319,14 @@ func (b *browser) click(css string) {
 	b.do("click "+css, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
 }
 
-// fill replaces a field's text by typing, as a person would.
+// fill replaces a field's text by typing, as a person would. The text is selected
+// first, so what is typed replaces it: chromedp.Clear empties only the value a
+// field started with, not one a script or the person put there since.
 func (b *browser) fill(css, text string) {
 	b.t.Helper()
-	b.do("type into "+css, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Clear(chromedp.CSS(css)), chromedp.SendKeys(chromedp.CSS(css), text))
+	b.do("clear "+css, chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Clear(chromedp.CSS(css)))
+	eval[bool](b, fmt.Sprintf(`(function(e){e.select();return true})(document.querySelector(%q))`, css))
+	b.do("type into "+css, chromedp.SendKeys(chromedp.CSS(css), text))
 }
 
 func (b *browser) text(css string) string {
@@ -435,6 +439,13 @@ func (b *browser) docScreenshot(name, docName string) {
 // for a long page whose first screen tells the story.
 func (b *browser) docViewport(name, docName string) {
 	b.t.Helper()
+	b.toDocs(b.viewportScreenshot(name), docName)
+}
+
+// viewportScreenshot saves what the window shows from the top of the page as
+// test/artifacts/screenshots/<name>.png.
+func (b *browser) viewportScreenshot(name string) string {
+	b.t.Helper()
 	eval[bool](b, `(function(){window.scrollTo(0, 0);return true})()`)
 	time.Sleep(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(b.ctx, step)
@@ -442,13 +453,13 @@ func (b *browser) docViewport(name, docName string) {
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
-		return
+		return ""
 	}
 	path := filepath.Join(mkdir(b.t, shotsDir), name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
-	b.toDocs(path, docName)
+	return path
 }
 
 // toDocs copies a saved screenshot to docs/screenshots with -update-docs.
