@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/projections"
 )
 
 // handleChallengeEnrollBegin starts adding an authenticator app from a sign-in
@@ -24,18 +23,7 @@ func (s *Server) handleChallengeEnrollBegin(c *gin.Context) {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
-	var name string
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			name = u.Name
-		}
-	})
-	key, err := domain.NewTOTPSecret(s.opts.TOTPIssuer, name, s.opts.Rand)
-	if err != nil {
-		s.verifyFailure(c, err)
-		return
-	}
-	sealed, err := s.opts.Sealer.Seal(c.Request.Context(), uid, []byte(key.Secret))
+	key, sealed, err := s.newSealedTOTP(c.Request.Context(), uid)
 	if err != nil {
 		s.verifyFailure(c, err)
 		return

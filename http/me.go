@@ -318,19 +318,7 @@ func (s *Server) selfServiceError(c *gin.Context, err error) {
 
 // handleTOTPBegin starts adding an authenticator app.
 func (s *Server) handleTOTPBegin(c *gin.Context) {
-	uid := userOf(c)
-	var name string
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			name = u.Name
-		}
-	})
-	key, err := domain.NewTOTPSecret(s.opts.TOTPIssuer, name, s.opts.Rand)
-	if err != nil {
-		s.selfServiceError(c, err)
-		return
-	}
-	sealed, err := s.opts.Sealer.Seal(c.Request.Context(), uid, []byte(key.Secret))
+	key, sealed, err := s.newSealedTOTP(c.Request.Context(), userOf(c))
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
@@ -341,6 +329,23 @@ func (s *Server) handleTOTPBegin(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"secret": key.Secret, "uri": key.URI, "qr": "/jfguard/api/me/totp/qr"})
+}
+
+// newSealedTOTP makes a TOTP secret labelled with the user's name, and seals it for
+// the user.
+func (s *Server) newSealedTOTP(ctx context.Context, uid string) (domain.TOTPKey, events.Sealed, error) {
+	var name string
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil {
+			name = u.Name
+		}
+	})
+	key, err := domain.NewTOTPSecret(s.opts.TOTPIssuer, name, s.opts.Rand)
+	if err != nil {
+		return key, "", err
+	}
+	sealed, err := s.opts.Sealer.Seal(ctx, uid, []byte(key.Secret))
+	return key, sealed, err
 }
 
 // pendingTOTP unseals the secret of an enrollment in progress.
@@ -444,47 +449,42 @@ func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, boo
 
 // handleRecoveryRegenerate replaces the recovery codes (needs a current factor).
 func (s *Server) handleRecoveryRegenerate(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
-	if !ok {
-		return
-	}
-	p, ok := s.proof(c, in)
-	if !ok {
-		return
-	}
 	plain, stored, err := domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
 	}
-	pol := s.Policy()
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p.Now = now
+	if s.withProof(c, func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error) {
 		return domain.DecideRegenerateRecovery(u, pol, p, stored)
 	}) {
-		return
+		c.JSON(http.StatusOK, gin.H{"recovery_codes": plain})
 	}
-	c.JSON(http.StatusOK, gin.H{"recovery_codes": plain})
+}
+
+// withProof runs a self-service change that needs a current factor: it reads the
+// proof from the body and hands it, stamped with the decision's time, to decide.
+// It reports whether the change was made (the answer for a failure is written).
+func (s *Server) withProof(c *gin.Context, decide func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error)) bool {
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	if !ok {
+		return false
+	}
+	p, ok := s.proof(c, in)
+	if !ok {
+		return false
+	}
+	pol := s.Policy()
+	return s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		p.Now = now
+		return decide(u, pol, p)
+	})
 }
 
 // handleDisable turns two-factor sign-in off (needs a current factor).
 func (s *Server) handleDisable(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
-	if !ok {
-		return
+	if s.withProof(c, domain.DecideDisable) {
+		c.JSON(http.StatusOK, gin.H{"ok": true})
 	}
-	p, ok := s.proof(c, in)
-	if !ok {
-		return
-	}
-	pol := s.Policy()
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p.Now = now
-		return domain.DecideDisable(u, pol, p)
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 // handleRevokeBrowser stops trusting a browser.

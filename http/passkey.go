@@ -252,23 +252,12 @@ func (s *Server) handlePasskeyRename(c *gin.Context) {
 
 // handlePasskeyRemove removes a passkey with a current factor.
 func (s *Server) handlePasskeyRemove(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
-	if !ok {
-		return
-	}
-	p, ok := s.proof(c, in)
-	if !ok {
-		return
-	}
 	id := c.Param("id")
-	pol := s.Policy()
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p.Now = now
+	if s.withProof(c, func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error) {
 		return domain.DecideRemovePasskey(u, pol, id, p)
 	}) {
-		return
+		c.JSON(http.StatusOK, gin.H{"ok": true})
 	}
-	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 // handlePasskeyProofBegin starts an assertion that proves the factor for a sensitive
