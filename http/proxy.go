@@ -35,7 +35,11 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	up := s.opts.Upstream
 	return &httputil.ReverseProxy{
 		Transport:     transport,
-		FlushInterval: -1,
+		// No timed flushing: the proxy flushes after every write by itself when the
+		// body's length is unknown (live streams, chunked answers) or it is an event
+		// stream, and a body of known length (video with Range, JSON) goes out as the
+		// copy buffer fills, saving a write per small answer.
+		FlushInterval: 0,
 		BufferPool:    newBufferPool(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
