@@ -302,3 +302,66 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("unknown command: %d %q", code, errOut)
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAuditTailFollowsARunningServer: `jfguard audit tail -f --server` prints the
+// newest events, then new ones as they happen.
+func TestAuditTailFollowsARunningServer(t *testing.T) {
+	t.Parallel()
+	_, up := standIn(t)
+	m := startMain(t, up, t.TempDir())
+	defer m.Close()
+	if code, err := signIn(m.URL(), "alice", "alice-pw", "first"); err != nil || code != 200 {
+		t.Fatalf("sign-in: %d %v", code, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"audit", "tail", "-f", "--json", "--server", m.URL(), "--token", m.AdminToken()}, nil, &out, &errb)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), `"type":"session_verified"`) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the tail never showed the first sign-in:\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := strings.Count(out.String(), `"type":"session_verified"`)
+	// The feed is live once the command waits on it; sign in until a new event shows.
+	for i := 0; strings.Count(out.String(), `"type":"session_verified"`) == before; i++ {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the tail did not follow a new sign-in:\n%s\n%s", out.String(), errb.String())
+		}
+		signIn(m.URL(), "alice", "alice-pw", fmt.Sprintf("next-%d", i))
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("tail exited %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tail -f did not stop when cancelled")
+	}
+}
