@@ -34,7 +34,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	}
 	up := s.opts.Upstream
 	return &httputil.ReverseProxy{
-		Transport:     transport,
+		Transport: transport,
 		// No timed flushing: the proxy flushes after every write by itself when the
 		// body's length is unknown (live streams, chunked answers) or it is an event
 		// stream, and a body of known length (video with Range, JSON) goes out as the
