@@ -237,16 +237,24 @@ func decodeHex32(s string) ([32]byte, error) {
 // Run follows the stream until ctx ends, then writes a final checkpoint so a clean
 // shutdown leaves nothing unsealed.
 func (n *Notary) Run(ctx context.Context) error {
-	if _, err := OpenAuditStream(ctx, n.js, 0); err != nil {
+	// Stopping before the notary got going is a normal stop, not a failure: nothing
+	// was received, so nothing is left to seal.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
+	if _, err := OpenAuditStream(ctx, n.js, 0); err != nil {
+		return stopped(err)
+	}
 	if err := n.reset(ctx); err != nil {
-		return err
+		return stopped(err)
 	}
 	msgs := make(chan RawMsg, 8192)
 	sub, err := n.subscribe(ctx, msgs)
 	if err != nil {
-		return err
+		return stopped(err)
 	}
 	ticker := time.NewTicker(n.opts.Interval / 4)
 	defer ticker.Stop()

@@ -217,3 +217,27 @@ func removeIndexes(t *testing.T, dir string) {
 		return nil
 	})
 }
+
+// TestNotaryStoppedAtOnceIsNoFailure: a node stopped right after starting (before its
+// notary subscribed) shuts down cleanly.
+func TestNotaryStoppedAtOnceIsNoFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conn, st := startStore(t, dir)
+	defer conn.Close()
+	key, _ := events.LoadSigningKey(dir)
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- events.NewNotary(st, key, events.NotaryOptions{}).Run(ctx) }()
+		if i%2 == 0 {
+			cancel()
+		} else {
+			time.Sleep(time.Millisecond)
+			cancel()
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+	}
+}

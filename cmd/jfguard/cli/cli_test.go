@@ -335,7 +335,7 @@ func TestAuditTailFollowsARunningServer(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"audit", "tail", "-f", "--json", "--server", m.URL(), "--token", m.AdminToken()}, nil, &out, &errb)
+		done <- Run(ctx, []string{"audit", "tail", "-f", "--json", "--server", m.URL(), "--token=" + m.AdminToken()}, nil, &out, &errb)
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), `"type":"session_verified"`) {

@@ -8,7 +8,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -353,7 +353,8 @@ func (m *Main) adminToken() (string, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
-	tok := base64.RawURLEncoding.EncodeToString(raw)
+	// Hex, so a token never starts with "-" and reads as a flag on a command line.
+	tok := hex.EncodeToString(raw)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return m.adminToken()
