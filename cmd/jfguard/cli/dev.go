@@ -162,6 +162,7 @@ jfguard dev is running.
 
   Jellyfin (through jfguard):  %s/web/
   Set up two-factor sign-in:   %s/jfguard/setup
+  Admin page (as admin):       %s/jfguard/admin
   Passkeys:                    %s
   Users:                       alice / %s
                                admin / %s (administrator)
@@ -170,7 +171,7 @@ jfguard dev is running.
 
 Sign in as alice, open the setup page, add an authenticator app, sign out and sign
 in again: jfguard asks for the code. Press Ctrl-C to stop.
-`, url, url, passkeyNote(env.Main.Settings.WebAuthn), DevAlicePassword, DevAdminPassword, env.Main.AdminToken(), env.Main.Settings.DataDir, tmpNote(env.tmp != ""))
+`, url, url, url, passkeyNote(env.Main.Settings.WebAuthn), DevAlicePassword, DevAdminPassword, env.Main.AdminToken(), env.Main.Settings.DataDir, tmpNote(env.tmp != ""))
 	<-sctx.Done()
 	return env.Close()
 }
