@@ -432,14 +432,14 @@ func (b *browser) screenshot(name string) string {
 // README's screenshots under the given name.
 func (b *browser) docScreenshot(name, docName string) {
 	b.t.Helper()
-	b.toDocs(b.screenshot(name), docName)
+	b.publishScreenshot(b.screenshot(name), docName)
 }
 
 // docViewport is docScreenshot of what the window shows from the top of the page,
 // for a long page whose first screen tells the story.
 func (b *browser) docViewport(name, docName string) {
 	b.t.Helper()
-	b.toDocs(b.viewportScreenshot(name), docName)
+	b.publishScreenshot(b.viewportScreenshot(name), docName)
 }
 
 // viewportScreenshot saves what the window shows from the top of the page as
@@ -462,8 +462,8 @@ func (b *browser) viewportScreenshot(name string) string {
 	return path
 }
 
-// toDocs copies a saved screenshot to docs/screenshots with -update-docs.
-func (b *browser) toDocs(path, docName string) {
+// publishScreenshot copies a saved screenshot to docs/screenshots with -update-docs.
+func (b *browser) publishScreenshot(path, docName string) {
 	b.t.Helper()
 	if !*updateDocs || path == "" {
 		return
