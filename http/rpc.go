@@ -336,19 +336,25 @@ type userParams struct {
 	Reason string `json:"reason"`
 }
 
-// rpcUserReset is account recovery: every factor, trusted browser and the lockout go.
-func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, error) {
+// recordForUser appends one admin event to the user named in the parameters.
+func (s *Server) recordForUser(ctx context.Context, raw json.RawMessage, event func(p userParams) events.Payload) (string, error) {
 	p, err := params[userParams](raw)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	uid, err := s.findUser(p.User)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return []events.Payload{&events.UserReset{Reason: p.Reason}}, nil
+	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(*domain.User, time.Time) ([]events.Payload, error) {
+		return []events.Payload{event(p)}, nil
 	})
+	return uid, err
+}
+
+// rpcUserReset is account recovery: every factor, trusted browser and the lockout go.
+func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, error) {
+	uid, err := s.recordForUser(ctx, raw, func(p userParams) events.Payload { return &events.UserReset{Reason: p.Reason} })
 	if err != nil {
 		return nil, err
 	}
@@ -357,17 +363,7 @@ func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, er
 
 // rpcUserForget destroys a user's data key: sealed values become unreadable.
 func (s *Server) rpcUserForget(ctx context.Context, raw json.RawMessage) (any, error) {
-	p, err := params[userParams](raw)
-	if err != nil {
-		return nil, err
-	}
-	uid, err := s.findUser(p.User)
-	if err != nil {
-		return nil, err
-	}
-	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return []events.Payload{&events.UserForgotten{Reason: p.Reason}}, nil
-	})
+	uid, err := s.recordForUser(ctx, raw, func(p userParams) events.Payload { return &events.UserForgotten{Reason: p.Reason} })
 	if err != nil {
 		return nil, err
 	}
