@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,8 +72,6 @@ func blockFiles(dir string) ([]string, []uint32, error) {
 	}
 	return names, idx, nil
 }
-
-var errBlockRead = errors.New("block read stopped")
 
 // scanBlocks reads messages with sequences from..upTo from the stream's block files in
 // dir. It returns the last sequence it read (where the server takes over) and the

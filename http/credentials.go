@@ -584,5 +584,8 @@ func netEqualFold(s, name string) bool {
 	if len(s) == len(name) {
 		return false // the .NET-only matches all involve a multi-byte character
 	}
-	return strings.ToUpper(s) == strings.ToUpper(name)
+	// Not strings.EqualFold: .NET upper-cases each character, which matches pairs
+	// (ı and I) that Unicode simple folding keeps apart.
+	upper, want := strings.ToUpper(s), strings.ToUpper(name)
+	return upper == want
 }

@@ -93,7 +93,6 @@ type Server struct {
 	ceremonies  *ceremonies
 	passkeyRate *limiters
 	readiness   upstreamReadiness
-	startErr    error
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc

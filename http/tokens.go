@@ -67,13 +67,6 @@ func (tc *tokenCache) resolve(hash string, fn func() (verdict, time.Duration)) v
 	return v
 }
 
-// forget drops a cached verdict (the token's state changed).
-func (tc *tokenCache) forget(hash string) {
-	tc.mu.Lock()
-	delete(tc.entries, hash)
-	tc.mu.Unlock()
-}
-
 // apiKeySet holds the hashes of Jellyfin's API keys, refreshed from Jellyfin.
 type apiKeySet struct {
 	jf  *jellyfinClient

@@ -191,12 +191,11 @@ func countOf[T events.Payload](t *testing.T, g *passkeyGateway) int {
 }
 
 // softKey is one credential of the software authenticator: a P-256 key, its id, its
-// user handle and its signature counter.
+// user handle.
 type softKey struct {
 	id         []byte
 	priv       *ecdsa.PrivateKey
 	userHandle []byte
-	count      uint32
 }
 
 // ceremonyAnswer is what a begin route returns.
