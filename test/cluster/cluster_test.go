@@ -132,11 +132,6 @@ func (c *natsCluster) url(i int) string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
 }
 
-func (c *natsCluster) urls() string {
-	var u []string
-	for i := range c.servers {
-		u = append(u, c.url(i))
-	}
 	return strings.Join(u, ",")
 }
 
