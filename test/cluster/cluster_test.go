@@ -132,9 +132,6 @@ func (c *natsCluster) url(i int) string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
 }
 
-	return strings.Join(u, ",")
-}
-
 // node is one jfguard process in front of the shared stand-in Jellyfin.
 func startNode(t *testing.T, upstream, natsURL, apiKey, masterKey string) *cli.Main {
 	t.Helper()
