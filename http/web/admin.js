@@ -20,14 +20,6 @@
   // slow the page down over a long watch.
   var TIMELINE_MAX_ROWS = 500;
 
-  var icons = {
-    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>',
-    session: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8.5 20h7M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
-    browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
-    app: '<svg viewBox="0 0 24 24"><rect x="3.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="13.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="3.5" y="13.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M17 13.5v7M13.5 17h7" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
-    bell: '<svg viewBox="0 0 24 24"><path d="M6 16.5V11a6 6 0 0 1 12 0v5.5l1.5 2H4.5l1.5-2ZM10 20.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>'
-  };
-
   var methodWords = { totp: 'Authenticator', passkey: 'Passkey', email: 'Email', recovery: 'Recovery codes' };
 
   // Why a session was let in, in the words of the setup page.
@@ -87,13 +79,6 @@
       td.appendChild(el('span', 'none', '—'));
     }
     return td;
-  }
-
-  function button(label, cls, onClick) {
-    var b = el('button', 'button button-small ' + cls, label);
-    b.type = 'button';
-    b.addEventListener('click', function () { onClick(b); });
-    return b;
   }
 
   function badge(text, cls) {
@@ -876,13 +861,13 @@
         var tr = el('tr');
         tr.setAttribute('data-user', u.name);
         var actions = el('span', 'cell-actions');
-        actions.appendChild(button('Devices', 'button-secondary', function () {
+        actions.appendChild(J.button('Devices', 'button-secondary', function () {
           J.$('devices-user').value = u.id;
           select('devices', true);
         }));
-        actions.appendChild(button('Reset', 'button-secondary', function () { confirmReset(u); }));
+        actions.appendChild(J.button('Reset', 'button-secondary', function () { confirmReset(u); }));
         if (!u.forgotten) {
-          actions.appendChild(button('Forget', 'button-danger-outline', function () { confirmForget(u); }));
+          actions.appendChild(J.button('Forget', 'button-danger-outline', function () { confirmForget(u); }));
         }
         tr.appendChild(cell('User', userCell(u)));
         tr.appendChild(cell('Two-factor', factorBadges(u.methods)));
@@ -903,29 +888,10 @@
   loaders.users = loadUsers;
 
   // Devices and pairings of one user.
-  function row(icon, name, meta, badgeText, actions) {
-    var li = J.$('tpl-row').content.firstElementChild.cloneNode(true);
-    li.querySelector('.row-icon').innerHTML = icons[icon];
-    li.querySelector('.row-name').textContent = name;
-    li.querySelector('.row-meta').textContent = meta.filter(Boolean).join(' · ');
-    if (badgeText) {
-      var b = li.querySelector('.row-badge');
-      b.textContent = badgeText;
-      b.hidden = false;
-    }
-    (actions || []).forEach(function (a) { li.querySelector('.row-actions').appendChild(a); });
-    return li;
-  }
-
-  function fillList(id, items) {
-    var list = J.$(id);
-    list.replaceChildren.apply(list, items);
-  }
-
   function loadDevices() {
     var uid = J.$('devices-user').value;
     if (!uid) {
-      ['devices-paired', 'devices-pairings', 'devices-sessions', 'devices-browsers', 'devices-apppasswords'].forEach(function (id) { fillList(id, []); });
+      ['devices-paired', 'devices-pairings', 'devices-sessions', 'devices-browsers', 'devices-apppasswords'].forEach(function (id) { J.fill(id, []); });
       return Promise.resolve();
     }
     return rpc('users.get', { user: uid }).then(function (a) {
@@ -937,10 +903,10 @@
       }
       var v = a.result;
       var name = v.user.name;
-      fillList('devices-paired', v.devices.map(function (p) {
-        return row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip,
+      J.fill('devices-paired', v.devices.map(function (p) {
+        return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip,
           p.last_used ? 'last used ' + J.ago(p.last_used) : 'paired ' + J.ago(p.requested_at)], '', [
-          button('Revoke', 'button-secondary', function (b) {
+          J.button('Revoke', 'button-secondary', function (b) {
             clearMessages();
             var undo = J.busy(b);
             rpc('devices.revoke', { user: uid, pairing: p.id }).then(function (r) {
@@ -957,18 +923,18 @@
           })
         ]);
       }));
-      fillList('devices-pairings', v.pairings.map(function (p) {
-        return row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)],
+      J.fill('devices-pairings', v.pairings.map(function (p) {
+        return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)],
           p.status === 'approved' ? 'Approved' : 'Waiting', []);
       }));
-      fillList('devices-sessions', v.sessions.map(function (s) {
-        return row('session', [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app', [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], '', []);
+      J.fill('devices-sessions', v.sessions.map(function (s) {
+        return J.row('session', [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app', [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], '', []);
       }));
-      fillList('devices-browsers', v.trusted_browsers.map(function (b) {
-        return row('browser', b.name, ['last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)], '', []);
+      J.fill('devices-browsers', v.trusted_browsers.map(function (b) {
+        return J.row('browser', b.name, ['last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)], '', []);
       }));
-      fillList('devices-apppasswords', v.app_passwords.map(function (p) {
-        return row('app', p.label, ['created ' + J.longDate(p.created_at), p.last_used ? 'last used ' + J.ago(p.last_used) + (p.last_ip ? ' from ' + p.last_ip : '') : 'not used yet'], '', []);
+      J.fill('devices-apppasswords', v.app_passwords.map(function (p) {
+        return J.row('app', p.label, ['created ' + J.longDate(p.created_at), p.last_used ? 'last used ' + J.ago(p.last_used) + (p.last_ip ? ' from ' + p.last_ip : '') : 'not used yet'], '', []);
       }));
     });
   }
@@ -1006,7 +972,7 @@
         tr.appendChild(cell('Address', el('span', 'mono', b.ip)));
         tr.appendChild(cell('Until', timeEl(b.until)));
         tr.appendChild(cell('Reason', b.reason));
-        tr.appendChild(cell('Actions', button('Lift the ban', 'button-secondary', function (btn) {
+        tr.appendChild(cell('Actions', J.button('Lift the ban', 'button-secondary', function (btn) {
           clearMessages();
           var undo = J.busy(btn);
           rpc('bans.remove', { ip: b.ip, reason: 'lifted on the admin page' }).then(function (r) {
@@ -1249,8 +1215,8 @@
         return;
       }
       var st = a.result;
-      fillList('sinks', (st.sinks || []).map(function (name) {
-        return row('bell', name, [], '', [button('Send a test alert', 'button-secondary', function (b) {
+      J.fill('sinks', (st.sinks || []).map(function (name) {
+        return J.row('bell', name, [], '', [J.button('Send a test alert', 'button-secondary', function (b) {
           clearMessages();
           var undo = J.busy(b);
           rpc('notify.test', { sink: name }).then(function (r) {
@@ -1317,7 +1283,7 @@
       detail = 'The first changed, removed or reordered event is #' + rep.first_bad + '. ' + detail;
     }
     J.$('verify-detail').textContent = detail;
-    fillList('verify-problems', (rep.problems || []).map(function (p) { return el('li', '', p); }));
+    J.fill('verify-problems', (rep.problems || []).map(function (p) { return el('li', '', p); }));
     J.focus(J.$('verify-title'));
   }
 

@@ -346,6 +346,47 @@
     });
   }
 
+  // The icons of list rows (static markup, never data).
+  var icons = {
+    browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
+    session: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8.5 20h7M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>',
+    key: '<svg viewBox="0 0 24 24"><circle cx="8" cy="9" r="4.2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M11.4 11.6 20 20.2M16.6 16.8l2-2M18.6 18.8l1.6-1.6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+    app: '<svg viewBox="0 0 24 24"><rect x="3.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="13.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="3.5" y="13.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M17 13.5v7M13.5 17h7" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
+    bell: '<svg viewBox="0 0 24 24"><path d="M6 16.5V11a6 6 0 0 1 12 0v5.5l1.5 2H4.5l1.5-2ZM10 20.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>'
+  };
+
+  // button makes a small list-row button that runs onClick with itself.
+  function button(label, cls, onClick) {
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'button button-small ' + cls;
+    b.textContent = label;
+    b.addEventListener('click', function () { onClick(b); });
+    return b;
+  }
+
+  // row builds one line of a list from the page's <template id="tpl-row">.
+  function row(icon, name, meta, badge, actions) {
+    var li = $('tpl-row').content.firstElementChild.cloneNode(true);
+    li.querySelector('.row-icon').innerHTML = icons[icon];
+    li.querySelector('.row-name').textContent = name;
+    li.querySelector('.row-meta').textContent = meta.filter(Boolean).join(' · ');
+    if (badge) {
+      var b = li.querySelector('.row-badge');
+      b.textContent = badge;
+      b.hidden = false;
+    }
+    (actions || []).forEach(function (a) { li.querySelector('.row-actions').appendChild(a); });
+    return li;
+  }
+
+  // fill replaces a list's items.
+  function fill(listId, items) {
+    var list = $(listId);
+    list.replaceChildren.apply(list, items);
+  }
+
   window.jfguard = {
     readCredentials: readCredentials,
     deviceId: deviceId,
@@ -369,6 +410,9 @@
     createPasskey: createPasskey,
     getPasskey: getPasskey,
     passkeyProblem: passkeyProblem,
-    passkeySignIn: passkeySignIn
+    passkeySignIn: passkeySignIn,
+    button: button,
+    row: row,
+    fill: fill
   };
 }());

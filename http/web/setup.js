@@ -11,14 +11,6 @@
   var alertBox = J.$('alert');
   var notice = J.$('notice');
 
-  var icons = {
-    browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
-    session: '<svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M8.5 20h7M12 16v4" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
-    device: '<svg viewBox="0 0 24 24"><rect x="2.5" y="5" width="19" height="12" rx="2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="m9 20.5 3-3.5 3 3.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/></svg>',
-    key: '<svg viewBox="0 0 24 24"><circle cx="8" cy="9" r="4.2" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M11.4 11.6 20 20.2M16.6 16.8l2-2M18.6 18.8l1.6-1.6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>',
-    app: '<svg viewBox="0 0 24 24"><rect x="3.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="13.5" y="3.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><rect x="3.5" y="13.5" width="7" height="7" rx="1.8" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M17 13.5v7M13.5 17h7" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>'
-  };
-
   // The second steps, in the words the status and the proof forms use.
   var stepWords = {
     totp: 'a code from your authenticator app',
@@ -96,35 +88,6 @@
     });
   }
 
-  function button(label, cls, onClick) {
-    var b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'button button-small ' + cls;
-    b.textContent = label;
-    b.addEventListener('click', function () { onClick(b); });
-    return b;
-  }
-
-  // row builds one line of a list from the page's template.
-  function row(icon, name, meta, badge, actions) {
-    var li = J.$('tpl-row').content.firstElementChild.cloneNode(true);
-    li.querySelector('.row-icon').innerHTML = icons[icon];
-    li.querySelector('.row-name').textContent = name;
-    li.querySelector('.row-meta').textContent = meta.filter(Boolean).join(' · ');
-    if (badge) {
-      var b = li.querySelector('.row-badge');
-      b.textContent = badge;
-      b.hidden = false;
-    }
-    (actions || []).forEach(function (a) { li.querySelector('.row-actions').appendChild(a); });
-    return li;
-  }
-
-  function fill(listId, items) {
-    var list = J.$(listId);
-    list.replaceChildren.apply(list, items);
-  }
-
   // act runs a change from a list's button and reloads the overview.
   function act(b, method, path, done) {
     clearMessages();
@@ -177,41 +140,41 @@
     renderEmail();
     renderAppPasswords();
 
-    fill('browsers-list', me.trusted_browsers.map(function (b) {
-      return row('browser', b.name, ['Last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)],
+    J.fill('browsers-list', me.trusted_browsers.map(function (b) {
+      return J.row('browser', b.name, ['Last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)],
         b.current ? 'This browser' : '',
-        [button('Revoke', 'button-secondary', function (el) {
+        [J.button('Revoke', 'button-secondary', function (el) {
           act(el, 'DELETE', '/browsers/' + encodeURIComponent(b.id), b.current ?
             'This browser is no longer trusted. You will be asked for a code next time.' :
             b.name + ' is no longer trusted.');
         })]);
     }));
 
-    fill('sessions-list', me.sessions.map(function (s) {
+    J.fill('sessions-list', me.sessions.map(function (s) {
       var name = [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app';
-      var actions = s.current ? [] : [button('Sign out', 'button-secondary', function (el) {
+      var actions = s.current ? [] : [J.button('Sign out', 'button-secondary', function (el) {
         act(el, 'DELETE', '/sessions/' + encodeURIComponent(s.id), name + ' is signed out.');
       })];
-      return row('session', name, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], s.current ? 'This browser' : '', actions);
+      return J.row('session', name, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], s.current ? 'This browser' : '', actions);
     }));
 
-    fill('pairings-list', me.pairings.map(function (p) {
+    J.fill('pairings-list', me.pairings.map(function (p) {
       var meta = [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)];
       if (p.status === 'approved') {
-        return row('device', p.device_name, meta.concat('Approved: sign in on the device now'), 'Approved', []);
+        return J.row('device', p.device_name, meta.concat('Approved: sign in on the device now'), 'Approved', []);
       }
-      return row('device', p.device_name, meta, '', [
-        button('Approve', 'button-primary', function (el) {
+      return J.row('device', p.device_name, meta, '', [
+        J.button('Approve', 'button-primary', function (el) {
           act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/approve', p.device_name + ' is approved. Sign in on it again within 15 minutes.');
         }),
-        button('Deny', 'button-secondary', function (el) {
+        J.button('Deny', 'button-secondary', function (el) {
           act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/deny', p.device_name + ' was denied.');
         })
       ]);
     }));
-    fill('paired-list', me.devices.map(function (p) {
-      return row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', [
-        button('Remove', 'button-secondary', function (el) {
+    J.fill('paired-list', me.devices.map(function (p) {
+      return J.row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', [
+        J.button('Remove', 'button-secondary', function (el) {
           act(el, 'DELETE', '/devices/' + encodeURIComponent(p.id), p.device_name + ' is removed and signed out. It needs your approval to sign in again.');
         })
       ]);
@@ -357,7 +320,7 @@
   function showCodes(list) {
     codes = list.slice();
     J.$('codes-for').textContent = codesFor() + ', ' + new Date().toLocaleDateString();
-    fill('codes-list', codes.map(function (c) {
+    J.fill('codes-list', codes.map(function (c) {
       var li = document.createElement('li');
       li.textContent = c;
       return li;
@@ -581,11 +544,11 @@
     }
     J.$('passkeys-text').textContent = text;
     J.$('passkey-add').hidden = !st.enabled || !J.passkeysSupported() || keys.length >= 20;
-    fill('passkeys-list', keys.map(function (k) {
+    J.fill('passkeys-list', keys.map(function (k) {
       var meta = ['Added ' + J.longDate(k.created_at), k.last_used ? 'last used ' + J.ago(k.last_used) : 'not used yet', k.synced ? 'synced' : ''];
-      var li = row('key', k.label, meta, '', [
-        button('Rename', 'button-secondary', function () { rename(li, k); }),
-        button('Remove', 'button-secondary', function (el) {
+      var li = J.row('key', k.label, meta, '', [
+        J.button('Rename', 'button-secondary', function () { rename(li, k); }),
+        J.button('Remove', 'button-secondary', function (el) {
           clearMessages();
           proof('passkey-proof', el, 'Remove “' + k.label + '”', 'Remove', 'button-danger', function (factor) {
             return api('POST', '/passkeys/' + encodeURIComponent(k.id) + '/remove', factor).then(function (res) {
@@ -800,10 +763,10 @@
   var appPassword = '';
 
   function renderAppPasswords() {
-    fill('apppasswords-list', me.app_passwords.map(function (a) {
+    J.fill('apppasswords-list', me.app_passwords.map(function (a) {
       var used = a.last_used ? 'last used ' + J.ago(a.last_used) + (a.last_ip ? ' from ' + a.last_ip : '') : 'not used yet';
-      return row('app', a.label, ['Created ' + J.longDate(a.created_at), used], '', [
-        button('Revoke', 'button-secondary', function (el) {
+      return J.row('app', a.label, ['Created ' + J.longDate(a.created_at), used], '', [
+        J.button('Revoke', 'button-secondary', function (el) {
           act(el, 'DELETE', '/app-passwords/' + encodeURIComponent(a.id), '“' + a.label + '” is revoked: it no longer signs anything in.');
         })
       ]);
