@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,37 +12,14 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/projections"
 )
 
 // newPageServer is a gateway on an embedded event store, enough to render pages.
 // Jellyfin is never called: the upstream address refuses connections.
 func newPageServer(t *testing.T) *Server {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir + "/nats"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	store, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := events.NewSealer(ctx, store.JetStream(), key, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proj := projections.New(store, projections.Options{SnapshotDir: dir + "/snapshots"})
-	if err := proj.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proj.Stop() })
+	store, proj, sealer, key := newStoreDeps(t, nil)
 	up, _ := url.Parse("http://127.0.0.1:1")
 	return New(Options{
 		Upstream: up, PublicURL: up, Store: store, Projector: proj, Sealer: sealer,

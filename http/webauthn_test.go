@@ -22,7 +22,6 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/test/jellyfin"
@@ -55,29 +54,8 @@ type passkeyGateway struct {
 
 func newPasskeyGateway(t *testing.T) *passkeyGateway {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir + "/nats"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(conn.Close)
-	store, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	sealer, err := events.NewSealer(ctx, store.JetStream(), key, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := &movableClock{}
-	proj := projections.New(store, projections.Options{SnapshotDir: dir + "/snapshots", Clock: clock.now})
-	if err := proj.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proj.Stop() })
+	store, proj, sealer, key := newStoreDeps(t, clock.now)
 
 	jf := jellyfin.New(jellyfin.Options{QuickConnect: true})
 	g := &passkeyGateway{jf: jf, clock: clock, alice: jf.AddUser("alice", "alice-password", false)}
