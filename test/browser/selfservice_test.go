@@ -2,11 +2,9 @@ package browser
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -97,18 +95,7 @@ func (s *mailboxSession) Data(r io.Reader) error {
 // field; it returns the status and the token.
 func (st *stack) appSignIn(t *testing.T, password string) (int, string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"Username": "alice", "Pw": password})
-	req, _ := http.NewRequest("POST", st.URL+"/Users/AuthenticateByName", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", `MediaBrowser Client="Jellyfin for Android TV", Device="Living room TV", DeviceId="tv-app-password", Version="0.19.0"`)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct{ AccessToken string }
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out.AccessToken
+	return st.tvSignIn(t, password, "tv-app-password", "Living room TV")
 }
 
 var appPasswordFormat = regexp.MustCompile(`^jfg_[0-9a-z]{12}_[0-9a-z]{26}$`)

@@ -9,11 +9,17 @@ import (
 	"testing"
 )
 
-// nativeSignIn signs in the way a TV app does: no browser marker, its own device
-// id. It returns the status and, on success, the token.
+// nativeSignIn signs alice in the way a TV app does: no browser marker, its own
+// device id. It returns the status and, on success, the token.
 func (st *stack) nativeSignIn(t *testing.T, deviceID, device string) (int, string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"Username": "alice", "Pw": alicePassword})
+	return st.tvSignIn(t, alicePassword, deviceID, device)
+}
+
+// tvSignIn signs alice in with a password from an Android TV app's device.
+func (st *stack) tvSignIn(t *testing.T, password, deviceID, device string) (int, string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"Username": "alice", "Pw": password})
 	req, _ := http.NewRequest("POST", st.URL+"/Users/AuthenticateByName", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", `MediaBrowser Client="Jellyfin for Android TV", Device="`+device+`", DeviceId="`+deviceID+`", Version="0.19.0"`)
