@@ -56,6 +56,13 @@ func DecideEnrollAtChallenge(u *User, pol Policy, challengeID, pendingSecret, co
 		&events.TOTPEnrolled{Step: step},
 		&events.RecoveryCodesGenerated{Codes: recovery},
 		&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step, Purpose: "enroll_at_sign_in"},
-		&events.SessionVerified{TokenHash: c.TokenHash, Reason: ReasonChallenge, ChallengeID: challengeID, Token: c.Token},
+		challengeSession(c, challengeID),
 	}, nil
+}
+
+// challengeSession is the session a completed challenge verifies.
+func challengeSession(c *Challenge, challengeID string) *events.SessionVerified {
+	sv := NewSessionVerified(c.TokenHash, ReasonChallenge, c.Token)
+	sv.ChallengeID = challengeID
+	return sv
 }

@@ -574,7 +574,7 @@ func TestEnrollAtSignIn(t *testing.T) {
 		&events.TOTPEnrolled{Step: TOTPStep(fixedNow)},
 		&events.RecoveryCodesGenerated{Codes: placeholderRecovery},
 		&events.FactorVerified{ChallengeID: "c1", Method: MethodTOTP, TOTPStep: TOTPStep(fixedNow), Purpose: "enroll_at_sign_in"},
-		&events.SessionVerified{TokenHash: "th", Reason: ReasonChallenge, ChallengeID: "c1", Token: "sealed:token"},
+		&events.SessionVerified{TokenHash: "th", Reason: ReasonChallenge, ChallengeID: "c1", Token: "sealed:token", Assurance: "aal2"},
 	)
 	// A user who has a factor is asked for it instead.
 	withFactor := given(t, testUserID, story(discovered(), withTOTP(), held)...)

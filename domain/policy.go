@@ -38,6 +38,10 @@ type Policy struct {
 	MaxAppPasswords    int
 
 	EmailCodeTTL time.Duration
+
+	// StepUpWindow is how long a proven second factor lets a session change the
+	// account (step-up, "sudo mode").
+	StepUpWindow time.Duration
 }
 
 // DefaultPolicy is the policy of a fresh install.
@@ -64,6 +68,7 @@ func DefaultPolicy() Policy {
 		MaxPendingPairings:   10,
 		MaxAppPasswords:      20,
 		EmailCodeTTL:         5 * time.Minute,
+		StepUpWindow:         DefaultStepUpWindow,
 	}
 }
 

@@ -67,7 +67,8 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	pass := func(reason string, extra ...events.Payload) SignInOutcome {
 		out.Pass, out.Reason = true, reason
 		out.Events = append(out.Events, extra...)
-		sv := &events.SessionVerified{TokenHash: in.TokenHash, Reason: reason, Token: in.Token, BrowserID: out.BrowserID}
+		sv := NewSessionVerified(in.TokenHash, reason, in.Token)
+		sv.BrowserID = out.BrowserID
 		for _, e := range extra {
 			if dp, ok := e.(*events.DevicePaired); ok {
 				sv.PairingID = dp.PairingID
@@ -223,7 +224,8 @@ func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
 		return out
 	}
 	out.Events = append(out.Events, factor...)
-	sv := &events.SessionVerified{TokenHash: c.TokenHash, Reason: ReasonChallenge, ChallengeID: c.ID, Token: c.Token}
+	sv := NewSessionVerified(c.TokenHash, ReasonChallenge, c.Token)
+	sv.ChallengeID = c.ID
 	// Trust binds to the device that signed in, never to one the caller names.
 	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" && a.DeviceID == c.Device.ID {
 		out.BrowserID = a.NewBrowserID

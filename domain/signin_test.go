@@ -22,7 +22,7 @@ func baseSignIn() SignIn {
 
 // passed is the session_verified a passing sign-in records.
 func passed(reason string) *events.SessionVerified {
-	return &events.SessionVerified{TokenHash: "token-hash-1", Reason: reason, Token: "sealed:token-1"}
+	return &events.SessionVerified{TokenHash: "token-hash-1", Reason: reason, Token: "sealed:token-1", Assurance: string(AssuranceOf(reason))}
 }
 
 // challenged is the challenge_issued a held sign-in records.
@@ -242,7 +242,7 @@ func TestDecideSignIn(t *testing.T) {
 			then: []events.Payload{
 				// Use rotates the cookie but keeps the expiry of the original grant.
 				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(28 * 24 * time.Hour)},
-				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1"},
+				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1", Assurance: "aal2"},
 			},
 		},
 		{
@@ -253,7 +253,7 @@ func TestDecideSignIn(t *testing.T) {
 			want:  SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1"},
 			then: []events.Payload{
 				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(time.Hour)},
-				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1"},
+				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1", Assurance: "aal2"},
 			},
 		},
 		{
@@ -390,7 +390,7 @@ func TestDecideSignIn(t *testing.T) {
 			want:  SignInOutcome{Pass: true, Reason: ReasonPairing},
 			then: []events.Payload{
 				&events.DevicePaired{PairingID: "p1", TokenHash: "token-hash-1", Token: "sealed:token-1"},
-				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonPairing, Token: "sealed:token-1", PairingID: "p1"},
+				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonPairing, Token: "sealed:token-1", PairingID: "p1", Assurance: "device"},
 			},
 		},
 		{
@@ -498,7 +498,7 @@ func attempt(method, code string) Attempt {
 
 // verifiedBy is the session a completed challenge records.
 func verifiedBy(browserID string) *events.SessionVerified {
-	return &events.SessionVerified{TokenHash: heldTokenHash, Reason: ReasonChallenge, ChallengeID: challengeID, Token: heldToken, BrowserID: browserID}
+	return &events.SessionVerified{TokenHash: heldTokenHash, Reason: ReasonChallenge, ChallengeID: challengeID, Token: heldToken, BrowserID: browserID, Assurance: "aal2"}
 }
 
 func wrongAt(reason string) *events.FactorFailed {

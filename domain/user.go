@@ -112,6 +112,10 @@ type Session struct {
 	BrowserID     string
 	PairingID     string
 	AppPasswordID string
+	// Assurance is the level the session was created at; FactorAt when it last
+	// proved a second factor (at sign-in or by a step-up), zero if never.
+	Assurance Assurance
+	FactorAt  time.Time
 }
 
 // Browser is a trusted browser.
@@ -295,10 +299,18 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		u.LockedUntil = e.Until
 		u.Failures = nil
 	case *events.SessionVerified:
-		u.Sessions[e.TokenHash] = &Session{
+		s := &Session{
 			TokenHash: e.TokenHash, Token: e.Token, Reason: e.Reason, VerifiedAt: now, IP: ev.IP, Device: dev,
 			BrowserID: e.BrowserID, PairingID: e.PairingID, AppPasswordID: e.AppPasswordID,
+			Assurance: Assurance(e.Assurance),
 		}
+		if s.Assurance == "" {
+			s.Assurance = AssuranceOf(e.Reason)
+		}
+		if s.Assurance == AssuranceAAL2 && startsRecent(e.Reason) {
+			s.FactorAt = now
+		}
+		u.Sessions[e.TokenHash] = s
 		if e.ChallengeID != "" {
 			if c := u.Challenges[e.ChallengeID]; c != nil {
 				if s := u.Sessions[e.TokenHash]; s.Token == "" {
@@ -310,6 +322,20 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		}
 	case *events.SessionRevoked:
 		delete(u.Sessions, e.TokenHash)
+	case *events.SessionSteppedUp:
+		if s := u.Sessions[e.TokenHash]; s != nil {
+			s.FactorAt = now
+		}
+	case *events.SignedOutEverywhere:
+		for h := range u.Sessions {
+			if h != e.KeptTokenHash {
+				delete(u.Sessions, h)
+			}
+		}
+		u.Challenges = map[string]*Challenge{}
+		u.AppPasswords = map[string]*AppPassword{}
+		u.Pairings = map[string]*Pairing{}
+		u.Browsers = map[string]*Browser{}
 
 	case *events.TOTPEnrollmentStarted:
 		u.PendingTOTP = e.Secret

@@ -421,7 +421,9 @@ func TestEvolveChallengeLifecycle(t *testing.T) {
 	if _, ok := u.Challenges["c1"]; ok {
 		t.Error("challenge c1 still held after session_verified")
 	}
-	wantSession := &Session{TokenHash: "hash-c1", Token: "sealed:c1", Reason: ReasonChallenge, VerifiedAt: fixedNow, IP: "203.0.113.7", Device: webDevice}
+	// An event from before sessions carried a level is read at its reason's level.
+	wantSession := &Session{TokenHash: "hash-c1", Token: "sealed:c1", Reason: ReasonChallenge, VerifiedAt: fixedNow, IP: "203.0.113.7", Device: webDevice,
+		Assurance: AssuranceAAL2, FactorAt: fixedNow}
 	if got := u.Sessions["hash-c1"]; !reflect.DeepEqual(got, wantSession) {
 		t.Errorf("session:\n got %+v\nwant %+v", got, wantSession)
 	}

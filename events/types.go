@@ -20,6 +20,9 @@ var catalog = []Entry{
 	{Type: "lockout_started", Aggregate: AggUser, Summary: "Too many failed second factors: the user's second-factor step is locked until the given time.", proto: &LockoutStarted{}},
 	{Type: "session_verified", Aggregate: AggUser, Summary: "A Jellyfin token may be used through jfguard, for the given reason.", proto: &SessionVerified{}},
 	{Type: "session_revoked", Aggregate: AggUser, Summary: "A verified token was revoked (signed out, device revoked, admin action) and is logged out at Jellyfin.", proto: &SessionRevoked{}},
+	{Type: "step_up_required", Aggregate: AggUser, Summary: "A session asked for an account-changing action without a recently proven second factor (or from a device's session, which never may) and was refused.", proto: &StepUpRequired{}},
+	{Type: "session_stepped_up", Aggregate: AggUser, Summary: "A session proved a second factor again: account changes are allowed from it for the step-up window.", proto: &SessionSteppedUp{}},
+	{Type: "signed_out_everywhere", Aggregate: AggUser, Summary: "Every session, held sign-in, app password, paired device, pairing and trusted browser of the user was revoked (lost phone, offboarding, reset); the tokens are logged out at Jellyfin.", proto: &SignedOutEverywhere{}},
 
 	// Factors.
 	{Type: "totp_enrollment_started", Aggregate: AggUser, Summary: "The user began adding an authenticator app; the secret is sealed.", proto: &TOTPEnrollmentStarted{}},
@@ -140,6 +143,39 @@ type SessionVerified struct {
 	PairingID     string `json:"pairing_id,omitempty"`
 	AppPasswordID string `json:"app_password_id,omitempty"`
 	Token         Sealed `json:"token,omitempty"`
+	// Assurance is the session's level (aal1, aal2, device); events from before
+	// sessions carried one are read with the level their reason implies.
+	Assurance string `json:"assurance,omitempty"`
+}
+
+// StepUpRequired records a refused account-changing action: the session's level was
+// too low for it (Level), or it is a device's session, which never may (Device).
+type StepUpRequired struct {
+	TokenHash string `json:"token_hash"`
+	Action    string `json:"action"`
+	Level     string `json:"level"`
+	Device    bool   `json:"device,omitempty"`
+}
+
+// SessionSteppedUp records that a session proved a second factor again (the
+// factor_verified with purpose step_up comes with it).
+type SessionSteppedUp struct {
+	TokenHash string `json:"token_hash"`
+	Method    string `json:"method"`
+}
+
+// SignedOutEverywhere revokes every credential of the user but the session named by
+// KeptTokenHash (the one that asked, when a user signs out everywhere else). The
+// counts say what was revoked, for the audit log; the fold revokes whatever the
+// state holds.
+type SignedOutEverywhere struct {
+	Reason        string `json:"reason"`
+	KeptTokenHash string `json:"kept_token_hash,omitempty"`
+	Sessions      int    `json:"sessions"`
+	HeldSignIns   int    `json:"held_sign_ins"`
+	AppPasswords  int    `json:"app_passwords"`
+	Devices       int    `json:"devices"`
+	Browsers      int    `json:"trusted_browsers"`
 }
 
 // SessionRevoked stops a token at the gate.
@@ -367,6 +403,9 @@ func (*ChallengeExpired) EventType() string       { return "challenge_expired" }
 func (*LockoutStarted) EventType() string         { return "lockout_started" }
 func (*SessionVerified) EventType() string        { return "session_verified" }
 func (*SessionRevoked) EventType() string         { return "session_revoked" }
+func (*StepUpRequired) EventType() string         { return "step_up_required" }
+func (*SessionSteppedUp) EventType() string       { return "session_stepped_up" }
+func (*SignedOutEverywhere) EventType() string    { return "signed_out_everywhere" }
 func (*TOTPEnrollmentStarted) EventType() string  { return "totp_enrollment_started" }
 func (*TOTPEnrolled) EventType() string           { return "totp_enrolled" }
 func (*TOTPRemoved) EventType() string            { return "totp_removed" }

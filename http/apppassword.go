@@ -97,7 +97,7 @@ func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr ClientAddr, creds 
 			}
 			return []events.Payload{
 				&events.AppPasswordUsed{ID: id, TokenHash: h},
-				&events.SessionVerified{TokenHash: h, Reason: domain.ReasonAppPassword, AppPasswordID: id, Token: sealed},
+				appPasswordSession(h, id, sealed),
 			}, nil
 		})
 	}
@@ -108,4 +108,11 @@ func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr ClientAddr, creds 
 	}
 	s.metrics.signIns.WithLabelValues("pass_app_password").Inc()
 	c.Data(http.StatusOK, "application/json; charset=utf-8", raw)
+}
+
+// appPasswordSession is the session an app password signs in: a device's.
+func appPasswordSession(tokenHash, appPasswordID string, token events.Sealed) *events.SessionVerified {
+	sv := domain.NewSessionVerified(tokenHash, domain.ReasonAppPassword, token)
+	sv.AppPasswordID = appPasswordID
+	return sv
 }

@@ -230,6 +230,13 @@ func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string
 		s.log.Info("refused a session jfguard did not verify", "user", u.Name, "ip", addr.IP.String())
 		return verdictRefuse, 30 * time.Second
 	}
+	// The token is kept sealed like every other session's, so signing the user out
+	// everywhere can log it out at Jellyfin.
+	sealed, err := s.opts.Sealer.Seal(ctx, u.ID, []byte(creds.Token))
+	if err != nil {
+		s.log.Error("seal a resolved session", "err", err)
+		return verdictUnavailable, time.Second
+	}
 	_, err = s.opts.Projector.ExecUser(ctx, u.ID, s.eventContext(u.ID, addr, creds), func(user *domain.User, now time.Time) ([]events.Payload, error) {
 		var evs []events.Payload
 		if !user.Known() {
@@ -238,7 +245,7 @@ func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string
 		if user.Sessions[h] != nil {
 			return evs, nil
 		}
-		return append(evs, &events.SessionVerified{TokenHash: h, Reason: reason}), nil
+		return append(evs, domain.NewSessionVerified(h, reason, sealed)), nil
 	})
 	if err != nil {
 		s.log.Error("record verified session", "err", err)

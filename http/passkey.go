@@ -506,7 +506,7 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 			if u.Name != res.User.Name || u.Admin != res.User.Policy.IsAdministrator {
 				evs = append(evs, &events.UserProfileChanged{Name: res.User.Name, Admin: res.User.Policy.IsAdministrator})
 			}
-			return append(evs, &events.SessionVerified{TokenHash: h, Reason: domain.ReasonPasskey, Token: sealed}), nil
+			return append(evs, domain.NewSessionVerified(h, domain.ReasonPasskey, sealed)), nil
 		})
 	}
 	if err != nil {

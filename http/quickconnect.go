@@ -194,7 +194,10 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr,
 			refused = true
 			return evs, nil
 		}
-		return append(evs, &events.SessionVerified{TokenHash: h, Reason: reason, Token: sealed}), nil
+		// A token from Quick Connect is a device's, whatever let it in.
+		sv := domain.NewSessionVerified(h, reason, sealed)
+		sv.Assurance = string(domain.AssuranceDevice)
+		return append(evs, sv), nil
 	})
 	if err != nil || refused {
 		// Authorized outside jfguard (directly at Jellyfin, or by a session that did

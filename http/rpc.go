@@ -527,7 +527,7 @@ func (s *Server) rpcSessionsAdopt(ctx context.Context, raw json.RawMessage) (any
 			if !u.Known() && d.LastUser != "" {
 				evs = append(evs, &events.UserDiscovered{Name: d.LastUser})
 			}
-			return append(evs, &events.SessionVerified{TokenHash: h, Reason: domain.ReasonAdopted, Token: sealed}), nil
+			return append(evs, domain.NewSessionVerified(h, domain.ReasonAdopted, sealed)), nil
 		})
 		if err != nil {
 			return nil, err

@@ -204,6 +204,21 @@ func (s *State) applyUser(ev events.Event, p events.Payload) {
 		delete(s.Names, strings.ToLower(u.Name))
 	case *events.AppPasswordRevoked:
 		delete(s.AppPasswords, e.ID)
+	case *events.SignedOutEverywhere:
+		for h := range u.Sessions {
+			if h != e.KeptTokenHash {
+				s.Tokens[h] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
+			}
+		}
+		for id, c := range u.Challenges {
+			if s.Tokens[c.TokenHash].Status == TokenPending {
+				s.Tokens[c.TokenHash] = TokenRef{UserID: u.ID, Status: TokenRevoked, Since: ev.Time}
+			}
+			delete(s.ChallengeUsers, id)
+		}
+		for id := range u.AppPasswords {
+			delete(s.AppPasswords, id)
+		}
 	case *events.SessionVerified:
 		// A device signing in again ends its earlier session at Jellyfin.
 		if ev.Device != nil {
