@@ -84,6 +84,13 @@ const (
 	ActionSessions          Action = "sessions"            // sign another session out
 	ActionSignOutEverywhere Action = "sign_out_everywhere" // revoke every session and device credential
 	ActionAdmin             Action = "admin"               // a control API method that changes state
+
+	// ActionStepUp is asking to prove a factor (an emailed code, a passkey
+	// ceremony): any session may, except a device's, since proving is how a
+	// session becomes recent.
+	ActionStepUp Action = "step_up"
+	// ActionSignOut is a session ending itself: always allowed.
+	ActionSignOut Action = "sign_out"
 )
 
 // Errors of the step-up decision.
@@ -130,13 +137,15 @@ func (u *User) Authorize(c Caller, action Action, pol Policy, now time.Time) ([]
 	if s == nil || c.TokenHash == "" {
 		return nil, ErrNoSession
 	}
-	level := s.Level(now, pol.stepUpWindow())
+	level := s.Level(now, pol.StepUpDuration())
 	refused := &events.StepUpRequired{TokenHash: c.TokenHash, Action: string(action), Level: string(level)}
 	switch {
+	case action == ActionSignOut:
+		return nil, nil
 	case level == AssuranceDevice:
 		refused.Device = true
 		return []events.Payload{refused}, ErrDeviceSession
-	case level == AssuranceAAL2Recent, c.Proof, !u.HasSecondFactor():
+	case level == AssuranceAAL2Recent, c.Proof, !u.HasSecondFactor(), action == ActionStepUp:
 		return nil, nil
 	}
 	return []events.Payload{refused}, &StepUpError{Action: action, Level: level, Methods: u.Methods()}
@@ -157,12 +166,8 @@ func Guard(c Caller, action Action, pol Policy, decide func(u *User, now time.Ti
 // makes the session recent: account changes are allowed for the step-up window. A
 // wrong factor counts toward lockout like a failed challenge.
 func DecideStepUp(u *User, pol Policy, tokenHash string, p FactorProof) ([]events.Payload, error) {
-	s := u.Sessions[tokenHash]
-	switch {
-	case s == nil || tokenHash == "":
-		return nil, ErrNoSession
-	case s.Assurance == AssuranceDevice:
-		return []events.Payload{&events.StepUpRequired{TokenHash: tokenHash, Action: "step_up", Level: string(AssuranceDevice), Device: true}}, ErrDeviceSession
+	if evs, err := u.Authorize(Caller{TokenHash: tokenHash}, ActionStepUp, pol, p.Now); err != nil {
+		return evs, err
 	}
 	evs, err := DecideProof(u, pol, p, PurposeStepUp)
 	if err != nil {
@@ -172,10 +177,19 @@ func DecideStepUp(u *User, pol Policy, tokenHash string, p FactorProof) ([]event
 }
 
 // PurposeStepUp marks the factor_verified of a step-up.
-const PurposeStepUp = "step_up"
+const PurposeStepUp = string(ActionStepUp)
 
-// stepUpWindow is the policy's window, or the default when unset.
-func (p Policy) stepUpWindow() time.Duration {
+// DecideSignOut ends the caller's own session. Ending one's own session is never
+// refused, whatever the session.
+func DecideSignOut(u *User, tokenHash string) ([]events.Payload, error) {
+	if u.Sessions[tokenHash] == nil {
+		return nil, ErrNoSession
+	}
+	return []events.Payload{&events.SessionRevoked{TokenHash: tokenHash, Reason: "signed_out_by_user"}}, nil
+}
+
+// StepUpDuration is the policy's step-up window, or the default when unset.
+func (p Policy) StepUpDuration() time.Duration {
 	if p.StepUpWindow <= 0 {
 		return DefaultStepUpWindow
 	}
@@ -186,10 +200,10 @@ func (p Policy) stepUpWindow() time.Duration {
 // not recent at now.
 func (u *User) StepUpUntil(tokenHash string, pol Policy, now time.Time) time.Time {
 	s := u.Sessions[tokenHash]
-	if s == nil || s.Level(now, pol.stepUpWindow()) != AssuranceAAL2Recent {
+	if s == nil || s.Level(now, pol.StepUpDuration()) != AssuranceAAL2Recent {
 		return time.Time{}
 	}
-	return s.FactorAt.Add(pol.stepUpWindow())
+	return s.FactorAt.Add(pol.StepUpDuration())
 }
 
 // NewSessionVerified is the session_verified of a token let through for reason,

@@ -52,6 +52,7 @@ var catalog = []Entry{
 	{Type: "device_revoked", Aggregate: AggUser, Summary: "A paired device was revoked and its session logged out.", proto: &DeviceRevoked{}},
 	{Type: "app_password_created", Aggregate: AggUser, Summary: "An app password was created; only its slow hash is stored.", proto: &AppPasswordCreated{}},
 	{Type: "app_password_used", Aggregate: AggUser, Summary: "An app password signed an app in.", proto: &AppPasswordUsed{}},
+	{Type: "quick_connect_authorized", Aggregate: AggUser, Summary: "A session of the user authorized a Quick Connect code: the device that shows it signs in as the user.", proto: &QuickConnectAuthorized{}},
 	{Type: "app_password_revoked", Aggregate: AggUser, Summary: "An app password was revoked.", proto: &AppPasswordRevoked{}},
 
 	// Addresses.
@@ -170,6 +171,7 @@ type SessionSteppedUp struct {
 // state holds.
 type SignedOutEverywhere struct {
 	Reason        string `json:"reason"`
+	Note          string `json:"note,omitempty"` // an administrator's words, for the audit log
 	KeptTokenHash string `json:"kept_token_hash,omitempty"`
 	Sessions      int    `json:"sessions"`
 	HeldSignIns   int    `json:"held_sign_ins"`
@@ -340,6 +342,12 @@ type AppPasswordUsed struct {
 	TokenHash string `json:"token_hash"`
 }
 
+// QuickConnectAuthorized records that a session (TokenHash) authorized a Quick
+// Connect code for the user.
+type QuickConnectAuthorized struct {
+	TokenHash string `json:"token_hash"`
+}
+
 // AppPasswordRevoked removes an app password.
 type AppPasswordRevoked struct {
 	ID string `json:"id"`
@@ -432,6 +440,7 @@ func (*DeviceRevoked) EventType() string          { return "device_revoked" }
 func (*AppPasswordCreated) EventType() string     { return "app_password_created" }
 func (*AppPasswordUsed) EventType() string        { return "app_password_used" }
 func (*AppPasswordRevoked) EventType() string     { return "app_password_revoked" }
+func (*QuickConnectAuthorized) EventType() string { return "quick_connect_authorized" }
 func (*SignInFailed) EventType() string           { return "sign_in_failed" }
 func (*IPBanned) EventType() string               { return "ip_banned" }
 func (*IPUnbanned) EventType() string             { return "ip_unbanned" }

@@ -53,7 +53,7 @@ func (s *Server) handleAppPasswordRevoke(c *gin.Context) {
 
 // handleDeviceRevoke removes a paired device and logs its session out at Jellyfin.
 func (s *Server) handleDeviceRevoke(c *gin.Context) {
-	if err := s.revokeDevice(c.Request.Context(), userOf(c), c.Param("id"), userOf(c)); err != nil {
+	if err := s.revokeDevice(c.Request.Context(), userOf(c), c.Param("id"), s.requestContext(c), func(d userDecision) userDecision { return s.guarded(c, d) }); err != nil {
 		s.selfServiceError(c, err)
 		return
 	}

@@ -131,9 +131,7 @@ func (s *Server) handleEmailAdd(c *gin.Context) {
 
 // emailCommand runs a decision and maps the email-specific errors.
 func (s *Server) emailCommand(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) bool {
-	uid := userOf(c)
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.eventContext(uid, addr, credsOf(c)), decide)
+	err := s.execAccount(c, decide)
 	var limited *domain.SendLimitedError
 	switch {
 	case err == nil:

@@ -74,7 +74,9 @@ func (s *Server) gate(c *gin.Context) {
 	s.metrics.gate.WithLabelValues("pass").Inc()
 	switch jellyfinRoute(r) {
 	case routeQuickConnectAuthorize:
-		s.noteQuickConnectAuthorize(c, creds)
+		if !s.authorizeQuickConnect(c, creds, addr) {
+			return
+		}
 	case routeLogout:
 		s.proxyLogout(c, creds, addr)
 		return

@@ -48,10 +48,10 @@ func (s *Server) requireSession() gin.HandlerFunc {
 }
 
 // requireAdmin lets in jfguard's admin token or a verified session of a Jellyfin
-// administrator.
+// administrator that is not a device's (an administrator's TV reads no audit log).
 func (s *Server) requireAdmin() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if s.isAdmin(c.Request) {
+		if _, ok := s.adminCaller(c.Request); ok {
 			c.Next()
 			return
 		}
@@ -59,24 +59,35 @@ func (s *Server) requireAdmin() gin.HandlerFunc {
 	}
 }
 
-func (s *Server) isAdmin(r *http.Request) bool {
+// adminCaller is who calls the admin API: jfguard's admin token (the root
+// credential of scripts and the CLI), or an administrator's session.
+type adminCaller struct {
+	token     bool
+	userID    string
+	tokenHash string
+}
+
+// adminCaller reports whether the request comes from an administrator, and which.
+func (s *Server) adminCaller(r *http.Request) (adminCaller, bool) {
 	if tok := s.opts.AdminToken; tok != "" {
 		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") &&
 			subtle.ConstantTimeCompare([]byte(strings.TrimPrefix(h, "Bearer ")), []byte(tok)) == 1 {
-			return true
+			return adminCaller{token: true}, true
 		}
 	}
-	uid, _, ok := s.sessionUser(r)
+	uid, creds, ok := s.sessionUser(r)
 	if !ok {
-		return false
+		return adminCaller{}, false
 	}
+	h := tokenHash(creds.Token)
 	var admin bool
 	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			admin = u.Admin
+		if u := st.Users[uid]; u != nil && u.Admin {
+			ss := u.Sessions[h]
+			admin = ss != nil && ss.Assurance != domain.AssuranceDevice
 		}
 	})
-	return admin
+	return adminCaller{userID: uid, tokenHash: h}, admin
 }
 
 func userOf(c *gin.Context) string { return c.GetString(ctxUser) }
@@ -107,6 +118,9 @@ type meView struct {
 	Passkeys      []passkeyView `json:"passkeys"`
 	Email         *emailView    `json:"email,omitempty"`
 	ThisBrowserID string        `json:"this_browser,omitempty"`
+	// Session is the caller's own session: its assurance level and until when a
+	// proven factor lets it change the account.
+	Session *sessionLevel `json:"session,omitempty"`
 	// Features says what this server offers, so the page can say why something is
 	// missing instead of failing when it is used.
 	Features featuresView `json:"features"`
@@ -258,6 +272,9 @@ func (s *Server) handleMe(c *gin.Context) {
 		return
 	}
 	v.Features = featuresView{Passkeys: s.passkeyStatus(), Email: s.opts.Mailer != nil}
+	if lvl, ok := s.levelOf(v.User.ID, tokenHash(credsOf(c).Token)); ok {
+		v.Session = &lvl
+	}
 	// The address is sealed in the log; only its owner sees it, here.
 	s.read(func(st *projections.State) {
 		if u := st.Users[v.User.ID]; u != nil && u.Email != nil {
@@ -274,21 +291,28 @@ func (s *Server) handleMe(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// selfService runs a decision for the caller and answers with the standard errors.
+// selfService runs a decision for the caller, guarded by the step-up rule of the
+// route's action, and answers with the standard errors.
 func (s *Server) selfService(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) bool {
-	uid := userOf(c)
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.eventContext(uid, addr, credsOf(c)), decide)
-	if err != nil {
+	if err := s.execAccount(c, decide); err != nil {
 		s.selfServiceError(c, err)
 		return false
 	}
 	return true
 }
 
+// execAccount runs a guarded self-service decision for the caller.
+func (s *Server) execAccount(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) error {
+	_, err := s.opts.Projector.ExecUser(c.Request.Context(), userOf(c), s.requestContext(c), s.guarded(c, decide))
+	return err
+}
+
 func (s *Server) selfServiceError(c *gin.Context, err error) {
-	if s.passkeyError(c, err) {
+	if s.passkeyError(c, err) || stepUpAnswer(c, err) {
 		return
+	}
+	if errors.Is(err, errUndeclaredAction) {
+		s.log.Error("refused a self-service change", "path", c.FullPath(), "err", err)
 	}
 	var locked *domain.LockedError
 	switch {
@@ -502,9 +526,13 @@ func (s *Server) handleRevokeBrowser(c *gin.Context) {
 func (s *Server) handleRevokeSession(c *gin.Context) {
 	h := c.Param("hash")
 	var token events.Sealed
+	own := h == tokenHash(credsOf(c).Token)
 	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		if ss := u.Sessions[h]; ss != nil {
 			token = ss.Token
+		}
+		if own {
+			return domain.DecideSignOut(u, h)
 		}
 		return domain.DecideRevokeSession(u, h, "signed_out_by_user")
 	}) {
@@ -518,11 +546,6 @@ func (s *Server) handleRevokeSession(c *gin.Context) {
 func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("id")
-		if approve && !s.strongSession(c) {
-			c.JSON(http.StatusForbidden, gin.H{"error": "needs_second_factor",
-				"message": "Approve devices from a browser where you signed in with your second factor."})
-			return
-		}
 		pol := s.Policy()
 		if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 			return domain.DecidePairingAnswer(u, pol, id, approve, now)
@@ -563,27 +586,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// strongSession reports whether the caller's session proved the second factor (or a
-// trusted browser, or the LAN bypass): only such a session may let a new device in.
-// Sessions of app passwords or paired devices may not.
-func (s *Server) strongSession(c *gin.Context) bool {
-	h := tokenHash(credsOf(c).Token)
-	uid := userOf(c)
-	strong := false
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			if ss := u.Sessions[h]; ss != nil {
-				switch ss.Reason {
-				case domain.ReasonChallenge, domain.ReasonTrustedBrowser, domain.ReasonPasskey, domain.ReasonLAN:
-					strong = true
-				case domain.ReasonNoSecondFactor, domain.ReasonDisabled:
-					// A user without a second factor has nothing stronger to offer.
-					strong = !u.HasSecondFactor()
-				}
-			}
-		}
-	})
-	return strong
 }

@@ -122,17 +122,12 @@ func beginAnswer(c *gin.Context, id string, publicKey any) {
 	c.JSON(http.StatusOK, gin.H{"ceremony": id, "publicKey": publicKey})
 }
 
-// handlePasskeyRegisterBegin starts adding a passkey. Only a session that proved the
-// second factor may add one: a passkey signs in alone, so a session of an app
-// password or a paired TV must not be able to mint one.
+// handlePasskeyRegisterBegin starts adding a passkey. Its route needs a recent
+// second factor (a passkey signs in alone): a session of an app password or a paired
+// TV can never mint one.
 func (s *Server) handlePasskeyRegisterBegin(c *gin.Context) {
 	if s.rp == nil {
 		s.passkeyError(c, errPasskeysOff)
-		return
-	}
-	if !s.strongSession(c) {
-		c.JSON(http.StatusForbidden, gin.H{"error": "needs_second_factor",
-			"message": "Add passkeys from a browser where you signed in with your second factor."})
 		return
 	}
 	u := s.userClone(userOf(c))
@@ -168,11 +163,6 @@ func (s *Server) handlePasskeyRegister(c *gin.Context) {
 	}
 	if s.rp == nil {
 		s.passkeyError(c, errPasskeysOff)
-		return
-	}
-	if !s.strongSession(c) {
-		c.JSON(http.StatusForbidden, gin.H{"error": "needs_second_factor",
-			"message": "Add passkeys from a browser where you signed in with your second factor."})
 		return
 	}
 	uid := userOf(c)

@@ -72,6 +72,7 @@ var PolicySettings = map[string]policySetting{
 	"security.challenge_max_failures": intSetting(1, 100, func(p *domain.Policy) *int { return &p.MaxChallengeFailures }),
 	"security.ban_threshold":          intSetting(0, 10000, func(p *domain.Policy) *int { return &p.BanThreshold }),
 	"security.ban_duration":           durationSetting(time.Minute, 365*24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.BanDuration }),
+	"security.step_up_window":         durationSetting(time.Minute, time.Hour, func(p *domain.Policy) *time.Duration { return &p.StepUpWindow }),
 	"security.lan_cidrs": {
 		get: func(p domain.Policy) string {
 			s := make([]string, len(p.LANCIDRs))

@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -67,6 +68,13 @@ func (l *quickConnectLedger) authorize(code, userID string) {
 	l.authorized[code] = qcAuth{userID: userID, expires: now.Add(quickConnectTTL)}
 }
 
+// forget drops an authorization that was not recorded.
+func (l *quickConnectLedger) forget(code string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.authorized, code)
+}
+
 // authorizedBy returns who authorized the request with this secret, consuming it.
 func (l *quickConnectLedger) authorizedBy(secret string) (string, bool) {
 	l.mu.Lock()
@@ -104,23 +112,88 @@ func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
 	ans.write(c.Writer)
 }
 
-// noteQuickConnectAuthorize records that a verified session authorized a code. The
-// gate only lets verified sessions get here.
-func (s *Server) noteQuickConnectAuthorize(c *gin.Context, creds Credentials) {
+// authorizeQuickConnect is the gate's path for Jellyfin's own "Quick Connect" page:
+// a verified session authorizing a code. Authorizing a code lets a new device in, so
+// it is an account change: only a session with a recent second factor may, decided
+// by the domain's step-up rule; a refusal points to jfguard's security page, where
+// the person proves the factor and authorizes the code. It reports whether the
+// request may go on to Jellyfin; the code is noted first, because the device
+// finishes its sign-in as soon as Jellyfin answers.
+func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr ClientAddr) bool {
 	code := queryFold(c.Request, "code")
-	if code == "" {
-		return
-	}
-	var uid string
 	h := tokenHash(creds.Token)
+	var uid string
 	s.read(func(st *projections.State) {
 		if ref, ok := st.Tokens[h]; ok && ref.Status == projections.TokenVerified {
 			uid = ref.UserID
 		}
 	})
-	if uid != "" {
+	if uid == "" {
+		s.refuse(c, http.StatusUnauthorized, "this session needs a second factor")
+		return false
+	}
+	caller, pol := domain.Caller{TokenHash: h}, s.Policy()
+	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		evs, err := u.Authorize(caller, domain.ActionQuickConnect, pol, now)
+		if err != nil {
+			return evs, err
+		}
+		return []events.Payload{&events.QuickConnectAuthorized{TokenHash: h}}, nil
+	})
+	if err != nil {
+		s.setSecurityHeaders(c.Writer.Header())
+		c.Header("Cache-Control", "no-store")
+		if stepUpAnswer(c, err) {
+			// The web app shows Jellyfin's generic error; the body says where to go.
+			s.log.Info("quick connect authorize refused", "user", uid, "err", err)
+		} else {
+			s.log.Error("quick connect authorize", "err", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable", "message": "Try again in a moment."})
+		}
+		c.Abort()
+		return false
+	}
+	if code != "" {
 		s.qc.authorize(code, uid)
 	}
+	return true
+}
+
+// handleQuickConnectApprove authorizes a Quick Connect code from jfguard's security
+// page (its route needs a recent second factor): jfguard asks Jellyfin to authorize
+// the code for the caller, with the caller's own token, then records it.
+func (s *Server) handleQuickConnectApprove(c *gin.Context) {
+	in, ok := decodeJSON[struct {
+		Code string `json:"code"`
+	}](c, 1024)
+	if !ok {
+		return
+	}
+	code := strings.TrimSpace(in.Code)
+	if code == "" || len(code) > 32 {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_code", "message": "Type the code the device shows."})
+		return
+	}
+	uid, creds := userOf(c), credsOf(c)
+	h := tokenHash(creds.Token)
+	s.qc.authorize(code, uid)
+	if err := s.jf.AuthorizeQuickConnect(c.Request.Context(), creds.Token, code); err != nil {
+		var se *statusError
+		if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusBadRequest) {
+			c.JSON(http.StatusNotFound, gin.H{"error": "unknown_code", "message": "No device is waiting with this code. Check it, or start again on the device."})
+			return
+		}
+		s.log.Warn("quick connect authorize at Jellyfin", "err", err)
+		c.JSON(http.StatusBadGateway, gin.H{"error": "upstream_failed", "message": "Jellyfin did not accept the code. Is Quick Connect on?"})
+		return
+	}
+	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return []events.Payload{&events.QuickConnectAuthorized{TokenHash: h}}, nil
+	}) {
+		s.qc.forget(code) // not recorded, so not let in
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true, "message": "The device is signing in."})
 }
 
 // queryFold reads a query parameter by case-insensitive name, as Jellyfin does.

@@ -2,6 +2,7 @@ package http
 
 import (
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -36,31 +37,37 @@ func (s *Server) routes() *gin.Engine {
 	j.POST("/api/passkey/begin", s.refuseBanned(), s.handlePasskeySignInBegin)
 	j.POST("/api/passkey/finish", s.refuseBanned(), s.handlePasskeySignIn)
 
-	// Self-service, authenticated by the caller's verified Jellyfin token.
+	// Self-service, authenticated by the caller's verified Jellyfin token. Each route
+	// that changes the account names its action: the domain's step-up rule decides
+	// whether this session may take it now (a recent second factor; never a device's
+	// session). Routes marked WithProof take the factor in the request itself.
 	me := j.Group("/api/me", s.refuseBanned(), s.requireSession())
 	me.GET("", s.handleMe)
-	me.POST("/totp", s.handleTOTPBegin)
-	me.GET("/totp/qr", s.handleTOTPQR)
-	me.POST("/totp/confirm", s.handleTOTPConfirm)
-	me.POST("/recovery-codes", s.handleRecoveryRegenerate)
-	me.POST("/disable", s.handleDisable)
-	me.DELETE("/browsers/:id", s.handleRevokeBrowser)
-	me.DELETE("/sessions/:hash", s.handleRevokeSession)
-	me.POST("/pairings/:id/approve", s.handlePairingAnswer(true))
-	me.POST("/pairings/:id/deny", s.handlePairingAnswer(false))
-	me.DELETE("/devices/:id", s.handleDeviceRevoke)
+	me.POST("/step-up", s.handleStepUp)
+	me.POST("/sign-out-everywhere", s.handleSignOutEverywhere)
+	me.POST("/totp", s.account(domain.ActionFactors), s.handleTOTPBegin)
+	me.GET("/totp/qr", s.account(domain.ActionFactors), s.handleTOTPQR)
+	me.POST("/totp/confirm", s.account(domain.ActionFactors), s.handleTOTPConfirm)
+	me.POST("/recovery-codes", s.accountWithProof(domain.ActionFactors), s.handleRecoveryRegenerate)
+	me.POST("/disable", s.accountWithProof(domain.ActionDisable2FA), s.handleDisable)
+	me.DELETE("/browsers/:id", s.account(domain.ActionTrustedBrowsers), s.handleRevokeBrowser)
+	me.DELETE("/sessions/:hash", s.ownSessionOr(domain.ActionSessions), s.handleRevokeSession)
+	me.POST("/pairings/:id/approve", s.account(domain.ActionDevices), s.handlePairingAnswer(true))
+	me.POST("/pairings/:id/deny", s.account(domain.ActionDevices), s.handlePairingAnswer(false))
+	me.DELETE("/devices/:id", s.account(domain.ActionDevices), s.handleDeviceRevoke)
 	me.GET("/pairings", s.handlePairings)
-	me.POST("/app-passwords", s.handleAppPasswordCreate)
-	me.DELETE("/app-passwords/:id", s.handleAppPasswordRevoke)
-	me.POST("/email", s.handleEmailAdd)
-	me.POST("/email/confirm", s.handleEmailConfirm)
-	me.POST("/email/code", s.handleEmailProofCode)
-	me.POST("/email/remove", s.handleEmailRemove)
-	me.POST("/passkeys/register", s.handlePasskeyRegisterBegin)
-	me.POST("/passkeys", s.handlePasskeyRegister)
-	me.POST("/passkeys/proof", s.handlePasskeyProofBegin)
-	me.PATCH("/passkeys/:id", s.handlePasskeyRename)
-	me.POST("/passkeys/:id/remove", s.handlePasskeyRemove)
+	me.POST("/quick-connect", s.account(domain.ActionQuickConnect), s.handleQuickConnectApprove)
+	me.POST("/app-passwords", s.account(domain.ActionAppPasswords), s.handleAppPasswordCreate)
+	me.DELETE("/app-passwords/:id", s.account(domain.ActionAppPasswords), s.handleAppPasswordRevoke)
+	me.POST("/email", s.account(domain.ActionFactors), s.handleEmailAdd)
+	me.POST("/email/confirm", s.account(domain.ActionFactors), s.handleEmailConfirm)
+	me.POST("/email/code", s.account(domain.ActionStepUp), s.handleEmailProofCode)
+	me.POST("/email/remove", s.accountWithProof(domain.ActionFactors), s.handleEmailRemove)
+	me.POST("/passkeys/register", s.account(domain.ActionFactors), s.handlePasskeyRegisterBegin)
+	me.POST("/passkeys", s.account(domain.ActionFactors), s.handlePasskeyRegister)
+	me.POST("/passkeys/proof", s.account(domain.ActionStepUp), s.handlePasskeyProofBegin)
+	me.PATCH("/passkeys/:id", s.account(domain.ActionFactors), s.handlePasskeyRename)
+	me.POST("/passkeys/:id/remove", s.accountWithProof(domain.ActionFactors), s.handlePasskeyRemove)
 
 	// The control API, the admin's event feed and what the admin page reads besides.
 	j.POST("/rpc", s.handleRPC)

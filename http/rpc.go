@@ -56,6 +56,18 @@ func invalidParams(format string, args ...any) error {
 
 type rpcHandler func(ctx context.Context, params json.RawMessage) (any, error)
 
+// rpcMethod is a control API method. Methods change state unless marked read-only:
+// a new method is an account change until someone decides otherwise.
+type rpcMethod struct {
+	call     rpcHandler
+	readOnly bool
+}
+
+// rpcStepUp is the JSON-RPC error code of a refused state change: the session has no
+// recent second factor (or is a device's); data says which, as the self-service API
+// does.
+const rpcStepUp = -32001
+
 // OpenRPC is the control API's document, loaded by the binary from docs/openrpc.json.
 var OpenRPC *types.OpenRPCSpec1
 
@@ -79,37 +91,41 @@ func (s *Server) RPCMethods() []string {
 }
 
 // rpcTable is every control API method.
-func (s *Server) rpcTable() map[string]rpcHandler {
-	return map[string]rpcHandler{
-		"notify.test":        s.rpcNotifyTest,
-		"notify.test_email":  s.rpcNotifyTestEmail,
-		"notify.status":      s.rpcNotifyStatus,
-		"rpc.discover":       s.rpcDiscover,
-		"system.status":      s.rpcStatus,
-		"users.list":         s.rpcUsersList,
-		"users.get":          s.rpcUserGet,
-		"users.reset":        s.rpcUserReset,
-		"users.forget":       s.rpcUserForget,
-		"bans.list":          s.rpcBansList,
-		"bans.add":           s.rpcBan,
-		"bans.remove":        s.rpcUnban,
-		"settings.get":       s.rpcSettingsGet,
-		"settings.set":       s.rpcSettingsSet,
-		"sessions.adopt":     s.rpcSessionsAdopt,
-		"audit.checkpoint":   s.rpcAuditCheckpoint,
-		"audit.query":        s.rpcAuditQuery,
-		"audit.verify":       s.rpcAuditVerify,
-		"replay.at":          s.rpcReplayAt,
-		"audit.public_key":   s.rpcAuditPublicKey,
-		"api_keys.usage":     s.rpcAPIKeyUsage,
-		"devices.revoke":     s.rpcDeviceRevoke,
-		"devices.preapprove": s.rpcDevicePreapprove,
+func (s *Server) rpcTable() map[string]rpcMethod {
+	read := func(h rpcHandler) rpcMethod { return rpcMethod{call: h, readOnly: true} }
+	change := func(h rpcHandler) rpcMethod { return rpcMethod{call: h} }
+	return map[string]rpcMethod{
+		"notify.test":        change(s.rpcNotifyTest),
+		"notify.test_email":  change(s.rpcNotifyTestEmail),
+		"notify.status":      read(s.rpcNotifyStatus),
+		"rpc.discover":       read(s.rpcDiscover),
+		"system.status":      read(s.rpcStatus),
+		"users.list":         read(s.rpcUsersList),
+		"users.get":          read(s.rpcUserGet),
+		"users.reset":        change(s.rpcUserReset),
+		"users.forget":       change(s.rpcUserForget),
+		"users.revoke_all":   change(s.rpcUserRevokeAll),
+		"bans.list":          read(s.rpcBansList),
+		"bans.add":           change(s.rpcBan),
+		"bans.remove":        change(s.rpcUnban),
+		"settings.get":       read(s.rpcSettingsGet),
+		"settings.set":       change(s.rpcSettingsSet),
+		"sessions.adopt":     change(s.rpcSessionsAdopt),
+		"audit.checkpoint":   change(s.rpcAuditCheckpoint),
+		"audit.query":        read(s.rpcAuditQuery),
+		"audit.verify":       read(s.rpcAuditVerify),
+		"replay.at":          read(s.rpcReplayAt),
+		"audit.public_key":   read(s.rpcAuditPublicKey),
+		"api_keys.usage":     read(s.rpcAPIKeyUsage),
+		"devices.revoke":     change(s.rpcDeviceRevoke),
+		"devices.preapprove": change(s.rpcDevicePreapprove),
 	}
 }
 
 // handleRPC serves JSON-RPC 2.0 (single requests and batches) to administrators.
 func (s *Server) handleRPC(c *gin.Context) {
-	if !s.isAdmin(c.Request) {
+	caller, ok := s.adminCaller(c.Request)
+	if !ok {
 		c.JSON(http.StatusForbidden, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcInvalidRequest, Message: "administrators only"}, ID: json.RawMessage("null")})
 		return
 	}
@@ -127,7 +143,7 @@ func (s *Server) handleRPC(c *gin.Context) {
 		}
 		out := make([]rpcResponse, 0, len(reqs))
 		for _, r := range reqs {
-			out = append(out, s.rpcCall(c.Request.Context(), r))
+			out = append(out, s.rpcCall(c, caller, r))
 		}
 		c.JSON(http.StatusOK, out)
 		return
@@ -137,10 +153,16 @@ func (s *Server) handleRPC(c *gin.Context) {
 		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: "invalid JSON"}, ID: json.RawMessage("null")})
 		return
 	}
-	c.JSON(http.StatusOK, s.rpcCall(c.Request.Context(), req))
+	resp := s.rpcCall(c, caller, req)
+	status := http.StatusOK
+	if resp.Error != nil && resp.Error.Code == rpcStepUp {
+		status = http.StatusForbidden
+	}
+	c.JSON(status, resp)
 }
 
-func (s *Server) rpcCall(ctx context.Context, req rpcRequest) rpcResponse {
+func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpcResponse {
+	ctx := c.Request.Context()
 	resp := rpcResponse{JSONRPC: "2.0", ID: req.ID}
 	if resp.ID == nil {
 		resp.ID = json.RawMessage("null")
@@ -154,7 +176,13 @@ func (s *Server) rpcCall(ctx context.Context, req rpcRequest) rpcResponse {
 		resp.Error = &types.Error{Code: rpcMethodNotFound, Message: "no method " + req.Method + "; rpc.discover lists them"}
 		return resp
 	}
-	res, err := h(ctx, req.Params)
+	if !h.readOnly && !caller.token {
+		if err := s.authorizeAdmin(c, caller); err != nil {
+			resp.Error = rpcRefusal(err)
+			return resp
+		}
+	}
+	res, err := h.call(ctx, req.Params)
 	if err != nil {
 		var re *rpcError
 		switch {
@@ -170,6 +198,35 @@ func (s *Server) rpcCall(ctx context.Context, req rpcRequest) rpcResponse {
 	}
 	resp.Result = res
 	return resp
+}
+
+// authorizeAdmin applies the step-up rule to an administrator's session before a
+// state change: the same rule, decided by the domain, as every account change.
+func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
+	pol := s.Policy()
+	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	creds, _ := ExtractCredentials(c.Request)
+	_, err := s.opts.Projector.ExecUser(c.Request.Context(), caller.userID, s.eventContext(caller.userID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return u.Authorize(domain.Caller{TokenHash: caller.tokenHash}, domain.ActionAdmin, pol, now)
+	})
+	return err
+}
+
+// rpcRefusal is the JSON-RPC error of a refused state change.
+func rpcRefusal(err error) *types.Error {
+	var su *domain.StepUpError
+	switch {
+	case errors.As(err, &su):
+		methods := su.Methods
+		if methods == nil {
+			methods = []string{}
+		}
+		return &types.Error{Code: rpcStepUp, Message: msgStepUp,
+			Data: map[string]any{"error": "step_up_required", "action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"}}
+	case errors.Is(err, domain.ErrDeviceSession):
+		return &types.Error{Code: rpcStepUp, Message: msgDeviceSession, Data: map[string]any{"error": "device_session"}}
+	}
+	return &types.Error{Code: rpcInternalError, Message: err.Error()}
 }
 
 func readLimited(c *gin.Context, limit int64) ([]byte, error) {
@@ -336,41 +393,64 @@ type userParams struct {
 	Reason string `json:"reason"`
 }
 
-// recordForUser appends one admin event to the user named in the parameters.
-func (s *Server) recordForUser(ctx context.Context, raw json.RawMessage, event func(p userParams) events.Payload) (string, error) {
-	p, err := params[userParams](raw)
-	if err != nil {
-		return "", err
-	}
-	uid, err := s.findUser(p.User)
-	if err != nil {
-		return "", err
-	}
-	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(*domain.User, time.Time) ([]events.Payload, error) {
-		return []events.Payload{event(p)}, nil
-	})
-	return uid, err
-}
-
-// rpcUserReset is account recovery: every factor, trusted browser and the lockout go.
+// rpcUserReset is account recovery: every factor, trusted browser and the lockout
+// go, and the user is signed out everywhere (sessions, held sign-ins, app
+// passwords, devices), so whoever had the account loses it too.
 func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, error) {
-	uid, err := s.recordForUser(ctx, raw, func(p userParams) events.Payload { return &events.UserReset{Reason: p.Reason} })
+	p, uid, err := s.userParam(raw)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"user": uid, "reset": true}, nil
+	r, err := s.revokeAll(ctx, uid, domain.RevokeOnReset, p.Reason, events.Context{Actor: "admin"}, &events.UserReset{Reason: p.Reason})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": uid, "reset": true, "revoked": revokedCounts(r)}, nil
 }
 
-// rpcUserForget destroys a user's data key: sealed values become unreadable.
-func (s *Server) rpcUserForget(ctx context.Context, raw json.RawMessage) (any, error) {
-	uid, err := s.recordForUser(ctx, raw, func(p userParams) events.Payload { return &events.UserForgotten{Reason: p.Reason} })
+// rpcUserRevokeAll signs a user out everywhere (offboarding, a stolen device):
+// every session, held sign-in, app password, paired device, pairing and trusted
+// browser; the tokens are logged out at Jellyfin. Factors stay.
+func (s *Server) rpcUserRevokeAll(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, uid, err := s.userParam(raw)
 	if err != nil {
+		return nil, err
+	}
+	r, err := s.revokeAll(ctx, uid, domain.RevokeByAdmin, p.Reason, events.Context{Actor: "admin"})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"user": uid, "revoked": revokedCounts(r)}, nil
+}
+
+// rpcUserForget destroys a user's data key: sealed values become unreadable. The
+// user is signed out everywhere first, and the held tokens are logged out at
+// Jellyfin while they can still be unsealed.
+func (s *Server) rpcUserForget(ctx context.Context, raw json.RawMessage) (any, error) {
+	p, uid, err := s.userParam(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.revokeAll(ctx, uid, domain.RevokeOnForget, p.Reason, events.Context{Actor: "admin"}, &events.UserForgotten{Reason: p.Reason}); err != nil {
 		return nil, err
 	}
 	if err := s.opts.Sealer.Destroy(ctx, uid); err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": uid, "forgotten": true}, nil
+}
+
+// userParam decodes {"user","reason"} and resolves the user.
+func (s *Server) userParam(raw json.RawMessage) (userParams, string, error) {
+	p, err := params[userParams](raw)
+	if err != nil {
+		return p, "", err
+	}
+	if p.User == "" {
+		return p, "", invalidParams("user is required (a Jellyfin user name or id)")
+	}
+	uid, err := s.findUser(p.User)
+	return p, uid, err
 }
 
 type banView struct {
@@ -579,7 +659,7 @@ func (s *Server) rpcDeviceRevoke(ctx context.Context, raw json.RawMessage) (any,
 	if err != nil {
 		return nil, err
 	}
-	if err := s.revokeDevice(ctx, uid, p.Pairing, "admin"); err != nil {
+	if err := s.revokeDevice(ctx, uid, p.Pairing, events.Context{Actor: "admin"}, func(d userDecision) userDecision { return d }); err != nil {
 		return nil, err
 	}
 	return map[string]any{"revoked": true}, nil
@@ -613,10 +693,14 @@ func (s *Server) rpcDevicePreapprove(ctx context.Context, raw json.RawMessage) (
 	return map[string]any{"pairing": id, "approved_until": s.now().Add(pol.PairingWindow)}, nil
 }
 
-// revokeDevice removes a paired device, revokes its session and logs it out.
-func (s *Server) revokeDevice(ctx context.Context, uid, pairingID, actor string) error {
+// userDecision is a decision on a user's state.
+type userDecision = func(u *domain.User, now time.Time) ([]events.Payload, error)
+
+// revokeDevice removes a paired device, revokes its session and logs it out. guard
+// wraps the decision with the caller's authorization.
+func (s *Server) revokeDevice(ctx context.Context, uid, pairingID string, ec events.Context, guard func(userDecision) userDecision) error {
 	var token events.Sealed
-	_, err := s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: actor}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, guard(func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		p := u.Pairings[pairingID]
 		if p == nil {
 			return nil, fmt.Errorf("%w: no device %q", domain.ErrNotFound, pairingID)
@@ -627,7 +711,7 @@ func (s *Server) revokeDevice(ctx context.Context, uid, pairingID, actor string)
 			evs = append(evs, &events.SessionRevoked{TokenHash: p.TokenHash, Reason: "device_revoked"})
 		}
 		return evs, nil
-	})
+	}))
 	if err != nil {
 		return err
 	}

@@ -223,6 +223,11 @@ func (c *jellyfinClient) QuickConnectEnabled(ctx context.Context) (bool, error) 
 	return on, err
 }
 
+// AuthorizeQuickConnect authorizes a Quick Connect code for the user of token.
+func (c *jellyfinClient) AuthorizeQuickConnect(ctx context.Context, token, code string) error {
+	return c.do(ctx, http.MethodPost, "/QuickConnect/Authorize", url.Values{"code": {code}}, c.tokenHeader(token), nil, nil)
+}
+
 // MintSession creates a real Jellyfin session for a user through Quick Connect with
 // the admin API key, carrying the app's own device headers (Jellyfin creates the
 // token at Authorize time from the headers captured at Initiate). It returns the raw

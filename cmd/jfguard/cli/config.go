@@ -61,6 +61,7 @@ type Settings struct {
 		ChallengeMaxFailures int      `koanf:"challenge_max_failures"`
 		BanThreshold         int      `koanf:"ban_threshold"`
 		BanDuration          string   `koanf:"ban_duration"`
+		StepUpWindow         string   `koanf:"step_up_window"`
 		TOTPIssuer           string   `koanf:"totp_issuer"`
 	} `koanf:"security"`
 
@@ -148,6 +149,7 @@ func defaults() map[string]any {
 		"security.challenge_max_failures": 5,
 		"security.ban_threshold":          20,
 		"security.ban_duration":           "1h",
+		"security.step_up_window":         "5m",
 		"security.totp_issuer":            "Jellyfin",
 		"webauthn.rp_id":                  "",
 		"webauthn.origins":                []string{},
@@ -420,6 +422,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.challenge_max_failures": strconv.Itoa(s.Security.ChallengeMaxFailures),
 		"security.ban_threshold":          strconv.Itoa(s.Security.BanThreshold),
 		"security.ban_duration":           s.Security.BanDuration,
+		"security.step_up_window":         s.Security.StepUpWindow,
 	} {
 		if err := jhttp.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")

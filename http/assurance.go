@@ -1,0 +1,299 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+)
+
+// Context keys of an account-changing route: the action it takes and whether its
+// body carries a factor for the decision to check.
+const (
+	ctxAction = "jfguard.action"
+	ctxProof  = "jfguard.proof"
+)
+
+// Answers of refused account changes; the setup and admin pages re-prompt on
+// step_up_required and explain device_session.
+const (
+	msgStepUp        = "Confirm it is you: prove your second factor again to make this change."
+	msgDeviceSession = "This session belongs to an app or a TV (an app password, a paired device or Quick Connect): it cannot change security settings. Use a browser where you signed in with your second factor."
+)
+
+// account declares the account-changing action of a route. The step-up rule itself
+// is decided in the domain (User.Authorize); this records the action for the
+// decision (selfService guards every change with it, on the state it changes) and
+// refuses early, before any slow work, when the session cannot take it now. A route
+// that changes the account without declaring an action fails closed in selfService.
+func (s *Server) account(action domain.Action) gin.HandlerFunc { return s.accountRoute(action, false) }
+
+// accountWithProof is account for the forms whose body carries a current factor
+// with the change (disable, new recovery codes, remove a passkey or the address):
+// the factor in the request counts as recent, and the decision checks it.
+func (s *Server) accountWithProof(action domain.Action) gin.HandlerFunc {
+	return s.accountRoute(action, true)
+}
+
+func (s *Server) accountRoute(action domain.Action, proof bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Set(ctxAction, action)
+		c.Set(ctxProof, proof)
+		if err := s.authorize(c, action, proof); err != nil {
+			s.selfServiceError(c, err)
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}
+
+// ownSessionOr declares the action of a route that names a session (:hash): ending
+// the caller's own session is ActionSignOut (always allowed), any other is action.
+func (s *Server) ownSessionOr(action domain.Action) gin.HandlerFunc {
+	other := s.account(action)
+	own := s.account(domain.ActionSignOut)
+	return func(c *gin.Context) {
+		if c.Param("hash") == tokenHash(credsOf(c).Token) {
+			own(c)
+			return
+		}
+		other(c)
+	}
+}
+
+// authorize runs the step-up decision for the caller's session alone, recording a
+// refusal (step_up_required) when there is one.
+func (s *Server) authorize(c *gin.Context, action domain.Action, proof bool) error {
+	uid := userOf(c)
+	caller := s.caller(c, proof)
+	pol := s.Policy()
+	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		return u.Authorize(caller, action, pol, now)
+	})
+	return err
+}
+
+// caller is the session of a self-service request.
+func (s *Server) caller(c *gin.Context, proof bool) domain.Caller {
+	return domain.Caller{TokenHash: tokenHash(credsOf(c).Token), Proof: proof}
+}
+
+// guarded wraps a self-service decision with the step-up rule of the route's
+// declared action. Without a declared action it refuses: a change nobody classified
+// is not made.
+func (s *Server) guarded(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) func(u *domain.User, now time.Time) ([]events.Payload, error) {
+	action, _ := c.Value(ctxAction).(domain.Action)
+	proof, _ := c.Value(ctxProof).(bool)
+	if action == "" {
+		return func(*domain.User, time.Time) ([]events.Payload, error) { return nil, errUndeclaredAction }
+	}
+	return domain.Guard(s.caller(c, proof), action, s.Policy(), decide)
+}
+
+// errUndeclaredAction: a route changed the account without declaring its action.
+var errUndeclaredAction = errors.New("this change has no declared action; refusing it")
+
+// stepUpAnswer writes the refusals of the step-up rule and reports whether err was
+// one of them.
+func stepUpAnswer(c *gin.Context, err error) bool {
+	var su *domain.StepUpError
+	switch {
+	case errors.As(err, &su):
+		methods := su.Methods
+		if methods == nil {
+			methods = []string{}
+		}
+		c.JSON(http.StatusForbidden, gin.H{"error": "step_up_required", "message": msgStepUp,
+			"action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"})
+	case errors.Is(err, domain.ErrDeviceSession):
+		c.JSON(http.StatusForbidden, gin.H{"error": "device_session", "message": msgDeviceSession})
+	case errors.Is(err, domain.ErrNoSession):
+		c.JSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "message": "Sign in to Jellyfin first."})
+	default:
+		return false
+	}
+	return true
+}
+
+// handleStepUp proves a current factor for the caller's session: account changes
+// are allowed from it for the step-up window.
+func (s *Server) handleStepUp(c *gin.Context) {
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	if !ok {
+		return
+	}
+	p, ok := s.proof(c, in)
+	if !ok {
+		return
+	}
+	uid, h, pol := userOf(c), tokenHash(credsOf(c).Token), s.Policy()
+	var until time.Time
+	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		p.Now = now
+		until = now.Add(pol.StepUpDuration())
+		return domain.DecideStepUp(u, pol, h, p)
+	})
+	if err != nil {
+		s.selfServiceError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true, "until": until.UTC()})
+}
+
+// handleSignOutEverywhere is the lost-phone button: every other session, held
+// sign-in, app password, paired device and trusted browser of the caller ends, and
+// their tokens are logged out at Jellyfin. It needs a recent factor, or one in the
+// request (a recovery code or an emailed code when the phone is gone).
+func (s *Server) handleSignOutEverywhere(c *gin.Context) {
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	if !ok {
+		return
+	}
+	withProof := in.Method != "" || in.Code != "" || in.Ceremony != ""
+	var p domain.FactorProof
+	if withProof {
+		if p, ok = s.proof(c, in); !ok {
+			return
+		}
+	}
+	uid, keep, pol := userOf(c), tokenHash(credsOf(c).Token), s.Policy()
+	var r domain.Revocation
+	decide := domain.Guard(s.caller(c, withProof), domain.ActionSignOutEverywhere, pol, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		var evs []events.Payload
+		if withProof {
+			p.Now = now
+			proved, err := domain.DecideProof(u, pol, p, string(domain.ActionSignOutEverywhere))
+			if err != nil {
+				return proved, err
+			}
+			evs = proved
+		}
+		r = domain.DecideSignOutEverywhere(u, domain.RevokeBySelf, keep)
+		return append(evs, r.Events...), nil
+	})
+	if _, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), decide); err != nil {
+		s.selfServiceError(c, err)
+		return
+	}
+	s.logoutRevoked(c.Request.Context(), uid, r.Tokens)
+	c.JSON(http.StatusOK, gin.H{"ok": true, "revoked": revokedCounts(r)})
+}
+
+// revokedCounts is what a revocation ended, for the answer.
+func revokedCounts(r domain.Revocation) map[string]int {
+	out := map[string]int{}
+	for _, e := range r.Events {
+		if so, ok := e.(*events.SignedOutEverywhere); ok {
+			out["sessions"], out["held_sign_ins"], out["app_passwords"] = so.Sessions, so.HeldSignIns, so.AppPasswords
+			out["devices"], out["trusted_browsers"] = so.Devices, so.Browsers
+		}
+	}
+	return out
+}
+
+// revokeAll signs a user out everywhere for an administrator (users.revoke_all,
+// users.reset, users.forget), with extra events recorded in the same command. It
+// returns once every revoked token was logged out at Jellyfin (or could not be):
+// users.forget destroys the data key next, after which no held token could be
+// unsealed to log it out.
+func (s *Server) revokeAll(ctx context.Context, uid, reason, note string, ec events.Context, first ...events.Payload) (domain.Revocation, error) {
+	var r domain.Revocation
+	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		r = domain.DecideSignOutEverywhere(u, reason, "")
+		r.Events[0].(*events.SignedOutEverywhere).Note = note
+		return append(append([]events.Payload{}, first...), r.Events...), nil
+	})
+	if err != nil {
+		return r, err
+	}
+	s.logoutRevoked(ctx, uid, r.Tokens)
+	return r, nil
+}
+
+// logoutRevoked logs revoked tokens out at Jellyfin. jfguard's gate already refuses
+// them (the projection marks them revoked); this ends them at Jellyfin too, for
+// whoever can reach it directly. Tokens jfguard holds sealed are unsealed; the others
+// (sessions it resolved at Jellyfin before it kept tokens) are found by their hash
+// among Jellyfin's devices with the admin key.
+func (s *Server) logoutRevoked(ctx context.Context, uid string, tokens []domain.RevokedToken) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	var plain []string
+	missing := map[string]bool{}
+	for _, t := range tokens {
+		if t.Sealed == "" {
+			missing[t.Hash] = true
+			continue
+		}
+		b, err := s.opts.Sealer.Open(ctx, uid, t.Sealed)
+		if err != nil {
+			s.log.Warn("cannot unseal a revoked token to log it out", "err", err)
+			missing[t.Hash] = true
+			continue
+		}
+		plain = append(plain, string(b))
+	}
+	if len(missing) > 0 && s.jf.HasAdminKey() {
+		devs, err := s.jf.Devices(ctx)
+		if err != nil {
+			s.log.Warn("cannot list Jellyfin's devices to log revoked tokens out", "err", err)
+		}
+		for _, d := range devs {
+			if d.AccessToken != "" && missing[tokenHash(d.AccessToken)] {
+				plain = append(plain, d.AccessToken)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	limit := make(chan struct{}, 4)
+	for _, tok := range plain {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer func() { <-limit; wg.Done() }()
+			if err := s.jf.Logout(ctx, tok); err != nil {
+				s.log.Warn("logout of a revoked token at Jellyfin failed", "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// requestContext is the envelope context of an event caused by a self-service
+// request: the caller, from the address the gate resolved.
+func (s *Server) requestContext(c *gin.Context) events.Context {
+	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	return s.eventContext(userOf(c), addr, credsOf(c))
+}
+
+// sessionLevel is the caller's session as the setup page shows it.
+type sessionLevel struct {
+	Assurance   domain.Assurance `json:"assurance"`
+	StepUpUntil *time.Time       `json:"step_up_until,omitempty"`
+}
+
+// levelOf reads the level of a session of user uid at now.
+func (s *Server) levelOf(uid, h string) (sessionLevel, bool) {
+	var out sessionLevel
+	var ok bool
+	now, pol := s.now(), s.Policy()
+	s.read(func(st *projections.State) {
+		u := st.Users[uid]
+		if u == nil || u.Sessions[h] == nil {
+			return
+		}
+		ok = true
+		out.Assurance = u.Sessions[h].Level(now, pol.StepUpDuration())
+		if t := u.StepUpUntil(h, pol, now); !t.IsZero() {
+			out.StepUpUntil = &t
+		}
+	})
+	return out, ok
+}
