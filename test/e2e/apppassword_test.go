@@ -71,7 +71,7 @@ func TestAppPassword(t *testing.T) {
 	if len(pending) != 1 {
 		t.Fatalf("pending pairings %+v, want one", pending)
 	}
-	if res := g.answerPairing(t, token, pending[0].ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "needs_second_factor" {
+	if res := g.answerPairing(t, token, pending[0].ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "device_session" {
 		t.Errorf("approve from the app password's session: status %d: %s", res.status, res.body)
 	}
 

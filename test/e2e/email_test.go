@@ -58,6 +58,8 @@ func TestEmailCode(t *testing.T) {
 	f := g.enrollAlice(t)
 	const address = "alice@example.com"
 	self := []string{"Authorization", tokenHeader(f.token)}
+	// The session she enrolled from predates her factor: changes need it again.
+	g.stepUp(t, f.token, f.secret)
 	sent := g.clock.Now()
 	if res := g.do(t, http.MethodPost, "/jfguard/api/me/email", map[string]string{"address": address}, self...); res.status != http.StatusOK {
 		t.Fatalf("add the address: status %d: %s", res.status, res.body)

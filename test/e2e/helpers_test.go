@@ -414,8 +414,15 @@ type factor struct {
 // through) and enrolls an authenticator app with that session.
 func (g *gateway) enrollAlice(t *testing.T) factor {
 	t.Helper()
-	token := g.signedIn(t, "alice", alicePassword, "alice-setup")
-	auth := []string{"Authorization", clientHeader("alice-setup", token)}
+	return g.enroll(t, "alice", alicePassword)
+}
+
+// enroll signs a user without a second factor in (from device "<name>-setup") and
+// enrolls an authenticator app with that session.
+func (g *gateway) enroll(t *testing.T, name, password string) factor {
+	t.Helper()
+	token := g.signedIn(t, name, password, name+"-setup")
+	auth := []string{"Authorization", clientHeader(name+"-setup", token)}
 	res := g.do(t, http.MethodPost, "/jfguard/api/me/totp", nil, auth...)
 	var begin struct {
 		Secret string `json:"secret"`
@@ -434,6 +441,16 @@ func (g *gateway) enrollAlice(t *testing.T) factor {
 		t.Fatalf("confirm TOTP: status %d: %s", res.status, res.body)
 	}
 	return factor{secret: begin.Secret, recovery: confirm.Codes, token: token}
+}
+
+// stepUp proves alice's authenticator again for a session, so it may change her
+// account for the next few minutes.
+func (g *gateway) stepUp(t *testing.T, token, secret string) {
+	t.Helper()
+	res := g.do(t, http.MethodPost, "/jfguard/api/me/step-up", map[string]string{"method": "totp", "code": g.code(t, secret)}, "Authorization", tokenHeader(token))
+	if res.status != http.StatusOK {
+		t.Fatalf("step up: status %d: %s", res.status, res.body)
+	}
 }
 
 // code returns a fresh TOTP code: the clock moves on one step first, because a step

@@ -59,7 +59,7 @@ func TestPairing(t *testing.T) {
 
 	// The session alice enrolled from was let in before she had a second factor, so
 	// it proves nothing now.
-	if res := g.answerPairing(t, f.token, req.ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "needs_second_factor" {
+	if res := g.answerPairing(t, f.token, req.ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "step_up_required" {
 		t.Errorf("approve from a session without a second factor: status %d: %s", res.status, res.body)
 	}
 	if res := g.answerPairing(t, browser, req.ID, "approve"); res.status != http.StatusOK {
@@ -86,7 +86,7 @@ func TestPairing(t *testing.T) {
 	if len(pending) != 1 || pending[0].DeviceName != other.device {
 		t.Fatalf("pending pairings %+v, want the second television's", pending)
 	}
-	if res := g.answerPairing(t, token, pending[0].ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "needs_second_factor" {
+	if res := g.answerPairing(t, token, pending[0].ID, "approve"); res.status != http.StatusForbidden || res.errorCode() != "device_session" {
 		t.Errorf("approve from the paired television: status %d: %s", res.status, res.body)
 	}
 	if res := g.answerPairing(t, browser, pending[0].ID, "deny"); res.status != http.StatusOK {
@@ -136,7 +136,9 @@ func TestPairing(t *testing.T) {
 		t.Errorf("the paired token after the window: status %d", status)
 	}
 
-	// Revoking the device logs it out at Jellyfin and at the gate.
+	// Revoking the device logs it out at Jellyfin and at the gate. The browser's
+	// second factor is old by now: it proves it again first.
+	g.stepUp(t, browser, f.secret)
 	if res := g.do(t, http.MethodDelete, "/jfguard/api/me/devices/"+devices[0].ID, nil, "Authorization", tokenHeader(browser)); res.status != http.StatusOK {
 		t.Fatalf("revoke the television: status %d: %s", res.status, res.body)
 	}

@@ -28,6 +28,7 @@ func TestQuickConnect(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InitiateQuickConnect: %v", err)
 	}
+	g.stepUp(t, f.token, f.secret) // approving a device is an account change
 	if ok, _, err := alice.QuickConnectAPI.AuthorizeQuickConnect(ctx).Code(qc.GetCode()).Execute(); err != nil || !ok {
 		t.Fatalf("AuthorizeQuickConnect: %v %v", ok, err)
 	}

@@ -192,6 +192,7 @@ func TestTrustedBrowser(t *testing.T) {
 	if len(me.Browsers) != 1 {
 		t.Fatalf("trusted browsers: %+v", me.Browsers)
 	}
+	g.stepUp(t, f.token, f.secret)
 	if res := g.do(t, http.MethodDelete, "/jfguard/api/me/browsers/"+me.Browsers[0].ID, nil, "Authorization", tokenHeader(f.token)); res.status != http.StatusOK {
 		t.Fatalf("revoke the browser: status %d: %s", res.status, res.body)
 	}
