@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -143,6 +144,10 @@ func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr C
 	if err != nil {
 		s.setSecurityHeaders(c.Writer.Header())
 		c.Header("Cache-Control", "no-store")
+		// jfguard's script in the web app follows this header to the security page,
+		// which asks for the second step and approves the code there.
+		c.Header(stepUpHeader, "/jfguard/setup?quick_connect="+url.QueryEscape(code)+"#devices")
+		c.Header("Access-Control-Expose-Headers", stepUpHeader)
 		if stepUpAnswer(c, err) {
 			// The web app shows Jellyfin's generic error; the body says where to go.
 			s.log.Info("quick connect authorize refused", "user", uid, "err", err)
@@ -158,6 +163,9 @@ func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr C
 	}
 	return true
 }
+
+// stepUpHeader names the page where a refused change can be made after a step-up.
+const stepUpHeader = "X-Jfguard-Step-Up"
 
 // handleQuickConnectApprove authorizes a Quick Connect code from jfguard's security
 // page (its route needs a recent second factor): jfguard asks Jellyfin to authorize

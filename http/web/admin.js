@@ -174,7 +174,108 @@
   // batch's calls one after another, in order.
   var rpcId = 0;
 
+  // rpcBatch sends calls; a change refused for want of a recent second step asks for
+  // it (stepUp) and is sent again. Cancelling leaves the refusal as the answer.
   function rpcBatch(calls) {
+    return sendBatch(calls).then(function (answers) {
+      var refused = [];
+      answers.forEach(function (a, i) {
+        if (a.error && a.error.code === -32001 && a.error.data && a.error.data.error === 'step_up_required') {
+          refused.push(i);
+        }
+      });
+      if (!refused.length) {
+        return answers;
+      }
+      return stepUp().then(function (proved) {
+        if (!proved) {
+          return answers;
+        }
+        return sendBatch(refused.map(function (i) { return calls[i]; })).then(function (again) {
+          refused.forEach(function (i, k) { answers[i] = again[k]; });
+          return answers;
+        });
+      });
+    });
+  }
+
+  // stepUp asks the administrator for the second step again, in a dialog, and
+  // resolves to whether it was proven.
+  var pendingStepUp = null;
+  function stepUp() {
+    if (pendingStepUp) {
+      return pendingStepUp;
+    }
+    var d = J.$('stepup-dialog');
+    var form = J.$('stepup-form');
+    var input = J.$('stepup-code');
+    var byPasskey = J.$('stepup-passkey');
+    var auth = { Authorization: J.authorization('jfguard', token) };
+    pendingStepUp = new Promise(function (resolve) {
+      var finished = false;
+      var onClose, onSubmit, onPasskey;
+      var finish = function (proved) {
+        if (finished) {
+          return;
+        }
+        finished = true;
+        pendingStepUp = null;
+        d.removeEventListener('close', onClose);
+        form.removeEventListener('submit', onSubmit);
+        byPasskey.removeEventListener('click', onPasskey);
+        if (d.open) {
+          d.close();
+        }
+        resolve(proved);
+      };
+      var prove = function (body, button) {
+        var undo = J.busy(button);
+        return J.request('POST', '/jfguard/api/me/step-up', body, auth).then(function (res) {
+          undo();
+          if (res.ok) {
+            finish(true);
+            return;
+          }
+          fieldError(form, J.message(res, 'That did not work. Try again.'), input);
+        });
+      };
+      onClose = function () { finish(false); };
+      onSubmit = function (e) {
+        e.preventDefault();
+        clearFieldError(form);
+        var raw = input.value.trim();
+        var code = /^[0-9\s-]+$/.test(raw) ? J.digits(raw) : raw;
+        if (!code) {
+          fieldError(form, 'Enter a code.', input);
+          return;
+        }
+        prove({ code: code }, J.$('stepup-confirm'));
+      };
+      onPasskey = function () {
+        clearFieldError(form);
+        J.request('POST', '/jfguard/api/me/passkeys/proof', {}, auth).then(function (res) {
+          if (!res.ok) {
+            fieldError(form, J.message(res));
+            return null;
+          }
+          return J.getPasskey(res.body.publicKey).then(function (credential) {
+            return prove({ method: 'passkey', ceremony: res.body.ceremony, credential: credential }, byPasskey);
+          });
+        }).catch(function (err) { fieldError(form, J.passkeyProblem(err)); });
+      };
+      d.addEventListener('close', onClose);
+      form.addEventListener('submit', onSubmit);
+      byPasskey.addEventListener('click', onPasskey);
+      input.value = '';
+      clearFieldError(form);
+      byPasskey.hidden = !J.passkeysSupported();
+      d.showModal();
+      J.focus(input);
+    });
+    return pendingStepUp;
+  }
+
+  function sendBatch(calls) {
     var body = calls.map(function (c) { return { jsonrpc: '2.0', id: ++rpcId, method: c[0], params: c[1] || {} }; });
     var failed = function (message, denied) {
       return calls.map(function () { return { error: { message: message }, denied: denied }; });

@@ -15,15 +15,21 @@
   var MARKER = 'X-Jfguard-Client';
   var CHALLENGE = 'X-Jfguard-Challenge';
   var SIGN_IN = /\/users\/authenticatebyname(?:[?#]|$)/i;
+  // Approving a Quick Connect code needs a recent second step; when it is refused,
+  // jfguard names the page where the person proves it and approves the code.
+  var QUICK_CONNECT = /\/quickconnect\/authorize(?:[?#]|$)/i;
+  var STEP_UP = 'X-Jfguard-Step-Up';
 
-  function isSignIn(url) {
+  function sameOrigin(url, pattern) {
     try {
       var u = new URL(url, location.href);
-      return u.origin === location.origin && SIGN_IN.test(u.pathname);
+      return u.origin === location.origin && pattern.test(u.pathname);
     } catch (e) {
       return false;
     }
   }
+
+  function isSignIn(url) { return sameOrigin(url, SIGN_IN); }
 
   // go opens the challenge page in the top window; a web app embedded in a frame from
   // another origin (a TV shell) may not navigate its parent, and then navigates
@@ -47,6 +53,14 @@
   if (realFetch) {
     window.fetch = function (input, init) {
       var url = typeof input === 'string' ? input : (input && (input.url || String(input)));
+      if (sameOrigin(url, QUICK_CONNECT)) {
+        return realFetch.apply(window, arguments).then(function (response) {
+          if (response.status === 403 && go(response.headers.get(STEP_UP))) {
+            return new Promise(function () {});
+          }
+          return response;
+        });
+      }
       if (!isSignIn(url)) {
         return realFetch.apply(window, arguments);
       }

@@ -39,9 +39,9 @@
     passkey_sign_in: 'Signed in with a passkey'
   };
 
-  // api calls the self-service API. When the session is gone (signed out elsewhere),
+  // send calls the self-service API. When the session is gone (signed out elsewhere),
   // the page says so and the caller has nothing more to show: res.signedOut.
-  function api(method, path, body) {
+  function send(method, path, body) {
     return J.request(method, '/jfguard/api/me' + path, body, { Authorization: J.authorization('jfguard', token) }).then(function (res) {
       res.signedOut = res.status === 401 && res.body.error === 'unauthorized';
       if (res.signedOut) {
@@ -49,6 +49,60 @@
       }
       return res;
     });
+  }
+
+  // api is send, with the step-up: a change that needs the second step again
+  // (step_up_required) opens a dialog asking for it, then is sent again. Cancelling
+  // answers the refusal, whose message the caller shows.
+  function api(method, path, body) {
+    return send(method, path, body).then(function (res) {
+      if (res.status !== 403 || res.body.error !== 'step_up_required') {
+        return res;
+      }
+      return stepUp().then(function (proved) {
+        return proved ? send(method, path, body) : res;
+      });
+    });
+  }
+
+  // stepUp asks for the second step in a dialog and resolves to whether the person
+  // proved it. It takes any factor the person has, as the forms of sensitive changes
+  // do (an authenticator code, a recovery code, an emailed code, a passkey).
+  var pendingStepUp = null;
+  function stepUp() {
+    if (pendingStepUp) {
+      return pendingStepUp;
+    }
+    var dialog = J.$('stepup');
+    pendingStepUp = new Promise(function (resolve) {
+      var finished = false;
+      var finish = function (proved) {
+        if (finished) {
+          return;
+        }
+        finished = true;
+        pendingStepUp = null;
+        J.$('stepup-proof').replaceChildren();
+        J.$('stepup-anchor').hidden = true;
+        if (dialog.open) {
+          dialog.close();
+        }
+        resolve(proved);
+      };
+      proof('stepup-proof', J.$('stepup-anchor'), '', 'Confirm', 'button-primary', function (factor) {
+        return send('POST', '/step-up', factor).then(function (res) {
+          if (res.ok) {
+            setTimeout(function () { finish(true); }, 0);
+          }
+          return res;
+        });
+      });
+      J.$('stepup-proof').querySelector('[data-cancel]').addEventListener('click', function () { finish(false); });
+      dialog.addEventListener('close', function () { finish(false); }, { once: true });
+      dialog.showModal();
+      J.focus(dialog.querySelector('input:not([hidden]), button:not([hidden])'));
+    });
+    return pendingStepUp;
   }
 
   function show(name) {
@@ -812,6 +866,52 @@
     });
   });
 
+  // Quick Connect: a TV shows a code; approving it here signs the TV in as you.
+  J.$('quickconnect-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    clearFieldError(form);
+    clearMessages();
+    var code = J.digits(J.$('quickconnect-code').value);
+    if (!code) {
+      fieldError(form, 'Type the code the TV or app shows.');
+      return;
+    }
+    var undo = J.busy(form.querySelector('button[type="submit"]'));
+    api('POST', '/quick-connect', { code: code }).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (!res.signedOut) {
+          fieldError(form, J.message(res));
+        }
+        return;
+      }
+      J.$('quickconnect-code').value = '';
+      tell('The code is approved: the device is signing in as you.');
+      load();
+    });
+  });
+
+  // Lost phone: sign out everywhere else.
+  J.$('everywhere-start').addEventListener('click', function (e) {
+    clearMessages();
+    var b = e.currentTarget;
+    var undo = J.busy(b);
+    api('POST', '/sign-out-everywhere', {}).then(function (res) {
+      undo();
+      if (!res.ok) {
+        if (!res.signedOut) {
+          error(J.message(res));
+        }
+        return;
+      }
+      var r = res.body.revoked || {};
+      tell('Signed out everywhere else: ' + (r.sessions || 0) + ' sessions, ' + (r.app_passwords || 0) + ' app passwords, ' +
+        (r.devices || 0) + ' devices and ' + (r.trusted_browsers || 0) + ' trusted browsers no longer work. If your password may be known, change it in Jellyfin now.');
+      load();
+    });
+  });
+
   J.$('apppassword-copy').addEventListener('click', function (e) { copy(appPassword, e.currentTarget); });
   J.$('apppassword-done').addEventListener('click', function () {
     hideAppPassword();
@@ -824,6 +924,14 @@
       return;
     }
     token = s.AccessToken;
-    load();
+    load().then(function () {
+      // Sent here by the web app's Quick Connect page: the code waits for approval.
+      var code = new URLSearchParams(location.search).get('quick_connect');
+      if (code && /^[0-9A-Za-z]{1,12}$/.test(code)) {
+        J.$('quickconnect-code').value = code;
+        J.$('devices').scrollIntoView({ block: 'start' });
+        J.focus(J.$('quickconnect-code'));
+      }
+    });
   });
 }());

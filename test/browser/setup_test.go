@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // nativeSignIn signs alice in the way a TV app does: no browser marker, its own
@@ -118,4 +120,54 @@ func TestSetupPageManagesDevices(t *testing.T) {
 	if got := b.webSignIn(st, "alice", alicePassword); got != "home" {
 		t.Fatalf("sign-in after turning two-factor off led to %s", got)
 	}
+}
+
+// TestSetupPageAsksForTheSecondStepAgain: the second step alice proved at sign-in is
+// more than five minutes old when she adds an app password. The setup page asks for
+// it again in a dialog (a wrong code is refused inline), then creates the app
+// password, which signs a TV in.
+func TestSetupPageAsksForTheSecondStepAgain(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	secret, _ := st.enrollByAPI(t, "alice", alicePassword)
+	b := newBrowser(t)
+	if got := b.webSignIn(st, "alice", alicePassword); got != "challenge" {
+		t.Fatalf("sign-in led to %s, want the challenge page", got)
+	}
+	st.Clock.nextStep()
+	b.fill("#code-totp", st.code(t, secret))
+	b.click("#method-totp button[type=submit]")
+	b.signedInAs("alice")
+
+	st.Clock.offset.Add(int64(6 * time.Minute))
+	b.navigate(st.URL + "/jfguard/setup")
+	b.visible("#apppassword-add")
+	b.fill("#apppassword-label", "Living room TV")
+	b.click("#apppassword-add button[type=submit]")
+	b.waitFor("the step-up dialog", `document.getElementById('stepup').open&&!!document.getElementById('stepup-proof-code')`)
+	b.screenshot("setup-step-up")
+	st.Clock.nextStep()
+	b.fill("#stepup-proof-code", wrongCode(st.code(t, secret)))
+	b.click("#stepup-proof button[type=submit]")
+	b.waitFor("the inline error", `!document.querySelector('#stepup-proof .field-error').hidden&&document.getElementById('stepup').open`)
+	if !eval[bool](b, `document.getElementById('apppassword-created').hidden`) {
+		t.Fatal("the app password was created before the second step")
+	}
+	st.Clock.nextStep()
+	b.fill("#stepup-proof-code", st.code(t, secret))
+	b.click("#stepup-proof button[type=submit]")
+	b.waitFor("the app password", `!document.getElementById('stepup').open&&!document.getElementById('apppassword-created').hidden`)
+	password := b.text("#apppassword-value")
+	if !strings.HasPrefix(password, "jfg_") {
+		t.Fatalf("app password %q", password)
+	}
+	if code, token := st.tvSignIn(t, password, "tv-after-step-up", "Living room TV"); code != 200 || st.gatewayStatus(t, token) != 200 {
+		t.Fatalf("the app password made after the step-up: sign-in %d", code)
+	}
+
+	// Within the window, the next change does not ask again.
+	b.click("#apppassword-done")
+	b.fill("#apppassword-label", "Bedroom TV")
+	b.click("#apppassword-add button[type=submit]")
+	b.waitFor("the second app password", `!document.getElementById('apppassword-created').hidden&&!document.getElementById('stepup').open`)
 }
