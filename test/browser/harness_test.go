@@ -52,6 +52,17 @@ type testClock struct{ offset atomic.Int64 }
 
 func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
 
+// stepUp answers the setup page's "Confirm it's you" dialog with a fresh
+// authenticator code: the change that opened it then goes through.
+func (b *browser) stepUp(st *stack, secret string) {
+	b.t.Helper()
+	b.waitFor("the step-up dialog", `document.getElementById('stepup').open&&!!document.getElementById('stepup-proof-code')`)
+	st.Clock.nextStep()
+	b.fill("#stepup-proof-code", st.code(b.t, secret))
+	b.click("#stepup-proof button[type=submit]")
+	b.waitFor("the step-up dialog to close", `!document.getElementById('stepup').open`)
+}
+
 // nextStep moves the clock into the next 30-second authenticator step.
 func (c *testClock) nextStep() { c.offset.Add(int64(30 * time.Second)) }
 

@@ -228,7 +228,9 @@ func TestSetupEmailAndAppPasswords(t *testing.T) {
 	}
 
 	// Revoke the app password: the TV's password no longer signs in.
+	// Her second step is eleven minutes old: revoking asks for it again.
 	b.click("#apppasswords-list .row-actions button")
+	b.stepUp(st, secret)
 	b.waitFor("the app password to go", `document.querySelectorAll('#apppasswords-list .row').length===0&&!document.getElementById('notice').hidden`)
 	if code, _ := st.appSignIn(t, plain); code != 401 {
 		t.Errorf("a revoked app password signed in with %d", code)

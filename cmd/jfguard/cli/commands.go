@@ -682,7 +682,7 @@ func (c *UserResetCmd) Run(ctx context.Context, g *Globals) error {
 	if err := cl.call(ctx, "users.reset", map[string]any{"user": c.Name, "reason": c.Reason}, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "%s was reset: no factors, no trusted browsers, not locked. They sign in with their password and can set up two-factor again.\n", c.Name)
+	fmt.Fprintf(g.stdout, "%s was reset: no factors, no trusted browsers, not locked, and signed out everywhere (sessions, app passwords, devices). They sign in with their password and can set up two-factor again.\n", c.Name)
 	return nil
 }
 
