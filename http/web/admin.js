@@ -875,12 +875,29 @@
 
   var target = null;
 
+  // The reset dialog serves two actions: a reset (factors, trusted browsers and
+  // lockout go, and the user is signed out everywhere) and signing a user out
+  // everywhere alone (a lost phone, offboarding).
+  var resetMode = 'reset';
+
   function confirmReset(u) {
     target = u;
+    resetMode = 'reset';
     J.$('reset-title').textContent = 'Reset ' + u.name + '’s two-factor sign-in?';
-    J.$('reset-text').textContent = 'This removes ' + u.name + '’s authenticator app, passkeys, email address, recovery codes and trusted browsers, and ends a lockout, ' +
-      'so that ' + u.name + ' signs in with the password alone and can set up a new second step. Do it only when you are sure it is ' + u.name + ' who asks, e.g. after a lost phone.';
+    J.$('reset-text').textContent = 'This removes ' + u.name + '’s authenticator app, passkeys, email address, recovery codes and trusted browsers, ends a lockout ' +
+      'and signs ' + u.name + ' out everywhere, so that ' + u.name + ' signs in with the password alone and can set up a new second step. Do it only when you are sure it is ' + u.name + ' who asks, e.g. after a lost phone.';
     J.$('reset-confirm').textContent = 'Reset ' + u.name;
+    J.$('reset-reason').value = '';
+    openDialog('reset-dialog', J.$('reset-reason'));
+  }
+
+  function confirmRevokeAll(u) {
+    target = u;
+    resetMode = 'revoke';
+    J.$('reset-title').textContent = 'Sign ' + u.name + ' out everywhere?';
+    J.$('reset-text').textContent = 'Every session, app password, approved device and trusted browser of ' + u.name + ' stops working at once and is signed out of Jellyfin. ' +
+      u.name + '’s second steps stay: signing in again needs the password and the second step.';
+    J.$('reset-confirm').textContent = 'Sign ' + u.name + ' out everywhere';
     J.$('reset-reason').value = '';
     openDialog('reset-dialog', J.$('reset-reason'));
   }
@@ -889,8 +906,9 @@
     e.preventDefault();
     var form = e.currentTarget;
     var u = target;
+    var revoke = resetMode === 'revoke';
     var undo = J.busy(J.$('reset-confirm'));
-    rpc('users.reset', { user: u.id, reason: J.$('reset-reason').value.trim() }).then(function (a) {
+    rpc(revoke ? 'users.revoke_all' : 'users.reset', { user: u.id, reason: J.$('reset-reason').value.trim() }).then(function (a) {
       undo();
       if (a.error) {
         if (!a.denied) {
@@ -899,7 +917,7 @@
         return;
       }
       J.$('reset-dialog').close();
-      tell(u.name + '’s second steps, trusted browsers and lockout are removed.');
+      tell(revoke ? u.name + ' is signed out everywhere.' : u.name + '’s second steps, trusted browsers and lockout are removed, and ' + u.name + ' is signed out everywhere.');
       loadUsers();
     });
   });
@@ -966,6 +984,7 @@
           J.$('devices-user').value = u.id;
           select('devices', true);
         }));
+        actions.appendChild(J.button('Sign out everywhere', 'button-secondary', function () { confirmRevokeAll(u); }));
         actions.appendChild(J.button('Reset', 'button-secondary', function () { confirmReset(u); }));
         if (!u.forgotten) {
           actions.appendChild(J.button('Forget', 'button-danger-outline', function () { confirmForget(u); }));

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -293,5 +295,43 @@ func TestOneCodeOneSession(t *testing.T) {
 	}
 	if verifiedSessions != 1 {
 		t.Errorf("%d sessions verified by the challenge, want 1", verifiedSessions)
+	}
+}
+
+// TestSignOutEndsTheSession: the web app's "Sign out" goes through jfguard to
+// Jellyfin; jfguard records the end of the session and refuses the token from then on,
+// even where Jellyfin would not be asked.
+func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, options{})
+	f := g.enrollAlice(t)
+	token := g.browserSession(t, f)
+	if res := g.do(t, http.MethodPost, "/Sessions/Logout", nil, "Authorization", clientHeader("alice-browser", token)); res.status != http.StatusNoContent {
+		t.Fatalf("sign out: status %d: %s", res.status, res.body)
+	}
+	if g.jf.TokenActive(token) {
+		t.Error("the token is live at Jellyfin after signing out")
+	}
+	if res := g.do(t, http.MethodGet, "/Users/Me", nil, "Authorization", tokenHeader(token)); res.status != http.StatusUnauthorized || !res.fromGate() {
+		t.Errorf("the signed-out token: status %d, from the gate %v", res.status, res.fromGate())
+	}
+	g.expectEvents(t, "session_revoked")
+}
+
+// TestAdminTokensDifferPerInstall: the control API's token is generated for each data
+// directory, never a default, and readable by its owner only.
+func TestAdminTokensDifferPerInstall(t *testing.T) {
+	t.Parallel()
+	a, b := startGateway(t, options{}), startGateway(t, options{})
+	ta, tb := a.main.AdminToken(), b.main.AdminToken()
+	if len(ta) < 32 || ta == tb {
+		t.Fatalf("admin tokens %q and %q", ta, tb)
+	}
+	info, err := os.Stat(filepath.Join(a.settings["data_dir"], "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		t.Errorf("admin.token mode %v, want readable by its owner only", info.Mode().Perm())
 	}
 }
