@@ -46,8 +46,10 @@ func TestAssuranceOfSessions(t *testing.T) {
 			session(fixedNow.Add(-time.Minute), pairedToken, ReasonPairing),
 			at(fixedNow.Add(-time.Minute), qc),
 			// An event written before sessions carried a level: read at its reason's.
-			at(fixedNow.Add(-time.Minute), &events.SessionVerified{TokenHash: "tok-old-challenge", Reason: ReasonChallenge}),
-			at(fixedNow.Add(-time.Minute), &events.SessionVerified{TokenHash: "tok-old-app-password", Reason: ReasonAppPassword}),
+			writtenAsV(1, at(fixedNow.Add(-time.Minute), &events.SessionVerified{TokenHash: "tok-old-challenge", Reason: ReasonChallenge})),
+			writtenAsV(1, at(fixedNow.Add(-time.Minute), &events.SessionVerified{TokenHash: "tok-old-app-password", Reason: ReasonAppPassword})),
+			// A current event without a level (a writer's bug) is read at the weakest.
+			at(fixedNow.Add(-time.Minute), &events.SessionVerified{TokenHash: "tok-no-level", Reason: ReasonChallenge}),
 		},
 	)...)
 	for _, tc := range []struct {
@@ -65,6 +67,7 @@ func TestAssuranceOfSessions(t *testing.T) {
 		{qcToken, AssuranceDevice},                 // Quick Connect
 		{"tok-old-challenge", AssuranceAAL2Recent}, // read from its reason
 		{"tok-old-app-password", AssuranceDevice},  // read from its reason
+		{"tok-no-level", AssuranceDevice},
 	} {
 		if got := u.Sessions[tc.token].Level(fixedNow, window); got != tc.want {
 			t.Errorf("%s: level %s, want %s", tc.token, got, tc.want)

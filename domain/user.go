@@ -305,7 +305,9 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 			Assurance: Assurance(e.Assurance),
 		}
 		if s.Assurance == "" {
-			s.Assurance = AssuranceOf(e.Reason)
+			// Version 1 events are upcast with their level; a current one without it
+			// is a writer's bug, read as the weakest level.
+			s.Assurance = AssuranceDevice
 		}
 		if s.Assurance == AssuranceAAL2 && startsRecent(e.Reason) {
 			s.FactorAt = now

@@ -83,6 +83,7 @@ type fact struct {
 	at     time.Time
 	ip     string
 	device *events.Device
+	v      int // the version it was written with; zero: today's
 }
 
 func asFact(p events.Payload) fact {
@@ -96,6 +97,14 @@ func asFact(p events.Payload) fact {
 func at(when time.Time, p events.Payload) fact {
 	f := asFact(p)
 	f.at = when
+	return f
+}
+
+// writtenAsV says a past event was written by an older jfguard, at version v of its
+// type: the fold reads it through the upcasters.
+func writtenAsV(v int, p events.Payload) fact {
+	f := asFact(p)
+	f.v = v
 	return f
 }
 
@@ -160,6 +169,9 @@ func throughStream(t testing.TB, aggID string, seq uint64, p events.Payload) (ev
 	ev, err := events.New(aggID, f.at, events.Context{IP: f.ip, Device: f.device}, f.Payload)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f.v != 0 {
+		ev.V = f.v
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {
@@ -416,12 +428,13 @@ func TestEvolveChallengeLifecycle(t *testing.T) {
 	// A completed challenge gives its token to the verified session and is dropped.
 	fold(t, u,
 		at(fixedNow, &events.FactorVerified{ChallengeID: "c1", Method: MethodTOTP, TOTPStep: TOTPStep(fixedNow)}),
-		at(fixedNow, from("203.0.113.7", webDevice, &events.SessionVerified{TokenHash: "hash-c1", Reason: ReasonChallenge, ChallengeID: "c1"})),
+		writtenAsV(1, at(fixedNow, from("203.0.113.7", webDevice, &events.SessionVerified{TokenHash: "hash-c1", Reason: ReasonChallenge, ChallengeID: "c1"}))),
 	)
 	if _, ok := u.Challenges["c1"]; ok {
 		t.Error("challenge c1 still held after session_verified")
 	}
-	// An event from before sessions carried a level is read at its reason's level.
+	// A version 1 event, from before sessions carried a level, is read at its
+	// reason's level.
 	wantSession := &Session{TokenHash: "hash-c1", Token: "sealed:c1", Reason: ReasonChallenge, VerifiedAt: fixedNow, IP: "203.0.113.7", Device: webDevice,
 		Assurance: AssuranceAAL2, FactorAt: fixedNow}
 	if got := u.Sessions["hash-c1"]; !reflect.DeepEqual(got, wantSession) {

@@ -26,6 +26,10 @@ type Entry struct {
 	proto     Payload
 }
 
+// Version is the version of the type's payload that this build writes; older
+// versions are upcast when read (see upcast.go).
+func (e Entry) Version() int { return currentVersion(e.Type) }
+
 // Fields lists the payload's JSON fields with their Go types, for the catalog document.
 func (e Entry) Fields() [][2]string {
 	t := reflect.TypeOf(e.proto).Elem()
@@ -91,11 +95,19 @@ func Decode(ev Event) (Payload, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownType, ev.Type)
 	}
-	if ev.V > CurrentVersion {
-		return nil, fmt.Errorf("event %s has version %d, newer than this jfguard understands (%d)", ev.ID, ev.V, CurrentVersion)
+	v, current := max(ev.V, 1), currentVersion(ev.Type)
+	if v > current {
+		return nil, fmt.Errorf("event %s is %s version %d, newer than this jfguard understands (%d): upgrade jfguard", ev.ID, ev.Type, v, current)
+	}
+	data := ev.Data
+	if v < current {
+		var err error
+		if data, err = upcast(ev.Type, v, data); err != nil {
+			return nil, fmt.Errorf("event %s: %w", ev.ID, err)
+		}
 	}
 	p := reflect.New(reflect.TypeOf(entry.proto).Elem()).Interface().(Payload)
-	if err := fastjson.Unmarshal(ev.Data, p); err != nil {
+	if err := fastjson.Unmarshal(data, p); err != nil {
 		return nil, fmt.Errorf("decode %s payload of event %s: %w", ev.Type, ev.ID, err)
 	}
 	return p, nil
@@ -126,5 +138,10 @@ func init() {
 			panic("duplicate catalog entry " + e.Type)
 		}
 		catalogByType[e.Type] = e
+	}
+	for typ := range upcasters {
+		if _, ok := catalogByType[typ]; !ok {
+			panic("upcasters for " + typ + ", which is not in the catalog")
+		}
 	}
 }

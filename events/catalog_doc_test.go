@@ -37,7 +37,7 @@ Every event is a JSON object:
 | ` + "`ip`" + ` | the client address, when a request caused it |
 | ` + "`device`" + ` | ` + "`{id, name, client, version}`" + ` as the client named itself, when known |
 | ` + "`data`" + ` | the payload below |
-| ` + "`v`" + ` | envelope version (` + fmt.Sprint(events.CurrentVersion) + `); older versions are upcast when read |
+| ` + "`v`" + ` | the version of the type's payload (1 unless its section below says otherwise); jfguard upcasts older versions when it reads them, and a subscriber that reads ` + "`data`" + ` itself checks ` + "`v`" + ` |
 | ` + "`cmd`" + ` | present when one command produced several events: ` + "`{id, i, n}`" + `, this is event i of n of command id |
 
 A command's events are published one after the other on the same aggregate, each
@@ -55,6 +55,16 @@ To subscribe, create a consumer on ` + "`JFGUARD_EVENTS`" + ` with a filter such
 ` + "`jfguard.events.*.*.factor_failed`" + ` (one type), ` + "`jfguard.events.user.<id>.>`" + ` (one user) or
 ` + "`jfguard.events.>`" + ` (everything). Signed audit checkpoints are in ` + "`JFGUARD_AUDIT`" + `.
 
+## Changing an event
+
+An event, once in the stream, is never changed. Prefer a new type for a new fact.
+When an existing type must change in a way old events cannot be read as they are (a
+field becomes required, a meaning changes, a field is renamed or split), its version
+goes up by one and jfguard gains an upcaster from the previous version, kept for as
+long as the stream can hold such events (for ever). Adding an optional field whose
+absence means what old events meant needs no new version. Types at a version above 1
+say so below, with what changed in the upcaster's note in ` + "`events/upcast.go`" + `.
+
 `)
 	agg := ""
 	for _, e := range events.Catalog() {
@@ -63,6 +73,9 @@ To subscribe, create a consumer on ` + "`JFGUARD_EVENTS`" + ` with a filter such
 			fmt.Fprintf(&b, "## Aggregate `%s`\n\n", agg)
 		}
 		fmt.Fprintf(&b, "### `%s`\n\n%s\n\nSubject: `jfguard.events.%s.<id>.%s`\n\n", e.Type, e.Summary, e.Aggregate, e.Type)
+		if v := e.Version(); v > 1 {
+			fmt.Fprintf(&b, "Version: %d (older versions are upcast when read).\n\n", v)
+		}
 		fields := e.Fields()
 		if len(fields) == 0 {
 			b.WriteString("No payload fields.\n\n")

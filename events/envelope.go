@@ -23,9 +23,6 @@ const (
 // SubjectPrefix is the root of every event subject.
 const SubjectPrefix = "jfguard.events"
 
-// CurrentVersion is the envelope version written today.
-const CurrentVersion = 1
-
 // Device describes the client that caused an event, as it named itself.
 type Device struct {
 	ID      string `json:"id,omitempty"`
@@ -46,7 +43,8 @@ type Event struct {
 	IP          string          `json:"ip,omitempty"`
 	Device      *Device         `json:"device,omitempty"`
 	Data        json.RawMessage `json:"data"`
-	V           int             `json:"v"`
+	// V is the version of the type's payload the event was written with.
+	V int `json:"v"`
 	// Cmd ties the events of one command together; absent for a command of one event.
 	Cmd *CommandRef `json:"cmd,omitempty"`
 
@@ -100,7 +98,7 @@ func New(aggID string, now time.Time, c Context, p Payload) (Event, error) {
 		IP:          c.IP,
 		Device:      c.Device,
 		Data:        data,
-		V:           CurrentVersion,
+		V:           currentVersion(p.EventType()),
 	}, nil
 }
 

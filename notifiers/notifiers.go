@@ -328,7 +328,7 @@ func testAlert(now time.Time) Alert {
 		Tags:     []string{"white_check_mark"},
 		Event: events.Event{
 			ID: id, Type: "test_alert", Time: now.UTC(), Aggregate: events.AggSystem,
-			AggregateID: "jfguard", Data: []byte("{}"), V: events.CurrentVersion,
+			AggregateID: "jfguard", Data: []byte("{}"), V: 1,
 		},
 	}
 }
