@@ -444,6 +444,11 @@ type VerifyReport struct {
 	Unsealed      uint64   `json:"unsealed"`
 	FirstBad      uint64   `json:"first_bad,omitempty"`
 	Problems      []string `json:"problems,omitempty"`
+	// Forged lists the events whose MAC is missing or wrong: written around jfguard
+	// (or altered), never applied by the fold.
+	Forged []uint64 `json:"forged,omitempty"`
+	// MACsChecked is false when the store had no authenticator (no master key).
+	MACsChecked bool `json:"macs_checked"`
 }
 
 // OK reports whether no event was altered, removed or reordered.
@@ -468,7 +473,7 @@ type verifiedCheckpoint struct {
 // the signed checkpoints. It names the first sequence that was altered, removed or
 // reordered.
 func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport, error) {
-	var rep VerifyReport
+	rep := VerifyReport{MACsChecked: store.auth != nil}
 	cps, err := readCheckpoints(ctx, store.js, opts.Keys, &rep)
 	if err != nil {
 		return rep, err
@@ -495,6 +500,14 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 		if m.Seq < expect {
 			rep.fail(m.Seq, "event %d appears out of order", m.Seq)
 			return nil
+		}
+		if store.auth != nil {
+			if a := store.auth.Verify(m.Subject, m.Data, m.MAC); a != AuthValid {
+				if len(rep.Forged) < 1000 {
+					rep.Forged = append(rep.Forged, m.Seq)
+				}
+				rep.fail(m.Seq, "event %d on %s has a %s MAC: it was not written by jfguard (forged or altered); the fold never applied it", m.Seq, m.Subject, a)
+			}
 		}
 		d := EventDigest(m)
 		head = chain(head, d)

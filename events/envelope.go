@@ -50,6 +50,8 @@ type Event struct {
 
 	Seq     uint64 `json:"-"`
 	Subject string `json:"-"`
+	// Auth is what the store found about the event's MAC when it read it.
+	Auth Auth `json:"-"`
 
 	// decoded is the payload, when a scan decoded it ahead of time.
 	decoded Payload
@@ -120,6 +122,20 @@ func SubjectFor(aggregate, aggID, typ string) string {
 // AggregateSubject matches every event of one aggregate instance.
 func AggregateSubject(aggregate, aggID string) string {
 	return SubjectPrefix + "." + aggregate + "." + aggID + ".>"
+}
+
+// AggregateOfSubject reads the aggregate and its id from an event subject
+// (jfguard.events.<aggregate>.<id>.<type>), whatever the message holds.
+func AggregateOfSubject(subject string) (aggregate, id string, ok bool) {
+	rest, found := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !found {
+		return "", "", false
+	}
+	parts := strings.SplitN(rest, ".", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 // PublishSubject is the subject this event is published on.

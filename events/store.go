@@ -41,6 +41,9 @@ type StoreOptions struct {
 	// LocalDir is the embedded server's store directory, when the stream is on this
 	// machine: scans then read the block files directly (see blocks.go).
 	LocalDir string
+	// Auth signs every appended event and checks every event read (Event.Auth). A
+	// store without one neither signs nor checks (tests, and tools reading a copy).
+	Auth *Authenticator
 }
 
 // Store appends events to JetStream and reads them back.
@@ -49,6 +52,7 @@ type Store struct {
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	blockDir string
+	auth     *Authenticator
 	// OnAppend, when set, is told the last sequence of every successful append
 	// (projections use it for read-your-writes).
 	onAppend func(seq uint64)
@@ -89,7 +93,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{nc: nc, js: js, stream: stream}
+	st := &Store{nc: nc, js: js, stream: stream, auth: opts.Auth}
 	if opts.LocalDir != "" {
 		st.blockDir = filepath.Join(opts.LocalDir, "jetstream", "$G", "streams", StreamName, "msgs")
 	}
@@ -235,6 +239,9 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		m := nats.NewMsg(ev.PublishSubject())
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		if s.auth != nil {
+			m.Header.Set(MACHeader, s.auth.Sign(m.Subject, data))
+		}
 		want := expected
 		if i > 0 {
 			want = seq
@@ -313,8 +320,27 @@ type RawMsg struct {
 	Subject string
 	Data    []byte
 	MsgID   string
+	MAC     string // the Jfguard-Mac header
 	Time    time.Time
 	Header  nats.Header
+}
+
+// Authenticator is the store's event authenticator, or nil.
+func (s *Store) Authenticator() *Authenticator { return s.auth }
+
+// undecodable is the envelope delivered for a stored message that is no event.
+func (s *Store) undecodable(m RawMsg) Event {
+	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: s.auth.check(m.Subject, m.Data, m.MAC)}
+}
+
+// decodeRaw turns a stored message into an event and checks its MAC.
+func (s *Store) decodeRaw(m RawMsg) (Event, error) {
+	ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+	if err != nil {
+		return ev, err
+	}
+	ev.Auth = s.auth.check(m.Subject, m.Data, m.MAC)
+	return ev, nil
 }
 
 // ScanRaw calls fn for every stored message from sequence from (inclusive) up to the
@@ -390,17 +416,17 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 			for b := range work {
 				b.evs = make([]Event, len(b.raws))
 				for i, m := range b.raws {
-					ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
-					if err == nil {
-						ev.decoded, err = Decode(ev)
-						if errors.Is(err, ErrUnknownType) {
-							err = nil // folds count and skip unknown types
-						}
-					}
+					ev, err := s.decodeRaw(m)
 					if err != nil {
-						b.err = err
-						break
+						// A message that is no event is still a position in the stream:
+						// deliver an envelope that names the problem, as Subscribe does,
+						// so a fold counts it (or flags it as forged) and goes on.
+						ev, err = s.undecodable(m), nil
+					} else if p, derr := Decode(ev); derr == nil {
+						ev.decoded = p
 					}
+					// A payload that does not decode (an unknown type, a forged or
+					// damaged message) is decoded again, and counted, by the fold.
 					b.evs[i] = ev
 				}
 				close(b.done)
@@ -482,7 +508,7 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64, error) {
 	var out []Event
 	last, err := s.scan(ctx, AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
-		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		ev, err := s.decodeRaw(m)
 		if err != nil {
 			return err
 		}
@@ -500,7 +526,7 @@ func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.T
 		if !until.IsZero() && !m.Time.Before(until) {
 			return errStop
 		}
-		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		ev, err := s.decodeRaw(m)
 		if err != nil {
 			return err
 		}
@@ -529,6 +555,7 @@ func readRest(ctx context.Context, str jetstream.Stream, filter string, last, fr
 		m := RawMsg{Seq: sm.Sequence, Subject: sm.Subject, Data: sm.Data, Time: sm.Time.UTC(), Header: sm.Header}
 		if sm.Header != nil {
 			m.MsgID = sm.Header.Get(jetstream.MsgIDHeader)
+			m.MAC = sm.Header.Get(MACHeader)
 		}
 		if err := fn(m); err != nil {
 			if errors.Is(err, errStop) {
@@ -617,6 +644,7 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
+			MAC:     msg.Headers().Get(MACHeader),
 			Time:    meta.Timestamp.UTC(),
 			Header:  msg.Headers(),
 		}

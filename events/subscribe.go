@@ -20,11 +20,11 @@ func (s *Subscription) Stop() { s.cc.Stop() }
 // to subject filters. fn runs on one goroutine at a time.
 func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn func(Event)) (*Subscription, error) {
 	return s.SubscribeRaw(ctx, from, filters, func(m RawMsg) {
-		ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+		ev, err := s.decodeRaw(m)
 		if err != nil {
 			// An undecodable message is still a position in the stream: deliver an
 			// envelope that names the problem so folds can count and skip it.
-			ev = Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable}
+			ev = s.undecodable(m)
 		}
 		fn(ev)
 	})
@@ -54,6 +54,7 @@ func (s *Store) SubscribeRaw(ctx context.Context, from uint64, filters []string,
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
+			MAC:     msg.Headers().Get(MACHeader),
 			Time:    meta.Timestamp.UTC(),
 		})
 	}, jetstream.PullMaxMessages(4096))

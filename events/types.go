@@ -64,6 +64,7 @@ var catalog = []Entry{
 	{Type: "settings_changed", Aggregate: AggSystem, Summary: "A policy setting changed (admin page, control API or the settings file at start).", proto: &SettingsChanged{}},
 	{Type: "sessions_adopted", Aggregate: AggSystem, Summary: "An administrator adopted the Jellyfin sessions that existed when jfguard was installed.", proto: &SessionsAdopted{}},
 	{Type: "notification_failed", Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
+	{Type: "forged_event_detected", Aggregate: AggSystem, Summary: "An event in the stream has no valid MAC: something other than a jfguard node wrote it (or altered it). It was never applied; check who can write to the NATS server.", proto: &ForgedEventDetected{}},
 	{Type: "node_started", Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
 }
 
@@ -392,6 +393,15 @@ type NotificationFailed struct {
 	Error    string `json:"error"`
 }
 
+// ForgedEventDetected names an event the fold refused because its MAC is missing
+// (Reason "missing") or wrong ("invalid").
+type ForgedEventDetected struct {
+	Seq     uint64 `json:"seq"`
+	Subject string `json:"subject"`
+	Type    string `json:"type"`
+	Reason  string `json:"reason"`
+}
+
 // NodeStarted records a node's start.
 type NodeStarted struct {
 	Node    string `json:"node"`
@@ -447,4 +457,5 @@ func (*IPUnbanned) EventType() string             { return "ip_unbanned" }
 func (*SettingsChanged) EventType() string        { return "settings_changed" }
 func (*SessionsAdopted) EventType() string        { return "sessions_adopted" }
 func (*NotificationFailed) EventType() string     { return "notification_failed" }
+func (*ForgedEventDetected) EventType() string    { return "forged_event_detected" }
 func (*NodeStarted) EventType() string            { return "node_started" }

@@ -95,6 +95,7 @@ var eventLabels = map[string]eventLabel{
 	"sessions_adopted":         {"Sessions adopted", toneWarn},
 	"notification_failed":      {"Alert not delivered", toneBad},
 	"node_started":             {"Node started", ""},
+	"forged_event_detected":    {"Forged event refused", toneBad},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

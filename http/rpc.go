@@ -271,9 +271,10 @@ func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) 
 		return nil, err
 	}
 	var users, addrs int
+	var forged uint64
 	var counts map[string]uint64
 	s.read(func(st *projections.State) {
-		users, addrs = len(st.Users), len(st.Addresses)
+		users, addrs, forged = len(st.Users), len(st.Addresses), st.ForgedTotal
 		counts = make(map[string]uint64, len(st.Counts))
 		for k, v := range st.Counts {
 			counts[k] = v
@@ -281,7 +282,7 @@ func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) 
 	})
 	return map[string]any{
 		"version": Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
-		"users": users, "addresses": addrs, "events_by_type": counts,
+		"users": users, "addresses": addrs, "events_by_type": counts, "forged_events": forged,
 	}, nil
 }
 

@@ -159,9 +159,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 // Start runs the background work (challenge expiry, API key refresh) until Stop.
 func (s *Server) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.sweepLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.apiKeys.loop(ctx) }()
+	go func() { defer s.wg.Done(); s.watchForgeries(ctx) }()
 }
 
 // Stop ends the background work.

@@ -131,6 +131,14 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return description{title: "Existing sessions adopted", summary: "An administrator adopted " + count(p.Count, "Jellyfin session", "Jellyfin sessions") + " that existed before jfguard; they keep working without a second factor.", priority: 4, tags: []string{"warning"}}
 	case *events.NotificationFailed:
 		return description{title: "Alert not delivered: " + v(p.Sink), summary: "An alert could not be delivered to " + v(p.Sink) + " after " + count(p.Attempts, "attempt", "attempts") + ".", priority: 4, tags: []string{"warning", "mailbox_with_no_mail"}, facts: []Fact{{"Event", p.EventID}, {"Error", p.Error}}}
+	case *events.ForgedEventDetected:
+		return description{title: "Forged event in the audit log", summary: "An event at sequence " + strconv.FormatUint(p.Seq, 10) + " was written to the NATS server by something other than jfguard (or altered): it was ignored. Check who can write to the event stream and rotate its credentials.", priority: 5, tags: []string{"rotating_light"},
+			facts: []Fact{{"Sequence", strconv.FormatUint(p.Seq, 10)}, {"Type", v(p.Type)}, {"MAC", p.Reason}}}
+	case *events.StepUpRequired:
+		return description{title: "Change refused: " + who, summary: "A session of " + who + " tried to change the account without a recent second factor and was refused.", priority: 3, tags: []string{"lock"}, facts: []Fact{{"Action", v(p.Action)}, {"Session", v(p.Level)}}}
+	case *events.SignedOutEverywhere:
+		return description{title: "Signed out everywhere: " + who, summary: "Every session, app password, device and trusted browser of " + who + " was revoked.", priority: 4, tags: []string{"warning", "door"},
+			facts: []Fact{{"Reason", v(p.Reason)}, {"Sessions", strconv.Itoa(p.Sessions)}, {"App passwords", strconv.Itoa(p.AppPasswords)}, {"Devices", strconv.Itoa(p.Devices)}}}
 	case *events.NodeStarted:
 		return description{title: "jfguard started", summary: "The jfguard node " + v(p.Node) + " started.", priority: 2, tags: []string{"rocket"}, facts: []Fact{{"Version", p.Version}}}
 	}

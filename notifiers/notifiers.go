@@ -31,7 +31,7 @@ var DefaultEvents = []string{
 	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
 	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
 	"totp_enrolled", "email_address_confirmed", "user_forgotten",
-	"notification_failed",
+	"notification_failed", "forged_event_detected", "signed_out_everywhere",
 }
 
 // Defaults of the delivery policy.
@@ -116,6 +116,9 @@ type Notifiers struct {
 	bindings  []*binding
 	mailer    *Mailer
 	metrics   *metrics
+	// auth checks each event's MAC: a forged event raises no alert (the fold flags
+	// it with forged_event_detected, which does).
+	auth *events.Authenticator
 
 	mu       sync.Mutex
 	failures []Failure
@@ -342,6 +345,7 @@ func (n *Notifiers) Start(ctx context.Context, store *events.Store) error {
 		return errors.New("notifiers already started")
 	}
 	n.started = true
+	n.auth = store.Authenticator()
 	n.mu.Unlock()
 	if len(n.bindings) == 0 {
 		return nil

@@ -63,6 +63,21 @@ type State struct {
 	Incomplete uint64
 	// NextPrune is the event time at which the fold prunes next.
 	NextPrune time.Time
+
+	// Forged holds the events the fold refused for a missing or wrong MAC that no
+	// forged_event_detected names yet, by sequence; ForgedTotal counts every one
+	// ever refused.
+	Forged      map[uint64]ForgedEvent
+	ForgedTotal uint64
+}
+
+// ForgedEvent is an event the fold refused: written around jfguard.
+type ForgedEvent struct {
+	Seq     uint64
+	Subject string
+	Type    string
+	Reason  string
+	Time    time.Time
 }
 
 // PendingCommand is a command of several events, applied when its last one arrives.
@@ -86,6 +101,7 @@ func NewState() *State {
 		ChallengeUsers: map[string]string{},
 		Pending:        map[string]*PendingCommand{},
 		Tails:          map[string]uint64{},
+		Forged:         map[uint64]ForgedEvent{},
 	}
 }
 
@@ -118,6 +134,18 @@ func (s *State) Apply(ev events.Event) {
 		s.LastTime = ev.Time
 	}
 	key := ev.Aggregate + "." + ev.AggregateID
+	if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid {
+		// Written around jfguard: never applied, never part of a command. The
+		// aggregate's position in the stream still moved, so the next append expects
+		// it (otherwise one forged event would block every write to the aggregate).
+		if agg, id, ok := events.AggregateOfSubject(ev.Subject); ok {
+			k := agg + "." + id
+			s.Tails[k] = max(s.Tails[k], ev.Seq)
+		}
+		s.Forged[ev.Seq] = ForgedEvent{Seq: ev.Seq, Subject: ev.Subject, Type: ev.Type, Reason: ev.Auth.String(), Time: ev.Time}
+		s.ForgedTotal++
+		return
+	}
 	if p := s.Pending[key]; p != nil && (ev.Cmd == nil || ev.Cmd.ID != p.ID) {
 		delete(s.Pending, key)
 		s.Incomplete++
@@ -175,6 +203,9 @@ func (s *State) applyOne(ev events.Event) {
 		}
 		a.Evolve(ev, p)
 	case events.AggSystem:
+		if e, ok := p.(*events.ForgedEventDetected); ok {
+			delete(s.Forged, e.Seq)
+		}
 		if e, ok := p.(*events.SettingsChanged); ok {
 			s.Settings[e.Key] = e.New
 			if e.Where == "file" {

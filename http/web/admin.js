@@ -1455,6 +1455,13 @@
 
   function serverStatus(st) {
     J.$('server-status').textContent = ' · jfguard ' + st.version + ' · ' + st.last_sequence + (st.last_sequence === 1 ? ' event' : ' events');
+    // Events written around jfguard (no valid MAC) were refused: say so on every view.
+    var forged = st.forged_events || 0;
+    var box = J.$('integrity');
+    box.hidden = forged === 0;
+    box.textContent = forged === 0 ? '' : (forged === 1 ? 'One event was' : forged + ' events were') +
+      ' written to the event stream by something other than jfguard and ignored (see “Forged event refused” in the timeline). ' +
+      'Check who can write to the NATS server and rotate its credentials.';
   }
 
   // Start: the web app's session, then whether it is an administrator's.

@@ -216,12 +216,34 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 	if conn.Server != nil {
 		opts.LocalDir = filepath.Join(r.DataDir, "nats")
 	}
+	// With the master key, events are checked as the server checks them (a forged one
+	// is never folded, and verify names it); a copy without it is read unchecked.
+	if key, ok, err := existingMasterKey(r); err != nil {
+		closeAll()
+		return nil, nil, err
+	} else if ok {
+		if opts.Auth, err = eventAuth(key); err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
 	st, err := events.OpenStore(ctx, conn.NC, opts)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	return st, closeAll, nil
+}
+
+// existingMasterKey loads the master key of a data directory without creating one.
+func existingMasterKey(r *Resolved) ([]byte, bool, error) {
+	if r.MasterKey == "" {
+		if _, err := os.Stat(filepath.Join(r.DataDir, "master.key")); errors.Is(err, os.ErrNotExist) {
+			return nil, false, nil
+		}
+	}
+	key, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
+	return key, err == nil, err
 }
 
 // rpcClient calls a running jfguard's control API.

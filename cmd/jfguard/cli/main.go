@@ -99,15 +99,19 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas}
+	masterKey, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
+	if err != nil {
+		return err
+	}
+	auth, err := eventAuth(masterKey)
+	if err != nil {
+		return err
+	}
+	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas, Auth: auth}
 	if m.conn.Server != nil {
 		storeOpts.LocalDir = filepath.Join(r.DataDir, "nats")
 	}
 	m.store, err = events.OpenStore(ctx, m.conn.NC, storeOpts)
-	if err != nil {
-		return err
-	}
-	masterKey, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
 	if err != nil {
 		return err
 	}
@@ -372,6 +376,13 @@ func (m *Main) adminToken() (string, error) {
 }
 
 // deriveKey derives a purpose-specific key from the master key.
+// eventAuth is the authenticator of the events this node writes and reads: its key
+// derives from the master key, so every node of a cluster shares it and nothing
+// without the master key can write an event the fold accepts.
+func eventAuth(masterKey []byte) (*events.Authenticator, error) {
+	return events.NewAuthenticator("1", map[string][]byte{"1": deriveKey(masterKey, "jfguard event mac v1")})
+}
+
 func deriveKey(master []byte, purpose string) []byte {
 	k, err := hkdf.Key(sha256.New, master, nil, purpose, 32)
 	if err != nil {

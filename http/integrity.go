@@ -1,0 +1,72 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
+)
+
+// integrityAggregate is the system aggregate forged_event_detected is recorded on.
+const integrityAggregate = "integrity"
+
+// watchForgeries records a forged_event_detected for every event the fold refused
+// for a missing or wrong MAC: at start (what the catch-up found) and whenever the
+// fold refuses one. Each is recorded once: the event id is derived from the forged
+// event's sequence, so nodes that detect the same one at the same moment write it
+// once (idempotent publish), and the fold forgets a detection once it is recorded.
+func (s *Server) watchForgeries(ctx context.Context) {
+	kick := make(chan struct{}, 1)
+	s.opts.Projector.OnEvent(func(ev events.Event) {
+		if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	})
+	for {
+		s.recordForgeries(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+	}
+}
+
+// recordForgeries records the detections the projection holds.
+func (s *Server) recordForgeries(ctx context.Context) {
+	var pending []projections.ForgedEvent
+	s.read(func(st *projections.State) {
+		for _, f := range st.Forged {
+			pending = append(pending, f)
+		}
+	})
+	sort.Slice(pending, func(i, j int) bool { return pending[i].Seq < pending[j].Seq })
+	for _, f := range pending {
+		s.log.Error("refused an event written around jfguard: its MAC is "+f.Reason+"; check who can write to the NATS server",
+			"seq", f.Seq, "subject", f.Subject, "type", f.Type)
+		ev, err := events.New(integrityAggregate, s.now(), events.Context{Actor: "jfguard"},
+			&events.ForgedEventDetected{Seq: f.Seq, Subject: f.Subject, Type: f.Type, Reason: f.Reason})
+		if err != nil {
+			s.log.Error("record a forged event", "err", err)
+			continue
+		}
+		ev.ID = "forged-" + strconv.FormatUint(f.Seq, 10)
+		seq, err := s.opts.Store.Append(ctx, events.AnySeq, ev)
+		if err != nil && !errors.Is(err, events.ErrDuplicate) {
+			s.log.Error("record a forged event", "seq", f.Seq, "err", err)
+			continue
+		}
+		if seq > 0 {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = s.opts.Projector.WaitFor(wctx, seq)
+			cancel()
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package projections
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jfguard/jfguard/events"
+)
+
+// TestForgedEventsAreNeverApplied: the fold refuses an event whose MAC is missing or
+// wrong (here, "security.enabled=false" and a session for a stolen token), remembers
+// it until a forged_event_detected names it, and keeps the aggregate's position so
+// the next real append to that aggregate is not blocked.
+func TestForgedEventsAreNeverApplied(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	st := NewState()
+	seq := uint64(0)
+	apply := func(auth events.Auth, aggID string, p events.Payload) events.Event {
+		seq++
+		ev := events.Must(aggID, at, events.Context{}, p)
+		ev.Seq, ev.Subject, ev.Auth = seq, ev.PublishSubject(), auth
+		st.Apply(ev)
+		return ev
+	}
+	apply(events.AuthValid, "u1", &events.UserDiscovered{Name: "alice"})
+	apply(events.AuthMissing, "settings", &events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"})
+	apply(events.AuthInvalid, "u1", &events.SessionVerified{TokenHash: "stolen", Reason: "challenge", Assurance: "aal2"})
+
+	if _, ok := st.Settings["security.enabled"]; ok {
+		t.Error("a forged settings_changed was applied")
+	}
+	if st.Users["u1"].Sessions["stolen"] != nil || st.Tokens["stolen"].Status != 0 {
+		t.Error("a forged session_verified was applied")
+	}
+	if len(st.Forged) != 2 || st.ForgedTotal != 2 || st.Forged[2].Reason != "missing" || st.Forged[3].Reason != "invalid" {
+		t.Fatalf("forged %+v (total %d)", st.Forged, st.ForgedTotal)
+	}
+	if v := st.AggregateVersion(events.AggUser, "u1", st.Users["u1"].Version); v != 3 {
+		t.Errorf("the next append to u1 expects %d, want 3 (the forged event's place)", v)
+	}
+	apply(events.AuthValid, "integrity", &events.ForgedEventDetected{Seq: 2, Subject: "s", Type: "settings_changed", Reason: "missing"})
+	if _, ok := st.Forged[2]; ok || len(st.Forged) != 1 {
+		t.Errorf("after its detection was recorded: forged %+v", st.Forged)
+	}
+	// A store without an authenticator (tools on a copy, tests) folds what it reads.
+	apply(events.AuthUnchecked, "settings", &events.SettingsChanged{Key: "security.require_all", Old: "false", New: "true", Where: "file"})
+	if st.Settings["security.require_all"] != "true" {
+		t.Error("an unchecked event was not applied")
+	}
+}
