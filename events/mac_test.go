@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-func testAuth(t *testing.T, id string, fill byte) *events.Authenticator {
+func testAuth(t testing.TB, id string, fill byte) *events.Authenticator {
 	t.Helper()
 	a, err := events.NewAuthenticator(id, map[string][]byte{id: bytes.Repeat([]byte{fill}, 32)})
 	if err != nil {

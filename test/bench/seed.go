@@ -16,8 +16,9 @@ var SeedStart = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Seed publishes n events of a realistic sign-in mix (users discovered, enrollments,
 // challenges, verified sessions, revocations, failed sign-ins from addresses) as fast
-// as JetStream takes them, for benchmarks that need a big stream.
-func Seed(ctx context.Context, js jetstream.JetStream, n int, users int) error {
+// as JetStream takes them, for benchmarks that need a big stream. With auth, each
+// carries its MAC, as jfguard writes them.
+func Seed(ctx context.Context, js jetstream.JetStream, n int, users int, auth *events.Authenticator) error {
 	start := SeedStart
 	pending := 0
 	for i := 0; i < n; i++ {
@@ -61,6 +62,9 @@ func Seed(ctx context.Context, js jetstream.JetStream, n int, users int) error {
 		m := nats.NewMsg(ev.PublishSubject())
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		if auth != nil {
+			m.Header.Set(events.MACHeader, auth.Sign(m.Subject, data))
+		}
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			return err
 		}

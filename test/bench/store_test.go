@@ -416,3 +416,112 @@ func BenchmarkProjectionRSS(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkEventMAC measures what authenticating events costs, side by side in one
+// run: appends (8 writers, sync=interval) to a store that signs every event against
+// one that does not, on the same server, alternating; and the fold of the shared
+// stream reading it with MAC checks against without. Goal: each ratio ≥ 0.95 (the
+// MAC costs at most 5 %).
+func BenchmarkEventMAC(b *testing.B) {
+	total := envInt("JFGUARD_BENCH_APPENDS", 3000)
+	b.Run("append", func(b *testing.B) {
+		conn, err := embed.Start(embed.Options{StoreDir: b.TempDir(), Sync: embed.SyncInterval})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		ctx := context.Background()
+		signed, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{Auth: benchAuth})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plain, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var with, without float64
+		for i := 0; i < b.N; i++ {
+			for round := 0; round < 3; round++ {
+				without += appendRate(b, plain, 8, total)
+				with += appendRate(b, signed, 8, total)
+			}
+		}
+		rounds := float64(3 * b.N)
+		b.ReportMetric(with/rounds, "mac-events/s")
+		b.ReportMetric(without/rounds, "plain-events/s")
+		b.ReportMetric(with/without, "mac/plain")
+		b.Logf("append, 8 writers: %.0f events/s with MACs, %.0f without: ratio %.3f (goal ≥ 0.95)", with/rounds, without/rounds, with/without)
+	})
+	b.Run("rebuild", func(b *testing.B) {
+		checked := bigStore(b)
+		unchecked := shared.unchecked
+		ctx := context.Background()
+		fold := func(st *events.Store) float64 {
+			runtime.GC()
+			state := projections.NewState()
+			start := time.Now()
+			if _, err := st.Scan(ctx, 1, func(ev events.Event) error { state.Apply(ev); return nil }); err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(start)
+			if state.Skipped != 0 || state.ForgedTotal != 0 {
+				b.Fatalf("%d skipped, %d refused as forged", state.Skipped, state.ForgedTotal)
+			}
+			return float64(state.LastSeq) / d.Seconds()
+		}
+		var with, without float64
+		for i := 0; i < b.N; i++ {
+			for round := 0; round < 2; round++ {
+				without += fold(unchecked)
+				with += fold(checked)
+			}
+		}
+		rounds := float64(2 * b.N)
+		b.ReportMetric(with/rounds, "mac-events/s")
+		b.ReportMetric(without/rounds, "plain-events/s")
+		b.ReportMetric(with/without, "mac/plain")
+		b.Logf("rebuild of %d events: %.0f events/s checking MACs, %.0f without: ratio %.3f (goal ≥ 0.95)", lastSeq(b, checked), with/rounds, without/rounds, with/without)
+	})
+}
+
+// appendRate appends total events from writers writers on fresh aggregates and
+// returns the events per second.
+func appendRate(b *testing.B, st *events.Store, writers, total int) float64 {
+	ctx := context.Background()
+	per := total / writers
+	now := time.Now()
+	evs := make([][]events.Event, writers)
+	for w := range evs {
+		agg := events.NewID()
+		evs[w] = make([]events.Event, per)
+		for i := range evs[w] {
+			evs[w][i] = events.Must(agg, now, events.Context{Actor: agg, IP: "203.0.113.7"},
+				&events.ChallengeIssued{ChallengeID: events.NewID(), TokenHash: fmt.Sprintf("%064x", i),
+					Token: "v1.0123456789ab.dG9rZW4gYnl0ZXM", Methods: []string{"totp", "recovery"}, ExpiresAt: now.Add(5 * time.Minute)})
+		}
+	}
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			expected := uint64(0)
+			for _, ev := range evs[w] {
+				seq, err := st.Append(ctx, expected, ev)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				expected = seq
+			}
+		}(w)
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	return float64(per*writers) / d.Seconds()
+}

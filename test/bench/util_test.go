@@ -59,8 +59,11 @@ var shared struct {
 	once    sync.Once
 	dir     string
 	conn    *embed.Conn
-	store   *events.Store
+	store   *events.Store // as jfguard opens it: block files, MACs checked
 	remote  *events.Store
+	// unchecked reads the same stream from the block files without checking MACs,
+	// the baseline of EventMAC.
+	unchecked *events.Store
 	seeded  int
 	seedDur time.Duration
 	err     error
@@ -94,7 +97,11 @@ func bigStore(b *testing.B) *events.Store {
 		}
 		ctx := context.Background()
 		// The store as jfguard opens an embedded one: scans read the block files.
-		shared.store, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats")})
+		shared.store, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats"), Auth: benchAuth})
+		if shared.err != nil {
+			return
+		}
+		shared.unchecked, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats")})
 		if shared.err != nil {
 			return
 		}
@@ -105,7 +112,7 @@ func bigStore(b *testing.B) *events.Store {
 		}
 		n := eventCount()
 		t0 := time.Now()
-		shared.err = Seed(ctx, shared.store.JetStream(), n, seedUsers)
+		shared.err = Seed(ctx, shared.store.JetStream(), n, seedUsers, benchAuth)
 		shared.seeded, shared.seedDur = n, time.Since(t0)
 		fmt.Fprintf(os.Stderr, "bench: seeded %d events in %s (%.0f events/s)\n", n, shared.seedDur.Round(time.Millisecond), float64(n)/shared.seedDur.Seconds())
 	})
@@ -114,6 +121,19 @@ func bigStore(b *testing.B) *events.Store {
 	}
 	return shared.store
 }
+
+// benchAuth is the event authenticator of the benchmarks' stores.
+var benchAuth = func() *events.Authenticator {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	a, err := events.NewAuthenticator("1", map[string][]byte{"1": key})
+	if err != nil {
+		panic(err)
+	}
+	return a
+}()
 
 // remoteStore is the shared stream read only through the NATS server.
 func remoteStore(b *testing.B) *events.Store {

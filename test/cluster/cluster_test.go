@@ -24,6 +24,7 @@ import (
 
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -295,8 +296,34 @@ func TestSlowClusterTwoNodes(t *testing.T) {
 		keys = append(keys, k)
 	}
 	rep, err := events.Verify(ctx, a.Store(), events.VerifyOptions{Keys: keys})
-	if err != nil || !rep.OK() {
+	if err != nil || !rep.OK() || !rep.MACsChecked {
 		t.Fatalf("audit across nodes: %+v %v", rep, err)
+	}
+
+	// Each node wrote events the other folded (A the enrollment, B the challenge):
+	// their MACs verify on both (one master key), and neither node refused a single
+	// event as forged.
+	for name, m := range map[string]*cli.Main{"A": a, "B": b} {
+		seen := map[string]bool{}
+		if _, err := m.Store().Scan(ctx, 1, func(ev events.Event) error {
+			if ev.Auth != events.AuthValid {
+				t.Errorf("node %s reads event %d (%s) with a %s MAC", name, ev.Seq, ev.Type, ev.Auth)
+			}
+			seen[ev.Type] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !seen["totp_enrolled"] || !seen["challenge_issued"] {
+			t.Errorf("node %s did not read both nodes' events: %v", name, seen)
+		}
+	}
+	for name, m := range map[string]*cli.Main{"A": a, "B": b} {
+		var forged uint64
+		m.Projector().Read(func(st *projections.State) { forged = st.ForgedTotal })
+		if forged != 0 {
+			t.Errorf("node %s refused %d events of the cluster as forged", name, forged)
+		}
 	}
 	t.Logf("cluster audit: %d events, %d checkpoints, %d unsealed", rep.Events, rep.Checkpoints, rep.Unsealed)
 }
