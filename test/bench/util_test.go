@@ -56,17 +56,17 @@ var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // shared is one embedded NATS server with the event stream seeded once per process;
 // TestMain stops it and removes its directory.
 var shared struct {
-	once    sync.Once
-	dir     string
-	conn    *embed.Conn
-	store   *events.Store // as jfguard opens it: block files, MACs checked
-	remote  *events.Store
+	once   sync.Once
+	dir    string
+	conn   *embed.Conn
+	store  *events.Store // as jfguard opens it: block files, MACs checked
+	remote *events.Store
 	// unchecked reads the same stream from the block files without checking MACs,
 	// the baseline of EventMAC.
 	unchecked *events.Store
-	seeded  int
-	seedDur time.Duration
-	err     error
+	seeded    int
+	seedDur   time.Duration
+	err       error
 }
 
 func TestMain(m *testing.M) {
