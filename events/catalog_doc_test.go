@@ -47,6 +47,12 @@ command cut short (its writer stopped half way, or lost a race for its last even
 followed by another event of the aggregate and is to be ignored. jfguard's own
 projections do exactly that.
 
+Every event jfguard writes carries a ` + "`Jfguard-Mac`" + ` message header: ` + "`<key id>:<base64url HMAC-SHA256>`" + ` over
+the subject, a zero byte and the stored JSON, keyed from jfguard's master key. jfguard never
+applies an event whose MAC is missing or wrong: it records ` + "`forged_event_detected`" + ` instead, and
+` + "`jfguard audit verify`" + ` names it. Subscribers cannot check the MAC (only jfguard nodes hold the
+key); they can rely on ` + "`forged_event_detected`" + ` and on ` + "`jfguard audit verify`" + `.
+
 Secrets never appear in clear. A **sealed string** is encrypted (AES-256-GCM) with the user's data
 key; after ` + "`user_forgotten`" + ` it can no longer be decrypted while the rest of the event stays
 readable. Codes and passwords appear only as slow hashes; tokens only as SHA-256 hashes.
