@@ -183,6 +183,14 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		ChallengeID: id, Proof: proof, TrustBrowser: in.TrustBrowser && deviceID != "",
 		NewBrowserID: s.newID(), DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
 	}
+	var secret domain.TrustSecret
+	if attempt.TrustBrowser {
+		var err error
+		if secret, err = domain.NewTrustSecret(s.opts.Rand); err != nil {
+			return nil, err
+		}
+		attempt.NewSecretHash = secret.Hash()
+	}
 	// The events of the attempt name the device that signed in, as the challenge
 	// recorded it: the session they verify belongs to that device, whoever typed
 	// the code.
@@ -213,7 +221,7 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		return nil, err
 	}
 	if out.BrowserID != "" {
-		s.setTrustCookie(c, uid, out.BrowserID, deviceID)
+		s.setTrustCookie(c, secret, out.TrustExpiresAt)
 	}
 	return raw, nil
 }

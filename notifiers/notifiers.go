@@ -31,7 +31,8 @@ var DefaultEvents = []string{
 	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
 	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
 	"totp_enrolled", "email_address_confirmed", "user_forgotten",
-	"notification_failed",
+	"notification_failed", "trusted_browser_replayed",
+	"trust_key_rotated", "audit_key_rotated", "master_key_rotated",
 }
 
 // Defaults of the delivery policy.
