@@ -373,6 +373,10 @@ type NodeStarted struct {
 	Version string `json:"version"`
 }
 
+// KeysAggregateID is the system aggregate of key rotations: trust_key_rotated,
+// audit_key_rotated and master_key_rotated.
+const KeysAggregateID = "keys"
+
 // TrustKeyRotated starts a generation of the trust-cookie key. A generation's key
 // is derived from the master key named by its id, so every node derives the same
 // key without it ever being stored.

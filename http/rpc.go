@@ -104,6 +104,7 @@ func (s *Server) rpcTable() map[string]rpcHandler {
 		"api_keys.usage":     s.rpcAPIKeyUsage,
 		"devices.revoke":     s.rpcDeviceRevoke,
 		"devices.preapprove": s.rpcDevicePreapprove,
+		"keys.rotate":        s.rpcKeysRotate,
 	}
 }
 

@@ -69,6 +69,9 @@ type Options struct {
 	Alerts Alerts
 	// WebAuthn sets up passkeys; the zero value turns them off.
 	WebAuthn WebAuthnSettings
+	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
+	// when the node cannot.
+	RotateKeys func(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error)
 }
 
 // TrustKeySource gives the trust-cookie keys: the generation recorded in the stream

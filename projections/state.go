@@ -44,10 +44,12 @@ type State struct {
 	Settings  map[string]string
 	// FileSettings are the values the settings file had when last recorded.
 	FileSettings map[string]string
-	LastSeq      uint64
-	LastTime     time.Time
-	Counts       map[string]uint64 // events folded, by type
-	Skipped      uint64            // events that did not decode
+	// TrustKey is the trust-cookie key generation in force and the previous ones.
+	TrustKey events.TrustKeyState
+	LastSeq  uint64
+	LastTime time.Time
+	Counts   map[string]uint64 // events folded, by type
+	Skipped  uint64            // events that did not decode
 
 	Tokens       map[string]TokenRef // token hash → user and status
 	Names        map[string]string   // lower-case user name → user id
@@ -186,11 +188,14 @@ func (s *State) applyOne(ev events.Event) {
 		}
 		a.Evolve(ev, p)
 	case events.AggSystem:
-		if e, ok := p.(*events.SettingsChanged); ok {
+		switch e := p.(type) {
+		case *events.SettingsChanged:
 			s.Settings[e.Key] = e.New
 			if e.Where == "file" {
 				s.FileSettings[e.Key] = e.New
 			}
+		case *events.TrustKeyRotated:
+			s.TrustKey.Apply(e)
 		}
 	}
 }

@@ -82,6 +82,7 @@ type CLI struct {
 	User    UserCmd    `cmd:"" help:"Manage users (talks to a running jfguard)."`
 	Session SessionCmd `cmd:"" name:"sessions" help:"Manage sessions (talks to a running jfguard)."`
 	RPC     RPCCmd     `cmd:"" name:"rpc" help:"Call any control API method (see docs/openrpc.json)."`
+	Keys    KeysCmd    `cmd:"" help:"Rotate jfguard's keys."`
 }
 
 // Run parses args and runs the command, returning the process exit code.
@@ -298,7 +299,7 @@ type AuditCmd struct {
 	Tail   AuditTailCmd   `cmd:"" help:"Print the newest events; --follow keeps printing new ones."`
 	Query  AuditQueryCmd  `cmd:"" help:"Print events matching a filter."`
 	Verify AuditVerifyCmd `cmd:"" help:"Check that no event was altered, removed or reordered."`
-	Pubkey AuditPubkeyCmd `cmd:"" help:"Print the public key checkpoints are signed with."`
+	Pubkey AuditPubkeyCmd `cmd:"" help:"Print the public keys checkpoints are signed with: the current one, then those it replaced."`
 }
 
 // AuditTailCmd prints the newest events.
@@ -526,11 +527,11 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 			if _, err := os.Stat(filepath.Join(r.DataDir, "audit.key")); err != nil {
 				return fmt.Errorf("no audit key in %s: pass --pubkey", r.DataDir)
 			}
-			priv, err := events.LoadSigningKey(r.DataDir)
+			priv, previous, err := events.LoadAuditKeys(r.DataDir)
 			if err != nil {
 				return err
 			}
-			keys = append(keys, priv.Public().(ed25519.PublicKey))
+			keys = append(append(keys, priv.Public().(ed25519.PublicKey)), previous...)
 		}
 		st, done, err := offlineStore(ctx, r)
 		if err != nil {
@@ -562,20 +563,24 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 	return nil
 }
 
-// AuditPubkeyCmd prints the checkpoint public key.
+// AuditPubkeyCmd prints the checkpoint public keys.
 type AuditPubkeyCmd struct{}
 
-// Run prints the key.
+// Run prints the current key, then the ones it replaced, newest first, one a
+// line with its role; --pubkey accepts a line as it is.
 func (AuditPubkeyCmd) Run(g *Globals) error {
 	r, err := g.settings()
 	if err != nil {
 		return err
 	}
-	priv, err := events.LoadSigningKey(r.DataDir)
+	priv, previous, err := events.LoadAuditKeys(r.DataDir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, events.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
+	fmt.Fprintln(g.stdout, events.FormatPublicKey(priv.Public().(ed25519.PublicKey)), "current")
+	for i := len(previous) - 1; i >= 0; i-- {
+		fmt.Fprintln(g.stdout, events.FormatPublicKey(previous[i]), "previous")
+	}
 	return nil
 }
 

@@ -5,9 +5,7 @@ package cli
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +48,7 @@ type Main struct {
 
 	conn      *embed.Conn
 	store     *events.Store
+	ring      *events.MasterKeyring
 	sealer    *events.Sealer
 	proj      *projections.Projector
 	notary    *events.Notary
@@ -107,11 +106,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	masterKey, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
-	if err != nil {
-		return err
-	}
-	m.sealer, err = events.NewSealer(ctx, m.store.JetStream(), masterKey, r.NATS.Replicas)
+	m.ring, m.sealer, err = openSealer(ctx, r, m.store, m.Clock)
 	if err != nil {
 		return err
 	}
@@ -159,11 +154,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
-		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeys: domain.TrustKeys{Current: deriveKey(masterKey, "jfguard trust cookie v1")},
+		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 	})
 	m.gateway.Start(bg)
+	m.retireMasterKeys(bg)
 	if err := m.notifiers.Start(bg, m.store); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
@@ -367,15 +363,6 @@ func (m *Main) adminToken() (string, error) {
 		return "", err
 	}
 	return tok, nil
-}
-
-// deriveKey derives a purpose-specific key from the master key.
-func deriveKey(master []byte, purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, master, nil, purpose, 32)
-	if err != nil {
-		panic(err)
-	}
-	return k
 }
 
 func hostname() string {
