@@ -44,12 +44,10 @@ type State struct {
 	Settings  map[string]string
 	// FileSettings are the values the settings file had when last recorded.
 	FileSettings map[string]string
-	// TrustKey is the trust-cookie key generation in force and the previous ones.
-	TrustKey events.TrustKeyState
-	LastSeq  uint64
-	LastTime time.Time
-	Counts   map[string]uint64 // events folded, by type
-	Skipped  uint64            // events that did not decode
+	LastSeq      uint64
+	LastTime     time.Time
+	Counts       map[string]uint64 // events folded, by type
+	Skipped      uint64            // events that did not decode
 
 	Tokens       map[string]TokenRef // token hash → user and status
 	Names        map[string]string   // lower-case user name → user id
@@ -60,6 +58,9 @@ type State struct {
 	// held (see domain.Browser) to that browser, so a sign-in finds the browser of
 	// a cookie in one lookup. A browser's hashes leave with the browser.
 	TrustCookies map[string]TrustCookieRef
+
+	// TrustKey is the trust-cookie key generation in force and the previous ones.
+	TrustKey events.TrustKeyState
 
 	// Pending holds, per aggregate, the events of a command whose last event has not
 	// arrived yet; Tails the sequence of the newest such event (a decision's expected
