@@ -89,11 +89,13 @@ type CLI struct {
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
 	var c CLI
 	c.stdout, c.stderr, c.environ = stdout, stderr, environ
+	helped := false
 	parser, err := kong.New(&c,
 		kong.Name("jfguard"),
 		kong.Description("A security gateway for Jellyfin: two-factor sign-in, trusted browsers, device pairing, app passwords, bans and alerts, with an event-sourced audit log."),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) {}),
+		// Printing help asks to exit; the command must then not run.
+		kong.Exit(func(int) { helped = true }),
 		kong.UsageOnError(),
 	)
 	if err != nil {
@@ -101,6 +103,9 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return 2
 	}
 	kctx, err := parser.Parse(args)
+	if helped {
+		return 0
+	}
 	if err != nil {
 		if len(args) == 0 || containsHelp(args) {
 			return 0
