@@ -112,12 +112,14 @@ func VerifyTrustCookie(keys TrustKeys, value string) (string, error) {
 	if !ok1 || !ok2 || version != trustCookieVersion || strings.Contains(macB64, ".") {
 		return "", ErrCookieMalformed
 	}
+	// The decoder skips line breaks even in strict mode: only the canonical
+	// encoding of what was decoded is the value that was issued.
 	mac, err := trustB64.DecodeString(macB64)
-	if err != nil || len(mac) != sha256.Size {
+	if err != nil || len(mac) != sha256.Size || trustB64.EncodeToString(mac) != macB64 {
 		return "", ErrCookieMalformed
 	}
 	raw, err := trustB64.DecodeString(secretB64)
-	if err != nil || len(raw) != TrustSecretLen {
+	if err != nil || len(raw) != TrustSecretLen || trustB64.EncodeToString(raw) != secretB64 {
 		return "", ErrCookieMalformed
 	}
 	if !trustSignedBy(keys, value[:len(version)+1+len(secretB64)], mac) {

@@ -123,6 +123,8 @@ func TestVerifyTrustCookie(t *testing.T) {
 		{"MACed long secret", current, signRawTrust(trustKeyA, secretPart+"AAAA"), ErrCookieMalformed},
 		{"MACed secret in standard base64", current, signRawTrust(trustKeyA, base64.StdEncoding.EncodeToString(s[:])), ErrCookieMalformed},
 		{"MACed secret with non-canonical last character", current, signRawTrust(trustKeyA, secretPart[:42]+"B"), ErrCookieMalformed},
+		{"line break in the MAC", current, version + "." + secretPart + "." + mac[:20] + "\n" + mac[20:], ErrCookieMalformed},
+		{"line break in the secret", current, signRawTrust(trustKeyA, secretPart[:20]+"\r\n"+secretPart[20:]), ErrCookieMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := VerifyTrustCookie(tc.keys, tc.value)
