@@ -924,6 +924,16 @@ func TestDecideAttempt(t *testing.T) {
 			then: []events.Payload{&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step}, verifiedBy("")},
 		},
 		{
+			// Trust lives in a cookie; without one to set there is nothing to grant.
+			name:  "trust this browser without a cookie secret trusts nothing",
+			given: pending,
+			when: Attempt{
+				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: codeNow, TOTPSecret: totpSecret, Now: fixedNow},
+				TrustBrowser: true, NewBrowserID: "browser-new", DeviceID: webDevice.ID,
+			},
+			then: []events.Payload{&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step}, verifiedBy("")},
+		},
+		{
 			// A caller cannot name another device than the one that signed in.
 			name:  "trust this browser for a device other than the signing-in one trusts nothing",
 			given: pending,

@@ -183,13 +183,15 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		ChallengeID: id, Proof: proof, TrustBrowser: in.TrustBrowser && deviceID != "",
 		NewBrowserID: s.newID(), DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
 	}
-	var secret domain.TrustSecret
+	// Trust is granted only with a cookie to hold it.
+	var cookie string
 	if attempt.TrustBrowser {
-		var err error
-		if secret, err = domain.NewTrustSecret(s.opts.Rand); err != nil {
-			return nil, err
+		secret, value, err := s.newTrustCookie()
+		if err != nil {
+			s.log.Error("cannot make a trust cookie; the browser is not trusted", "err", err)
+		} else {
+			cookie, attempt.NewSecretHash = value, secret.Hash()
 		}
-		attempt.NewSecretHash = secret.Hash()
 	}
 	// The events of the attempt name the device that signed in, as the challenge
 	// recorded it: the session they verify belongs to that device, whoever typed
@@ -221,7 +223,7 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		return nil, err
 	}
 	if out.BrowserID != "" {
-		s.setTrustCookie(c, secret, out.TrustExpiresAt)
+		s.setTrustCookie(c, cookie, out.TrustExpiresAt)
 	}
 	return raw, nil
 }

@@ -166,14 +166,19 @@ func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials
 		NewChallengeID: s.newID(),
 		NewPairingID:   s.newID()[:16],
 	}
-	// The secret that replaces the cookie's if the browser is let through: made
-	// now, so the decision records only its hash.
-	var next domain.TrustSecret
+	// The cookie that replaces the presented one if the browser is let through:
+	// made now, so the decision records only its secret's hash, and only offered
+	// if it could be made (a node not yet given the current master key cannot), so
+	// the browser is never left holding a secret the server replaced.
+	var next string
 	if ref, hash, ok := s.presentedTrustCookie(c); ok && ref.UserID == uid {
-		if next, err = domain.NewTrustSecret(s.opts.Rand); err != nil {
-			return domain.SignInOutcome{}, err
+		secret, value, err := s.newTrustCookie()
+		if err != nil {
+			s.log.Error("cannot make a trust cookie; the trusted browser is challenged", "err", err)
+		} else {
+			next = value
+			in.Trust = &domain.PresentedTrust{BrowserID: ref.BrowserID, SecretHash: hash, NextSecretHash: secret.Hash()}
 		}
-		in.Trust = &domain.PresentedTrust{BrowserID: ref.BrowserID, SecretHash: hash, NextSecretHash: next.Hash()}
 	}
 	pol := s.Policy()
 	var out domain.SignInOutcome
@@ -268,16 +273,22 @@ func (s *Server) presentedTrustCookie(c *gin.Context) (projections.TrustCookieRe
 	return ref, hash, true
 }
 
-// setTrustCookie sets the trusted-browser cookie holding secret, until the trust
-// ends. The value is new on every use (see domain.DecideSignIn).
-func (s *Server) setTrustCookie(c *gin.Context, secret domain.TrustSecret, expires time.Time) {
-	v, err := domain.SignTrustCookie(s.trustKeys().Current, secret)
+// newTrustCookie makes a fresh secret and its cookie value under the current
+// trust key.
+func (s *Server) newTrustCookie() (domain.TrustSecret, string, error) {
+	secret, err := domain.NewTrustSecret(s.opts.Rand)
 	if err != nil {
-		s.log.Error("sign trust cookie", "err", err)
-		return
+		return domain.TrustSecret{}, "", err
 	}
+	value, err := domain.SignTrustCookie(s.trustKeys().Current, secret)
+	return secret, value, err
+}
+
+// setTrustCookie sets the trusted-browser cookie to value until the trust ends.
+// The value is new on every use (see domain.DecideSignIn).
+func (s *Server) setTrustCookie(c *gin.Context, value string, expires time.Time) {
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: trustCookieName, Value: v, Path: "/", Expires: expires, MaxAge: max(1, int(expires.Sub(s.now()).Seconds())),
+		Name: trustCookieName, Value: value, Path: "/", Expires: expires, MaxAge: max(1, int(expires.Sub(s.now()).Seconds())),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https",
 	})
