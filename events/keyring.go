@@ -183,9 +183,6 @@ func parseKeyring(s, where string) ([]MasterKey, error) {
 	return keys, nil
 }
 
-// Path is where the ring is kept; empty when the key was given in clear.
-func (r *MasterKeyring) Path() string { return r.path }
-
 // Current is the key that wraps new data keys.
 func (r *MasterKeyring) Current() MasterKey {
 	r.mu.RLock()

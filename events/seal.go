@@ -174,7 +174,7 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 			return dataKey{}, err
 		}
 		id := hex.EncodeToString(idb)
-		wrapped, _, err := s.wrap(userID, id, raw)
+		wrapped, err := s.wrap(userID, id, raw)
 		if err != nil {
 			return dataKey{}, err
 		}
@@ -203,20 +203,18 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 // The first format, "<data key id>.<box>", named no master key.
 const wrappedV2 = "w2."
 
-// wrap wraps a data key under every master key in use now, and returns the ids of
-// those keys.
-func (s *Sealer) wrap(userID, id string, raw []byte) ([]byte, []string, error) {
-	var boxes, ids []string
+// wrap wraps a data key under every master key in use now.
+func (s *Sealer) wrap(userID, id string, raw []byte) ([]byte, error) {
+	var boxes []string
 	for _, mk := range s.ring.usable(s.clock()) {
 		nonce := make([]byte, mk.aead.NonceSize())
 		if _, err := rand.Read(nonce); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		box := mk.aead.Seal(nonce, nonce, raw, []byte(userID))
 		boxes = append(boxes, mk.ID+":"+base64.RawURLEncoding.EncodeToString(box))
-		ids = append(ids, mk.ID)
 	}
-	return []byte(wrappedV2 + id + "." + strings.Join(boxes, ",")), ids, nil
+	return []byte(wrappedV2 + id + "." + strings.Join(boxes, ",")), nil
 }
 
 // unwrap opens a stored data key with any key of the ring and returns its id, the
@@ -408,7 +406,7 @@ func (s *Sealer) rewrapOne(ctx context.Context, k storedKey) (bool, error) {
 		if len(wrappedBy) == len(want) && !slices.ContainsFunc(want, func(mk MasterKey) bool { return !slices.Contains(wrappedBy, mk.ID) }) {
 			return true, nil
 		}
-		wrapped, _, err := s.wrap(userID, id, raw)
+		wrapped, err := s.wrap(userID, id, raw)
 		if err != nil {
 			return false, err
 		}
