@@ -385,7 +385,7 @@ func TestDecideDisable(t *testing.T) {
 		// The next sign-in needs no second factor, and the old trust cookie is
 		// no longer what lets it through.
 		in := baseSignIn()
-		in.Trust = cookie("b1", testUserID, webDevice.ID)
+		in.Trust = cookie("b1", 0)
 		out := DecideSignIn(u, DefaultPolicy(), in)
 		thenEvents(t, out.Events, passed(ReasonNoSecondFactor))
 	})

@@ -213,12 +213,12 @@ func TestDecideAttemptWithPasskey(t *testing.T) {
 		t.Parallel()
 		u := given(t, testUserID, pending...)
 		a := withPasskey(PasskeyAssertion{CredentialID: phoneKey, SignCount: 6, Verified: true})
-		a.TrustBrowser, a.NewBrowserID, a.DeviceID, a.BrowserName = true, "browser-new", webDevice.ID, "Firefox"
+		a.TrustBrowser, a.NewBrowserID, a.NewSecretHash, a.DeviceID, a.BrowserName = true, "browser-new", nextSecret, webDevice.ID, "Firefox"
 
 		out := DecideAttempt(u, DefaultPolicy(), a)
 
 		thenEvents(t, out.Events, story(passkeyVerified(challengeID, "", 6), []events.Payload{
-			&events.BrowserTrusted{BrowserID: "browser-new", DeviceID: webDevice.ID, Name: "Firefox", ExpiresAt: fixedNow.Add(DefaultPolicy().TrustDuration())},
+			&events.BrowserTrusted{BrowserID: "browser-new", DeviceID: webDevice.ID, Name: "Firefox", ExpiresAt: fixedNow.Add(DefaultPolicy().TrustDuration()), SecretHash: nextSecret},
 			verifiedBy("browser-new"),
 		})...)
 		thenErr(t, out.Err, nil)

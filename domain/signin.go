@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/jfguard/jfguard/events"
@@ -37,7 +38,7 @@ type SignIn struct {
 	BypassSafe       bool // the client address can be trusted for LAN bypass
 	Web              bool // the sign-in came through jfguard's web integration
 	Device           events.Device
-	Trust            *TrustClaims // a trust cookie whose signature verified, or nil
+	Trust            *PresentedTrust // a trust cookie whose MAC verified, or nil
 	Now              time.Time
 	// Ids the decision may use for new things (the domain has no randomness).
 	NewChallengeID string
@@ -52,8 +53,25 @@ type SignInOutcome struct {
 	Methods     []string
 	PairingID   string // a pairing request was recorded or updated
 	BrowserID   string // a trusted browser was used (the caller rotates its cookie)
-	Events      []events.Payload
+	// TrustExpiresAt is when the used browser's trust ends, the new cookie's expiry.
+	TrustExpiresAt time.Time
+	Events         []events.Payload
 }
+
+// PresentedTrust is the trust cookie a sign-in carried, once its MAC verified and
+// the projection's index named the browser its secret belongs to.
+type PresentedTrust struct {
+	BrowserID  string
+	SecretHash string
+	// NextSecretHash is the hash of the secret that replaces the presented one if
+	// the browser is let through; the caller holds the secret itself.
+	NextSecretHash string
+}
+
+// ConcurrentSignInWindow is how long after a cookie secret was replaced a replay of
+// it is taken for a second tab of the same browser rather than a copy: see
+// DecideSignIn.
+const ConcurrentSignInWindow = 30 * time.Second
 
 // DecideSignIn decides what happens after Jellyfin accepted the password: let the
 // token through (and why) or hold it behind a challenge.
@@ -86,11 +104,13 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	if pol.LANBypass && in.BypassSafe && pol.InLAN(in.IP) {
 		return pass(ReasonLAN)
 	}
-	if b := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil {
-		out.BrowserID = b.ID
+	if b, replayed := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil {
+		out.BrowserID, out.TrustExpiresAt = b.ID, b.ExpiresAt
 		// The cookie is rotated on use, but trust lasts a fixed time from when the
 		// user granted it: a browser in daily use is still asked again.
-		return pass(ReasonTrustedBrowser, &events.TrustedBrowserUsed{BrowserID: b.ID, ExpiresAt: b.ExpiresAt})
+		return pass(ReasonTrustedBrowser, &events.TrustedBrowserUsed{BrowserID: b.ID, ExpiresAt: b.ExpiresAt, SecretHash: in.Trust.NextSecretHash})
+	} else if replayed != nil {
+		out.Events = append(out.Events, replayed...)
 	}
 	if p := u.approvedPairing(in.Device, in.Now); p != nil {
 		return pass(ReasonPairing, &events.DevicePaired{PairingID: p.ID, TokenHash: in.TokenHash, Token: in.Token})
@@ -116,18 +136,53 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	return out
 }
 
-// trustedBrowser returns the trusted browser a verified cookie names, if it is still
-// trusted server-side and bound to this device.
-func (u *User) trustedBrowser(c *TrustClaims, deviceID string, now time.Time) *Browser {
-	if c == nil || c.UserID != u.ID {
-		return nil
+// trustedBrowser returns the browser a presented cookie lets through: one of the
+// user's browsers whose current secret it is, still trusted and on the device it
+// was trusted for. The device id is a second condition, not the binding: it is
+// sent by the client, and a thief who copies the cookie copies it too. What binds
+// the cookie is its secret, replaced on every use, so a copy works at most until
+// the browser it was copied from signs in again.
+//
+// A secret that was current once and has been replaced is a replay: the browser
+// that held it was given the new one, so whoever presents the old one has a copy,
+// or is the browser itself racing a second request. It is refused, recorded, and
+// the browser's trust revoked, as with refresh-token reuse detection: if the thief
+// used the copy first, the thief holds the current secret and the real browser's
+// next sign-in is the replay; revoking then cuts the thief off, which refusing
+// alone would not. Revoking costs the real user one second factor, so it is spared
+// where a replay is most likely innocent: the secret replaced just before, within
+// ConcurrentSignInWindow, which is what two tabs signing in at once look like (both
+// send the old secret; the first one through replaces it). That replay is refused
+// and recorded, and trust is kept: the other tab got the new cookie.
+func (u *User) trustedBrowser(t *PresentedTrust, deviceID string, now time.Time) (*Browser, []events.Payload) {
+	if t == nil {
+		return nil, nil
 	}
-	b := u.Browsers[c.BrowserID]
-	if b == nil || !now.Before(b.ExpiresAt) || b.DeviceID != c.DeviceID || c.DeviceID != deviceID {
-		return nil
+	b := u.Browsers[t.BrowserID]
+	if b == nil || t.SecretHash == "" {
+		return nil, nil
 	}
-	return b
+	if t.SecretHash == b.SecretHash {
+		if !now.Before(b.ExpiresAt) || b.DeviceID != deviceID || t.NextSecretHash == "" {
+			return nil, nil
+		}
+		return b, nil
+	}
+	i := slices.Index(b.Retired, t.SecretHash)
+	if i < 0 {
+		return nil, nil
+	}
+	concurrent := i == len(b.Retired)-1 && now.Sub(b.RotatedAt) < ConcurrentSignInWindow
+	evs := []events.Payload{&events.TrustedBrowserReplayed{BrowserID: b.ID, SecretHash: t.SecretHash, Concurrent: concurrent}}
+	if !concurrent {
+		evs = append(evs, &events.BrowserTrustRevoked{BrowserID: b.ID, Reason: RevokedReplayed})
+	}
+	return nil, evs
 }
+
+// RevokedReplayed is the reason of a browser_trust_revoked that follows a replayed
+// cookie.
+const RevokedReplayed = "cookie_replayed"
 
 // approvedPairing returns an approved pairing for this device and client that is still
 // inside its sign-in window. The device id alone is never enough: the user approved
@@ -185,8 +240,11 @@ type Attempt struct {
 	Proof        FactorProof
 	TrustBrowser bool
 	NewBrowserID string
-	DeviceID     string
-	BrowserName  string
+	// NewSecretHash is the hash of the secret of the cookie the caller sets if the
+	// browser becomes trusted.
+	NewSecretHash string
+	DeviceID      string
+	BrowserName   string
 }
 
 // AttemptOutcome is the decision on an attempt. Events are appended whether or not
@@ -196,6 +254,8 @@ type AttemptOutcome struct {
 	Events    []events.Payload
 	Err       error
 	BrowserID string
+	// TrustExpiresAt is when the new trust ends, the cookie's expiry.
+	TrustExpiresAt time.Time
 }
 
 // DecideAttempt checks a second factor against a challenge.
@@ -227,11 +287,11 @@ func DecideAttempt(u *User, pol Policy, a Attempt) AttemptOutcome {
 	sv := NewSessionVerified(c.TokenHash, ReasonChallenge, c.Token)
 	sv.ChallengeID = c.ID
 	// Trust binds to the device that signed in, never to one the caller names.
-	if a.TrustBrowser && a.NewBrowserID != "" && a.DeviceID != "" && a.DeviceID == c.Device.ID {
-		out.BrowserID = a.NewBrowserID
+	if a.TrustBrowser && a.NewBrowserID != "" && a.NewSecretHash != "" && a.DeviceID != "" && a.DeviceID == c.Device.ID {
+		out.BrowserID, out.TrustExpiresAt = a.NewBrowserID, now.Add(pol.TrustDuration())
 		sv.BrowserID = a.NewBrowserID
 		out.Events = append(out.Events, &events.BrowserTrusted{
-			BrowserID: a.NewBrowserID, DeviceID: a.DeviceID, Name: a.BrowserName, ExpiresAt: now.Add(pol.TrustDuration()),
+			BrowserID: a.NewBrowserID, DeviceID: a.DeviceID, Name: a.BrowserName, ExpiresAt: out.TrustExpiresAt, SecretHash: a.NewSecretHash,
 		})
 	}
 	out.Events = append(out.Events, sv)

@@ -1,8 +1,10 @@
 package domain
 
 import (
+	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,17 +49,28 @@ func pendingPairing(id string, d events.Device, expires time.Time) events.Payloa
 	})
 }
 
-// trustedBrowser is a browser trusted two days ago for webDevice.
+// trustedBrowser is a browser trusted two days ago for a device; its cookie holds
+// secret number 0 (see secret).
 func trustedBrowser(id, deviceID string, expires time.Time) events.Payload {
-	return at(fixedNow.Add(-48*time.Hour), &events.BrowserTrusted{BrowserID: id, DeviceID: deviceID, Name: "Firefox", ExpiresAt: expires})
+	return at(fixedNow.Add(-48*time.Hour), &events.BrowserTrusted{BrowserID: id, DeviceID: deviceID, Name: "Firefox", ExpiresAt: expires, SecretHash: secret(id, 0)})
 }
 
-// cookie is what a verified trust cookie claims.
-func cookie(browserID, userID, deviceID string) *TrustClaims {
-	return &TrustClaims{
-		BrowserID: browserID, UserID: userID, DeviceID: deviceID,
-		IssuedAt: fixedNow.Add(-48 * time.Hour), ExpiresAt: fixedNow.Add(28 * 24 * time.Hour),
-	}
+// browserUsed is a past use of a trusted browser at when, which gave its cookie
+// secret number n.
+func browserUsed(id string, n int, when, expires time.Time) events.Payload {
+	return at(when, &events.TrustedBrowserUsed{BrowserID: id, ExpiresAt: expires, SecretHash: secret(id, n)})
+}
+
+// secret stands for the hash of a browser's n-th cookie secret.
+func secret(browserID string, n int) string { return fmt.Sprintf("%s-secret-%d", browserID, n) }
+
+// nextSecret stands for the hash of the secret the gateway holds ready for the
+// cookie of a browser it lets through.
+const nextSecret = "next-secret"
+
+// cookie is the trust cookie a sign-in presents: a browser's n-th secret.
+func cookie(browserID string, n int) *PresentedTrust {
+	return &PresentedTrust{BrowserID: browserID, SecretHash: secret(browserID, n), NextSecretHash: nextSecret}
 }
 
 func native(in *SignIn) { in.Web, in.Device = false, tvDevice }
@@ -235,13 +248,13 @@ func TestDecideSignIn(t *testing.T) {
 			then:  []events.Payload{passed(ReasonLAN)},
 		},
 		{
-			name:  "valid cookie of a trusted browser on its device passes",
+			name:  "current secret of a trusted browser on its device passes",
 			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
-			in:    func(in *SignIn) { in.Trust = cookie("b1", testUserID, webDevice.ID) },
-			want:  SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1"},
+			in:    func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want:  SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1", TrustExpiresAt: fixedNow.Add(28 * 24 * time.Hour)},
 			then: []events.Payload{
-				// Use rotates the cookie but keeps the expiry of the original grant.
-				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(28 * 24 * time.Hour)},
+				// Use replaces the secret but keeps the expiry of the original grant.
+				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(28 * 24 * time.Hour), SecretHash: nextSecret},
 				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1", Assurance: "aal2"},
 			},
 		},
@@ -249,12 +262,102 @@ func TestDecideSignIn(t *testing.T) {
 			name:  "trusted browser use does not extend the trust",
 			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(time.Hour))}),
 			pol:   func(p *Policy) { p.TrustCookieDays = 7 },
-			in:    func(in *SignIn) { in.Trust = cookie("b1", testUserID, webDevice.ID) },
-			want:  SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1"},
+			in:    func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want:  SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1", TrustExpiresAt: fixedNow.Add(time.Hour)},
 			then: []events.Payload{
-				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(time.Hour)},
+				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(time.Hour), SecretHash: nextSecret},
 				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1", Assurance: "aal2"},
 			},
+		},
+		{
+			name: "the secret a use gave is the one that passes next",
+			given: story(totpUser, []events.Payload{
+				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 1, fixedNow.Add(-time.Hour), fixedNow.Add(28*24*time.Hour)),
+			}),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 1) },
+			want: SignInOutcome{Pass: true, Reason: ReasonTrustedBrowser, BrowserID: "b1", TrustExpiresAt: fixedNow.Add(28 * 24 * time.Hour)},
+			then: []events.Payload{
+				&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(28 * 24 * time.Hour), SecretHash: nextSecret},
+				&events.SessionVerified{TokenHash: "token-hash-1", Reason: ReasonTrustedBrowser, Token: "sealed:token-1", BrowserID: "b1", Assurance: "aal2"},
+			},
+		},
+		{
+			// A copy of the cookie taken before the browser's last use: the
+			// browser holds the new secret, so this is a copy. Refused, recorded,
+			// and the trust revoked, which also stops a thief who used the copy
+			// first and holds the current secret.
+			name: "replaced secret presented again revokes the browser",
+			given: story(totpUser, []events.Payload{
+				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 1, fixedNow.Add(-time.Hour), fixedNow.Add(28*24*time.Hour)),
+			}),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{
+				&events.TrustedBrowserReplayed{BrowserID: "b1", SecretHash: secret("b1", 0)},
+				&events.BrowserTrustRevoked{BrowserID: "b1", Reason: RevokedReplayed},
+				challenged(true, MethodTOTP, MethodRecovery),
+			},
+		},
+		{
+			// Two tabs signing in at once both send the old secret; the first
+			// one through replaced it a moment ago and its tab has the new cookie.
+			name: "secret replaced moments ago presented again is refused and trust kept",
+			given: story(totpUser, []events.Payload{
+				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 1, fixedNow.Add(-ConcurrentSignInWindow+time.Second), fixedNow.Add(28*24*time.Hour)),
+			}),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{
+				&events.TrustedBrowserReplayed{BrowserID: "b1", SecretHash: secret("b1", 0), Concurrent: true},
+				challenged(true, MethodTOTP, MethodRecovery),
+			},
+		},
+		{
+			name: "secret replaced a window ago presented again revokes the browser",
+			given: story(totpUser, []events.Payload{
+				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 1, fixedNow.Add(-ConcurrentSignInWindow), fixedNow.Add(28*24*time.Hour)),
+			}),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{
+				&events.TrustedBrowserReplayed{BrowserID: "b1", SecretHash: secret("b1", 0)},
+				&events.BrowserTrustRevoked{BrowserID: "b1", Reason: RevokedReplayed},
+				challenged(true, MethodTOTP, MethodRecovery),
+			},
+		},
+		{
+			// Only the secret replaced just now can be a second tab's: an older one
+			// is a copy even if the browser was used a moment ago.
+			name: "older secret presented moments after a use revokes the browser",
+			given: story(totpUser, []events.Payload{
+				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 1, fixedNow.Add(-time.Hour), fixedNow.Add(28*24*time.Hour)),
+				browserUsed("b1", 2, fixedNow.Add(-time.Second), fixedNow.Add(28*24*time.Hour)),
+			}),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{
+				&events.TrustedBrowserReplayed{BrowserID: "b1", SecretHash: secret("b1", 0)},
+				&events.BrowserTrustRevoked{BrowserID: "b1", Reason: RevokedReplayed},
+				challenged(true, MethodTOTP, MethodRecovery),
+			},
+		},
+		{
+			name: "secret replaced longer ago than the browser remembers is refused without a record",
+			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}, func() []events.Payload {
+				var uses []events.Payload
+				for n := 1; n <= RetiredSecretsKept+1; n++ {
+					uses = append(uses, browserUsed("b1", n, fixedNow.Add(-time.Hour), fixedNow.Add(28*24*time.Hour)))
+				}
+				return uses
+			}()),
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
 			name: "revoked browser is challenged",
@@ -262,50 +365,68 @@ func TestDecideSignIn(t *testing.T) {
 				trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)),
 				&events.BrowserTrustRevoked{BrowserID: "b1"},
 			}),
-			in:   func(in *SignIn) { in.Trust = cookie("b1", testUserID, webDevice.ID) },
+			in:   func(in *SignIn) { in.Trust = cookie("b1", 0) },
 			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
 			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
-			// The server-side expiry rules, whatever the cookie says.
+			// The server-side expiry rules; the cookie says nothing about time.
 			name:  "browser trusted until now is challenged",
 			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow)}),
-			in:    func(in *SignIn) { in.Trust = cookie("b1", testUserID, webDevice.ID) },
+			in:    func(in *SignIn) { in.Trust = cookie("b1", 0) },
 			want:  SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
 			then:  []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
-			name:  "cookie copied to another device is challenged",
+			// The device id stays a second condition, though the secret is what
+			// binds the cookie.
+			name:  "current secret from another device is challenged",
 			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
 			in: func(in *SignIn) {
-				in.Trust = cookie("b1", testUserID, webDevice.ID)
+				in.Trust = cookie("b1", 0)
 				in.Device.ID = "another-device"
 			},
 			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
 			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
-			// A cookie signed for the device at hand, but the grant was made for
-			// another one.
-			name:  "cookie naming a device the browser was not trusted for is challenged",
-			given: story(totpUser, []events.Payload{trustedBrowser("b1", "another-device", fixedNow.Add(28*24*time.Hour))}),
-			in:    func(in *SignIn) { in.Trust = cookie("b1", testUserID, webDevice.ID) },
+			name:  "secret of one browser presented for another is challenged",
+			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour)), trustedBrowser("b2", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
+			in: func(in *SignIn) {
+				in.Trust = cookie("b1", 0)
+				in.Trust.SecretHash = secret("b2", 0)
+			},
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
+		},
+		{
+			name:  "cookie naming a browser the user does not have is challenged",
+			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
+			in:    func(in *SignIn) { in.Trust = cookie("b2", 0) },
 			want:  SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
 			then:  []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
-			name:  "cookie of another user is challenged",
-			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
-			in:    func(in *SignIn) { in.Trust = cookie("b1", "0123456789abcdef0123456789abcdef", webDevice.ID) },
-			want:  SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
-			then:  []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
+			// Trusted before cookies carried a secret: no cookie can match it, so
+			// after the upgrade the browser is asked for a code once.
+			name:  "browser trusted with a cookie of the old format is challenged",
+			given: story(totpUser, []events.Payload{at(fixedNow.Add(-48*time.Hour), &events.BrowserTrusted{BrowserID: "b1", DeviceID: webDevice.ID, ExpiresAt: fixedNow.Add(28 * 24 * time.Hour)})}),
+			in: func(in *SignIn) {
+				in.Trust = cookie("b1", 0)
+				in.Trust.SecretHash = ""
+			},
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
-			name:  "cookie naming an unknown browser is challenged",
+			name:  "trusted browser without a next secret to hand out is challenged",
 			given: story(totpUser, []events.Payload{trustedBrowser("b1", webDevice.ID, fixedNow.Add(28*24*time.Hour))}),
-			in:    func(in *SignIn) { in.Trust = cookie("b2", testUserID, webDevice.ID) },
-			want:  SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
-			then:  []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
+			in: func(in *SignIn) {
+				in.Trust = cookie("b1", 0)
+				in.Trust.NextSecretHash = ""
+			},
+			want: SignInOutcome{ChallengeID: "challenge-new", Methods: []string{MethodTOTP, MethodRecovery}},
+			then: []events.Payload{challenged(true, MethodTOTP, MethodRecovery)},
 		},
 		{
 			name:  "native sign-in is challenged and asks to pair",
@@ -783,11 +904,11 @@ func TestDecideAttempt(t *testing.T) {
 			given: pending,
 			when: Attempt{
 				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: codeNow, TOTPSecret: totpSecret, Now: fixedNow},
-				TrustBrowser: true, NewBrowserID: "browser-new", DeviceID: webDevice.ID, BrowserName: "Firefox on Linux",
+				TrustBrowser: true, NewBrowserID: "browser-new", NewSecretHash: nextSecret, DeviceID: webDevice.ID, BrowserName: "Firefox on Linux",
 			},
 			then: []events.Payload{
 				&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step},
-				&events.BrowserTrusted{BrowserID: "browser-new", DeviceID: webDevice.ID, Name: "Firefox on Linux", ExpiresAt: fixedNow.Add(30 * 24 * time.Hour)},
+				&events.BrowserTrusted{BrowserID: "browser-new", DeviceID: webDevice.ID, Name: "Firefox on Linux", ExpiresAt: fixedNow.Add(30 * 24 * time.Hour), SecretHash: nextSecret},
 				verifiedBy("browser-new"),
 			},
 			browser: "browser-new",
@@ -798,7 +919,17 @@ func TestDecideAttempt(t *testing.T) {
 			given: pending,
 			when: Attempt{
 				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: codeNow, TOTPSecret: totpSecret, Now: fixedNow},
-				TrustBrowser: true, NewBrowserID: "browser-new",
+				TrustBrowser: true, NewBrowserID: "browser-new", NewSecretHash: nextSecret,
+			},
+			then: []events.Payload{&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step}, verifiedBy("")},
+		},
+		{
+			// Trust lives in a cookie; without one to set there is nothing to grant.
+			name:  "trust this browser without a cookie secret trusts nothing",
+			given: pending,
+			when: Attempt{
+				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: codeNow, TOTPSecret: totpSecret, Now: fixedNow},
+				TrustBrowser: true, NewBrowserID: "browser-new", DeviceID: webDevice.ID,
 			},
 			then: []events.Payload{&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step}, verifiedBy("")},
 		},
@@ -808,7 +939,7 @@ func TestDecideAttempt(t *testing.T) {
 			given: pending,
 			when: Attempt{
 				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: codeNow, TOTPSecret: totpSecret, Now: fixedNow},
-				TrustBrowser: true, NewBrowserID: "browser-new", DeviceID: "some-other-device",
+				TrustBrowser: true, NewBrowserID: "browser-new", NewSecretHash: nextSecret, DeviceID: "some-other-device",
 			},
 			then: []events.Payload{&events.FactorVerified{ChallengeID: challengeID, Method: MethodTOTP, TOTPStep: step}, verifiedBy("")},
 		},
@@ -817,7 +948,7 @@ func TestDecideAttempt(t *testing.T) {
 			given: pending,
 			when: Attempt{
 				ChallengeID: challengeID, Proof: FactorProof{Method: MethodTOTP, Code: wrong, TOTPSecret: totpSecret, Now: fixedNow},
-				TrustBrowser: true, NewBrowserID: "browser-new", DeviceID: webDevice.ID,
+				TrustBrowser: true, NewBrowserID: "browser-new", NewSecretHash: nextSecret, DeviceID: webDevice.ID,
 			},
 			then: []events.Payload{wrongAt("wrong_code")},
 			err:  ErrCodeInvalid,
@@ -874,6 +1005,9 @@ func TestDecideAttempt(t *testing.T) {
 			thenErr(t, got.Err, tc.err)
 			if got.BrowserID != tc.browser {
 				t.Errorf("browser id %q; want %q", got.BrowserID, tc.browser)
+			}
+			if tc.browser != "" && !got.TrustExpiresAt.Equal(fixedNow.Add(30*24*time.Hour)) {
+				t.Errorf("trust expires %s; want in 30 days", got.TrustExpiresAt)
 			}
 			if tc.err == nil && (got.Challenge == nil || got.Challenge.ID != challengeID) {
 				t.Errorf("outcome challenge %+v; want %s", got.Challenge, challengeID)
@@ -979,24 +1113,46 @@ func TestAttemptSequences(t *testing.T) {
 		thenErr(t, out.Err, nil)
 	})
 
-	t.Run("a trusted browser skips the next challenge on its device only", func(t *testing.T) {
+	t.Run("a trusted browser skips the next challenges on its device only, with a new secret each time", func(t *testing.T) {
 		t.Parallel()
 		u := given(t, testUserID, pending...)
 		a := attempt(MethodTOTP, totpCode(t, fixedNow))
-		a.TrustBrowser, a.NewBrowserID, a.DeviceID, a.BrowserName = true, "browser-new", webDevice.ID, "Firefox"
+		a.TrustBrowser, a.NewBrowserID, a.NewSecretHash, a.DeviceID, a.BrowserName = true, "browser-new", "secret-0", webDevice.ID, "Firefox"
 		out := DecideAttempt(u, DefaultPolicy(), a)
 		thenErr(t, out.Err, nil)
 		foldAt(t, u, fixedNow, out.Events...)
 
 		next := baseSignIn()
-		next.Now = fixedNow.Add(24 * time.Hour)
-		next.Trust = &TrustClaims{BrowserID: "browser-new", UserID: testUserID, DeviceID: webDevice.ID, IssuedAt: fixedNow, ExpiresAt: fixedNow.Add(30 * 24 * time.Hour)}
-		if got := DecideSignIn(u, DefaultPolicy(), next); !got.Pass || got.Reason != ReasonTrustedBrowser || got.BrowserID != "browser-new" {
-			t.Errorf("sign-in with the new cookie: %+v", got)
-		}
 		next.Device.ID = "another-device"
+		next.Now = fixedNow.Add(24 * time.Hour)
+		next.Trust = &PresentedTrust{BrowserID: "browser-new", SecretHash: "secret-0", NextSecretHash: "secret-1"}
+		if got := DecideSignIn(u, DefaultPolicy(), next); got.Pass || len(got.Events) != 1 {
+			t.Errorf("sign-in with the cookie on another device: %+v", got)
+		}
+		next.Device.ID = webDevice.ID
+		for n := range 3 {
+			next.Trust = &PresentedTrust{BrowserID: "browser-new", SecretHash: fmt.Sprint("secret-", n), NextSecretHash: fmt.Sprint("secret-", n+1)}
+			got := DecideSignIn(u, DefaultPolicy(), next)
+			if !got.Pass || got.Reason != ReasonTrustedBrowser || got.BrowserID != "browser-new" {
+				t.Fatalf("sign-in %d with the browser's current secret: %+v", n+1, got)
+			}
+			foldAt(t, u, next.Now, got.Events...)
+			next.Now = next.Now.Add(time.Hour)
+		}
+		if b := u.Browsers["browser-new"]; b.SecretHash != "secret-3" || !slices.Equal(b.Retired, []string{"secret-0", "secret-1", "secret-2"}) {
+			t.Errorf("browser secrets: current %q, retired %q", b.SecretHash, b.Retired)
+		}
+		next.Trust = &PresentedTrust{BrowserID: "browser-new", SecretHash: "secret-1", NextSecretHash: "secret-x"}
+		got := DecideSignIn(u, DefaultPolicy(), next)
+		thenEvents(t, got.Events,
+			&events.TrustedBrowserReplayed{BrowserID: "browser-new", SecretHash: "secret-1"},
+			&events.BrowserTrustRevoked{BrowserID: "browser-new", Reason: RevokedReplayed},
+			&events.ChallengeIssued{ChallengeID: "challenge-new", TokenHash: "token-hash-1", Token: "sealed:token-1", AuthResult: "sealed:auth-1",
+				Methods: []string{MethodTOTP, MethodRecovery}, Web: true, ExpiresAt: next.Now.Add(DefaultPolicy().ChallengeTTL)})
+		foldAt(t, u, next.Now, got.Events...)
+		next.Trust = &PresentedTrust{BrowserID: "browser-new", SecretHash: "secret-3", NextSecretHash: "secret-4"}
 		if got := DecideSignIn(u, DefaultPolicy(), next); got.Pass {
-			t.Errorf("sign-in with the cookie on another device passed: %+v", got)
+			t.Errorf("the current secret passed after a replay revoked the browser: %+v", got)
 		}
 	})
 

@@ -127,6 +127,34 @@ type Browser struct {
 	LastUsed  time.Time
 	ExpiresAt time.Time
 	IP        string
+	// SecretHash is the hash of the secret the browser's cookie holds now; empty
+	// for a browser trusted before cookies carried one, which no cookie matches.
+	SecretHash string
+	// Retired are the hashes of the secrets it held before, oldest first, at most
+	// RetiredSecretsKept: presenting one of them again is a replay.
+	Retired []string
+	// RotatedAt is when SecretHash replaced the newest of Retired.
+	RotatedAt time.Time
+}
+
+// RetiredSecretsKept bounds how many replaced secrets a browser remembers for
+// replay detection. Secrets are replaced at password sign-ins only, so this covers
+// months of use; an older copy is refused as unknown rather than as a replay.
+const RetiredSecretsKept = 64
+
+// retire returns the hashes a browser remembers once current is replaced. It
+// builds a new slice: a copy of the state handed to a decision may share the old
+// one.
+func retire(retired []string, current string) []string {
+	if current == "" {
+		return retired
+	}
+	keep := retired
+	if len(keep) >= RetiredSecretsKept {
+		keep = keep[len(keep)-RetiredSecretsKept+1:]
+	}
+	out := make([]string, 0, len(keep)+1)
+	return append(append(out, keep...), current)
 }
 
 // Pairing states.
@@ -390,10 +418,13 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		}
 
 	case *events.BrowserTrusted:
-		u.Browsers[e.BrowserID] = &Browser{ID: e.BrowserID, DeviceID: e.DeviceID, Name: e.Name, CreatedAt: now, LastUsed: now, ExpiresAt: e.ExpiresAt, IP: ev.IP}
+		u.Browsers[e.BrowserID] = &Browser{ID: e.BrowserID, DeviceID: e.DeviceID, Name: e.Name, CreatedAt: now, LastUsed: now, ExpiresAt: e.ExpiresAt, IP: ev.IP, SecretHash: e.SecretHash}
 	case *events.TrustedBrowserUsed:
 		if b := u.Browsers[e.BrowserID]; b != nil {
 			b.LastUsed, b.ExpiresAt, b.IP = now, e.ExpiresAt, ev.IP
+			if e.SecretHash != "" && e.SecretHash != b.SecretHash {
+				b.Retired, b.SecretHash, b.RotatedAt = retire(b.Retired, b.SecretHash), e.SecretHash, now
+			}
 		}
 	case *events.BrowserTrustRevoked:
 		delete(u.Browsers, e.BrowserID)
@@ -460,6 +491,9 @@ func (u *User) Clone() *User {
 	}
 	c.Sessions = cloneMap(u.Sessions)
 	c.Browsers = cloneMap(u.Browsers)
+	for _, b := range c.Browsers {
+		b.Retired = append([]string(nil), b.Retired...)
+	}
 	c.Pairings = cloneMap(u.Pairings)
 	c.AppPasswords = cloneMap(u.AppPasswords)
 	return &c

@@ -489,15 +489,19 @@ func TestEvolveBrowsersAndPairings(t *testing.T) {
 	t.Parallel()
 	trustedAt := fixedNow.Add(-72 * time.Hour)
 	u := given(t, testUserID, story(discovered(), withTOTP(), []events.Payload{
-		at(trustedAt, from("203.0.113.7", webDevice, &events.BrowserTrusted{BrowserID: "b1", DeviceID: webDevice.ID, Name: "Firefox on Linux", ExpiresAt: trustedAt.Add(30 * 24 * time.Hour)})),
-		at(fixedNow, from("198.51.100.2", webDevice, &events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(30 * 24 * time.Hour)})),
+		at(trustedAt, from("203.0.113.7", webDevice, &events.BrowserTrusted{BrowserID: "b1", DeviceID: webDevice.ID, Name: "Firefox on Linux", ExpiresAt: trustedAt.Add(30 * 24 * time.Hour), SecretHash: "s0"})),
+		at(fixedNow.Add(-time.Hour), from("198.51.100.2", webDevice, &events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(30 * 24 * time.Hour), SecretHash: "s1"})),
+		at(fixedNow, from("198.51.100.2", webDevice, &events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(30 * 24 * time.Hour), SecretHash: "s2"})),
 
 		at(fixedNow.Add(-10*time.Minute), from("198.51.100.9", tvDevice, &events.PairingRequested{PairingID: "p1", DeviceID: tvDevice.ID, DeviceName: tvDevice.Name, Client: tvDevice.Client, Version: "0.17.0", ExpiresAt: fixedNow.Add(5 * time.Minute)})),
 		at(fixedNow.Add(-5*time.Minute), from("198.51.100.9", tvDevice, &events.PairingRequested{PairingID: "p1", DeviceID: tvDevice.ID, DeviceName: tvDevice.Name, Client: tvDevice.Client, Version: tvDevice.Version, ExpiresAt: fixedNow.Add(10 * time.Minute)})),
 		at(fixedNow.Add(-20*time.Minute), &events.PairingRequested{PairingID: "p0", DeviceID: "kodi-1", Client: "Kodi", ExpiresAt: fixedNow.Add(-5 * time.Minute)}),
 	})...)
 
-	wantBrowser := &Browser{ID: "b1", DeviceID: webDevice.ID, Name: "Firefox on Linux", CreatedAt: trustedAt, LastUsed: fixedNow, ExpiresAt: fixedNow.Add(30 * 24 * time.Hour), IP: "198.51.100.2"}
+	// Each use replaces the cookie's secret; the replaced ones are remembered, to
+	// recognise a replay.
+	wantBrowser := &Browser{ID: "b1", DeviceID: webDevice.ID, Name: "Firefox on Linux", CreatedAt: trustedAt, LastUsed: fixedNow, ExpiresAt: fixedNow.Add(30 * 24 * time.Hour), IP: "198.51.100.2",
+		SecretHash: "s2", Retired: []string{"s0", "s1"}, RotatedAt: fixedNow}
 	if got := u.Browsers["b1"]; !reflect.DeepEqual(got, wantBrowser) {
 		t.Errorf("browser:\n got %+v\nwant %+v", got, wantBrowser)
 	}
@@ -550,7 +554,8 @@ func richHistory() []events.Payload {
 		from("203.0.113.7", webDevice, &events.ChallengeIssued{ChallengeID: "c1", TokenHash: "th1", Token: "sealed:t1", Methods: []string{MethodTOTP}, Web: true, ExpiresAt: fixedNow.Add(time.Minute)}),
 		&events.EmailCodeSent{ChallengeID: "c1", CodeHash: "code-hash", ExpiresAt: fixedNow.Add(time.Minute)},
 		&events.SessionVerified{TokenHash: "th0", Reason: ReasonLAN, Token: "sealed:t0"},
-		&events.BrowserTrusted{BrowserID: "b1", DeviceID: webDevice.ID, Name: "Firefox", ExpiresAt: fixedNow.Add(time.Hour)},
+		&events.BrowserTrusted{BrowserID: "b1", DeviceID: webDevice.ID, Name: "Firefox", ExpiresAt: fixedNow.Add(time.Hour), SecretHash: "s0"},
+		&events.TrustedBrowserUsed{BrowserID: "b1", ExpiresAt: fixedNow.Add(time.Hour), SecretHash: "s1"},
 		&events.PairingRequested{PairingID: "p1", DeviceID: tvDevice.ID, Client: tvDevice.Client, ExpiresAt: fixedNow.Add(time.Minute)},
 		&events.AppPasswordCreated{ID: "ap1", Label: "Kodi", Hash: "placeholder"},
 	})
@@ -582,6 +587,7 @@ func TestCloneIsDeep(t *testing.T) {
 	c.Sessions["th0"].Reason = "changed"
 	c.Sessions["th9"] = &Session{}
 	c.Browsers["b1"].ExpiresAt = time.Time{}
+	c.Browsers["b1"].Retired[0] = "changed"
 	delete(c.Browsers, "b1")
 	c.Pairings["p1"].Status = PairingApproved
 	c.AppPasswords["ap1"].Label = "changed"

@@ -103,14 +103,105 @@ func LoadSigningKey(dataDir string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
+// auditPubFile lists, one a line, the public keys a node signed checkpoints with
+// before its current one, oldest first.
+const auditPubFile = "audit.pub"
+
+// LoadAuditKeys returns the node's checkpoint key (dataDir/audit.key, created on
+// first start) and the public keys it used before (dataDir/audit.pub), oldest first.
+func LoadAuditKeys(dataDir string) (ed25519.PrivateKey, []ed25519.PublicKey, error) {
+	priv, err := LoadSigningKey(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	path := filepath.Join(dataDir, auditPubFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return priv, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read previous audit keys: %w", err)
+	}
+	var previous []ed25519.PublicKey
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		pub, err := ParsePublicKey(line)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s line %d: %w", path, n+1, err)
+		}
+		previous = append(previous, pub)
+	}
+	return priv, previous, nil
+}
+
+// writeAuditKey makes next the node's checkpoint key and adds prev, the key it
+// replaces, to the previous keys. The previous list is written first: a crash in
+// between leaves the old key current and also listed as previous, which is
+// harmless, and never loses a public key a checkpoint was signed with.
+func writeAuditKey(dataDir string, prev, next ed25519.PrivateKey) error {
+	path := filepath.Join(dataDir, auditPubFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("record the previous audit key: %w", err)
+	}
+	_, err = f.WriteString(FormatPublicKey(prev.Public().(ed25519.PublicKey)) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("record the previous audit key: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(dataDir, "audit.key"), []byte(base64.StdEncoding.EncodeToString(next.Seed())+"\n"))
+}
+
+// AuditKeyRotationMessage is what both keys of an audit key rotation sign.
+func AuditKeyRotationMessage(node, previousKey, key string) []byte {
+	return []byte("jfguard audit key rotation\nnode " + node + "\nprevious " + previousKey + "\nkey " + key + "\n")
+}
+
+// NewAuditKeyRotated records that node's checkpoint key changes from prev to next,
+// signed by both.
+func NewAuditKeyRotated(node string, prev, next ed25519.PrivateKey) *AuditKeyRotated {
+	e := &AuditKeyRotated{
+		Node:        node,
+		PreviousKey: FormatPublicKey(prev.Public().(ed25519.PublicKey)),
+		Key:         FormatPublicKey(next.Public().(ed25519.PublicKey)),
+	}
+	msg := AuditKeyRotationMessage(e.Node, e.PreviousKey, e.Key)
+	e.PreviousSignature = base64.StdEncoding.EncodeToString(ed25519.Sign(prev, msg))
+	e.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(next, msg))
+	return e
+}
+
+// signed reports whether both keys named in the rotation signed it.
+func (e *AuditKeyRotated) signed() bool {
+	prev, err1 := ParsePublicKey(e.PreviousKey)
+	next, err2 := ParsePublicKey(e.Key)
+	psig, err3 := base64.StdEncoding.DecodeString(e.PreviousSignature)
+	nsig, err4 := base64.StdEncoding.DecodeString(e.Signature)
+	if err := errors.Join(err1, err2, err3, err4); err != nil || e.PreviousKey == e.Key {
+		return false
+	}
+	msg := AuditKeyRotationMessage(e.Node, e.PreviousKey, e.Key)
+	return ed25519.Verify(prev, msg, psig) && ed25519.Verify(next, msg, nsig)
+}
+
 // FormatPublicKey prints a checkpoint key for offline checks.
 func FormatPublicKey(pub ed25519.PublicKey) string {
 	return "ed25519:" + base64.StdEncoding.EncodeToString(pub)
 }
 
-// ParsePublicKey reads a key printed by FormatPublicKey.
+// ParsePublicKey reads a key printed by FormatPublicKey; a word after it (as in
+// `jfguard audit pubkey`: "current", "previous") is ignored.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "ed25519:"))
+	key, _, _ := strings.Cut(strings.TrimSpace(s), " ")
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(key, "ed25519:"))
 	if err != nil || len(b) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("%q is not an Ed25519 public key (ed25519:<base64>)", s)
 	}
@@ -188,7 +279,30 @@ func NewNotary(store *Store, key ed25519.PrivateKey, opts NotaryOptions) *Notary
 }
 
 // PublicKey is the key verifiers need.
-func (n *Notary) PublicKey() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }
+func (n *Notary) PublicKey() ed25519.PublicKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.key.Public().(ed25519.PublicKey)
+}
+
+// Rotate switches the notary to a new key. Everything received so far is sealed
+// with the current key first; then record runs (it writes the key files and
+// appends the audit_key_rotated event, whose position is where the current key
+// retires) and, if it succeeds, the new key signs from then on. No checkpoint is
+// written in between, so no checkpoint that begins after the rotation event is
+// signed by the retired key.
+func (n *Notary) Rotate(ctx context.Context, next ed25519.PrivateKey, record func(ctx context.Context, prev ed25519.PrivateKey) error) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.flushLocked(ctx); err != nil {
+		return err
+	}
+	if err := record(ctx, n.key); err != nil {
+		return err
+	}
+	n.key = next
+	return nil
+}
 
 // loadLast reads the newest checkpoint.
 func (n *Notary) loadLast(ctx context.Context) (checkpointPos, error) {
@@ -360,6 +474,11 @@ func (n *Notary) checkpointLogged(ctx context.Context) {
 func (n *Notary) Flush(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.flushLocked(ctx)
+}
+
+// flushLocked is Flush with n.mu held.
+func (n *Notary) flushLocked(ctx context.Context) error {
 	if len(n.pending) == 0 {
 		return nil
 	}
@@ -474,7 +593,11 @@ type verifiedCheckpoint struct {
 // reordered.
 func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport, error) {
 	rep := VerifyReport{MACsChecked: store.auth != nil}
-	cps, err := readCheckpoints(ctx, store.js, opts.Keys, &rep)
+	keys, err := loadAuditKeyHistory(ctx, store, opts.Keys, &rep)
+	if err != nil {
+		return rep, err
+	}
+	cps, err := readCheckpoints(ctx, store.js, keys, &rep)
 	if err != nil {
 		return rep, err
 	}
@@ -563,8 +686,83 @@ func bytesEqual(a, b []byte) bool {
 	return true
 }
 
+// auditKeyHistory is what the log says about checkpoint keys: which keys are
+// trusted, and from which event on a key is retired.
+type auditKeyHistory struct {
+	trusted []ed25519.PublicKey
+	retired map[string]uint64 // formatted key → sequence of the event that retired it
+}
+
+// loadAuditKeyHistory reads the audit key rotations recorded in the log. A
+// rotation signed by both of its keys carries trust both ways: a verifier that
+// trusts the previous key learns the new one from the log (whoever holds the
+// previous private key endorsed it), and one that trusts only today's key learns
+// the ones before it. The rotation's position retires the previous key: a
+// checkpoint that begins after it and is signed by that key was made with a key
+// that should no longer exist, by a thief or a forgotten node, and fails. A
+// rotation its keys did not sign, or one of a key retired before, is a forgery and
+// fails too.
+func loadAuditKeyHistory(ctx context.Context, store *Store, keys []ed25519.PublicKey, rep *VerifyReport) (auditKeyHistory, error) {
+	h := auditKeyHistory{retired: map[string]uint64{}}
+	evs, _, err := store.Load(ctx, AggSystem, KeysAggregateID)
+	var unreadable *UnreadableError
+	if err != nil && !errors.As(err, &unreadable) {
+		return h, fmt.Errorf("read the audit key rotations: %w", err)
+	}
+	type rotation struct{ prev, next string }
+	var rotations []rotation
+	for _, ev := range evs {
+		if ev.Type != "audit_key_rotated" {
+			continue
+		}
+		e, err := Data[*AuditKeyRotated](ev)
+		if err != nil || !e.signed() {
+			rep.fail(ev.Seq, "event %d records an audit key rotation its keys did not sign", ev.Seq)
+			continue
+		}
+		if at, ok := h.retired[e.PreviousKey]; ok {
+			rep.fail(ev.Seq, "event %d rotates the audit key %s again, which event %d retired", ev.Seq, e.PreviousKey, at)
+			continue
+		}
+		h.retired[e.PreviousKey] = ev.Seq
+		rotations = append(rotations, rotation{e.PreviousKey, e.Key})
+	}
+	trusted := map[string]bool{}
+	for _, k := range keys {
+		trusted[FormatPublicKey(k)] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range rotations {
+			if trusted[r.prev] != trusted[r.next] {
+				trusted[r.prev], trusted[r.next], changed = true, true, true
+			}
+		}
+	}
+	for k := range trusted {
+		pub, err := ParsePublicKey(k)
+		if err == nil {
+			h.trusted = append(h.trusted, pub)
+		}
+	}
+	return h, nil
+}
+
+// signer returns the trusted key that made sig over body.
+func (h auditKeyHistory) signer(body, sig []byte) (string, bool) {
+	if len(sig) != ed25519.SignatureSize {
+		return "", false
+	}
+	for _, k := range h.trusted {
+		if ed25519.Verify(k, body, sig) {
+			return FormatPublicKey(k), true
+		}
+	}
+	return "", false
+}
+
 // readCheckpoints loads, authenticates and links every checkpoint.
-func readCheckpoints(ctx context.Context, js jetstream.JetStream, keys []ed25519.PublicKey, rep *VerifyReport) ([]verifiedCheckpoint, error) {
+func readCheckpoints(ctx context.Context, js jetstream.JetStream, keys auditKeyHistory, rep *VerifyReport) ([]verifiedCheckpoint, error) {
 	var out []verifiedCheckpoint
 	prevHash := ""
 	var prevTo uint64
@@ -576,8 +774,13 @@ func readCheckpoints(ctx context.Context, js jetstream.JetStream, keys []ed25519
 			return nil
 		}
 		sig, _ := base64.StdEncoding.DecodeString(m.Header.Get(signatureHeader))
-		if !signedByTrusted(keys, m.Data, sig) {
+		signer, ok := keys.signer(m.Data, sig)
+		if !ok {
 			rep.fail(cp.FromSeq, "checkpoint %d-%d is not signed by a trusted key", cp.FromSeq, cp.ToSeq)
+			return nil
+		}
+		if at, retired := keys.retired[signer]; retired && cp.FromSeq > at {
+			rep.fail(cp.FromSeq, "checkpoint %d-%d is signed by the audit key %s, which event %d retired", cp.FromSeq, cp.ToSeq, signer, at)
 			return nil
 		}
 		if cp.Prev != prevHash || cp.FromSeq != prevTo+1 || cp.ToSeq < cp.FromSeq {
@@ -598,16 +801,4 @@ func readCheckpoints(ctx context.Context, js jetstream.JetStream, keys []ed25519
 		return nil
 	})
 	return out, err
-}
-
-func signedByTrusted(keys []ed25519.PublicKey, body, sig []byte) bool {
-	if len(sig) != ed25519.SignatureSize {
-		return false
-	}
-	for _, k := range keys {
-		if ed25519.Verify(k, body, sig) {
-			return true
-		}
-	}
-	return false
 }

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -33,11 +35,12 @@ var (
 )
 
 // Sealer encrypts secret fields with AES-256-GCM under a data key per user. Data keys
-// live in a JetStream KV bucket, wrapped (AES-256-GCM) by the master key, so neither
-// the event stream nor the key stream alone reveals a secret. Destroying a user's data
-// key shreds every value sealed for that user.
+// live in the JFGUARD_KEYS stream, wrapped (AES-256-GCM) by the master keyring, so
+// neither the event stream nor the key stream alone reveals a secret. Destroying a
+// user's data key shreds every value sealed for that user.
 type Sealer struct {
-	master cipher.AEAD
+	ring   *MasterKeyring
+	clock  func() time.Time
 	stream jetstream.Stream
 	js     jetstream.JetStream
 
@@ -50,32 +53,15 @@ type dataKey struct {
 	aead cipher.AEAD
 }
 
-// LoadMasterKey returns the 32-byte master key from env (base64 or hex in
+// LoadMasterKey returns the current 32-byte master key from env (base64 or hex in
 // JFGUARD_MASTER_KEY), else from dataDir/master.key, creating that file (mode 0600)
-// on first start.
+// on first start. See LoadMasterKeyring for the whole ring.
 func LoadMasterKey(envValue, dataDir string) ([]byte, error) {
-	if envValue != "" {
-		return decodeKey(envValue, "JFGUARD_MASTER_KEY")
-	}
-	path := filepath.Join(dataDir, "master.key")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return nil, err
-		}
-		if err := writeFileExclusive(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
-			return nil, fmt.Errorf("create master key %s: %w", path, err)
-		}
-		return key, nil
-	}
+	ring, err := LoadMasterKeyring(envValue, filepath.Join(dataDir, "master.key"))
 	if err != nil {
-		return nil, fmt.Errorf("read master key: %w", err)
+		return nil, err
 	}
-	return decodeKey(string(b), path)
+	return ring.Current().Key, nil
 }
 
 func decodeKey(s, where string) ([]byte, error) {
@@ -105,33 +91,57 @@ func writeFileExclusive(path string, data []byte) error {
 	return f.Close()
 }
 
-// NewSealer opens (or creates) the key bucket.
+// SealerOptions tune a Sealer.
+type SealerOptions struct {
+	Replicas int
+	// Clock decides when a previous master key's grace is over; default time.Now.
+	Clock func() time.Time
+}
+
+// NewSealer opens (or creates) the key stream with a single master key.
 func NewSealer(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*Sealer, error) {
-	if len(masterKey) != 32 {
-		return nil, errors.New("master key must be 32 bytes")
-	}
-	master, err := newGCM(masterKey)
+	ring, err := NewMasterKeyring(masterKey)
 	if err != nil {
 		return nil, err
 	}
-	if replicas <= 0 {
-		replicas = 1
+	return OpenSealer(ctx, js, ring, SealerOptions{Replicas: replicas})
+}
+
+// OpenSealer opens (or creates) the key stream with a master keyring.
+func OpenSealer(ctx context.Context, js jetstream.JetStream, ring *MasterKeyring, opts SealerOptions) (*Sealer, error) {
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
 	}
-	stream, err := ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:                 KeysStream,
-		Description:          "jfguard per-user data keys, wrapped by the master key",
-		Subjects:             []string{keysPrefix + ">"},
-		Storage:              jetstream.FileStorage,
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		Replicas:             replicas,
-		AllowDirect:          true,
-	}, func(jetstream.StreamConfig) error { return nil })
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	// One message per subject, the newest: re-wrapping a data key publishes its
+	// new wrapping expecting the old one as the subject's last message, and the
+	// old one goes once the new one is stored, atomically. Creation still happens
+	// once, expecting no message at all.
+	cfg := jetstream.StreamConfig{
+		Name:              KeysStream,
+		Description:       "jfguard per-user data keys, wrapped by the master key",
+		Subjects:          []string{keysPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardNew,
+		Replicas:          opts.Replicas,
+		AllowDirect:       true,
+	}
+	stream, err := ensureStream(ctx, js, cfg, func(jetstream.StreamConfig) error { return nil })
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{master: master, stream: stream, js: js, cache: map[string]dataKey{}}, nil
+	if old := stream.CachedInfo().Config; old.DiscardNewPerSubject {
+		// Streams created before re-wrapping existed refused any second message
+		// on a subject.
+		old.DiscardNewPerSubject = false
+		if stream, err = js.UpdateStream(ctx, old); err != nil {
+			return nil, fmt.Errorf("update stream %s to allow re-wrapping data keys: %w", KeysStream, err)
+		}
+	}
+	return &Sealer{ring: ring, clock: opts.Clock, stream: stream, js: js, cache: map[string]dataKey{}}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -164,15 +174,12 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 			return dataKey{}, err
 		}
 		id := hex.EncodeToString(idb)
-		nonce := make([]byte, s.master.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
+		wrapped, err := s.wrap(userID, id, raw)
+		if err != nil {
 			return dataKey{}, err
 		}
-		wrapped := append([]byte(id+"."), s.master.Seal(nonce, nonce, raw, []byte(userID))...)
-		_, err := s.js.Publish(ctx, keySubject(userID), wrapped, jetstream.WithExpectLastSequencePerSubject(0))
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		_, err = s.js.Publish(ctx, keySubject(userID), wrapped, jetstream.WithExpectLastSequencePerSubject(0))
+		if wrongLast(err) {
 			return s.key(ctx, userID, false) // another node created it first
 		}
 		if err != nil {
@@ -184,18 +191,85 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 	case err != nil:
 		return dataKey{}, fmt.Errorf("load data key: %w", err)
 	}
-	val := entry.Data
-	dot := strings.IndexByte(string(val), '.')
-	ns := s.master.NonceSize()
-	if dot < 0 || len(val) < dot+1+ns {
-		return dataKey{}, ErrSealCorrupt
-	}
-	id, box := string(val[:dot]), val[dot+1:]
-	raw, err := s.master.Open(nil, box[:ns], box[ns:], []byte(userID))
+	id, raw, _, err := s.unwrap(userID, entry.Data)
 	if err != nil {
-		return dataKey{}, fmt.Errorf("unwrap data key of %s (is this the right master key?): %w", userID, ErrSealCorrupt)
+		return dataKey{}, err
 	}
 	return s.remember(userID, id, raw)
+}
+
+// wrappedV2 starts a data key wrapped under named master keys:
+// "w2.<data key id>.<master key id>:<base64 box>[,<master key id>:<base64 box>…]".
+// The first format, "<data key id>.<box>", named no master key.
+const wrappedV2 = "w2."
+
+// wrap wraps a data key under every master key in use now.
+func (s *Sealer) wrap(userID, id string, raw []byte) ([]byte, error) {
+	var boxes []string
+	for _, mk := range s.ring.usable(s.clock()) {
+		nonce := make([]byte, mk.aead.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		box := mk.aead.Seal(nonce, nonce, raw, []byte(userID))
+		boxes = append(boxes, mk.ID+":"+base64.RawURLEncoding.EncodeToString(box))
+	}
+	return []byte(wrappedV2 + id + "." + strings.Join(boxes, ",")), nil
+}
+
+// unwrap opens a stored data key with any key of the ring and returns its id, the
+// key, and the ids of the master keys it is wrapped under.
+func (s *Sealer) unwrap(userID string, val []byte) (string, []byte, []string, error) {
+	corrupt := fmt.Errorf("unwrap data key of %s (is this the right master key?): %w", userID, ErrSealCorrupt)
+	if rest, ok := strings.CutPrefix(string(val), wrappedV2); ok {
+		id, boxes, ok := strings.Cut(rest, ".")
+		if !ok {
+			return "", nil, nil, corrupt
+		}
+		var ids []string
+		var raw []byte
+		for _, part := range strings.Split(boxes, ",") {
+			mid, b64, _ := strings.Cut(part, ":")
+			ids = append(ids, mid)
+			mk, ok := s.ring.Key(mid)
+			if !ok || raw != nil {
+				continue
+			}
+			box, err := base64.RawURLEncoding.DecodeString(b64)
+			if err != nil || len(box) < mk.aead.NonceSize() {
+				continue
+			}
+			ns := mk.aead.NonceSize()
+			if pt, err := mk.aead.Open(nil, box[:ns], box[ns:], []byte(userID)); err == nil {
+				raw = pt
+			}
+		}
+		if raw == nil {
+			return "", nil, nil, corrupt
+		}
+		return id, raw, ids, nil
+	}
+	dot := strings.IndexByte(string(val), '.')
+	if dot < 0 {
+		return "", nil, nil, corrupt
+	}
+	id, box := string(val[:dot]), val[dot+1:]
+	for _, mk := range s.ring.Keys() {
+		ns := mk.aead.NonceSize()
+		if len(box) < ns {
+			break
+		}
+		if raw, err := mk.aead.Open(nil, box[:ns], box[ns:], []byte(userID)); err == nil {
+			return id, raw, nil, nil
+		}
+	}
+	return "", nil, nil, corrupt
+}
+
+func wrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 func (s *Sealer) remember(userID, id string, raw []byte) (dataKey, error) {
@@ -277,4 +351,99 @@ func (s *Sealer) Forget(userID string) {
 	s.mu.Lock()
 	delete(s.cache, userID)
 	s.mu.Unlock()
+}
+
+// storedKey is a data key message as read from the key stream.
+type storedKey struct {
+	subject string
+	seq     uint64
+	data    []byte
+}
+
+// Rewrap wraps every data key under the master keys in use now (the current one
+// and the previous ones still in their grace) and returns how many data keys there
+// are. It is what makes a master key rotation take effect, and what retires a
+// previous key once its grace is over.
+//
+// It is crash-safe: each data key is replaced by one publish that expects the old
+// message as the subject's last, so at every moment a data key is stored wrapped
+// either the old way or the new way, and the ring still holds every key either way
+// needs (a previous key leaves the ring only after Rewrap finished, see
+// RetireExpired). Running it again after a crash finishes the job. A data key
+// destroyed meanwhile (a user forgotten) stays destroyed.
+func (s *Sealer) Rewrap(ctx context.Context) (int, error) {
+	var stored []storedKey
+	if _, err := scanStream(ctx, s.js, KeysStream, "", 1, nil, func(m RawMsg) error {
+		stored = append(stored, storedKey{m.Subject, m.Seq, append([]byte(nil), m.Data...)})
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("read data keys: %w", err)
+	}
+	var errs []error
+	n := 0
+	for _, k := range stored {
+		done, err := s.rewrapOne(ctx, k)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if done {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// rewrapOne re-wraps one data key, reading it again when another writer (another
+// node's rotation) replaced it in between. It reports whether the key exists.
+func (s *Sealer) rewrapOne(ctx context.Context, k storedKey) (bool, error) {
+	userID := strings.TrimPrefix(k.subject, keysPrefix)
+	for attempt := 0; attempt < 10; attempt++ {
+		id, raw, wrappedBy, err := s.unwrap(userID, k.data)
+		if err != nil {
+			return false, err
+		}
+		want := s.ring.usable(s.clock())
+		if len(wrappedBy) == len(want) && !slices.ContainsFunc(want, func(mk MasterKey) bool { return !slices.Contains(wrappedBy, mk.ID) }) {
+			return true, nil
+		}
+		wrapped, err := s.wrap(userID, id, raw)
+		if err != nil {
+			return false, err
+		}
+		_, err = s.js.Publish(ctx, k.subject, wrapped, jetstream.WithExpectLastSequencePerSubject(k.seq))
+		if err == nil {
+			return true, nil
+		}
+		if !wrongLast(err) {
+			return false, fmt.Errorf("re-wrap the data key of %s: %w", userID, err)
+		}
+		msg, err := s.stream.GetLastMsgForSubject(ctx, k.subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, nil // destroyed meanwhile
+		}
+		if err != nil {
+			return false, fmt.Errorf("re-read the data key of %s: %w", userID, err)
+		}
+		k = storedKey{k.subject, msg.Sequence, msg.Data}
+	}
+	return false, fmt.Errorf("re-wrap the data key of %s: %w", userID, ErrRewrapBusy)
+}
+
+// ErrRewrapBusy: a data key kept changing while it was being re-wrapped.
+var ErrRewrapBusy = errors.New("the data key kept changing; run the rotation again")
+
+// RetireExpired drops the previous master keys whose grace is over: first every
+// data key is re-wrapped under the keys still in use, then the expired keys leave
+// the ring and its file. It returns the ids of the keys dropped; with none expired
+// it does nothing. Every node runs it now and then; running it on several nodes at
+// once is safe.
+func (s *Sealer) RetireExpired(ctx context.Context) ([]string, error) {
+	now := s.clock()
+	if !s.ring.expired(now) {
+		return nil, nil
+	}
+	if _, err := s.Rewrap(ctx); err != nil {
+		return nil, err
+	}
+	return s.ring.dropExpired(now)
 }

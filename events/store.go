@@ -325,6 +325,10 @@ type RawMsg struct {
 	Header  nats.Header
 }
 
+// SetAuthenticator makes the store sign and check events from now on: for a program
+// that opens the store before its keys. Call it before anything is read or written.
+func (s *Store) SetAuthenticator(a *Authenticator) { s.auth = a }
+
 // Authenticator is the store's event authenticator, or nil.
 func (s *Store) Authenticator() *Authenticator { return s.auth }
 

@@ -43,7 +43,8 @@ var catalog = []Entry{
 
 	// Browsers, devices, app passwords.
 	{Type: "browser_trusted", Aggregate: AggUser, Summary: "The user chose to trust this browser: it skips the challenge until the trust expires or is revoked.", proto: &BrowserTrusted{}},
-	{Type: "trusted_browser_used", Aggregate: AggUser, Summary: "A trusted browser skipped the challenge; its cookie was rotated.", proto: &TrustedBrowserUsed{}},
+	{Type: "trusted_browser_used", Aggregate: AggUser, Summary: "A trusted browser skipped the challenge; its cookie was replaced by a new one, and the old value no longer works.", proto: &TrustedBrowserUsed{}},
+	{Type: "trusted_browser_replayed", Aggregate: AggUser, Summary: "A trust cookie value that had already been replaced was presented again and refused: someone may have copied the cookie. Unless it was replaced moments before (two tabs signing in at once), the browser's trust is revoked too.", proto: &TrustedBrowserReplayed{}},
 	{Type: "browser_trust_revoked", Aggregate: AggUser, Summary: "A trusted browser was revoked: it will be challenged again.", proto: &BrowserTrustRevoked{}},
 	{Type: "pairing_requested", Aggregate: AggUser, Summary: "A native app or TV signed in with the right password and waits for the user's approval.", proto: &PairingRequested{}},
 	{Type: "pairing_approved", Aggregate: AggUser, Summary: "The user approved a device; its next sign-in within the window succeeds.", proto: &PairingApproved{}},
@@ -66,6 +67,9 @@ var catalog = []Entry{
 	{Type: "notification_failed", Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
 	{Type: "forged_event_detected", Aggregate: AggSystem, Summary: "An event in the stream has no valid MAC: something other than a jfguard node wrote it (or altered it). It was never applied; check who can write to the NATS server.", proto: &ForgedEventDetected{}},
 	{Type: "node_started", Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
+	{Type: "trust_key_rotated", Aggregate: AggSystem, Summary: "A new generation of the trust-cookie key signs cookies from now on; cookies of the previous generation are accepted (and replaced on use) until the given time, then refused.", proto: &TrustKeyRotated{}},
+	{Type: "audit_key_rotated", Aggregate: AggSystem, Summary: "A node's checkpoint signing key was replaced; both keys signed the change. Checkpoints that begin after this event must be signed by the new key.", proto: &AuditKeyRotated{}},
+	{Type: "master_key_rotated", Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.
@@ -278,23 +282,38 @@ type EmailCodeSent struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
-// BrowserTrusted remembers a browser that skips the challenge.
+// BrowserTrusted remembers a browser that skips the challenge. SecretHash is the
+// SHA-256 of the secret in the browser's cookie; the secret itself is never stored.
 type BrowserTrusted struct {
-	BrowserID string    `json:"browser_id"`
-	DeviceID  string    `json:"device_id"`
-	Name      string    `json:"name"`
-	ExpiresAt time.Time `json:"expires_at"`
+	BrowserID  string    `json:"browser_id"`
+	DeviceID   string    `json:"device_id"`
+	Name       string    `json:"name"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	SecretHash string    `json:"secret_hash,omitempty"`
 }
 
-// TrustedBrowserUsed extends a trusted browser on use.
+// TrustedBrowserUsed records a trusted browser's use and the hash of the secret
+// that replaces the one it presented.
 type TrustedBrowserUsed struct {
-	BrowserID string    `json:"browser_id"`
-	ExpiresAt time.Time `json:"expires_at"`
+	BrowserID  string    `json:"browser_id"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	SecretHash string    `json:"secret_hash,omitempty"`
 }
 
-// BrowserTrustRevoked forgets a trusted browser.
+// TrustedBrowserReplayed records a replaced cookie secret presented again.
+// Concurrent is set when the secret was replaced moments before, which is what two
+// tabs signing in at once look like; the browser's trust is then kept.
+type TrustedBrowserReplayed struct {
+	BrowserID  string `json:"browser_id"`
+	SecretHash string `json:"secret_hash"`
+	Concurrent bool   `json:"concurrent,omitempty"`
+}
+
+// BrowserTrustRevoked forgets a trusted browser. Reason is empty when the user or
+// an administrator revoked it.
 type BrowserTrustRevoked struct {
 	BrowserID string `json:"browser_id"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // PairingRequested records a native app waiting for approval.
@@ -408,6 +427,43 @@ type NodeStarted struct {
 	Version string `json:"version"`
 }
 
+// KeysAggregateID is the system aggregate of key rotations: trust_key_rotated,
+// audit_key_rotated and master_key_rotated.
+const KeysAggregateID = "keys"
+
+// TrustKeyRotated starts a generation of the trust-cookie key. A generation's key
+// is derived from the master key named by its id, so every node derives the same
+// key without it ever being stored.
+type TrustKeyRotated struct {
+	Generation          int       `json:"generation"`
+	MasterKeyID         string    `json:"master_key_id"`
+	PreviousGeneration  int       `json:"previous_generation"`
+	PreviousMasterKeyID string    `json:"previous_master_key_id"`
+	PreviousValidUntil  time.Time `json:"previous_valid_until"`
+}
+
+// AuditKeyRotated records that a node's checkpoint key changed from PreviousKey to
+// Key (both "ed25519:<base64>"). PreviousSignature and Signature are the two keys'
+// signatures over the change (see AuditKeyRotationMessage), so a verifier that
+// trusts either key learns the other from the log itself, and nobody without the
+// previous private key can name a successor.
+type AuditKeyRotated struct {
+	Node              string `json:"node"`
+	PreviousKey       string `json:"previous_key"`
+	Key               string `json:"key"`
+	PreviousSignature string `json:"previous_signature"`
+	Signature         string `json:"signature"`
+}
+
+// MasterKeyRotated records a new master key (by id, never the key) and how many
+// data keys were re-wrapped under it.
+type MasterKeyRotated struct {
+	KeyID              string    `json:"key_id"`
+	PreviousKeyID      string    `json:"previous_key_id"`
+	PreviousValidUntil time.Time `json:"previous_valid_until"`
+	DataKeys           int       `json:"data_keys"`
+}
+
 // EventType implementations tie each payload to its catalog name.
 func (*UserDiscovered) EventType() string         { return "user_discovered" }
 func (*UserProfileChanged) EventType() string     { return "user_profile_changed" }
@@ -441,6 +497,7 @@ func (*EmailAddressRemoved) EventType() string    { return "email_address_remove
 func (*EmailCodeSent) EventType() string          { return "email_code_sent" }
 func (*BrowserTrusted) EventType() string         { return "browser_trusted" }
 func (*TrustedBrowserUsed) EventType() string     { return "trusted_browser_used" }
+func (*TrustedBrowserReplayed) EventType() string { return "trusted_browser_replayed" }
 func (*BrowserTrustRevoked) EventType() string    { return "browser_trust_revoked" }
 func (*PairingRequested) EventType() string       { return "pairing_requested" }
 func (*PairingApproved) EventType() string        { return "pairing_approved" }
@@ -459,3 +516,6 @@ func (*SessionsAdopted) EventType() string        { return "sessions_adopted" }
 func (*NotificationFailed) EventType() string     { return "notification_failed" }
 func (*ForgedEventDetected) EventType() string    { return "forged_event_detected" }
 func (*NodeStarted) EventType() string            { return "node_started" }
+func (*TrustKeyRotated) EventType() string        { return "trust_key_rotated" }
+func (*AuditKeyRotated) EventType() string        { return "audit_key_rotated" }
+func (*MasterKeyRotated) EventType() string       { return "master_key_rotated" }

@@ -78,6 +78,7 @@ var eventLabels = map[string]eventLabel{
 	"email_code_sent":          {"Email code sent", ""},
 	"browser_trusted":          {"Browser trusted", ""},
 	"trusted_browser_used":     {"Trusted browser used", ""},
+	"trusted_browser_replayed": {"Trust cookie replayed", toneBad},
 	"browser_trust_revoked":    {"Browser trust revoked", ""},
 	"pairing_requested":        {"Device asks to pair", toneWarn},
 	"pairing_approved":         {"Pairing approved", toneGood},
@@ -96,6 +97,9 @@ var eventLabels = map[string]eventLabel{
 	"notification_failed":      {"Alert not delivered", toneBad},
 	"node_started":             {"Node started", ""},
 	"forged_event_detected":    {"Forged event refused", toneBad},
+	"trust_key_rotated":        {"Trust-cookie key rotated", toneWarn},
+	"audit_key_rotated":        {"Audit key rotated", toneWarn},
+	"master_key_rotated":       {"Master key rotated", toneWarn},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and
@@ -109,7 +113,9 @@ func hiddenFields(e events.Entry) []string {
 		case typ == "sealed string", name == "hash", strings.HasSuffix(name, "_hash"),
 			// The recovery codes' tags and hashes.
 			typ == "list of object",
-			name == "public_key", name == "attestation":
+			name == "public_key", name == "attestation",
+			// The signatures of a key rotation.
+			name == "signature", strings.HasSuffix(name, "_signature"):
 			out = append(out, name)
 		}
 	}

@@ -183,6 +183,16 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		ChallengeID: id, Proof: proof, TrustBrowser: in.TrustBrowser && deviceID != "",
 		NewBrowserID: s.newID(), DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
 	}
+	// Trust is granted only with a cookie to hold it.
+	var cookie string
+	if attempt.TrustBrowser {
+		secret, value, err := s.newTrustCookie()
+		if err != nil {
+			s.log.Error("cannot make a trust cookie; the browser is not trusted", "err", err)
+		} else {
+			cookie, attempt.NewSecretHash = value, secret.Hash()
+		}
+	}
 	// The events of the attempt name the device that signed in, as the challenge
 	// recorded it: the session they verify belongs to that device, whoever typed
 	// the code.
@@ -213,7 +223,7 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 		return nil, err
 	}
 	if out.BrowserID != "" {
-		s.setTrustCookie(c, uid, out.BrowserID, deviceID)
+		s.setTrustCookie(c, cookie, out.TrustExpiresAt)
 	}
 	return raw, nil
 }

@@ -262,9 +262,14 @@ func (s *Server) buildMe(uid, currentToken, currentBrowser string) (meView, bool
 }
 
 func (s *Server) handleMe(c *gin.Context) {
+	// "This browser" is the one whose current secret the cookie holds.
 	browser := ""
-	if cl := s.trustClaims(c); cl != nil && cl.UserID == userOf(c) {
-		browser = cl.BrowserID
+	if ref, hash, ok := s.presentedTrustCookie(c); ok && ref.UserID == userOf(c) {
+		s.read(func(st *projections.State) {
+			if u := st.Users[ref.UserID]; u != nil && u.Browsers[ref.BrowserID] != nil && u.Browsers[ref.BrowserID].SecretHash == hash {
+				browser = ref.BrowserID
+			}
+		})
 	}
 	v, ok := s.buildMe(userOf(c), credsOf(c).Token, browser)
 	if !ok {

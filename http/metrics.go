@@ -18,6 +18,7 @@ type metrics struct {
 	signIns   *prometheus.CounterVec // sign-in outcomes
 	factors   *prometheus.CounterVec // second-factor outcomes
 	apiKeyUse *prometheus.CounterVec // uses per API key (by key hash prefix)
+	trust     *prometheus.CounterVec // trust cookies presented, by what checking them found
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -34,8 +35,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		apiKeyUse: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jfguard_api_key_requests_total", Help: "Requests made with Jellyfin API keys, by key id (first 8 hex of the key's SHA-256).",
 		}, []string{"key"}),
+		trust: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_trust_cookies_total", Help: "Trust cookies presented, by check: malformed and bad_mac are refused before any lookup; unknown and known are what the lookup found.",
+		}, []string{"check"}),
 	}
-	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse)
+	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse, m.trust)
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

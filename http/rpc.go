@@ -119,6 +119,7 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 		"api_keys.usage":     read(s.rpcAPIKeyUsage),
 		"devices.revoke":     change(s.rpcDeviceRevoke),
 		"devices.preapprove": change(s.rpcDevicePreapprove),
+		"keys.rotate":        change(s.rpcKeysRotate),
 	}
 }
 

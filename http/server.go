@@ -42,7 +42,10 @@ type Options struct {
 	// override it key by key.
 	BasePolicy domain.Policy
 	ProxyTrust ProxyTrust
-	TrustKeys  domain.TrustKeys
+	// TrustKeySource gives the trust-cookie keys in force at an instant. Without
+	// one, TrustKeys are used as they are (tests, fixed keys).
+	TrustKeySource TrustKeySource
+	TrustKeys      domain.TrustKeys
 
 	AdminAPIKey string // the Jellyfin admin API key
 	AdminToken  string // jfguard's own admin token for the control API
@@ -66,6 +69,16 @@ type Options struct {
 	Alerts Alerts
 	// WebAuthn sets up passkeys; the zero value turns them off.
 	WebAuthn WebAuthnSettings
+	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
+	// when the node cannot.
+	RotateKeys func(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error)
+}
+
+// TrustKeySource gives the trust-cookie keys: the generation recorded in the stream
+// and the previous ones still in their grace, so a rotation made on any node of a
+// cluster applies on every node at once.
+type TrustKeySource interface {
+	TrustKeys(now time.Time) domain.TrustKeys
 }
 
 // Alerts is what the control API needs of the notifiers.

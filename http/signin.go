@@ -136,9 +136,6 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 	}
 	if out.Pass {
 		s.metrics.signIns.WithLabelValues("pass_" + out.Reason).Inc()
-		if out.BrowserID != "" {
-			s.setTrustCookie(c, res.User.ID, out.BrowserID, creds.DeviceID)
-		}
 		ans.write(c.Writer)
 		return
 	}
@@ -166,9 +163,22 @@ func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials
 		TokenHash: tokenHash(res.AccessToken), Token: sealedToken, AuthResult: sealedResult,
 		IP: addr.IP, BypassSafe: addr.BypassSafe, Web: web,
 		Device:         events.Device{ID: creds.DeviceID, Name: creds.Device, Client: creds.Client, Version: creds.Version},
-		Trust:          s.trustClaims(c),
 		NewChallengeID: s.newID(),
 		NewPairingID:   s.newID()[:16],
+	}
+	// The cookie that replaces the presented one if the browser is let through:
+	// made now, so the decision records only its secret's hash, and only offered
+	// if it could be made (a node not yet given the current master key cannot), so
+	// the browser is never left holding a secret the server replaced.
+	var next string
+	if ref, hash, ok := s.presentedTrustCookie(c); ok && ref.UserID == uid {
+		secret, value, err := s.newTrustCookie()
+		if err != nil {
+			s.log.Error("cannot make a trust cookie; the trusted browser is challenged", "err", err)
+		} else {
+			next = value
+			in.Trust = &domain.PresentedTrust{BrowserID: ref.BrowserID, SecretHash: hash, NextSecretHash: secret.Hash()}
+		}
 	}
 	pol := s.Policy()
 	var out domain.SignInOutcome
@@ -177,6 +187,9 @@ func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials
 		out = domain.DecideSignIn(u, pol, in)
 		return out.Events, nil
 	})
+	if err == nil && out.BrowserID != "" {
+		s.setTrustCookie(c, next, out.TrustExpiresAt)
+	}
 	return out, err
 }
 
@@ -223,32 +236,59 @@ func (s *Server) logoutAsync(token string) {
 	}()
 }
 
-// trustClaims returns the verified claims of the request's trust cookie, if any.
-func (s *Server) trustClaims(c *gin.Context) *domain.TrustClaims {
-	v, err := c.Cookie(trustCookieName)
-	if err != nil || v == "" {
-		return nil
+// trustKeys are the trust-cookie keys in force now.
+func (s *Server) trustKeys() domain.TrustKeys {
+	if s.opts.TrustKeySource != nil {
+		return s.opts.TrustKeySource.TrustKeys(s.now())
 	}
-	claims, err := domain.VerifyTrustCookie(s.opts.TrustKeys, v, s.now())
-	if err != nil {
-		return nil
-	}
-	return &claims
+	return s.opts.TrustKeys
 }
 
-// setTrustCookie issues (or rotates) the trusted-browser cookie.
-func (s *Server) setTrustCookie(c *gin.Context, userID, browserID, deviceID string) {
-	now := s.now()
-	exp := now.Add(s.Policy().TrustDuration())
-	v, err := domain.SignTrustCookie(s.opts.TrustKeys.Current, domain.TrustClaims{
-		BrowserID: browserID, UserID: userID, DeviceID: deviceID, IssuedAt: now, ExpiresAt: exp,
-	})
-	if err != nil {
-		s.log.Error("sign trust cookie", "err", err)
-		return
+// presentedTrustCookie reads the request's trust cookie and returns the hash of its
+// secret and the browser the index names for it. A value that is not a cookie of
+// today's format, or that no trust key in force signed, is refused before the
+// index is consulted: made-up values cost a MAC, not a lookup.
+func (s *Server) presentedTrustCookie(c *gin.Context) (projections.TrustCookieRef, string, bool) {
+	v, err := c.Cookie(trustCookieName)
+	if err != nil || v == "" {
+		return projections.TrustCookieRef{}, "", false
 	}
+	hash, err := domain.VerifyTrustCookie(s.trustKeys(), v)
+	if err != nil {
+		check := "malformed"
+		if errors.Is(err, domain.ErrCookieSignature) {
+			check = "bad_mac"
+		}
+		s.metrics.trust.WithLabelValues(check).Inc()
+		return projections.TrustCookieRef{}, "", false
+	}
+	var ref projections.TrustCookieRef
+	var ok bool
+	s.read(func(st *projections.State) { ref, ok = st.TrustCookie(hash) })
+	if !ok {
+		s.metrics.trust.WithLabelValues("unknown").Inc()
+		return ref, "", false
+	}
+	s.metrics.trust.WithLabelValues("known").Inc()
+	return ref, hash, true
+}
+
+// newTrustCookie makes a fresh secret and its cookie value under the current
+// trust key.
+func (s *Server) newTrustCookie() (domain.TrustSecret, string, error) {
+	secret, err := domain.NewTrustSecret(s.opts.Rand)
+	if err != nil {
+		return domain.TrustSecret{}, "", err
+	}
+	value, err := domain.SignTrustCookie(s.trustKeys().Current, secret)
+	return secret, value, err
+}
+
+// setTrustCookie sets the trusted-browser cookie to value until the trust ends.
+// The value is new on every use (see domain.DecideSignIn).
+func (s *Server) setTrustCookie(c *gin.Context, value string, expires time.Time) {
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: trustCookieName, Value: v, Path: "/", Expires: exp, MaxAge: int(exp.Sub(now).Seconds()),
+		Name: trustCookieName, Value: value, Path: "/", Expires: expires, MaxAge: max(1, int(expires.Sub(s.now()).Seconds())),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https",
 	})

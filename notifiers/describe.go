@@ -90,8 +90,13 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return description{title: "Browser trusted: " + who, summary: who + " chose to trust a browser: it skips the second factor until " + d.when(p.ExpiresAt) + ".", priority: 3, tags: []string{"computer"}, facts: []Fact{{"Browser", v(p.Name)}}}
 	case *events.TrustedBrowserUsed:
 		return description{title: "Trusted browser used: " + who, summary: "A trusted browser of " + who + " skipped the second factor.", priority: 2, tags: []string{"computer"}}
+	case *events.TrustedBrowserReplayed:
+		if p.Concurrent {
+			return description{title: "Old trust cookie presented: " + who, summary: "A trusted browser of " + who + " presented a cookie value replaced moments before, most likely from a second tab signing in at the same time. It was refused; the browser stays trusted.", priority: 3, tags: []string{"computer", "warning"}}
+		}
+		return description{title: "Trust cookie replayed: " + who, summary: "A trust cookie value of " + who + " that had already been replaced was presented again: someone may have copied the cookie. It was refused and the browser's trust revoked; the browser is asked for a second factor at its next sign-in.", priority: 5, tags: []string{"rotating_light"}}
 	case *events.BrowserTrustRevoked:
-		return description{title: "Browser trust revoked: " + who, summary: "A trusted browser of " + who + " was revoked; it will be asked for a second factor again.", priority: 3, tags: []string{"computer"}}
+		return description{title: "Browser trust revoked: " + who, summary: "A trusted browser of " + who + " was revoked; it will be asked for a second factor again.", priority: 3, tags: []string{"computer"}, facts: reason(p.Reason)}
 	case *events.PairingRequested:
 		device := v(p.DeviceName)
 		if device == "" {
@@ -139,6 +144,12 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 	case *events.SignedOutEverywhere:
 		return description{title: "Signed out everywhere: " + who, summary: "Every session, app password, device and trusted browser of " + who + " was revoked.", priority: 4, tags: []string{"warning", "door"},
 			facts: []Fact{{"Reason", v(p.Reason)}, {"Sessions", strconv.Itoa(p.Sessions)}, {"App passwords", strconv.Itoa(p.AppPasswords)}, {"Devices", strconv.Itoa(p.Devices)}}}
+	case *events.TrustKeyRotated:
+		return description{title: "Trust-cookie key rotated", summary: "A new trust-cookie key signs cookies from now on. Trusted browsers that sign in before " + d.when(p.PreviousValidUntil) + " move to it; the others are asked for a second factor once.", priority: 4, tags: []string{"key", "arrows_counterclockwise"}}
+	case *events.AuditKeyRotated:
+		return description{title: "Audit key rotated: " + v(p.Node), summary: "The node " + v(p.Node) + " signs audit checkpoints with a new key from now on.", priority: 4, tags: []string{"key", "arrows_counterclockwise"}, facts: []Fact{{"New key", p.Key}, {"Previous key", p.PreviousKey}}}
+	case *events.MasterKeyRotated:
+		return description{title: "Master key rotated", summary: "A new master key wraps " + count(p.DataKeys, "data key", "data keys") + "; the previous one is dropped after " + d.when(p.PreviousValidUntil) + ". Every node needs the new key file before then.", priority: 4, tags: []string{"key", "arrows_counterclockwise"}, facts: []Fact{{"New key id", p.KeyID}, {"Previous key id", p.PreviousKeyID}}}
 	case *events.NodeStarted:
 		return description{title: "jfguard started", summary: "The jfguard node " + v(p.Node) + " started.", priority: 2, tags: []string{"rocket"}, facts: []Fact{{"Version", p.Version}}}
 	}

@@ -19,7 +19,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 6
+const snapshotVersion = 7
 
 // Options configure a Projector.
 type Options struct {
@@ -312,6 +312,9 @@ func fillNil(s *State) *State {
 	}
 	if s.ChallengeUsers == nil {
 		s.ChallengeUsers = e.ChallengeUsers
+	}
+	if s.TrustCookies == nil {
+		s.TrustCookies = e.TrustCookies
 	}
 	if s.Pending == nil {
 		s.Pending = e.Pending

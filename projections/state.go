@@ -54,6 +54,13 @@ type State struct {
 	AppPasswords map[string]string   // app password id → user id
 	// ChallengeUsers maps open challenges to their user.
 	ChallengeUsers map[string]string
+	// TrustCookies maps the hash of every trust cookie secret a browser holds or
+	// held (see domain.Browser) to that browser, so a sign-in finds the browser of
+	// a cookie in one lookup. A browser's hashes leave with the browser.
+	TrustCookies map[string]TrustCookieRef
+
+	// TrustKey is the trust-cookie key generation in force and the previous ones.
+	TrustKey events.TrustKeyState
 
 	// Pending holds, per aggregate, the events of a command whose last event has not
 	// arrived yet; Tails the sequence of the newest such event (a decision's expected
@@ -80,6 +87,12 @@ type ForgedEvent struct {
 	Time    time.Time
 }
 
+// TrustCookieRef names the trusted browser a cookie secret was issued to.
+type TrustCookieRef struct {
+	UserID    string
+	BrowserID string
+}
+
 // PendingCommand is a command of several events, applied when its last one arrives.
 type PendingCommand struct {
 	ID     string
@@ -99,6 +112,7 @@ func NewState() *State {
 		AppPasswords: map[string]string{},
 
 		ChallengeUsers: map[string]string{},
+		TrustCookies:   map[string]TrustCookieRef{},
 		Pending:        map[string]*PendingCommand{},
 		Tails:          map[string]uint64{},
 		Forged:         map[uint64]ForgedEvent{},
@@ -203,14 +217,16 @@ func (s *State) applyOne(ev events.Event) {
 		}
 		a.Evolve(ev, p)
 	case events.AggSystem:
-		if e, ok := p.(*events.ForgedEventDetected); ok {
+		switch e := p.(type) {
+		case *events.ForgedEventDetected:
 			delete(s.Forged, e.Seq)
-		}
-		if e, ok := p.(*events.SettingsChanged); ok {
+		case *events.SettingsChanged:
 			s.Settings[e.Key] = e.New
 			if e.Where == "file" {
 				s.FileSettings[e.Key] = e.New
 			}
+		case *events.TrustKeyRotated:
+			s.TrustKey.Apply(e)
 		}
 	}
 }
@@ -259,7 +275,9 @@ func (s *State) applyUser(ev events.Event, p events.Payload) {
 			}
 		}
 	}
+	before := browsersOf(u)
 	u.Evolve(ev, p)
+	s.indexTrustCookies(u, before)
 	switch e := p.(type) {
 	case *events.UserDiscovered, *events.UserProfileChanged:
 		s.Names[strings.ToLower(u.Name)] = u.ID
@@ -299,6 +317,62 @@ func (s *State) prune(now time.Time) {
 		}
 	}
 	for _, u := range s.Users {
+		before := browsersOf(u)
 		u.Prune(now)
+		s.indexTrustCookies(u, before)
 	}
+}
+
+// browsersOf copies the user's trusted browsers as they are before an event, for
+// indexTrustCookies. The copies share the slices of replaced secrets, which the
+// fold never changes in place.
+func browsersOf(u *domain.User) []domain.Browser {
+	if len(u.Browsers) == 0 {
+		return nil
+	}
+	out := make([]domain.Browser, 0, len(u.Browsers))
+	for _, b := range u.Browsers {
+		out = append(out, *b)
+	}
+	return out
+}
+
+// indexTrustCookies brings the cookie index in line with the user's browsers
+// after an event: the hashes of a new or changed browser point to it, and those
+// of a browser that is gone (revoked, reset, expired, signed out everywhere) or
+// that it no longer remembers are dropped. It reads the outcome rather than the
+// event, so every way a browser can go is covered, including events added later.
+func (s *State) indexTrustCookies(u *domain.User, before []domain.Browser) {
+	for _, old := range before {
+		b := u.Browsers[old.ID]
+		if b != nil && b.SecretHash == old.SecretHash && len(b.Retired) == len(old.Retired) {
+			continue
+		}
+		keep := map[string]bool{}
+		if b != nil {
+			keep[b.SecretHash] = true
+			for _, h := range b.Retired {
+				keep[h] = true
+			}
+		}
+		for _, h := range append([]string{old.SecretHash}, old.Retired...) {
+			if ref, ok := s.TrustCookies[h]; ok && !keep[h] && ref.UserID == u.ID && ref.BrowserID == old.ID {
+				delete(s.TrustCookies, h)
+			}
+		}
+	}
+	for _, b := range u.Browsers {
+		if b.SecretHash == "" {
+			continue
+		}
+		if _, ok := s.TrustCookies[b.SecretHash]; !ok {
+			s.TrustCookies[b.SecretHash] = TrustCookieRef{UserID: u.ID, BrowserID: b.ID}
+		}
+	}
+}
+
+// TrustCookie returns the browser a cookie secret (by hash) was issued to.
+func (s *State) TrustCookie(hash string) (TrustCookieRef, bool) {
+	ref, ok := s.TrustCookies[hash]
+	return ref, ok
 }

@@ -365,3 +365,45 @@ func TestAuditTailFollowsARunningServer(t *testing.T) {
 		t.Fatal("tail -f did not stop when cancelled")
 	}
 }
+
+// TestKeysRotateOffline: `keys rotate --help` rotates nothing; offline rotation of
+// the trust-cookie key leaves the master key alone; a master key given in clear
+// cannot be rotated, and the error says what to do; a running jfguard keeps the
+// directory to itself and the error points at --server.
+func TestKeysRotateOffline(t *testing.T) {
+	t.Parallel()
+	_, up := standIn(t)
+	dir := t.TempDir()
+	code, out, _ := runCLI(t, "keys", "rotate", "--help", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "--grace") {
+		t.Fatalf("keys rotate --help: exit %d\n%s", code, out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("keys rotate --help touched the data directory: %v", entries)
+	}
+
+	m := startMain(t, up, dir)
+	if code, _, errOut := runCLI(t, "keys", "rotate", "--trust", "--data-dir", dir); code == 0 || !strings.Contains(errOut, "--server") {
+		t.Errorf("offline rotation while jfguard runs: exit %d %s", code, errOut)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	master, err := os.ReadFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCLI(t, "keys", "rotate", "--trust", "--grace", "1h", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "trust-cookie key: generation 1 is current") || strings.Contains(out, "master key") || strings.Contains(out, "audit key") {
+		t.Fatalf("keys rotate --trust: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "master.key")); !bytes.Equal(after, master) {
+		t.Error("rotating the trust-cookie key changed the master key file")
+	}
+
+	code, _, errOut = runCLI(t, "keys", "rotate", "--master", "--data-dir", dir, "--set", "master_key="+strings.TrimSpace(string(master)))
+	if code == 0 || !strings.Contains(errOut, "cannot rewrite") || !strings.Contains(errOut, "fix:") {
+		t.Errorf("rotating a master key given in clear: exit %d %s", code, errOut)
+	}
+}

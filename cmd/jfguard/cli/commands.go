@@ -82,17 +82,20 @@ type CLI struct {
 	User    UserCmd    `cmd:"" help:"Manage users (talks to a running jfguard)."`
 	Session SessionCmd `cmd:"" name:"sessions" help:"Manage sessions (talks to a running jfguard)."`
 	RPC     RPCCmd     `cmd:"" name:"rpc" help:"Call any control API method (see docs/openrpc.json)."`
+	Keys    KeysCmd    `cmd:"" help:"Rotate jfguard's keys."`
 }
 
 // Run parses args and runs the command, returning the process exit code.
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
 	var c CLI
 	c.stdout, c.stderr, c.environ = stdout, stderr, environ
+	helped := false
 	parser, err := kong.New(&c,
 		kong.Name("jfguard"),
 		kong.Description("A security gateway for Jellyfin: two-factor sign-in, trusted browsers, device pairing, app passwords, bans and alerts, with an event-sourced audit log."),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) {}),
+		// Printing help asks to exit; the command must then not run.
+		kong.Exit(func(int) { helped = true }),
 		kong.UsageOnError(),
 	)
 	if err != nil {
@@ -100,6 +103,9 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		return 2
 	}
 	kctx, err := parser.Parse(args)
+	if helped {
+		return 0
+	}
 	if err != nil {
 		if len(args) == 0 || containsHelp(args) {
 			return 0
@@ -218,11 +224,11 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 	}
 	// With the master key, events are checked as the server checks them (a forged one
 	// is never folded, and verify names it); a copy without it is read unchecked.
-	if key, ok, err := existingMasterKey(r); err != nil {
+	if ring, ok, err := existingMasterKeyring(r); err != nil {
 		closeAll()
 		return nil, nil, err
 	} else if ok {
-		if opts.Auth, err = eventAuth(key); err != nil {
+		if opts.Auth, err = ring.EventAuthenticator(); err != nil {
 			closeAll()
 			return nil, nil, err
 		}
@@ -235,15 +241,20 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 	return st, closeAll, nil
 }
 
-// existingMasterKey loads the master key of a data directory without creating one.
-func existingMasterKey(r *Resolved) ([]byte, bool, error) {
-	if r.MasterKey == "" {
-		if _, err := os.Stat(filepath.Join(r.DataDir, "master.key")); errors.Is(err, os.ErrNotExist) {
+// existingMasterKeyring loads the master keyring of a data directory without
+// creating one.
+func existingMasterKeyring(r *Resolved) (*events.MasterKeyring, bool, error) {
+	value := r.MasterKey
+	if r.MasterKeyFile != "" {
+		value = ""
+	}
+	if value == "" {
+		if _, err := os.Stat(r.MasterKeyFile); errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
 		}
 	}
-	key, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
-	return key, err == nil, err
+	ring, err := events.LoadMasterKeyring(value, r.MasterKeyFile)
+	return ring, err == nil, err
 }
 
 // rpcClient calls a running jfguard's control API.
@@ -320,7 +331,7 @@ type AuditCmd struct {
 	Tail   AuditTailCmd   `cmd:"" help:"Print the newest events; --follow keeps printing new ones."`
 	Query  AuditQueryCmd  `cmd:"" help:"Print events matching a filter."`
 	Verify AuditVerifyCmd `cmd:"" help:"Check that no event was altered, removed or reordered."`
-	Pubkey AuditPubkeyCmd `cmd:"" help:"Print the public key checkpoints are signed with."`
+	Pubkey AuditPubkeyCmd `cmd:"" help:"Print the public keys checkpoints are signed with: the current one, then those it replaced."`
 }
 
 // AuditTailCmd prints the newest events.
@@ -548,11 +559,11 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 			if _, err := os.Stat(filepath.Join(r.DataDir, "audit.key")); err != nil {
 				return fmt.Errorf("no audit key in %s: pass --pubkey", r.DataDir)
 			}
-			priv, err := events.LoadSigningKey(r.DataDir)
+			priv, previous, err := events.LoadAuditKeys(r.DataDir)
 			if err != nil {
 				return err
 			}
-			keys = append(keys, priv.Public().(ed25519.PublicKey))
+			keys = append(append(keys, priv.Public().(ed25519.PublicKey)), previous...)
 		}
 		st, done, err := offlineStore(ctx, r)
 		if err != nil {
@@ -584,20 +595,24 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 	return nil
 }
 
-// AuditPubkeyCmd prints the checkpoint public key.
+// AuditPubkeyCmd prints the checkpoint public keys.
 type AuditPubkeyCmd struct{}
 
-// Run prints the key.
+// Run prints the current key, then the ones it replaced, newest first, one a
+// line with its role; --pubkey accepts a line as it is.
 func (AuditPubkeyCmd) Run(g *Globals) error {
 	r, err := g.settings()
 	if err != nil {
 		return err
 	}
-	priv, err := events.LoadSigningKey(r.DataDir)
+	priv, previous, err := events.LoadAuditKeys(r.DataDir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, events.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
+	fmt.Fprintln(g.stdout, events.FormatPublicKey(priv.Public().(ed25519.PublicKey)), "current")
+	for i := len(previous) - 1; i >= 0; i-- {
+		fmt.Fprintln(g.stdout, events.FormatPublicKey(previous[i]), "previous")
+	}
 	return nil
 }
 

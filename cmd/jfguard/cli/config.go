@@ -347,12 +347,17 @@ type Resolved struct {
 	JellyfinAPIKey     string
 	AdminToken         string
 	MasterKey          string
-	SMTPPassword       string
-	NtfyToken          string
-	GotifyToken        string
-	WebhookSecrets     []string
-	WebAuthn           jhttp.WebAuthnSettings
-	Warnings           []string
+	// MasterKeyFile is where the master keyring is kept and rewritten by a
+	// rotation: master_key_file, else data_dir/master.key; empty when the key is
+	// given in clear (master_key or JFGUARD_MASTER_KEY), which jfguard cannot
+	// rewrite.
+	MasterKeyFile  string
+	SMTPPassword   string
+	NtfyToken      string
+	GotifyToken    string
+	WebhookSecrets []string
+	WebAuthn       jhttp.WebAuthnSettings
+	Warnings       []string
 }
 
 // Resolve validates settings and reads secrets from their files. Every problem is
@@ -459,6 +464,12 @@ func (s *Settings) Resolve() (*Resolved, error) {
 	r.JellyfinAPIKey = secret(&errs, &r.Warnings, "jellyfin.api_key", s.Jellyfin.APIKey, s.Jellyfin.APIKeyFile)
 	r.AdminToken = secret(&errs, &r.Warnings, "admin_token", s.AdminToken, s.AdminTokenFile)
 	r.MasterKey = secret(&errs, &r.Warnings, "master_key", s.MasterKey, s.MasterKeyFile)
+	switch {
+	case s.MasterKeyFile != "":
+		r.MasterKeyFile = s.MasterKeyFile
+	case s.MasterKey == "":
+		r.MasterKeyFile = filepath.Join(s.DataDir, "master.key")
+	}
 	r.SMTPPassword = secret(&errs, &r.Warnings, "smtp.password", s.SMTP.Password, s.SMTP.PasswordFile)
 	r.NtfyToken = secret(&errs, &r.Warnings, "notify.ntfy.token", s.Notify.Ntfy.Token, s.Notify.Ntfy.TokenFile)
 	r.GotifyToken = secret(&errs, &r.Warnings, "notify.gotify.token", s.Notify.Gotify.Token, s.Notify.Gotify.TokenFile)

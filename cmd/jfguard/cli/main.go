@@ -5,9 +5,7 @@ package cli
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -50,6 +48,7 @@ type Main struct {
 
 	conn      *embed.Conn
 	store     *events.Store
+	ring      *events.MasterKeyring
 	sealer    *events.Sealer
 	proj      *projections.Projector
 	notary    *events.Notary
@@ -99,15 +98,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	masterKey, err := events.LoadMasterKey(r.MasterKey, r.DataDir)
-	if err != nil {
-		return err
-	}
-	auth, err := eventAuth(masterKey)
-	if err != nil {
-		return err
-	}
-	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas, Auth: auth}
+	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas}
 	if m.conn.Server != nil {
 		storeOpts.LocalDir = filepath.Join(r.DataDir, "nats")
 	}
@@ -115,10 +106,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	m.sealer, err = events.NewSealer(ctx, m.store.JetStream(), masterKey, r.NATS.Replicas)
+	m.ring, m.sealer, err = openSealer(ctx, r, m.store, m.Clock)
 	if err != nil {
 		return err
 	}
+	// Every event this node writes carries a MAC and every event it reads is
+	// checked, before anything is read or written.
+	auth, err := m.ring.EventAuthenticator()
+	if err != nil {
+		return err
+	}
+	m.store.SetAuthenticator(auth)
 	m.proj = projections.New(m.store, projections.Options{
 		SnapshotDir: filepath.Join(r.DataDir, "snapshots"), Logger: m.Logger, Clock: m.Clock,
 	})
@@ -163,11 +161,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
-		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeys: domain.TrustKeys{Current: deriveKey(masterKey, "jfguard trust cookie v1")},
+		BasePolicy: r.Policy, ProxyTrust: r.Trust, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 	})
 	m.gateway.Start(bg)
+	m.retireMasterKeys(bg)
 	if err := m.notifiers.Start(bg, m.store); err != nil {
 		return fmt.Errorf("alerts: %w", err)
 	}
@@ -185,7 +184,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
 	}
-	// The goroutine gets its own references: Close may clear the fields before it runs.
+	// The goroutine gets its own copies: Close clears the fields.
 	srv, ln := m.server, m.listener
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -373,22 +372,6 @@ func (m *Main) adminToken() (string, error) {
 		return "", err
 	}
 	return tok, nil
-}
-
-// deriveKey derives a purpose-specific key from the master key.
-// eventAuth is the authenticator of the events this node writes and reads: its key
-// derives from the master key, so every node of a cluster shares it and nothing
-// without the master key can write an event the fold accepts.
-func eventAuth(masterKey []byte) (*events.Authenticator, error) {
-	return events.NewAuthenticator("1", map[string][]byte{"1": deriveKey(masterKey, "jfguard event mac v1")})
-}
-
-func deriveKey(master []byte, purpose string) []byte {
-	k, err := hkdf.Key(sha256.New, master, nil, purpose, 32)
-	if err != nil {
-		panic(err)
-	}
-	return k
 }
 
 func hostname() string {
