@@ -416,7 +416,9 @@ func (s *Server) setPasskeyCookie(c *gin.Context, value string, maxAge int) {
 //
 // An assertion that does not verify counts against the address, like a wrong
 // password: it proved nothing about the user it names, and anyone can name a user
-// handle, so counting it against the user would let a stranger lock them out. A
+// handle (user ids are public at /Users/Public), so charging it to the user would
+// let a stranger hold the user's second-factor step at 429. The address is charged
+// before the assertion is checked; the user's rate limit only once it verified. A
 // verified assertion with a cloned counter is the user's credential misbehaving and
 // counts against the user.
 func (s *Server) handlePasskeySignIn(c *gin.Context) {
@@ -441,6 +443,10 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's."})
 		return
 	}
+	if ok, wait := s.limits.allow(RateLimitKey(addr.IP), "", s.now()); !ok {
+		rateLimited(c, wait)
+		return
+	}
 	a, err := s.finishAssertion(ceremonyID, ceremonySignIn, "", raw, s.userClone)
 	if err != nil {
 		s.passkeyError(c, err)
@@ -454,15 +460,15 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 			}
 		})
 	}
-	if ok, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !ok {
-		rateLimited(c, wait)
-		return
-	}
 	if !a.assertion.Verified || uid == "" {
 		s.log.Info("passkey sign-in did not verify", "user", name, "ip", addrString(addr), "err", a.cause)
 		s.metrics.signIns.WithLabelValues("bad_passkey").Inc()
 		s.recordSignInFailed(ctx, addr, name, "bad_passkey")
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_passkey", "message": msgPasskeyFailed})
+		return
+	}
+	if ok, wait := s.limits.allowUser(uid, s.now()); !ok {
+		rateLimited(c, wait)
 		return
 	}
 	ec := s.eventContext(uid, addr, creds)
