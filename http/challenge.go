@@ -126,7 +126,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
-	if allowed, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !allowed {
+	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": "Too many attempts. Wait a moment.", "retry_after": int(math.Ceil(wait.Seconds()))})
 		return
@@ -371,7 +371,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", ans.body)
 		return
 	}
-	if allowed, _ := s.limits.allow(RateLimitKey(addr.IP), res.User.ID, s.now()); !allowed {
+	if allowed, _ := s.limits.allow(s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
 		s.expireChallenge(c.Request.Context(), res.User.ID, out.ChallengeID)
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited"})
 		return

@@ -105,14 +105,20 @@ func (s *Server) refuseBanned() gin.HandlerFunc {
 	}
 }
 
+// banned reports whether a ban holds for the client: one on its address block, or
+// one an older version of jfguard recorded on its IPv6 address alone.
 func (s *Server) banned(addr ClientAddr) bool {
-	if !addr.IP.IsValid() {
+	keys := domain.BanKeys(addr.IP, s.opts.IPv6Prefix)
+	if len(keys) == 0 {
 		return false
 	}
-	id := events.IPAggregateID(addr.IP.String())
 	now := s.now()
 	var banned bool
-	s.read(func(st *projections.State) { banned = st.Addresses[id].Banned(now) })
+	s.read(func(st *projections.State) {
+		for _, k := range keys {
+			banned = banned || st.Addresses[k].Banned(now)
+		}
+	})
 	return banned
 }
 

@@ -313,7 +313,7 @@ func (s *Server) handleChallengePasskey(c *gin.Context) {
 	id := c.Param("id")
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
 	now := s.now()
-	if ok, wait := s.passkeyRate.allow(RateLimitKey(addr.IP), "", now); !ok {
+	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", now); !ok {
 		rateLimited(c, wait)
 		return
 	}
@@ -367,7 +367,7 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
 	}
-	if ok, wait := s.passkeyRate.allow(RateLimitKey(addr.IP), "", s.now()); !ok {
+	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
 		rateLimited(c, wait)
 		return
 	}
@@ -443,7 +443,7 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's."})
 		return
 	}
-	if ok, wait := s.limits.allow(RateLimitKey(addr.IP), "", s.now()); !ok {
+	if ok, wait := s.limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
 		rateLimited(c, wait)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ type Options struct {
 	BasePolicy domain.Policy
 	ProxyTrust ProxyTrust
 	TrustKeys  domain.TrustKeys
+	// IPv6Prefix is the prefix length IPv6 clients are counted by in rate limits,
+	// failed sign-ins and bans (security.ipv6_prefix); 0 means 64.
+	IPv6Prefix int
 
 	AdminAPIKey string // the Jellyfin admin API key
 	AdminToken  string // jfguard's own admin token for the control API
@@ -121,6 +125,9 @@ func New(opts Options) *Server {
 	if opts.SweepEvery <= 0 {
 		opts.SweepEvery = 10 * time.Second
 	}
+	if opts.IPv6Prefix == 0 {
+		opts.IPv6Prefix = domain.DefaultIPv6PrefixBits
+	}
 	s := &Server{
 		opts:        opts,
 		log:         opts.Logger,
@@ -191,6 +198,10 @@ func (s *Server) newID() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// addressKey is the block of addresses ip is counted with: its rate-limit bucket
+// and its IP aggregate (failed sign-ins, bans).
+func (s *Server) addressKey(ip netip.Addr) string { return RateLimitKey(ip, s.opts.IPv6Prefix) }
 
 // read runs fn on the projected state.
 func (s *Server) read(fn func(*projections.State)) { s.opts.Projector.Read(fn) }

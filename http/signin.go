@@ -193,12 +193,13 @@ func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
 	c.JSON(http.StatusUnauthorized, gin.H{"jfguard": gin.H{"challenge": id, "url": url, "methods": methods}})
 }
 
-// recordSignInFailed counts a failed sign-in against the address (for bans).
+// recordSignInFailed counts a failed sign-in against the address's block (for bans);
+// the event keeps the address itself.
 func (s *Server) recordSignInFailed(ctx context.Context, addr ClientAddr, username, reason string) {
 	if !addr.IP.IsValid() {
 		return
 	}
-	id := events.IPAggregateID(addr.IP.String())
+	id := s.addressKey(addr.IP)
 	pol := s.Policy()
 	ec := events.Context{IP: addr.IP.String()}
 	if len(username) > 128 {

@@ -159,7 +159,10 @@
 
   // ipProblem says what an address field wants when the server refused its value.
   function ipProblem(message) {
-    return /^ip /.test(message) ? 'Enter an IP address, like 203.0.113.7 or 2001:db8::7.' : '';
+    if (!/^ip /.test(message)) {
+      return '';
+    }
+    return /prefix/.test(message) ? message.replace(/^ip /, '') : 'Enter an IP address, like 203.0.113.7 or 2001:db8::7, or an IPv6 prefix, like 2001:db8:1:2::/64.';
   }
 
   function clearFieldError(form) {
@@ -983,7 +986,7 @@
               }
               return;
             }
-            tell(b.ip + ' is no longer banned.');
+            tell((r.result.prefix || b.ip) + ' is no longer banned.');
             loadBans();
           });
         })));
@@ -1014,7 +1017,7 @@
       }
       J.$('ban-ip').value = '';
       J.$('ban-reason').value = '';
-      tell(a.result.ip + ' is banned for ' + J.$('ban-duration').selectedOptions[0].textContent + '.');
+      tell((a.result.prefix || a.result.ip) + ' is banned for ' + J.$('ban-duration').selectedOptions[0].textContent + '.');
       loadBans();
     });
   });

@@ -55,6 +55,7 @@ type Settings struct {
 		LANCIDRs             []string `koanf:"lan_cidrs"`
 		TrustForwardedFor    bool     `koanf:"trust_forwarded_for"`
 		TrustedProxies       []string `koanf:"trusted_proxies"`
+		IPv6Prefix           int      `koanf:"ipv6_prefix"`
 		TrustCookieDays      int      `koanf:"trust_cookie_days"`
 		LockoutThreshold     int      `koanf:"lockout_threshold"`
 		LockoutDuration      string   `koanf:"lockout_duration"`
@@ -142,6 +143,7 @@ func defaults() map[string]any {
 		"security.lan_cidrs":              []string{"192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12"},
 		"security.trust_forwarded_for":    false,
 		"security.trusted_proxies":        []string{},
+		"security.ipv6_prefix":            domain.DefaultIPv6PrefixBits,
 		"security.trust_cookie_days":      30,
 		"security.lockout_threshold":      5,
 		"security.lockout_duration":       "15m",
@@ -340,6 +342,7 @@ type Resolved struct {
 	PublicURL          *url.URL
 	Policy             domain.Policy
 	Trust              jhttp.ProxyTrust
+	IPv6Prefix         int
 	SyncInterval       time.Duration
 	CheckpointInterval time.Duration
 	JellyfinAPIKey     string
@@ -413,6 +416,12 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		bad("security.trusted_proxies", strings.Join(s.Security.TrustedProxies, ","), err.Error(), "list the addresses of your reverse proxies, e.g. 127.0.0.1 or 10.0.0.2/32")
 	}
 	r.Trust = jhttp.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
+	if n := s.Security.IPv6Prefix; n < domain.MinIPv6PrefixBits || n > domain.MaxIPv6PrefixBits {
+		bad("security.ipv6_prefix", strconv.Itoa(n), fmt.Sprintf("not a prefix length from %d to %d", domain.MinIPv6PrefixBits, domain.MaxIPv6PrefixBits),
+			"use 64 (the network one subscriber holds, the default), 56 or 48 to count a whole site as one client, or 128 to count IPv6 addresses one by one")
+	} else {
+		r.IPv6Prefix = n
+	}
 	for key, v := range map[string]string{
 		"security.trust_cookie_days":      strconv.Itoa(s.Security.TrustCookieDays),
 		"security.lockout_threshold":      strconv.Itoa(s.Security.LockoutThreshold),

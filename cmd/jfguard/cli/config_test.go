@@ -38,6 +38,8 @@ func TestBadSettingsStopStartupNamingKeyValueAndFix(t *testing.T) {
 		{"bad value from the environment", "", []string{"JFGUARD_SMTP_TLS=ssl"}, []string{"smtp.tls", `"ssl"`, "starttls"}},
 		{"bad listen", "listen: \"8097\"\n", nil, []string{"listen", `"8097"`, `":8097"`}},
 		{"colon in issuer", "security:\n  totp_issuer: \"My:Jellyfin\"\n", nil, []string{"security.totp_issuer", "My:Jellyfin", "fix:"}},
+		{"IPv6 prefix too short", "security:\n  ipv6_prefix: 32\n", nil, []string{"security.ipv6_prefix", `"32"`, "from 48 to 128", "use 64"}},
+		{"IPv6 prefix from the environment", "", []string{"JFGUARD_SECURITY_IPV6_PREFIX=129"}, []string{"security.ipv6_prefix", `"129"`, "use 64"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
