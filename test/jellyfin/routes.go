@@ -45,6 +45,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/Users", signedIn, s.handleUsers},
 		{http.MethodGet, "/Users/Public", anonymous, s.handlePublicUsers},
 		{http.MethodGet, "/Users/{userId}", signedIn, s.handleUserByID},
+		{http.MethodPost, "/Users/{userId}/Policy", elevated, s.handleUpdateUserPolicy},
 		{http.MethodPost, "/Sessions/Logout", signedIn, s.handleLogout},
 
 		{http.MethodGet, "/QuickConnect/Enabled", anonymous, s.handleQuickConnectEnabled},
