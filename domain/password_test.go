@@ -90,7 +90,9 @@ func TestDecidePasswordRejected(t *testing.T) {
 // without it, jfguard stops after JellyfinLockout-1 wrong passwords in a row.
 func TestDecidePasswordStep(t *testing.T) {
 	t.Parallel()
-	jf := func(failures, setting int) *JellyfinLockout { return &JellyfinLockout{Failures: failures, Setting: setting} }
+	jf := func(failures, setting int) *JellyfinLockout {
+		return &JellyfinLockout{Failures: failures, Setting: setting}
+	}
 	reset := func(failures, limit int) *events.JellyfinLoginFailuresReset {
 		return &events.JellyfinLoginFailuresReset{Failures: failures, Limit: limit}
 	}
