@@ -91,6 +91,12 @@ var eventLabels = map[string]eventLabel{
 	"sessions_adopted":         {"Sessions adopted", toneWarn},
 	"notification_failed":      {"Alert not delivered", toneBad},
 	"node_started":             {"Node started", ""},
+
+	"password_rejected":             {"Wrong password", toneBad},
+	"password_accepted":             {"Password right after wrong ones", ""},
+	"password_step_held":            {"Password sign-in paused", toneBad},
+	"password_hold_released":        {"Password sign-in released", toneWarn},
+	"jellyfin_login_failures_reset": {"Jellyfin's failure count reset", toneWarn},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

@@ -332,6 +332,12 @@ func (s *Server) handleLogin(c *gin.Context) {
 	invalid := func() {
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_credentials", "message": "Wrong username, password or code."})
 	}
+	attempt, err := s.beginPassword(c.Request.Context(), addr, in.Username, "", true)
+	if err != nil {
+		s.passwordRefused(c, err, false)
+		return
+	}
+	defer attempt.end()
 	body, _ := json.Marshal(signInRequest{Username: in.Username, Pw: in.Password})
 	up := c.Request.Clone(c.Request.Context())
 	up.Method = http.MethodPost
@@ -351,7 +357,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	if ans.status != http.StatusOK {
 		if ans.status == http.StatusUnauthorized {
-			s.recordSignInFailed(c.Request.Context(), addr, in.Username, "bad_password")
+			attempt.rejected(c.Request.Context(), "bad_password")
 		}
 		invalid()
 		return

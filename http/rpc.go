@@ -91,6 +91,7 @@ func (s *Server) rpcTable() map[string]rpcHandler {
 		"users.get":          s.rpcUserGet,
 		"users.reset":        s.rpcUserReset,
 		"users.forget":       s.rpcUserForget,
+		"passwords.release":  s.rpcReleasePasswordHold,
 		"bans.list":          s.rpcBansList,
 		"bans.add":           s.rpcBan,
 		"bans.remove":        s.rpcUnban,
@@ -240,6 +241,10 @@ type userSummary struct {
 	AppPasswords int        `json:"app_passwords"`
 	LockedUntil  *time.Time `json:"locked_until,omitempty"`
 	Forgotten    bool       `json:"forgotten,omitempty"`
+
+	// The password step: held until, and wrong passwords in a row as jfguard saw them.
+	PasswordHeldUntil *time.Time `json:"password_held_until,omitempty"`
+	WrongPasswords    int        `json:"wrong_passwords,omitempty"`
 }
 
 func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
@@ -258,6 +263,11 @@ func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
 				t := u.LockedUntil
 				us.LockedUntil = &t
 			}
+			if u.PasswordHeld(now) {
+				t := u.Password.HeldUntil
+				us.PasswordHeldUntil = &t
+			}
+			us.WrongPasswords = u.Password.Consecutive
 			if us.Methods == nil {
 				us.Methods = []string{}
 			}

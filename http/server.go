@@ -97,6 +97,8 @@ type Server struct {
 	ceremonies  *ceremonies
 	passkeyRate *limiters
 	readiness   upstreamReadiness
+	passwords   *passwordGuard
+	directory   *userDirectory
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -139,6 +141,7 @@ func New(opts Options) *Server {
 		qc:          newQuickConnectLedger(opts.Clock),
 		ceremonies:  newCeremonies(opts.Clock),
 		passkeyRate: newLimiters(passkeyBeginLimits()),
+		passwords:   newPasswordGuard(),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
 	// still does not build is a programming error, and passkeys stay off with a log
@@ -149,6 +152,7 @@ func New(opts Options) *Server {
 	}
 	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
+	s.directory = &userDirectory{jf: s.jf, now: opts.Clock}
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
 	opts.Projector.OnEvent(func(ev events.Event) {

@@ -31,7 +31,7 @@ var DefaultEvents = []string{
 	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
 	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
 	"totp_enrolled", "email_address_confirmed", "user_forgotten",
-	"notification_failed",
+	"notification_failed", "password_step_held",
 }
 
 // Defaults of the delivery policy.

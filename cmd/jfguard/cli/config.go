@@ -62,7 +62,14 @@ type Settings struct {
 		ChallengeMaxFailures int      `koanf:"challenge_max_failures"`
 		BanThreshold         int      `koanf:"ban_threshold"`
 		BanDuration          string   `koanf:"ban_duration"`
-		TOTPIssuer           string   `koanf:"totp_issuer"`
+
+		PasswordFailuresPerIPPerMinute int    `koanf:"password_failures_per_ip_per_minute"`
+		PasswordHoldAfter              int    `koanf:"password_hold_after"`
+		PasswordHoldWindow             string `koanf:"password_hold_window"`
+		PasswordHoldDuration           string `koanf:"password_hold_duration"`
+		JellyfinLockoutAttempts        int    `koanf:"jellyfin_lockout_attempts"`
+
+		TOTPIssuer string `koanf:"totp_issuer"`
 	} `koanf:"security"`
 
 	WebAuthn struct {
@@ -175,6 +182,12 @@ func defaults() map[string]any {
 		"audit.checkpoint_interval":       "60s",
 		"log.level":                       "info",
 		"log.format":                      "text",
+
+		"security.password_failures_per_ip_per_minute": 10,
+		"security.password_hold_after":                 5,
+		"security.password_hold_window":                "15m",
+		"security.password_hold_duration":              "15m",
+		"security.jellyfin_lockout_attempts":           3,
 	}
 }
 
@@ -429,6 +442,12 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.challenge_max_failures": strconv.Itoa(s.Security.ChallengeMaxFailures),
 		"security.ban_threshold":          strconv.Itoa(s.Security.BanThreshold),
 		"security.ban_duration":           s.Security.BanDuration,
+
+		"security.password_failures_per_ip_per_minute": strconv.Itoa(s.Security.PasswordFailuresPerIPPerMinute),
+		"security.password_hold_after":                 strconv.Itoa(s.Security.PasswordHoldAfter),
+		"security.password_hold_window":                s.Security.PasswordHoldWindow,
+		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
+		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
 	} {
 		if err := jhttp.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
@@ -476,6 +495,13 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		r.WebhookSecrets = append(r.WebhookSecrets, secret(&errs, &r.Warnings, key+".secret", w.Secret, w.SecretFile))
 	}
 	r.Warnings = append(r.Warnings, jhttp.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
+	if r.JellyfinAPIKey == "" && p.JellyfinLockout > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("jellyfin.api_key_file is not set: jfguard cannot read or reset a user's count of failed sign-ins at Jellyfin, "+
+			"where reaching the lockout disables the account, so after %d wrong passwords in a row for a user name it stops forwarding passwords for that name "+
+			"until an administrator releases it (jfguard rpc passwords.release), and it cannot protect users hidden from Jellyfin's public user list; "+
+			"fix: set jellyfin.api_key_file, or turn Jellyfin's lockout off for every user (Dashboard, Users, \"Failed login tries before user is locked out\": -1) "+
+			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
