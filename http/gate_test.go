@@ -2,7 +2,10 @@ package http
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/jfguard/jfguard/events"
 )
 
 // TestJellyfinRoute: the gate recognises the routes it intercepts the way Jellyfin's
@@ -49,4 +52,37 @@ func TestWebIndexMethods(t *testing.T) {
 			t.Errorf("%s /web/: %v, want %v", method, got, want)
 		}
 	}
+}
+
+// TestPathUserID: the older password sign-in names the user in its path.
+func TestPathUserID(t *testing.T) {
+	t.Parallel()
+	for p, want := range map[string]string{
+		"/Users/0123456789ABCDEF0123456789abcdef/Authenticate":               "0123456789abcdef0123456789abcdef",
+		"/jellyfin/users/01234567-89ab-cdef-0123-456789abcdef/authenticate/": "0123456789abcdef0123456789abcdef",
+		"/Users/AuthenticateByName":                                          "",
+		"/Users/x/Authenticate/y":                                            "",
+		"/Authenticate":                                                      "",
+	} {
+		if got := pathUserID(p); got != want {
+			t.Errorf("pathUserID(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// FuzzPathUserID: whatever path a client sends, the id read from it is a GUID in
+// Jellyfin's form, or nothing.
+func FuzzPathUserID(f *testing.F) {
+	for _, p := range []string{"/Users/0123456789abcdef0123456789abcdef/Authenticate", "/users/01234567-89AB-cdef-0123-456789abcdef/authenticate", "/Users//Authenticate", "/../Users/a/Authenticate", ""} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		id := pathUserID(p)
+		if id == "" {
+			return
+		}
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" || !events.ValidAggregateID(id) {
+			t.Fatalf("pathUserID(%q) = %q", p, id)
+		}
+	})
 }

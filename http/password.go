@@ -187,7 +187,7 @@ func (a *passwordAttempt) guard(ctx context.Context) error {
 		s.log.Error("password step: cannot reset the user's count of failed sign-ins at Jellyfin; refusing the password", "user", u.Name, "err", err)
 		return errLockoutGuard
 	}
-	if _, err := s.opts.Projector.ExecUser(ctx, a.uid, s.eventContext(a.uid, a.addr, Credentials{}), func(*domain.User, time.Time) ([]events.Payload, error) {
+	if _, err := s.opts.Projector.ExecUser(ctx, a.uid, events.Context{Actor: "jfguard", IP: addrString(a.addr)}, func(*domain.User, time.Time) ([]events.Payload, error) {
 		return []events.Payload{out.Reset}, nil
 	}); err != nil {
 		s.log.Error("record the reset of a count of failed sign-ins", "user", u.Name, "err", err)
@@ -206,7 +206,8 @@ func (a *passwordAttempt) rejected(ctx context.Context, reason string) {
 	}
 	pol := s.Policy()
 	var held *events.PasswordStepHeld
-	_, err := s.opts.Projector.ExecUser(ctx, a.uid, s.eventContext(a.uid, a.addr, Credentials{}), func(u *domain.User, now time.Time) ([]events.Payload, error) {
+	// Whoever typed the password is unknown: the event names the address, no actor.
+	_, err := s.opts.Projector.ExecUser(ctx, a.uid, events.Context{IP: addrString(a.addr)}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		evs := domain.DecidePasswordRejected(u, pol, now)
 		held = nil
 		for _, e := range evs {
@@ -357,14 +358,19 @@ func (d *userDirectory) lookup(name, id string) (jellyfinUser, bool) {
 }
 
 // pathUserID is the user id of /Users/{id}/Authenticate, the older way to sign in
-// with a password, written as Jellyfin writes ids (32 lower-case hex digits).
+// with a password, written as Jellyfin writes ids (32 lower-case hex digits); "" for
+// any other path, or an id that is not a GUID.
 func pathUserID(p string) string {
 	parts := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
 	n := len(parts)
 	if n < 3 || !strings.EqualFold(parts[n-1], "Authenticate") || !strings.EqualFold(parts[n-3], "Users") {
 		return ""
 	}
-	return strings.ToLower(strings.ReplaceAll(parts[n-2], "-", ""))
+	id := strings.ToLower(strings.ReplaceAll(parts[n-2], "-", ""))
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return ""
+	}
+	return id
 }
 
 // passwordRefused answers a password the password step did not forward. The gate's
