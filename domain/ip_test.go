@@ -1,7 +1,10 @@
 package domain
 
 import (
+	"errors"
+	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +171,112 @@ func TestAddressKeepsRecentFailuresOnly(t *testing.T) {
 	if a.Failures[0].IsZero() || !reflect.DeepEqual(a.Failures[1:], c.Failures[1:]) {
 		t.Error("clone shares failures with the original")
 	}
+}
+
+// TestAddressBlock: failures, bans and rate limits count an IPv4 client by its
+// address and an IPv6 client by its prefix; the block's aggregate id is the address
+// alone for a block of one, so a /128 is where older versions recorded an address.
+func TestAddressBlock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ip    string
+		bits  int
+		block string
+		key   string
+		bans  []string
+	}{
+		{"203.0.113.7", 64, "203.0.113.7/32", "203_0_113_7", []string{"203_0_113_7"}},
+		{"::ffff:203.0.113.7", 64, "203.0.113.7/32", "203_0_113_7", []string{"203_0_113_7"}},
+		{"2001:db8:1:2:aaaa::1", 64, "2001:db8:1:2::/64", "2001:db8:1:2::_64", []string{"2001:db8:1:2::_64", "2001:db8:1:2:aaaa::1"}},
+		{"2001:db8:1:2:bbbb::9", 64, "2001:db8:1:2::/64", "2001:db8:1:2::_64", []string{"2001:db8:1:2::_64", "2001:db8:1:2:bbbb::9"}},
+		{"2001:db8:1:3::1", 64, "2001:db8:1:3::/64", "2001:db8:1:3::_64", []string{"2001:db8:1:3::_64", "2001:db8:1:3::1"}},
+		{"2001:db8:1:3::1", 48, "2001:db8:1::/48", "2001:db8:1::_48", []string{"2001:db8:1::_48", "2001:db8:1:3::1"}},
+		{"2001:db8:1:3::1", 128, "2001:db8:1:3::1/128", "2001:db8:1:3::1", []string{"2001:db8:1:3::1"}},
+		{"fe80::1%eth0", 64, "fe80::/64", "fe80::_64", []string{"fe80::_64", "fe80::1"}},
+		{"2001:db8:1:3::1", 7, "2001:db8:1:3::/64", "2001:db8:1:3::_64", []string{"2001:db8:1:3::_64", "2001:db8:1:3::1"}},
+	} {
+		ip := netip.MustParseAddr(tc.ip)
+		block := AddressBlock(ip, tc.bits)
+		if block.String() != tc.block {
+			t.Errorf("AddressBlock(%s, %d) = %s, want %s", tc.ip, tc.bits, block, tc.block)
+		}
+		if key := AddressKey(block); key != tc.key {
+			t.Errorf("AddressKey(%s) = %q, want %q", block, key, tc.key)
+		}
+		if bans := BanKeys(ip, tc.bits); !reflect.DeepEqual(bans, tc.bans) {
+			t.Errorf("BanKeys(%s, %d) = %q, want %q", tc.ip, tc.bits, bans, tc.bans)
+		}
+	}
+	if AddressBlock(netip.Addr{}, 64).IsValid() || AddressKey(netip.Prefix{}) != "" || BanKeys(netip.Addr{}, 64) != nil {
+		t.Error("the zero address has a block")
+	}
+}
+
+// TestParseBanTarget: an administrator bans an address's block or a block given as a
+// prefix; a prefix that is not a block is refused with what to give instead.
+func TestParseBanTarget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, block, addr string
+		err             string
+	}{
+		{in: "203.0.113.7", block: "203.0.113.7/32", addr: "203.0.113.7"},
+		{in: " ::ffff:203.0.113.7 ", block: "203.0.113.7/32", addr: "203.0.113.7"},
+		{in: "203.0.113.7/32", block: "203.0.113.7/32"},
+		{in: "::ffff:203.0.113.7/128", block: "203.0.113.7/32"},
+		{in: "2001:db8:1:2::99", block: "2001:db8:1:2::/64", addr: "2001:db8:1:2::99"},
+		{in: "2001:db8:1:2::/64", block: "2001:db8:1:2::/64"},
+		{in: "2001:db8:1:2:3::/64", block: "2001:db8:1:2::/64"},
+		{in: "2001:db8:1:2::99/128", block: "2001:db8:1:2::99/128"},
+		{in: "203.0.113.0/24", err: "one address at a time"},
+		{in: "2001:db8::/48", err: "counted by /64 (security.ipv6_prefix)"},
+		{in: "2001:db8::/96", err: "give an address, its /64 prefix, or a /128"},
+		{in: "jellyfin.example.com", err: "neither"},
+		{in: "", err: "neither"},
+	} {
+		block, addr, err := ParseBanTarget(tc.in, 64)
+		switch {
+		case tc.err != "":
+			if !errors.Is(err, ErrBanTarget) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseBanTarget(%q): error %v, want one saying %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("ParseBanTarget(%q): %v", tc.in, err)
+		case block.String() != tc.block || (tc.addr != "" && addr.String() != tc.addr) || (tc.addr == "" && addr.IsValid()):
+			t.Errorf("ParseBanTarget(%q) = %s, %v; want %s, %q", tc.in, block, addr, tc.block, tc.addr)
+		}
+	}
+}
+
+// FuzzParseBanTarget: whatever an administrator types, the answer is a block whose
+// aggregate id is subject-safe, or an error that says what to give.
+func FuzzParseBanTarget(f *testing.F) {
+	for _, s := range []string{"203.0.113.7", "2001:db8::1", "2001:db8::/64", "::ffff:1.2.3.4/120", "fe80::1%eth0", "1.2.3.4/33", "::/0", ""} {
+		f.Add(s, 64)
+	}
+	f.Fuzz(func(t *testing.T, in string, bits int) {
+		if bits < MinIPv6PrefixBits || bits > MaxIPv6PrefixBits {
+			bits = DefaultIPv6PrefixBits
+		}
+		block, addr, err := ParseBanTarget(in, bits)
+		if err != nil {
+			if !errors.Is(err, ErrBanTarget) {
+				t.Fatalf("error %v does not wrap ErrBanTarget", err)
+			}
+			return
+		}
+		key := AddressKey(block)
+		if !events.ValidAggregateID(key) {
+			t.Fatalf("%q: aggregate id %q is not subject-safe", in, key)
+		}
+		if block.Addr().Is4() && block.Bits() != 32 || block.Addr().Is6() && block.Bits() != bits && block.Bits() != 128 {
+			t.Fatalf("%q: block %s is not one jfguard counts by", in, block)
+		}
+		if addr.IsValid() && !block.Contains(addr) {
+			t.Fatalf("%q: block %s does not hold the address %s", in, block, addr)
+		}
+		if back := events.IPAddressOf(key); back != block.String() && back != block.Addr().String() {
+			t.Fatalf("%q: aggregate id %q reads back as %q, not %s", in, key, back, block)
+		}
+	})
 }

@@ -32,6 +32,19 @@ type Policy struct {
 	BanWindow    time.Duration
 	BanDuration  time.Duration
 
+	// The password step, before Jellyfin sees a password (see password.go).
+	// PasswordFailuresPerIP is how many failed sign-ins a minute one address block
+	// may have before its password step waits; 0 = no limit.
+	PasswordFailuresPerIP int
+	// PasswordHoldAfter wrong passwords for one user within PasswordHoldWindow hold
+	// the user's password step for PasswordHoldDuration; 0 = never.
+	PasswordHoldAfter    int
+	PasswordHoldWindow   time.Duration
+	PasswordHoldDuration time.Duration
+	// JellyfinLockout is the LoginAttemptsBeforeLockout jfguard assumes when it
+	// cannot read the user's policy at Jellyfin (no admin API key); 0 = none.
+	JellyfinLockout int
+
 	PairingTTL         time.Duration
 	PairingWindow      time.Duration
 	MaxPendingPairings int
@@ -69,6 +82,15 @@ func DefaultPolicy() Policy {
 		MaxAppPasswords:      20,
 		EmailCodeTTL:         5 * time.Minute,
 		StepUpWindow:         DefaultStepUpWindow,
+
+		// A person mistypes a password a few times; ten failures a minute from one
+		// network, or five for one name in a quarter of an hour, are guessing.
+		PasswordFailuresPerIP: 10,
+		PasswordHoldAfter:     5,
+		PasswordHoldWindow:    15 * time.Minute,
+		PasswordHoldDuration:  15 * time.Minute,
+		// Jellyfin's documented default lockout for users.
+		JellyfinLockout: 3,
 	}
 }
 

@@ -50,6 +50,7 @@ type User struct {
 	Challenges  map[string]*Challenge
 	Failures    []time.Time // second-factor failures since the last lockout
 	LockedUntil time.Time
+	Password    PasswordGuard // the password step (password.go)
 
 	Sessions     map[string]*Session // by token hash
 	Browsers     map[string]*Browser
@@ -265,6 +266,7 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 	if ev.Device != nil {
 		dev = *ev.Device
 	}
+	u.Password.evolve(now, p)
 	switch e := p.(type) {
 	case *events.UserDiscovered:
 		u.Name, u.Admin = e.Name, e.Admin
@@ -480,6 +482,7 @@ func (u *User) Clone() *User {
 	c.Recovery = append([]events.RecoveryCode(nil), u.Recovery...)
 	c.RecoveryUsed = append([]bool(nil), u.RecoveryUsed...)
 	c.Failures = append([]time.Time(nil), u.Failures...)
+	c.Password = u.Password.clone()
 	c.Passkeys = cloneMap(u.Passkeys)
 	for _, k := range c.Passkeys {
 		k.Transports = append([]string(nil), k.Transports...)

@@ -32,7 +32,7 @@ Every event is a JSON object:
 | ` + "`type`" + ` | the event type below |
 | ` + "`time`" + ` | when it happened (RFC 3339, UTC) |
 | ` + "`aggregate`" + ` | ` + "`user`, `ip` or `system`" + ` |
-| ` + "`aggregate_id`" + ` | the Jellyfin user id, the address (dots as underscores: ` + "`192_0_2_1`" + `; IPv6 as is), or a name |
+| ` + "`aggregate_id`" + ` | the Jellyfin user id; for ` + "`ip`" + `, the block of addresses counted as one client, with dots and the slash written as underscores: an IPv4 address (` + "`192_0_2_1`" + `) or an IPv6 prefix of ` + "`security.ipv6_prefix`" + ` bits (` + "`2001:db8:1:2::_64`" + `; an IPv6 address alone, as in streams from before prefixes, is written as is: ` + "`2001:db8::1`" + `); for ` + "`system`" + `, a name |
 | ` + "`actor`" + ` | who caused it: a user id, ` + "`admin`" + `, ` + "`jfguard`" + ` or ` + "`settings file`" + ` |
 | ` + "`ip`" + ` | the client address, when a request caused it |
 | ` + "`device`" + ` | ` + "`{id, name, client, version}`" + ` as the client named itself, when known |

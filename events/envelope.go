@@ -155,10 +155,32 @@ func ValidAggregateID(id string) bool {
 	return true
 }
 
-// IPAggregateID turns an IP address into its subject-safe aggregate id: dots become
-// underscores; IPv6 stays as it is (colons are subject-safe).
+// IPAggregateID turns an IP address or prefix into its subject-safe aggregate id.
+// NATS splits subjects at dots and gives '*' and '>' meaning; a slash is a path
+// separator wherever a name reaches the file system. So dots and the slash become
+// underscores and colons stay: 192.0.2.1 is 192_0_2_1, the IPv6 prefix
+// 2001:db8:1:2::/64 is 2001:db8:1:2::_64, and an IPv6 address stays as it is.
+// IPAddressOf reverses it.
 func IPAggregateID(ip string) string {
-	return strings.ReplaceAll(ip, ".", "_")
+	return strings.NewReplacer(".", "_", "/", "_").Replace(ip)
+}
+
+// IPAddressOf is the address or prefix an IP aggregate id stands for, written as
+// netip writes them: 192.0.2.1, 2001:db8::1, or 2001:db8:1:2::/64. An IPv6 id has
+// at most one underscore, before the prefix length; an IPv4 id has a fifth part
+// only when it is a prefix.
+func IPAddressOf(id string) string {
+	if strings.Contains(id, ":") {
+		if i := strings.LastIndexByte(id, '_'); i >= 0 {
+			return id[:i] + "/" + id[i+1:]
+		}
+		return id
+	}
+	parts := strings.Split(id, "_")
+	if len(parts) == 5 {
+		return strings.Join(parts[:4], ".") + "/" + parts[4]
+	}
+	return strings.Join(parts, ".")
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

@@ -6,10 +6,10 @@ import "time"
 // sentence for subscribers. Types are named in the past tense for what happened.
 var catalog = []Entry{
 	// Users as jfguard learns them from Jellyfin.
-	{Type: "user_discovered", Aggregate: AggUser, Summary: "jfguard saw a Jellyfin user for the first time (at sign-in or by admin action).", proto: &UserDiscovered{}},
+	{Type: "user_discovered", Aggregate: AggUser, Summary: "jfguard saw a Jellyfin user for the first time (at sign-in, when a password was tried for its name, or by admin action).", proto: &UserDiscovered{}},
 	{Type: "user_profile_changed", Aggregate: AggUser, Summary: "The user's name or administrator role changed in Jellyfin.", proto: &UserProfileChanged{}},
 	{Type: "user_forgotten", Aggregate: AggUser, Summary: "The user's data key was destroyed: every sealed value of the user is unreadable from now on.", proto: &UserForgotten{}},
-	{Type: "user_reset", Aggregate: AggUser, Summary: "An administrator removed every factor, trusted browser and lockout of the user (account recovery).", proto: &UserReset{}},
+	{Type: "user_reset", Aggregate: AggUser, Summary: "An administrator removed every factor, trusted browser, lockout and password hold of the user (account recovery).", proto: &UserReset{}},
 
 	// Sign-in.
 	{Type: "challenge_issued", Aggregate: AggUser, Summary: "The password was right and a second factor is needed: the Jellyfin token is held until the challenge completes.", proto: &ChallengeIssued{}},
@@ -23,6 +23,13 @@ var catalog = []Entry{
 	{Type: "step_up_required", Aggregate: AggUser, Summary: "A session asked for an account-changing action without a recently proven second factor (or from a device's session, which never may) and was refused.", proto: &StepUpRequired{}},
 	{Type: "session_stepped_up", Aggregate: AggUser, Summary: "A session proved a second factor again: account changes are allowed from it for the step-up window.", proto: &SessionSteppedUp{}},
 	{Type: "signed_out_everywhere", Aggregate: AggUser, Summary: "Every session, held sign-in, app password, paired device, pairing and trusted browser of the user was revoked (lost phone, offboarding, reset); the tokens are logged out at Jellyfin.", proto: &SignedOutEverywhere{}},
+
+	// The password step (Jellyfin's own lockout).
+	{Type: "password_rejected", Aggregate: AggUser, Summary: "Jellyfin refused a password jfguard forwarded for the user's name: Jellyfin's count of failed sign-ins for the user went up by one.", proto: &PasswordRejected{}},
+	{Type: "password_accepted", Aggregate: AggUser, Summary: "Jellyfin accepted the user's password after wrong ones: its count of failed sign-ins is back to zero, and so is jfguard's.", proto: &PasswordAccepted{}},
+	{Type: "password_step_held", Aggregate: AggUser, Summary: "Too many wrong passwords for the user's name: jfguard answers the password step itself, without asking Jellyfin, until the given time.", proto: &PasswordStepHeld{}},
+	{Type: "password_hold_released", Aggregate: AggUser, Summary: "An administrator released the user's password step: jfguard's hold and its count of wrong passwords are cleared.", proto: &PasswordHoldReleased{}},
+	{Type: "jellyfin_login_failures_reset", Aggregate: AggUser, Summary: "jfguard set the user's count of failed sign-ins at Jellyfin back to zero before forwarding a password, so one more wrong password cannot disable the account.", proto: &JellyfinLoginFailuresReset{}},
 
 	// Factors.
 	{Type: "totp_enrollment_started", Aggregate: AggUser, Summary: "The user began adding an authenticator app; the secret is sealed.", proto: &TOTPEnrollmentStarted{}},
@@ -189,6 +196,34 @@ type SignedOutEverywhere struct {
 type SessionRevoked struct {
 	TokenHash string `json:"token_hash"`
 	Reason    string `json:"reason"`
+}
+
+// PasswordRejected records a wrong password Jellyfin refused for the user.
+type PasswordRejected struct{}
+
+// PasswordAccepted records the right password after Failures wrong ones.
+type PasswordAccepted struct {
+	Failures int `json:"failures"`
+}
+
+// PasswordStepHeld holds the user's password step until Until, after Failures wrong
+// passwords within the hold window.
+type PasswordStepHeld struct {
+	Until    time.Time `json:"until"`
+	Failures int       `json:"failures"`
+}
+
+// PasswordHoldReleased clears the user's password hold and failure count.
+type PasswordHoldReleased struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// JellyfinLoginFailuresReset records that jfguard set the user's
+// InvalidLoginAttemptCount at Jellyfin from Failures to 0, Jellyfin locking the
+// account at Limit.
+type JellyfinLoginFailuresReset struct {
+	Failures int `json:"failures"`
+	Limit    int `json:"limit"`
 }
 
 // TOTPEnrollmentStarted keeps the sealed secret until the user confirms it.
@@ -519,3 +554,10 @@ func (*NodeStarted) EventType() string            { return "node_started" }
 func (*TrustKeyRotated) EventType() string        { return "trust_key_rotated" }
 func (*AuditKeyRotated) EventType() string        { return "audit_key_rotated" }
 func (*MasterKeyRotated) EventType() string       { return "master_key_rotated" }
+
+// EventType of the password step's events.
+func (*PasswordRejected) EventType() string           { return "password_rejected" }
+func (*PasswordAccepted) EventType() string           { return "password_accepted" }
+func (*PasswordStepHeld) EventType() string           { return "password_step_held" }
+func (*PasswordHoldReleased) EventType() string       { return "password_hold_released" }
+func (*JellyfinLoginFailuresReset) EventType() string { return "jellyfin_login_failures_reset" }

@@ -100,6 +100,12 @@ var eventLabels = map[string]eventLabel{
 	"trust_key_rotated":        {"Trust-cookie key rotated", toneWarn},
 	"audit_key_rotated":        {"Audit key rotated", toneWarn},
 	"master_key_rotated":       {"Master key rotated", toneWarn},
+
+	"password_rejected":             {"Wrong password", toneBad},
+	"password_accepted":             {"Password right after wrong ones", ""},
+	"password_step_held":            {"Password sign-in paused", toneBad},
+	"password_hold_released":        {"Password sign-in released", toneWarn},
+	"jellyfin_login_failures_reset": {"Jellyfin's failure count reset", toneWarn},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

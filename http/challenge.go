@@ -126,7 +126,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
-	if allowed, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !allowed {
+	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": "Too many attempts. Wait a moment.", "retry_after": int(math.Ceil(wait.Seconds()))})
 		return
@@ -342,6 +342,12 @@ func (s *Server) handleLogin(c *gin.Context) {
 	invalid := func() {
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_credentials", "message": "Wrong username, password or code."})
 	}
+	attempt, err := s.beginPassword(c.Request.Context(), addr, in.Username, "", true)
+	if err != nil {
+		s.passwordRefused(c, err, false)
+		return
+	}
+	defer attempt.end()
 	body, _ := json.Marshal(signInRequest{Username: in.Username, Pw: in.Password})
 	up := c.Request.Clone(c.Request.Context())
 	up.Method = http.MethodPost
@@ -361,7 +367,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	if ans.status != http.StatusOK {
 		if ans.status == http.StatusUnauthorized {
-			s.recordSignInFailed(c.Request.Context(), addr, in.Username, "bad_password")
+			attempt.rejected(c.Request.Context(), "bad_password")
 		}
 		invalid()
 		return
@@ -381,7 +387,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", ans.body)
 		return
 	}
-	if allowed, _ := s.limits.allow(RateLimitKey(addr.IP), res.User.ID, s.now()); !allowed {
+	if allowed, _ := s.limits.allow(s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
 		s.expireChallenge(c.Request.Context(), res.User.ID, out.ChallengeID)
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited"})
 		return

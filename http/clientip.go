@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/jfguard/jfguard/domain"
 )
 
 // ProxyTrust says which TCP peers may tell jfguard the client's address. It mirrors
@@ -241,18 +243,13 @@ func validPortSuffix(s string) bool {
 }
 
 // RateLimitKey returns the rate-limit and ban bucket of ip: an IPv4 address as is, an
-// IPv6 address by its /64 prefix, because one subscriber usually holds a whole /64
-// and could otherwise rotate through 2^64 buckets. It returns "" for the zero Addr.
-func RateLimitKey(ip netip.Addr) string {
-	ip = ip.WithZone("").Unmap()
-	switch {
-	case !ip.IsValid():
-		return ""
-	case ip.Is4():
-		return ip.String()
-	}
-	p, _ := ip.Prefix(64)
-	return p.String()
+// IPv6 address by its prefix of ipv6Bits (security.ipv6_prefix, 64 by default),
+// because one subscriber usually holds a whole /64 and could otherwise rotate through
+// 2^64 buckets. The key is the address block's IP aggregate id (domain.AddressKey),
+// so rate limits and bans always agree on who a client is. It returns "" for the zero
+// Addr.
+func RateLimitKey(ip netip.Addr, ipv6Bits int) string {
+	return domain.AddressKey(domain.AddressBlock(ip, ipv6Bits))
 }
 
 // Address ranges that BypassWarnings compares settings against.

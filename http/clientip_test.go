@@ -210,20 +210,33 @@ func TestParseXForwardedFor(t *testing.T) {
 	}
 }
 
+// TestRateLimitKey: rate limits and bans count an IPv4 client by its address and an
+// IPv6 client by its prefix of security.ipv6_prefix bits, under the IP aggregate id
+// of that block.
 func TestRateLimitKey(t *testing.T) {
-	tests := []struct{ ip, want string }{
-		{"203.0.113.9", "203.0.113.9"},
-		{"::ffff:203.0.113.9", "203.0.113.9"},
-		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
-		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
-		{"fe80::1%eth0", "fe80::/64"},
+	tests := []struct {
+		ip   string
+		bits int
+		want string
+	}{
+		{"203.0.113.9", 64, "203_0_113_9"},
+		{"::ffff:203.0.113.9", 64, "203_0_113_9"},
+		{"203.0.113.9", 48, "203_0_113_9"},
+		{"2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::_64"},
+		{"2001:db8:1:2:ffff::1", 64, "2001:db8:1:2::_64"},
+		{"fe80::1%eth0", 64, "fe80::_64"},
+		{"2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::_48"},
+		{"2001:db8:1:2:3:4:5:6", 56, "2001:db8:1::_56"},
+		{"2001:db8:1:2ff:3:4:5:6", 56, "2001:db8:1:200::_56"},
+		{"2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6"},
+		{"2001:db8:1:2:3:4:5:6", 0, "2001:db8:1:2::_64"},
 	}
 	for _, tt := range tests {
-		if got := jfhttp.RateLimitKey(netip.MustParseAddr(tt.ip)); got != tt.want {
-			t.Errorf("RateLimitKey(%s) = %q, want %q", tt.ip, got, tt.want)
+		if got := jfhttp.RateLimitKey(netip.MustParseAddr(tt.ip), tt.bits); got != tt.want {
+			t.Errorf("RateLimitKey(%s, %d) = %q, want %q", tt.ip, tt.bits, got, tt.want)
 		}
 	}
-	if got := jfhttp.RateLimitKey(netip.Addr{}); got != "" {
+	if got := jfhttp.RateLimitKey(netip.Addr{}, 64); got != "" {
 		t.Errorf("RateLimitKey(zero) = %q, want \"\"", got)
 	}
 }
@@ -297,13 +310,13 @@ func ExampleResolveClientAddr() {
 	h := http.Header{}
 	h.Set("X-Forwarded-For", "192.168.1.20, 2001:db8:5:6:7:8:9:a")
 	ca, err := jfhttp.ResolveClientAddr("10.0.0.2:41234", h, trust)
-	fmt.Println(ca.IP, ca.BypassSafe, jfhttp.RateLimitKey(ca.IP), err)
+	fmt.Println(ca.IP, ca.BypassSafe, jfhttp.RateLimitKey(ca.IP, 64), err)
 
 	// The same claim sent straight to jfguard, bypassing the proxy.
 	ca, err = jfhttp.ResolveClientAddr("198.51.100.4:5000", h, trust)
 	fmt.Println(ca.IP, ca.BypassSafe, err)
 	// Output:
-	// 2001:db8:5:6:7:8:9:a true 2001:db8:5:6::/64 <nil>
+	// 2001:db8:5:6:7:8:9:a true 2001:db8:5:6::_64 <nil>
 	// 198.51.100.4 false <nil>
 }
 

@@ -57,7 +57,7 @@ func humanWait(secs int) string {
 func (s *Server) ipSendAllowed(c *gin.Context) bool {
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
 	now := s.now()
-	if ok, wait := s.emailLimits.allow(RateLimitKey(addr.IP), "", now); !ok {
+	if ok, wait := s.emailLimits.allow(s.addressKey(addr.IP), "", now); !ok {
 		sendLimited(c, now.Add(wait), now)
 		return false
 	}

@@ -61,7 +61,7 @@ func (s *Server) handleChallengeEnrollConfirm(c *gin.Context) {
 		return
 	}
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
-	if allowed, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !allowed {
+	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Header("Retry-After", strconv.Itoa(secs))
 		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": "Too many attempts. Wait a moment.", "retry_after": secs})

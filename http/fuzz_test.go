@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/jfguard/jfguard/events"
 	jfhttp "github.com/jfguard/jfguard/http"
 )
 
@@ -386,8 +387,8 @@ func FuzzResolveClientAddr(f *testing.F) {
 		if (!trustForwarded || !peerTrusted) && ca.IP != ca.Peer {
 			t.Fatalf("IP %v differs from peer %v although forwarding is not trusted", ca.IP, ca.Peer)
 		}
-		if key := jfhttp.RateLimitKey(ca.IP); key == "" {
-			t.Fatalf("no rate-limit key for %v", ca.IP)
+		if key := jfhttp.RateLimitKey(ca.IP, 64); key == "" || !events.ValidAggregateID(key) {
+			t.Fatalf("rate-limit key %q for %v is not an aggregate id", key, ca.IP)
 		}
 	})
 }

@@ -107,14 +107,20 @@ func (s *Server) refuseBanned() gin.HandlerFunc {
 	}
 }
 
+// banned reports whether a ban holds for the client: one on its address block, or
+// one an older version of jfguard recorded on its IPv6 address alone.
 func (s *Server) banned(addr ClientAddr) bool {
-	if !addr.IP.IsValid() {
+	keys := domain.BanKeys(addr.IP, s.opts.IPv6Prefix)
+	if len(keys) == 0 {
 		return false
 	}
-	id := events.IPAggregateID(addr.IP.String())
 	now := s.now()
 	var banned bool
-	s.read(func(st *projections.State) { banned = st.Addresses[id].Banned(now) })
+	s.read(func(st *projections.State) {
+		for _, k := range keys {
+			banned = banned || st.Addresses[k].Banned(now)
+		}
+	})
 	return banned
 }
 
@@ -136,9 +142,12 @@ const (
 // ("/Users/AuthenticateByName/." is the sign-in), and a server may sit under a base
 // path, so clean the path, upper-case it and match its end. Cleaning also merges
 // repeated slashes, which Kestrel keeps: that can only make jfguard intercept a
-// request Jellyfin then refuses, never miss one.
+// request Jellyfin then refuses, never miss one. Methods match ignoring case, as
+// ASP.NET Core matches them (HttpMethods.Equals is an ordinal ignore-case
+// comparison), because Go's server hands the method on as the client wrote it: a
+// "post" is Jellyfin's POST.
 func jellyfinRoute(r *http.Request) route {
-	if r.Method != http.MethodPost {
+	if !sameMethod(r.Method, http.MethodPost) {
 		return routeOther
 	}
 	p := strings.ToUpper(path.Clean(r.URL.Path))
@@ -158,6 +167,11 @@ func jellyfinRoute(r *http.Request) route {
 	}
 	return routeOther
 }
+
+// sameMethod compares HTTP methods the way ASP.NET Core does: ignoring case.
+// Methods are tokens of ASCII characters (Go's server refuses any other), so ASCII
+// folding is the whole of it.
+func sameMethod(got, want string) bool { return strings.EqualFold(got, want) }
 
 // classify decides whether a token may pass. Known tokens are one map lookup; API
 // keys one more; an unknown token is resolved once at Jellyfin and remembered.

@@ -303,7 +303,7 @@ func (s *Server) handleChallengePasskey(c *gin.Context) {
 	id := c.Param("id")
 	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
 	now := s.now()
-	if ok, wait := s.passkeyRate.allow(RateLimitKey(addr.IP), "", now); !ok {
+	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", now); !ok {
 		rateLimited(c, wait)
 		return
 	}
@@ -357,7 +357,7 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
 	}
-	if ok, wait := s.passkeyRate.allow(RateLimitKey(addr.IP), "", s.now()); !ok {
+	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
 		rateLimited(c, wait)
 		return
 	}
@@ -406,7 +406,9 @@ func (s *Server) setPasskeyCookie(c *gin.Context, value string, maxAge int) {
 //
 // An assertion that does not verify counts against the address, like a wrong
 // password: it proved nothing about the user it names, and anyone can name a user
-// handle, so counting it against the user would let a stranger lock them out. A
+// handle (user ids are public at /Users/Public), so charging it to the user would
+// let a stranger hold the user's second-factor step at 429. The address is charged
+// before the assertion is checked; the user's rate limit only once it verified. A
 // verified assertion with a cloned counter is the user's credential misbehaving and
 // counts against the user.
 func (s *Server) handlePasskeySignIn(c *gin.Context) {
@@ -431,6 +433,10 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's."})
 		return
 	}
+	if ok, wait := s.limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
+		rateLimited(c, wait)
+		return
+	}
 	a, err := s.finishAssertion(ceremonyID, ceremonySignIn, "", raw, s.userClone)
 	if err != nil {
 		s.passkeyError(c, err)
@@ -444,15 +450,15 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 			}
 		})
 	}
-	if ok, wait := s.limits.allow(RateLimitKey(addr.IP), uid, s.now()); !ok {
-		rateLimited(c, wait)
-		return
-	}
 	if !a.assertion.Verified || uid == "" {
 		s.log.Info("passkey sign-in did not verify", "user", name, "ip", addrString(addr), "err", a.cause)
 		s.metrics.signIns.WithLabelValues("bad_passkey").Inc()
 		s.recordSignInFailed(ctx, addr, name, "bad_passkey")
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_passkey", "message": msgPasskeyFailed})
+		return
+	}
+	if ok, wait := s.limits.allowUser(uid, s.now()); !ok {
+		rateLimited(c, wait)
 		return
 	}
 	ec := s.eventContext(uid, addr, creds)

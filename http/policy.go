@@ -73,6 +73,12 @@ var PolicySettings = map[string]policySetting{
 	"security.ban_threshold":          intSetting(0, 10000, func(p *domain.Policy) *int { return &p.BanThreshold }),
 	"security.ban_duration":           durationSetting(time.Minute, 365*24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.BanDuration }),
 	"security.step_up_window":         durationSetting(time.Minute, time.Hour, func(p *domain.Policy) *time.Duration { return &p.StepUpWindow }),
+
+	"security.password_failures_per_ip_per_minute": intSetting(0, 1000, func(p *domain.Policy) *int { return &p.PasswordFailuresPerIP }),
+	"security.password_hold_after":                 intSetting(0, 100, func(p *domain.Policy) *int { return &p.PasswordHoldAfter }),
+	"security.password_hold_window":                durationSetting(time.Minute, 24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.PasswordHoldWindow }),
+	"security.password_hold_duration":              durationSetting(time.Minute, 7*24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.PasswordHoldDuration }),
+	"security.jellyfin_lockout_attempts":           intSetting(0, 100, func(p *domain.Policy) *int { return &p.JellyfinLockout }),
 	"security.lan_cidrs": {
 		get: func(p domain.Policy) string {
 			s := make([]string, len(p.LANCIDRs))

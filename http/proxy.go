@@ -78,7 +78,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 
 // isWebIndex reports whether a request is for the Jellyfin web app's index page.
 func isWebIndex(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !sameMethod(r.Method, http.MethodGet) && !sameMethod(r.Method, http.MethodHead) {
 		return false
 	}
 	p := strings.ToLower(r.URL.Path)
@@ -93,7 +93,7 @@ func injectScript(resp *http.Response) error {
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || resp.StatusCode != http.StatusOK {
 		return nil
 	}
-	if resp.Request.Method == http.MethodHead {
+	if sameMethod(resp.Request.Method, http.MethodHead) {
 		// No page to edit: keep the headers a GET gets, but no length, since
 		// Jellyfin's is that of the page without the script.
 		resp.ContentLength = -1

@@ -82,6 +82,20 @@ func (ls *limiters) allow(ipKey, userID string, now time.Time) (bool, time.Durat
 	return true, 0
 }
 
+// allowUser takes one token from the user's bucket only. It is for an attempt whose
+// address was charged already, before anything proved the attempt is the user's.
+func (ls *limiters) allowUser(userID string, now time.Time) (bool, time.Duration) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	b := ls.get(ls.byUser, userID, ls.l.VerifyPerUser, ls.l.VerifyUserWindow, now)
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
 func (ls *limiters) get(m map[string]*bucket, key string, n int, window time.Duration, now time.Time) *bucket {
 	b := m[key]
 	if b == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -105,6 +106,7 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 		"users.reset":        change(s.rpcUserReset),
 		"users.forget":       change(s.rpcUserForget),
 		"users.revoke_all":   change(s.rpcUserRevokeAll),
+		"passwords.release":  change(s.rpcReleasePasswordHold),
 		"bans.list":          read(s.rpcBansList),
 		"bans.add":           change(s.rpcBan),
 		"bans.remove":        change(s.rpcUnban),
@@ -298,6 +300,10 @@ type userSummary struct {
 	AppPasswords int        `json:"app_passwords"`
 	LockedUntil  *time.Time `json:"locked_until,omitempty"`
 	Forgotten    bool       `json:"forgotten,omitempty"`
+
+	// The password step: held until, and wrong passwords in a row as jfguard saw them.
+	PasswordHeldUntil *time.Time `json:"password_held_until,omitempty"`
+	WrongPasswords    int        `json:"wrong_passwords,omitempty"`
 }
 
 func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
@@ -316,6 +322,11 @@ func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
 				t := u.LockedUntil
 				us.LockedUntil = &t
 			}
+			if u.PasswordHeld(now) {
+				t := u.Password.HeldUntil
+				us.PasswordHeldUntil = &t
+			}
+			us.WrongPasswords = u.Password.Consecutive
 			if us.Methods == nil {
 				us.Methods = []string{}
 			}
@@ -455,8 +466,11 @@ func (s *Server) userParam(raw json.RawMessage) (userParams, string, error) {
 	return p, uid, err
 }
 
+// banView is one ban as bans.list shows it: ip is the address, or the IPv6 prefix,
+// the ban holds for; prefix is the same block in CIDR form (an IPv4 address is a /32).
 type banView struct {
 	IP     string    `json:"ip"`
+	Prefix string    `json:"prefix"`
 	Until  time.Time `json:"until"`
 	Reason string    `json:"reason"`
 }
@@ -467,12 +481,21 @@ func (s *Server) rpcBansList(context.Context, json.RawMessage) (any, error) {
 	s.read(func(st *projections.State) {
 		for id, a := range st.Addresses {
 			if a.Banned(now) {
-				out = append(out, banView{IP: strings.ReplaceAll(id, "_", "."), Until: a.BannedUntil, Reason: a.BanReason})
+				ip := events.IPAddressOf(id)
+				out = append(out, banView{IP: ip, Prefix: cidr(ip), Until: a.BannedUntil, Reason: a.BanReason})
 			}
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].IP < out[j].IP })
 	return out, nil
+}
+
+// cidr writes an address or prefix as a prefix.
+func cidr(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()).String()
+	}
+	return ip
 }
 
 type banParams struct {
@@ -481,12 +504,24 @@ type banParams struct {
 	Reason   string `json:"reason"`
 }
 
+// banTarget reads the ip parameter: an address stands for its block (its IPv6 /64,
+// by default), a prefix must be a block.
+func (s *Server) banTarget(v string) (netip.Prefix, netip.Addr, error) {
+	block, addr, err := domain.ParseBanTarget(v, s.opts.IPv6Prefix)
+	if err != nil {
+		return block, addr, invalidParams("ip %v", strings.TrimPrefix(err.Error(), domain.ErrBanTarget.Error()+": "))
+	}
+	return block, addr, nil
+}
+
+// rpcBan bans the block of the given address (or the given prefix), and says which
+// block that is.
 func (s *Server) rpcBan(ctx context.Context, raw json.RawMessage) (any, error) {
 	p, err := params[banParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	ip, err := parseIPParam(p.IP)
+	block, addr, err := s.banTarget(p.IP)
 	if err != nil {
 		return nil, err
 	}
@@ -500,36 +535,79 @@ func (s *Server) rpcBan(ctx context.Context, raw json.RawMessage) (any, error) {
 	if reason == "" {
 		reason = "banned by an administrator"
 	}
-	_, err = s.opts.Projector.ExecAddress(ctx, events.IPAggregateID(ip), events.Context{Actor: "admin", IP: ip}, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+	_, err = s.opts.Projector.ExecAddress(ctx, domain.AddressKey(block), banContext(addr), func(a *domain.Address, now time.Time) ([]events.Payload, error) {
 		return []events.Payload{&events.IPBanned{Until: now.Add(d), Reason: reason}}, nil
 	})
-	return map[string]any{"ip": ip, "banned": err == nil}, err
+	return map[string]any{"ip": banInput(block, addr), "prefix": block.String(), "banned": err == nil}, err
 }
 
+// rpcUnban lifts the ban on the block of the given address (or on the given prefix).
+// For an address it also lifts a ban an older version of jfguard recorded on the
+// address alone, and names the block of the first ban it lifted.
 func (s *Server) rpcUnban(ctx context.Context, raw json.RawMessage) (any, error) {
 	p, err := params[banParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	ip, err := parseIPParam(p.IP)
+	block, addr, err := s.banTarget(p.IP)
 	if err != nil {
-		return nil, err
-	}
-	_, err = s.opts.Projector.ExecAddress(ctx, events.IPAggregateID(ip), events.Context{Actor: "admin", IP: ip}, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
-		if !a.Banned(now) {
-			return nil, fmt.Errorf("%w: %s is not banned", domain.ErrNotFound, ip)
+		// A ban recorded under another security.ipv6_prefix is listed with its own
+		// prefix, and lifted by it.
+		listed, perr := netip.ParsePrefix(strings.TrimSpace(p.IP))
+		if perr != nil || !s.isBanned(domain.AddressKey(listed.Masked())) {
+			return nil, err
 		}
-		return []events.Payload{&events.IPUnbanned{Reason: p.Reason}}, nil
-	})
-	return map[string]any{"ip": ip, "unbanned": err == nil}, err
+		block = listed.Masked()
+	}
+	keys := []string{domain.AddressKey(block)}
+	if addr.IsValid() {
+		keys = domain.BanKeys(addr, s.opts.IPv6Prefix)
+	}
+	lifted := ""
+	for _, key := range keys {
+		_, err := s.opts.Projector.ExecAddress(ctx, key, banContext(addr), func(a *domain.Address, now time.Time) ([]events.Payload, error) {
+			if !a.Banned(now) {
+				return nil, domain.ErrNotFound
+			}
+			return []events.Payload{&events.IPUnbanned{Reason: p.Reason}}, nil
+		})
+		switch {
+		case errors.Is(err, domain.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case lifted == "":
+			lifted = cidr(events.IPAddressOf(key))
+		}
+	}
+	if lifted == "" {
+		return map[string]any{"ip": banInput(block, addr), "unbanned": false}, fmt.Errorf("%w: %s is not banned", domain.ErrNotFound, block)
+	}
+	return map[string]any{"ip": banInput(block, addr), "prefix": lifted, "unbanned": true}, nil
 }
 
-func parseIPParam(v string) (string, error) {
-	cidrs, err := ParseCIDRs([]string{v})
-	if err != nil || len(cidrs) != 1 || !cidrs[0].IsSingleIP() {
-		return "", invalidParams("ip %q is not an IP address", v)
+// isBanned reports whether the IP aggregate id is banned now.
+func (s *Server) isBanned(id string) bool {
+	now := s.now()
+	var banned bool
+	s.read(func(st *projections.State) { banned = st.Addresses[id].Banned(now) })
+	return banned
+}
+
+// banInput is the address an administrator gave, or the prefix.
+func banInput(block netip.Prefix, addr netip.Addr) string {
+	if addr.IsValid() {
+		return addr.String()
 	}
-	return cidrs[0].Addr().String(), nil
+	return events.IPAddressOf(domain.AddressKey(block))
+}
+
+// banContext names the administrator and, when one was given, the address.
+func banContext(addr netip.Addr) events.Context {
+	ec := events.Context{Actor: "admin"}
+	if addr.IsValid() {
+		ec.IP = addr.String()
+	}
+	return ec
 }
 
 func (s *Server) rpcSettingsGet(context.Context, json.RawMessage) (any, error) {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"net/netip"
+	"strings"
 	"time"
 
+	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -53,9 +56,12 @@ func (s *Server) rpcAuditQuery(ctx context.Context, raw json.RawMessage) (any, e
 		}
 	}
 	if p.IP != "" {
-		if f.IP, err = parseIPParam(p.IP); err != nil {
-			return nil, err
+		ip, err := netip.ParseAddr(strings.TrimSpace(p.IP))
+		if err != nil {
+			return nil, invalidParams("ip %q is not an IP address", p.IP)
 		}
+		ip = ip.WithZone("").Unmap()
+		f.IP, f.IPAggregates = ip.String(), domain.BanKeys(ip, s.opts.IPv6Prefix)
 	}
 	evs, err := projections.Query(ctx, s.opts.Store, f)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -46,6 +47,9 @@ type Options struct {
 	// one, TrustKeys are used as they are (tests, fixed keys).
 	TrustKeySource TrustKeySource
 	TrustKeys      domain.TrustKeys
+	// IPv6Prefix is the prefix length IPv6 clients are counted by in rate limits,
+	// failed sign-ins and bans (security.ipv6_prefix); 0 means 64.
+	IPv6Prefix int
 
 	AdminAPIKey string // the Jellyfin admin API key
 	AdminToken  string // jfguard's own admin token for the control API
@@ -106,6 +110,8 @@ type Server struct {
 	ceremonies  *ceremonies
 	passkeyRate *limiters
 	readiness   upstreamReadiness
+	passwords   *passwordGuard
+	directory   *userDirectory
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -134,6 +140,9 @@ func New(opts Options) *Server {
 	if opts.SweepEvery <= 0 {
 		opts.SweepEvery = 10 * time.Second
 	}
+	if opts.IPv6Prefix == 0 {
+		opts.IPv6Prefix = domain.DefaultIPv6PrefixBits
+	}
 	s := &Server{
 		opts:        opts,
 		log:         opts.Logger,
@@ -145,6 +154,7 @@ func New(opts Options) *Server {
 		qc:          newQuickConnectLedger(opts.Clock),
 		ceremonies:  newCeremonies(opts.Clock),
 		passkeyRate: newLimiters(passkeyBeginLimits()),
+		passwords:   newPasswordGuard(),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
 	// still does not build is a programming error, and passkeys stay off with a log
@@ -155,6 +165,7 @@ func New(opts Options) *Server {
 	}
 	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
+	s.directory = &userDirectory{jf: s.jf, now: opts.Clock}
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
 	opts.Projector.OnEvent(func(ev events.Event) {
@@ -205,6 +216,10 @@ func (s *Server) newID() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// addressKey is the block of addresses ip is counted with: its rate-limit bucket
+// and its IP aggregate (failed sign-ins, bans).
+func (s *Server) addressKey(ip netip.Addr) string { return RateLimitKey(ip, s.opts.IPv6Prefix) }
 
 // read runs fn on the projected state.
 func (s *Server) read(fn func(*projections.State)) { s.opts.Projector.Read(fn) }

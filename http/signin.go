@@ -92,7 +92,8 @@ func (a *upstreamAnswer) write(w http.ResponseWriter) {
 	_, _ = w.Write(a.body)
 }
 
-// handlePasswordStep intercepts AuthenticateByName: Jellyfin checks the password;
+// handlePasswordStep intercepts AuthenticateByName: jfguard's password step decides
+// whether the password may reach Jellyfin (beginPassword), Jellyfin checks it, and
 // jfguard decides what the answer may unlock.
 func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
@@ -103,7 +104,14 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 	var in signInRequest
 	_ = json.Unmarshal(body, &in) // Jellyfin judges a malformed body itself.
 
-	if domain.LooksLikeAppPassword(in.Pw) {
+	appPassword := domain.LooksLikeAppPassword(in.Pw)
+	attempt, err := s.beginPassword(c.Request.Context(), addr, in.Username, pathUserID(c.Request.URL.Path), !appPassword)
+	if err != nil {
+		s.passwordRefused(c, err, true)
+		return
+	}
+	defer attempt.end()
+	if appPassword {
 		s.handleAppPasswordSignIn(c, addr, creds, in)
 		return
 	}
@@ -115,7 +123,7 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 	if ans.status != http.StatusOK {
 		if ans.status == http.StatusUnauthorized {
 			s.metrics.signIns.WithLabelValues("bad_password").Inc()
-			s.recordSignInFailed(c.Request.Context(), addr, in.Username, "bad_password")
+			attempt.rejected(c.Request.Context(), "bad_password")
 		}
 		ans.write(c.Writer)
 		return
@@ -185,7 +193,8 @@ func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials
 	_, err = s.opts.Projector.ExecUser(ctx, uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		in.Now = now
 		out = domain.DecideSignIn(u, pol, in)
-		return out.Events, nil
+		// The right password set Jellyfin's count of failed sign-ins back to zero.
+		return append(out.Events, domain.DecidePasswordAccepted(u)...), nil
 	})
 	if err == nil && out.BrowserID != "" {
 		s.setTrustCookie(c, next, out.TrustExpiresAt)
@@ -206,12 +215,13 @@ func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
 	c.JSON(http.StatusUnauthorized, gin.H{"jfguard": gin.H{"challenge": id, "url": url, "methods": methods}})
 }
 
-// recordSignInFailed counts a failed sign-in against the address (for bans).
+// recordSignInFailed counts a failed sign-in against the address's block (for bans);
+// the event keeps the address itself.
 func (s *Server) recordSignInFailed(ctx context.Context, addr ClientAddr, username, reason string) {
 	if !addr.IP.IsValid() {
 		return
 	}
-	id := events.IPAggregateID(addr.IP.String())
+	id := s.addressKey(addr.IP)
 	pol := s.Policy()
 	ec := events.Context{IP: addr.IP.String()}
 	if len(username) > 128 {

@@ -216,6 +216,45 @@ func (c *jellyfinClient) User(ctx context.Context, id string) (jellyfinUser, err
 
 var errNoAdminKey = errors.New("no Jellyfin admin API key configured (jellyfin.api_key_file)")
 
+// Users lists Jellyfin's users: every user with the admin key; without it, the
+// public list that sign-in screens show (users neither hidden nor disabled).
+func (c *jellyfinClient) Users(ctx context.Context) ([]jellyfinUser, error) {
+	var users []jellyfinUser
+	if c.apiKey == "" {
+		err := c.do(ctx, http.MethodGet, "/Users/Public", nil, c.tokenHeader(""), nil, &users)
+		return users, err
+	}
+	err := c.do(ctx, http.MethodGet, "/Users", nil, c.tokenHeader(c.apiKey), nil, &users)
+	return users, err
+}
+
+// UserPolicy reads a user's whole UserPolicy with the admin key, as Jellyfin wrote
+// it, so it can be posted back with one field changed and nothing else lost.
+func (c *jellyfinClient) UserPolicy(ctx context.Context, id string) (json.RawMessage, error) {
+	if c.apiKey == "" {
+		return nil, errNoAdminKey
+	}
+	var u struct {
+		Policy json.RawMessage `json:"Policy"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/Users/"+url.PathEscape(id), nil, c.tokenHeader(c.apiKey), nil, &u); err != nil {
+		return nil, err
+	}
+	if len(u.Policy) == 0 || u.Policy[0] != '{' {
+		return nil, errors.New("jellyfin GET /Users/{id}: no policy in the answer")
+	}
+	return u.Policy, nil
+}
+
+// SetUserPolicy replaces a user's UserPolicy with the admin key. Jellyfin replaces
+// every field, InvalidLoginAttemptCount and IsDisabled included.
+func (c *jellyfinClient) SetUserPolicy(ctx context.Context, id string, policy json.RawMessage) error {
+	if c.apiKey == "" {
+		return errNoAdminKey
+	}
+	return c.do(ctx, http.MethodPost, "/Users/"+url.PathEscape(id)+"/Policy", nil, c.tokenHeader(c.apiKey), policy, nil)
+}
+
 // QuickConnectEnabled asks whether Quick Connect is on.
 func (c *jellyfinClient) QuickConnectEnabled(ctx context.Context) (bool, error) {
 	var on bool

@@ -48,6 +48,12 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return description{title: "Sign-in stopped: " + who, summary: "A sign-in of " + who + " was stopped after " + count(p.Failures, "wrong code", "wrong codes") + "; its session was logged out.", priority: 4, tags: []string{"warning", "no_entry"}}
 	case *events.ChallengeExpired:
 		return description{title: "Sign-in not completed: " + who, summary: who + " did not complete the second factor in time; the session was logged out.", priority: 2, tags: []string{"hourglass"}}
+	case *events.PasswordStepHeld:
+		return description{title: "Password sign-in paused: " + who, summary: "After " + count(p.Failures, "wrong password", "wrong passwords") + ", jfguard answers password sign-ins for " + who + " itself, without asking Jellyfin, until " + d.when(p.Until) + ".", priority: 5, tags: []string{"warning", "lock"}}
+	case *events.PasswordHoldReleased:
+		return description{title: "Password sign-in released: " + who, summary: "An administrator released password sign-in for " + who + ".", priority: 3, tags: []string{"unlock"}, facts: reason(p.Reason)}
+	case *events.JellyfinLoginFailuresReset:
+		return description{title: "Jellyfin's failure count reset: " + who, summary: "jfguard set the count of failed sign-ins of " + who + " at Jellyfin back to zero (it was " + strconv.Itoa(p.Failures) + ", and Jellyfin disables the account at " + strconv.Itoa(p.Limit) + ").", priority: 3, tags: []string{"warning"}}
 	case *events.LockoutStarted:
 		return description{title: "Locked out: " + who, summary: "After " + count(p.Failures, "failed second factor", "failed second factors") + ", the second-factor step of " + who + " is locked until " + d.when(p.Until) + ".", priority: 5, tags: []string{"warning", "lock"}}
 	case *events.SessionVerified:
@@ -122,9 +128,12 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 	case *events.SignInFailed:
 		return description{title: "Sign-in failed from " + ev.IP, summary: "A sign-in from " + ev.IP + " failed.", priority: 3, tags: []string{"warning"}, facts: []Fact{{"User name tried", p.Username}, {"Reason", p.Reason}}}
 	case *events.IPBanned:
-		return description{title: "Address banned: " + ev.IP, summary: ev.IP + " is banned until " + d.when(p.Until) + " after " + count(p.Failures, "failure", "failures") + ".", priority: 4, tags: []string{"no_entry"}, facts: reason(p.Reason)}
+		// A ban holds for the address's block (an IPv6 prefix), named by the aggregate.
+		block := events.IPAddressOf(ev.AggregateID)
+		return description{title: "Address banned: " + block, summary: block + " is banned until " + d.when(p.Until) + " after " + count(p.Failures, "failure", "failures") + ".", priority: 4, tags: []string{"no_entry"}, facts: reason(p.Reason)}
 	case *events.IPUnbanned:
-		return description{title: "Address unbanned: " + ev.IP, summary: "The ban on " + ev.IP + " was lifted.", priority: 3, tags: []string{"white_check_mark"}, facts: reason(p.Reason)}
+		block := events.IPAddressOf(ev.AggregateID)
+		return description{title: "Address unbanned: " + block, summary: "The ban on " + block + " was lifted.", priority: 3, tags: []string{"white_check_mark"}, facts: reason(p.Reason)}
 
 	case *events.SettingsChanged:
 		old, now := p.Old, p.New

@@ -32,7 +32,7 @@ var DefaultEvents = []string{
 	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
 	"totp_enrolled", "email_address_confirmed", "user_forgotten",
 	"notification_failed", "forged_event_detected", "signed_out_everywhere",
-	"trusted_browser_replayed", "trust_key_rotated", "audit_key_rotated", "master_key_rotated",
+	"trusted_browser_replayed", "trust_key_rotated", "audit_key_rotated", "master_key_rotated", "password_step_held",
 }
 
 // Defaults of the delivery policy.

@@ -12,12 +12,28 @@ import (
 // Filter selects events for the audit timeline.
 type Filter struct {
 	UserID string    // events of this user (aggregate) or caused by them (actor)
-	IP     string    // events from this address, or of its aggregate
+	IP     string    // events from this address, or of its aggregates
 	Types  []string  // event types; empty means all
 	Since  time.Time // inclusive
 	Until  time.Time // exclusive; zero means now
 	Limit  int       // at most this many (the newest when Tail is set); 0 = no limit
 	Tail   bool
+	// IPAggregates are the IP aggregates that count as IP's (its block and the
+	// address alone, domain.BanKeys); empty means the address's own.
+	IPAggregates []string
+}
+
+// ofAddress reports whether an IP aggregate is the filtered address's.
+func (f Filter) ofAddress(aggID string) bool {
+	if len(f.IPAggregates) == 0 {
+		return aggID == events.IPAggregateID(f.IP)
+	}
+	for _, id := range f.IPAggregates {
+		if id == aggID {
+			return true
+		}
+	}
+	return false
 }
 
 // Match reports whether an event passes the filter (time aside).
@@ -25,7 +41,7 @@ func (f Filter) Match(ev events.Event) bool {
 	if f.UserID != "" && !(ev.Aggregate == events.AggUser && ev.AggregateID == f.UserID) && ev.Actor != f.UserID {
 		return false
 	}
-	if f.IP != "" && ev.IP != f.IP && !(ev.Aggregate == events.AggIP && ev.AggregateID == events.IPAggregateID(f.IP)) {
+	if f.IP != "" && ev.IP != f.IP && !(ev.Aggregate == events.AggIP && f.ofAddress(ev.AggregateID)) {
 		return false
 	}
 	if len(f.Types) > 0 {

@@ -38,7 +38,7 @@
 
   // The policy keys in words, grouped as an admin thinks of them. A key the page
   // does not know yet still shows, under its own name, as plain text.
-  var settingGroups = ['Second step', 'Home network', 'Lockouts and bans', 'Other'];
+  var settingGroups = ['Second step', 'Home network', 'Passwords', 'Lockouts and bans', 'Other'];
   var settingsMeta = {
     'security.enabled': { group: 'Second step', label: 'Check sign-ins', kind: 'bool', help: 'Off lets every sign-in through with the password alone, for everyone. Each sign-in is still recorded.' },
     'security.require_all': { group: 'Second step', label: 'Require a second step from everyone', kind: 'bool', help: 'Also users who have not set one up need a second step to sign in.' },
@@ -50,7 +50,12 @@
     'security.lockout_duration': { group: 'Lockouts and bans', label: 'A lockout lasts', kind: 'duration', help: 'A duration such as 15m or 1h.' },
     'security.challenge_max_failures': { group: 'Lockouts and bans', label: 'Wrong codes per sign-in', kind: 'int', help: 'After this many, the sign-in ends and must start again with the password: 1 to 100.' },
     'security.ban_threshold': { group: 'Lockouts and bans', label: 'Failed sign-ins before a ban', kind: 'int', help: 'Failed sign-ins from one address within a short window that ban it. 0 turns bans off.' },
-    'security.ban_duration': { group: 'Lockouts and bans', label: 'A ban lasts', kind: 'duration', help: 'A duration such as 1h or 24h.' }
+    'security.ban_duration': { group: 'Lockouts and bans', label: 'A ban lasts', kind: 'duration', help: 'A duration such as 1h or 24h.' },
+    'security.password_failures_per_ip_per_minute': { group: 'Passwords', label: 'Failed sign-ins a minute from one network', kind: 'int', help: 'More wait a moment before jfguard passes another password to Jellyfin: 0 to 1000, 0 for no limit.' },
+    'security.password_hold_after': { group: 'Passwords', label: 'Wrong passwords before a pause', kind: 'int', help: 'Wrong passwords for one user name within the window below that pause password sign-in for that name: 0 to 100, 0 for never.' },
+    'security.password_hold_window': { group: 'Passwords', label: 'Counting wrong passwords over', kind: 'duration', help: 'A duration such as 15m.' },
+    'security.password_hold_duration': { group: 'Passwords', label: 'A pause lasts', kind: 'duration', help: 'A duration such as 15m or 1h.' },
+    'security.jellyfin_lockout_attempts': { group: 'Passwords', label: 'Jellyfin locks an account after', kind: 'int', unit: 'wrong passwords', help: 'Used only without a Jellyfin admin API key: jfguard stops one short of it. 0 when Jellyfin’s lockout is off.' }
   };
 
   function el(tag, cls, text) {
@@ -159,7 +164,10 @@
 
   // ipProblem says what an address field wants when the server refused its value.
   function ipProblem(message) {
-    return /^ip /.test(message) ? 'Enter an IP address, like 203.0.113.7 or 2001:db8::7.' : '';
+    if (!/^ip /.test(message)) {
+      return '';
+    }
+    return /prefix/.test(message) ? message.replace(/^ip /, '') : 'Enter an IP address, like 203.0.113.7 or 2001:db8::7, or an IPv6 prefix, like 2001:db8:1:2::/64.';
   }
 
   function clearFieldError(form) {
@@ -1103,7 +1111,7 @@
               }
               return;
             }
-            tell(b.ip + ' is no longer banned.');
+            tell((r.result.prefix || b.ip) + ' is no longer banned.');
             loadBans();
           });
         })));
@@ -1134,7 +1142,7 @@
       }
       J.$('ban-ip').value = '';
       J.$('ban-reason').value = '';
-      tell(a.result.ip + ' is banned for ' + J.$('ban-duration').selectedOptions[0].textContent + '.');
+      tell((a.result.prefix || a.result.ip) + ' is banned for ' + J.$('ban-duration').selectedOptions[0].textContent + '.');
       loadBans();
     });
   });

@@ -46,7 +46,7 @@ func Seed(ctx context.Context, js jetstream.JetStream, n int, users int, auth *e
 			case 1:
 				p = &events.FactorVerified{ChallengeID: fmt.Sprintf("c%d", i/5), Method: "totp", TOTPStep: int64(i)}
 			case 2:
-				p = &events.SessionVerified{TokenHash: th, Reason: "challenge", ChallengeID: fmt.Sprintf("c%d", i/5)}
+				p = &events.SessionVerified{TokenHash: th, Reason: "challenge", ChallengeID: fmt.Sprintf("c%d", i/5), Assurance: "aal2"}
 			case 3:
 				p = &events.SessionRevoked{TokenHash: th, Reason: "signed_out"}
 			case 4:

@@ -23,6 +23,13 @@ type user struct {
 	hash         [32]byte
 	lastLogin    time.Time
 	lastActivity time.Time
+
+	// The lockout, as Jellyfin's UserManager keeps it (see lockout.go).
+	invalidLogins int
+	lockoutAfter  *int // LoginAttemptsBeforeLockout; nil is null: no lockout
+	disabled      bool
+	// policy holds the rest of the user's UserPolicy as last set.
+	policy userPolicy
 }
 
 // device is an access token issued to a user, Jellyfin's Device entity.
@@ -142,53 +149,63 @@ func (s *Server) userDto(u *user) userDto {
 		HasConfiguredPassword: u.hasPassword,
 		LastLoginDate:         timeOrNil(u.lastLogin),
 		LastActivityDate:      timeOrNil(u.lastActivity),
-		Configuration: userConfiguration{
-			PlayDefaultAudioTrack:      true,
-			GroupedFolders:             []string{},
-			SubtitleMode:               "Default",
-			OrderedViews:               []string{},
-			LatestItemsExcludes:        []string{},
-			MyMediaExcludes:            []string{},
-			HidePlayedInLatest:         true,
-			RememberAudioSelections:    true,
-			RememberSubtitleSelections: true,
-			EnableNextEpisodeAutoPlay:  true,
-		},
-		Policy: userPolicy{
-			IsAdministrator:                  u.admin,
-			BlockedTags:                      []string{},
-			AllowedTags:                      []string{},
-			EnableUserPreferenceAccess:       true,
-			AccessSchedules:                  []any{},
-			BlockUnratedItems:                []string{},
-			EnableRemoteControlOfOtherUsers:  u.admin,
-			EnableSharedDeviceControl:        true,
-			EnableRemoteAccess:               true,
-			EnableLiveTvManagement:           u.admin,
-			EnableLiveTvAccess:               true,
-			EnableMediaPlayback:              true,
-			EnableAudioPlaybackTranscoding:   true,
-			EnableVideoPlaybackTranscoding:   true,
-			EnablePlaybackRemuxing:           true,
-			EnableContentDeletion:            u.admin,
-			EnableContentDeletionFromFolders: []string{},
-			EnableContentDownloading:         true,
-			EnableSyncTranscoding:            true,
-			EnableMediaConversion:            true,
-			EnabledDevices:                   []string{},
-			EnableAllDevices:                 true,
-			EnabledChannels:                  []string{},
-			EnableAllChannels:                true,
-			EnabledFolders:                   []string{},
-			EnableAllFolders:                 true,
-			LoginAttemptsBeforeLockout:       -1,
-			EnablePublicSharing:              true,
-			BlockedMediaFolders:              []string{},
-			BlockedChannels:                  []string{},
-			AuthenticationProviderID:         "Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider",
-			PasswordResetProviderID:          "Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider",
-			SyncPlayAccess:                   "CreateAndJoinGroups",
-		},
+		Configuration:         defaultConfiguration(),
+		Policy:                u.currentPolicy(),
+	}
+}
+
+// defaultConfiguration is a new user's UserConfiguration.
+func defaultConfiguration() userConfiguration {
+	return userConfiguration{
+		PlayDefaultAudioTrack:      true,
+		GroupedFolders:             []string{},
+		SubtitleMode:               "Default",
+		OrderedViews:               []string{},
+		LatestItemsExcludes:        []string{},
+		MyMediaExcludes:            []string{},
+		HidePlayedInLatest:         true,
+		RememberAudioSelections:    true,
+		RememberSubtitleSelections: true,
+		EnableNextEpisodeAutoPlay:  true,
+	}
+}
+
+// defaultPolicy is the UserPolicy of a user created with the given role.
+func defaultPolicy(admin bool) userPolicy {
+	return userPolicy{
+		IsAdministrator:                  admin,
+		BlockedTags:                      []string{},
+		AllowedTags:                      []string{},
+		EnableUserPreferenceAccess:       true,
+		AccessSchedules:                  []any{},
+		BlockUnratedItems:                []string{},
+		EnableRemoteControlOfOtherUsers:  admin,
+		EnableSharedDeviceControl:        true,
+		EnableRemoteAccess:               true,
+		EnableLiveTvManagement:           admin,
+		EnableLiveTvAccess:               true,
+		EnableMediaPlayback:              true,
+		EnableAudioPlaybackTranscoding:   true,
+		EnableVideoPlaybackTranscoding:   true,
+		EnablePlaybackRemuxing:           true,
+		EnableContentDeletion:            admin,
+		EnableContentDeletionFromFolders: []string{},
+		EnableContentDownloading:         true,
+		EnableSyncTranscoding:            true,
+		EnableMediaConversion:            true,
+		EnabledDevices:                   []string{},
+		EnableAllDevices:                 true,
+		EnabledChannels:                  []string{},
+		EnableAllChannels:                true,
+		EnabledFolders:                   []string{},
+		EnableAllFolders:                 true,
+		LoginAttemptsBeforeLockout:       -1,
+		EnablePublicSharing:              true,
+		BlockedMediaFolders:              []string{},
+		BlockedChannels:                  []string{},
+		AuthenticationProviderID:         "Jellyfin.Server.Implementations.Users.DefaultAuthenticationProvider",
+		PasswordResetProviderID:          "Jellyfin.Server.Implementations.Users.DefaultPasswordResetProvider",
+		SyncPlayAccess:                   "CreateAndJoinGroups",
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -240,6 +241,33 @@ func TestContract(t *testing.T) {
 		template: "/Videos/{itemId}/stream", status: 206, undocumented: "the document lists no partial content"})
 	run(contractCase{name: "stream without a token", method: "GET", target: "/Videos/" + item + "/stream", template: "/Videos/{itemId}/stream", status: 401,
 		undocumented: "Jellyfin 12.0 streams without a token (Options.AnonymousStreams); the stand-in asks for one by default"})
+
+	policy := func(id string) string {
+		res := run(contractCase{name: "user with its policy", method: "GET", target: "/Users/" + id, header: keyAuth, template: "/Users/{userId}", status: 200})
+		var u struct{ Policy json.RawMessage }
+		res.json(t, &u)
+		return string(u.Policy)
+	}
+	alicePolicy := policy(f.alice.ID)
+	run(contractCase{name: "update a user's policy", method: "POST", target: "/Users/" + f.alice.ID + "/Policy", body: alicePolicy, header: keyAuth,
+		template: "/Users/{userId}/Policy", status: 204})
+	run(contractCase{name: "update a user's policy as a user", method: "POST", target: "/Users/" + f.alice.ID + "/Policy", body: alicePolicy, header: aliceAuth,
+		template: "/Users/{userId}/Policy", status: 403, differs: "authorization refuses without a body; the document's ProblemDetails is the controller's own 403"})
+	run(contractCase{name: "update a user's policy without a token", method: "POST", target: "/Users/" + f.alice.ID + "/Policy", body: alicePolicy,
+		template: "/Users/{userId}/Policy", status: 401})
+	run(contractCase{name: "update a policy without its providers", method: "POST", target: "/Users/" + f.alice.ID + "/Policy", body: `{"IsDisabled":false}`, header: keyAuth,
+		template: "/Users/{userId}/Policy", status: 400})
+	run(contractCase{name: "update an unknown user's policy", method: "POST", target: "/Users/" + strings.Repeat("0", 31) + "1/Policy", body: alicePolicy, header: keyAuth,
+		template: "/Users/{userId}/Policy", status: 404, undocumented: "the controller's NotFound() for an unknown user"})
+	disableAdmin := strings.Replace(policy(f.admin.ID), `"IsDisabled":false`, `"IsDisabled":true`, 1)
+	run(contractCase{name: "disable an administrator", method: "POST", target: "/Users/" + f.admin.ID + "/Policy", body: disableAdmin, header: keyAuth,
+		template: "/Users/{userId}/Policy", status: 403, differs: "the document declares ProblemDetails; the controller answers its message as a plain string"})
+	carol := f.srv.AddUser("carol", "carol-password", false)
+	f.srv.SetLoginAttemptsBeforeLockout(carol.ID, 1)
+	run(contractCase{name: "the wrong password that locks an account", method: "POST", target: "/Users/AuthenticateByName", body: `{"Username":"carol","Pw":"x"}`, header: []string{"Authorization", web},
+		template: "/Users/AuthenticateByName", status: 401, undocumented: "Jellyfin's exception middleware answers a failed sign-in in plain text"})
+	run(contractCase{name: "sign in to a disabled account", method: "POST", target: "/Users/AuthenticateByName", body: `{"Username":"carol","Pw":"carol-password"}`, header: []string{"Authorization", web},
+		template: "/Users/AuthenticateByName", status: 403, undocumented: "the user manager's SecurityException for a disabled account, answered in plain text"})
 
 	f.srv.SetQuickConnect(false)
 	run(contractCase{name: "initiate while off", method: "POST", target: "/QuickConnect/Initiate", header: []string{"Authorization", tv}, template: "/QuickConnect/Initiate", status: 401})

@@ -45,6 +45,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/Users", signedIn, s.handleUsers},
 		{http.MethodGet, "/Users/Public", anonymous, s.handlePublicUsers},
 		{http.MethodGet, "/Users/{userId}", signedIn, s.handleUserByID},
+		{http.MethodPost, "/Users/{userId}/Policy", elevated, s.handleUpdateUserPolicy},
 		{http.MethodPost, "/Sessions/Logout", signedIn, s.handleLogout},
 
 		{http.MethodGet, "/QuickConnect/Enabled", anonymous, s.handleQuickConnectEnabled},
@@ -69,7 +70,9 @@ func (s *Server) routeTable() []route {
 }
 
 // dispatch routes a request the way ASP.NET Core's endpoint routing does for
-// Jellyfin: literal segments match ignoring case, a trailing slash is
+// Jellyfin: methods and literal segments match ignoring case (HttpMethods.Equals is
+// an ordinal ignore-case comparison, so "post" reaches a POST endpoint), a trailing
+// slash is
 // ignored, a route with more literal segments wins over one with
 // parameters, a known path with the wrong method is 405, and authorization
 // runs only once a route is found.
@@ -99,7 +102,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			continue
 		}
-		if rt.method != r.Method {
+		if !strings.EqualFold(rt.method, r.Method) {
 			allowed = append(allowed, rt.method)
 			continue
 		}

@@ -45,3 +45,28 @@ func TestDotSegmentsReachTheRoute(t *testing.T) {
 		t.Errorf("GET /Users/x/../Me: status %d", res.status)
 	}
 }
+
+// TestMethodsMatchIgnoringCase checks that a method reaches its route whatever its
+// case, as in ASP.NET Core, whose HttpMethods.Equals ignores case: a gateway that
+// matched only "POST" would let "post" through to Jellyfin's sign-in.
+func TestMethodsMatchIgnoringCase(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	for _, method := range []string{"post", "pOsT", "Post"} {
+		res := f.call(t, method, "/Users/AuthenticateByName",
+			map[string]string{"Username": "alice", "Pw": alicePassword},
+			"Authorization", clientHeader("Jellyfin Web", "Chrome", "case-"+method, "12.0.0", ""))
+		if res.status != http.StatusOK {
+			t.Errorf("%s /Users/AuthenticateByName: status %d: %s", method, res.status, res.body)
+		}
+	}
+	if res := f.call(t, "get", "/System/Info/Public", nil); res.status != http.StatusOK {
+		t.Errorf("get /System/Info/Public: status %d", res.status)
+	}
+	if res := f.call(t, "get", "/web/", nil); res.status != http.StatusOK {
+		t.Errorf("get /web/: status %d", res.status)
+	}
+	if res := f.call(t, "delete", "/Users/AuthenticateByName", nil); res.status != http.StatusMethodNotAllowed {
+		t.Errorf("delete /Users/AuthenticateByName: status %d, want 405", res.status)
+	}
+}

@@ -148,7 +148,7 @@ func New(opts Options) *Server {
 // unique ignoring case, as in Jellyfin; adding a taken name panics, because
 // it is a mistake in the caller's setup.
 func (s *Server) AddUser(name, password string, admin bool) User {
-	u := &user{id: randomHex(16), name: name, admin: admin, hasPassword: password != ""}
+	u := &user{id: randomHex(16), name: name, admin: admin, hasPassword: password != "", policy: defaultPolicy(admin)}
 	if _, err := rand.Read(u.salt[:]); err != nil {
 		panic(err)
 	}

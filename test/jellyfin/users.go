@@ -11,7 +11,9 @@ import (
 // the client details before the password: a sign-in without Client, Device,
 // DeviceId and Version in the Authorization header is 400 even with a wrong
 // password, an empty user name is 400, and a wrong user name or password is
-// 401. A token sent along is ignored (the endpoint is anonymous).
+// 401. A disabled account is 403 whatever the password; a wrong password counts
+// towards the lockout and a right one clears the count (see lockout.go). A token
+// sent along is ignored (the endpoint is anonymous).
 func (s *Server) handleAuthenticateByName(w http.ResponseWriter, r *http.Request, req *request) {
 	body, err := readJSONObject(r)
 	if err != nil {
@@ -35,11 +37,23 @@ func (s *Server) handleAuthenticateByName(w http.ResponseWriter, r *http.Request
 	}
 	s.mu.Lock()
 	u := s.userByNameLocked(username)
-	if u == nil || !u.checkPassword(password) {
+	if u == nil {
 		s.mu.Unlock()
 		writeException(w, http.StatusUnauthorized)
 		return
 	}
+	if u.disabled {
+		s.mu.Unlock()
+		writeException(w, http.StatusForbidden)
+		return
+	}
+	if !u.checkPassword(password) {
+		u.passwordFailed()
+		s.mu.Unlock()
+		writeException(w, http.StatusUnauthorized)
+		return
+	}
+	u.invalidLogins = 0
 	d := s.newSessionLocked(u, creds, remoteIP(r))
 	result := s.authenticationResultLocked(u, d)
 	s.mu.Unlock()
@@ -75,7 +89,9 @@ func (s *Server) handleCurrentUser(w http.ResponseWriter, r *http.Request, req *
 
 // handleUsers is GET /Users. In Jellyfin 12.0 any signed-in caller may list
 // users (the endpoint's policy is DefaultAuthorization, not elevation).
+// isHidden and isDisabled keep the users whose flag has that value.
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, req *request) {
+	var filters []func(userPolicy) bool
 	for _, name := range []string{"isHidden", "isDisabled"} {
 		if v, ok := queryValue(r, name); ok {
 			b, err := strconv.ParseBool(v)
@@ -83,30 +99,41 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, req *reques
 				writeValidationProblem(w, name, "The value '"+v+"' is not valid.")
 				return
 			}
-			if b {
-				// No stand-in user is hidden or disabled.
-				writeJSON(w, http.StatusOK, []userDto{})
-				return
+			if name == "isHidden" {
+				filters = append(filters, func(p userPolicy) bool { return p.IsHidden == b })
+			} else {
+				filters = append(filters, func(p userPolicy) bool { return p.IsDisabled == b })
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, s.userList())
+	writeJSON(w, http.StatusOK, s.userList(filters...))
 }
 
 // handlePublicUsers is GET /Users/Public, which login screens call without a
-// token to show user tiles. Jellyfin lists the users that are not hidden;
-// no stand-in user is hidden, so anyone can learn every user name, as on a
-// Jellyfin server whose users keep the default visibility.
+// token to show user tiles. Jellyfin lists the users that are neither hidden
+// nor disabled; stand-in users keep the default visibility, so anyone can
+// learn every enabled user's name, as on a default Jellyfin server.
 func (s *Server) handlePublicUsers(w http.ResponseWriter, r *http.Request, req *request) {
-	writeJSON(w, http.StatusOK, s.userList())
+	writeJSON(w, http.StatusOK, s.userList(
+		func(p userPolicy) bool { return !p.IsHidden },
+		func(p userPolicy) bool { return !p.IsDisabled },
+	))
 }
 
-// userList returns every user, ordered by name as Jellyfin orders them.
-func (s *Server) userList() []userDto {
+// userList returns the users every filter keeps, ordered by name as Jellyfin
+// orders them.
+func (s *Server) userList(keep ...func(userPolicy) bool) []userDto {
 	s.mu.Lock()
 	users := make([]userDto, 0, len(s.users))
+next:
 	for _, u := range s.users {
-		users = append(users, s.userDto(u))
+		dto := s.userDto(u)
+		for _, k := range keep {
+			if !k(dto.Policy) {
+				continue next
+			}
+		}
+		users = append(users, dto)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(users, func(a, b userDto) int { return strings.Compare(a.Name, b.Name) })

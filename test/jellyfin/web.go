@@ -32,7 +32,7 @@ var webContentTypes = map[string]string{
 // files are gzip-compressed when the client accepts it (see compressWriter),
 // so a proxy that wants to edit the page must ask for identity encoding.
 func (s *Server) handleWeb(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if !strings.EqualFold(r.Method, http.MethodGet) && !strings.EqualFold(r.Method, http.MethodHead) {
 		writeEmpty(w, http.StatusNotFound)
 		return
 	}

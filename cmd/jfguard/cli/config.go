@@ -55,6 +55,7 @@ type Settings struct {
 		LANCIDRs             []string `koanf:"lan_cidrs"`
 		TrustForwardedFor    bool     `koanf:"trust_forwarded_for"`
 		TrustedProxies       []string `koanf:"trusted_proxies"`
+		IPv6Prefix           int      `koanf:"ipv6_prefix"`
 		TrustCookieDays      int      `koanf:"trust_cookie_days"`
 		LockoutThreshold     int      `koanf:"lockout_threshold"`
 		LockoutDuration      string   `koanf:"lockout_duration"`
@@ -63,6 +64,12 @@ type Settings struct {
 		BanDuration          string   `koanf:"ban_duration"`
 		StepUpWindow         string   `koanf:"step_up_window"`
 		TOTPIssuer           string   `koanf:"totp_issuer"`
+
+		PasswordFailuresPerIPPerMinute int    `koanf:"password_failures_per_ip_per_minute"`
+		PasswordHoldAfter              int    `koanf:"password_hold_after"`
+		PasswordHoldWindow             string `koanf:"password_hold_window"`
+		PasswordHoldDuration           string `koanf:"password_hold_duration"`
+		JellyfinLockoutAttempts        int    `koanf:"jellyfin_lockout_attempts"`
 	} `koanf:"security"`
 
 	WebAuthn struct {
@@ -143,6 +150,7 @@ func defaults() map[string]any {
 		"security.lan_cidrs":              []string{"192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12"},
 		"security.trust_forwarded_for":    false,
 		"security.trusted_proxies":        []string{},
+		"security.ipv6_prefix":            domain.DefaultIPv6PrefixBits,
 		"security.trust_cookie_days":      30,
 		"security.lockout_threshold":      5,
 		"security.lockout_duration":       "15m",
@@ -175,6 +183,12 @@ func defaults() map[string]any {
 		"audit.checkpoint_interval":       "60s",
 		"log.level":                       "info",
 		"log.format":                      "text",
+
+		"security.password_failures_per_ip_per_minute": 10,
+		"security.password_hold_after":                 5,
+		"security.password_hold_window":                "15m",
+		"security.password_hold_duration":              "15m",
+		"security.jellyfin_lockout_attempts":           3,
 	}
 }
 
@@ -342,6 +356,7 @@ type Resolved struct {
 	PublicURL          *url.URL
 	Policy             domain.Policy
 	Trust              jhttp.ProxyTrust
+	IPv6Prefix         int
 	SyncInterval       time.Duration
 	CheckpointInterval time.Duration
 	JellyfinAPIKey     string
@@ -420,6 +435,12 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		bad("security.trusted_proxies", strings.Join(s.Security.TrustedProxies, ","), err.Error(), "list the addresses of your reverse proxies, e.g. 127.0.0.1 or 10.0.0.2/32")
 	}
 	r.Trust = jhttp.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
+	if n := s.Security.IPv6Prefix; n < domain.MinIPv6PrefixBits || n > domain.MaxIPv6PrefixBits {
+		bad("security.ipv6_prefix", strconv.Itoa(n), fmt.Sprintf("not a prefix length from %d to %d", domain.MinIPv6PrefixBits, domain.MaxIPv6PrefixBits),
+			"use 64 (the network one subscriber holds, the default), 56 or 48 to count a whole site as one client, or 128 to count IPv6 addresses one by one")
+	} else {
+		r.IPv6Prefix = n
+	}
 	for key, v := range map[string]string{
 		"security.trust_cookie_days":      strconv.Itoa(s.Security.TrustCookieDays),
 		"security.lockout_threshold":      strconv.Itoa(s.Security.LockoutThreshold),
@@ -428,6 +449,12 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.ban_threshold":          strconv.Itoa(s.Security.BanThreshold),
 		"security.ban_duration":           s.Security.BanDuration,
 		"security.step_up_window":         s.Security.StepUpWindow,
+
+		"security.password_failures_per_ip_per_minute": strconv.Itoa(s.Security.PasswordFailuresPerIPPerMinute),
+		"security.password_hold_after":                 strconv.Itoa(s.Security.PasswordHoldAfter),
+		"security.password_hold_window":                s.Security.PasswordHoldWindow,
+		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
+		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
 	} {
 		if err := jhttp.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
@@ -481,6 +508,13 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		r.WebhookSecrets = append(r.WebhookSecrets, secret(&errs, &r.Warnings, key+".secret", w.Secret, w.SecretFile))
 	}
 	r.Warnings = append(r.Warnings, jhttp.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
+	if r.JellyfinAPIKey == "" && p.JellyfinLockout > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("jellyfin.api_key_file is not set: jfguard cannot read or reset a user's count of failed sign-ins at Jellyfin, "+
+			"where reaching the lockout disables the account, so after %d wrong passwords in a row for a user name it stops forwarding passwords for that name "+
+			"until an administrator releases it (jfguard rpc passwords.release), and it cannot protect users hidden from Jellyfin's public user list; "+
+			"fix: set jellyfin.api_key_file, or turn Jellyfin's lockout off for every user (Dashboard, Users, \"Failed login tries before user is locked out\": -1) "+
+			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,10 @@ func TestBadSettingsStopStartupNamingKeyValueAndFix(t *testing.T) {
 		{"bad value from the environment", "", []string{"JFGUARD_SMTP_TLS=ssl"}, []string{"smtp.tls", `"ssl"`, "starttls"}},
 		{"bad listen", "listen: \"8097\"\n", nil, []string{"listen", `"8097"`, `":8097"`}},
 		{"colon in issuer", "security:\n  totp_issuer: \"My:Jellyfin\"\n", nil, []string{"security.totp_issuer", "My:Jellyfin", "fix:"}},
+		{"IPv6 prefix too short", "security:\n  ipv6_prefix: 32\n", nil, []string{"security.ipv6_prefix", `"32"`, "from 48 to 128", "use 64"}},
+		{"IPv6 prefix from the environment", "", []string{"JFGUARD_SECURITY_IPV6_PREFIX=129"}, []string{"security.ipv6_prefix", `"129"`, "use 64"}},
+		{"password hold too long", "security:\n  password_hold_duration: 30d\n", nil, []string{"security.password_hold_duration", `"30d"`, "fix:"}},
+		{"negative throttle", "", []string{"JFGUARD_SECURITY_PASSWORD_FAILURES_PER_IP_PER_MINUTE=-1"}, []string{"security.password_failures_per_ip_per_minute", `"-1"`, "from 0 to 1000"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,5 +139,51 @@ func TestPlainSecretsWarn(t *testing.T) {
 	}
 	if !found || r.JellyfinAPIKey != "abc" {
 		t.Fatalf("warnings %v, key %q", r.Warnings, r.JellyfinAPIKey)
+	}
+}
+
+// TestNoAdminKeyWarnsAboutJellyfinsLockout: without the Jellyfin admin API key,
+// jfguard cannot keep Jellyfin's lockout from disabling accounts except by pausing
+// password sign-in for a name; the start says so, with both fixes. With Jellyfin's
+// lockout declared off there is nothing to warn about.
+func TestNoAdminKeyWarnsAboutJellyfinsLockout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		warn bool
+	}{
+		{"no admin key", nil, true},
+		{"an admin key", map[string]string{"jellyfin.api_key": "abc"}, false},
+		{"no admin key, Jellyfin's lockout off", map[string]string{"security.jellyfin_lockout_attempts": "0"}, false},
+	} {
+		set := map[string]string{"data_dir": t.TempDir()}
+		maps.Copy(set, tc.set)
+		s, err := LoadSettings("", false, nil, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var warning string
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "count of failed sign-ins at Jellyfin") {
+				warning = w
+			}
+		}
+		switch {
+		case tc.warn && warning == "":
+			t.Errorf("%s: no warning about Jellyfin's lockout in %q", tc.name, r.Warnings)
+		case tc.warn:
+			for _, want := range []string{"after 2 wrong passwords in a row", "passwords.release", "fix: set jellyfin.api_key_file", "security.jellyfin_lockout_attempts to 0"} {
+				if !strings.Contains(warning, want) {
+					t.Errorf("%s: the warning %q does not say %q", tc.name, warning, want)
+				}
+			}
+		case warning != "":
+			t.Errorf("%s: warning %q", tc.name, warning)
+		}
 	}
 }
