@@ -34,6 +34,12 @@ func TestLowercaseMethodsAreIntercepted(t *testing.T) {
 	if res.status != http.StatusOK || qc.Code == "" {
 		t.Fatalf("initiate Quick Connect: status %d: %s", res.status, res.body)
 	}
+	// The session from before enrolment must step up first: the lowercase method is
+	// held to that rule too.
+	if res := g.do(t, "pOsT", "/QuickConnect/Authorize?code="+qc.Code, nil, "Authorization", clientHeader("alice-setup", f.token)); res.status != http.StatusForbidden || res.errorCode() != "step_up_required" {
+		t.Fatalf("pOsT /QuickConnect/Authorize from a session without a recent factor: status %d: %s", res.status, res.body)
+	}
+	g.stepUp(t, f.token, f.secret)
 	if res := g.do(t, "pOsT", "/QuickConnect/Authorize?code="+qc.Code, nil, "Authorization", clientHeader("alice-setup", f.token)); res.status != http.StatusOK {
 		t.Fatalf("pOsT /QuickConnect/Authorize: status %d: %s", res.status, res.body)
 	}
