@@ -65,6 +65,8 @@ var catalog = []Entry{
 	{Type: "sessions_adopted", Aggregate: AggSystem, Summary: "An administrator adopted the Jellyfin sessions that existed when jfguard was installed.", proto: &SessionsAdopted{}},
 	{Type: "notification_failed", Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
 	{Type: "node_started", Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
+	{Type: "subscriber_added", Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
+	{Type: "subscriber_removed", Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.

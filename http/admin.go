@@ -95,6 +95,8 @@ var eventLabels = map[string]eventLabel{
 	"sessions_adopted":         {"Sessions adopted", toneWarn},
 	"notification_failed":      {"Alert not delivered", toneBad},
 	"node_started":             {"Node started", ""},
+	"subscriber_added":         {"Subscriber added", toneWarn},
+	"subscriber_removed":       {"Subscriber removed", ""},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

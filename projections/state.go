@@ -55,6 +55,9 @@ type State struct {
 	// ChallengeUsers maps open challenges to their user.
 	ChallengeUsers map[string]string
 
+	// Subscribers are the external systems that may read the stream over NATS.
+	Subscribers map[string]Subscriber
+
 	// Pending holds, per aggregate, the events of a command whose last event has not
 	// arrived yet; Tails the sequence of the newest such event (a decision's expected
 	// sequence must count it). Incomplete counts commands that never completed.
@@ -78,6 +81,7 @@ func NewState() *State {
 		Addresses:    map[string]*domain.Address{},
 		Settings:     map[string]string{},
 		FileSettings: map[string]string{},
+		Subscribers:  map[string]Subscriber{},
 		Counts:       map[string]uint64{},
 		Tokens:       map[string]TokenRef{},
 		Names:        map[string]string{},
@@ -181,6 +185,7 @@ func (s *State) applyOne(ev events.Event) {
 				s.FileSettings[e.Key] = e.New
 			}
 		}
+		foldSubscriber(s.Subscribers, ev, p)
 	}
 }
 

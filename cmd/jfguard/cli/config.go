@@ -33,6 +33,9 @@ type Settings struct {
 	MasterKey      string `koanf:"master_key"`
 	MasterKeyFile  string `koanf:"master_key_file"`
 
+	AuditorToken     string `koanf:"auditor_token"`
+	AuditorTokenFile string `koanf:"auditor_token_file"`
+
 	Jellyfin struct {
 		APIKey     string `koanf:"api_key"`
 		APIKeyFile string `koanf:"api_key_file"`
@@ -45,6 +48,10 @@ type Settings struct {
 		SyncInterval string `koanf:"sync_interval"`
 		Replicas     int    `koanf:"replicas"`
 		CredsFile    string `koanf:"creds_file"`
+
+		Nkey     string      `koanf:"nkey"`
+		NkeyFile string      `koanf:"nkey_file"`
+		TLS      TLSSettings `koanf:"tls"`
 	} `koanf:"nats"`
 
 	Security struct {
@@ -136,6 +143,13 @@ func defaults() map[string]any {
 		"nats.sync_interval":              embed.DefaultSyncInterval.String(),
 		"nats.replicas":                   1,
 		"nats.creds_file":                 "",
+		"nats.nkey":                       "",
+		"nats.nkey_file":                  "",
+		"nats.tls.ca_file":                "",
+		"nats.tls.cert_file":              "",
+		"nats.tls.key_file":               "",
+		"auditor_token":                   "",
+		"auditor_token_file":              "",
 		"security.enabled":                true,
 		"security.require_all":            false,
 		"security.lan_bypass":             true,
@@ -353,6 +367,12 @@ type Resolved struct {
 	WebhookSecrets     []string
 	WebAuthn           jhttp.WebAuthnSettings
 	Warnings           []string
+
+	// The event bus: the nkey seed for an external server, the auditor token, and
+	// the warnings /jfguard/readyz keeps repeating (also in Warnings).
+	NATSNkeySeed string
+	AuditorToken string
+	BusWarnings  []string
 }
 
 // Resolve validates settings and reads secrets from their files. Every problem is
@@ -470,6 +490,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		r.WebhookSecrets = append(r.WebhookSecrets, secret(&errs, &r.Warnings, key+".secret", w.Secret, w.SecretFile))
 	}
 	r.Warnings = append(r.Warnings, jhttp.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
+	resolveBus(s, r, &errs)
 	if len(errs) > 0 {
 		return nil, errs
 	}
