@@ -3,6 +3,7 @@ package http
 import (
 	"crypto/subtle"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -39,4 +40,17 @@ func (s *Server) requireReader() gin.HandlerFunc {
 // msgAuditorReadOnly explains a refused state change to the auditor token's holder.
 func msgAuditorReadOnly(method string) string {
 	return method + " changes state and the auditor token only reads; use the admin token (data_dir/admin.token) or an administrator's session"
+}
+
+// ReadOnlyRPCMethods lists the control API methods that change nothing, sorted: the
+// ones the auditor token may call.
+func (s *Server) ReadOnlyRPCMethods() []string {
+	var out []string
+	for name, m := range s.rpcTable() {
+		if m.readOnly {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
