@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 )
 
@@ -169,5 +171,68 @@ func TestBusWarningAtStartAndInReadyz(t *testing.T) {
 	}
 	if !found || !ready.Ready || resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz %d %+v: want ready with the bus warning", resp.StatusCode, ready)
+	}
+}
+
+// TestEmbeddedNATSWithTLS: with nats.tls.cert_file and key_file the embedded
+// server's client port speaks TLS only; with ca_file it also wants a client
+// certificate signed by that CA. A subscriber connects over it; jfguard itself is
+// unaffected (it connects in process).
+func TestEmbeddedNATSWithTLS(t *testing.T) {
+	t.Parallel()
+	certs := newTestCerts(t)
+	_, up := standIn(t)
+	s, err := LoadSettings("", false, nil, map[string]string{
+		"listen": "127.0.0.1:0", "upstream": up, "data_dir": t.TempDir(),
+		"nats.listen":        fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"nats.tls.cert_file": certs.ServerCert, "nats.tls.key_file": certs.ServerKey, "nats.tls.ca_file": certs.CA,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(r, nil)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	code, out, errOut := runCLI(t, "subscribers", "add", "siem", "--server", m.URL(), "--token", m.AdminToken())
+	if code != 0 {
+		t.Fatalf("subscribers add: %s", errOut)
+	}
+	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	url := strings.Replace(m.NATSURL(), "nats://", "tls://", 1)
+	connect := func(extra ...nats.Option) error {
+		nc, err := nats.Connect(url, append([]nats.Option{nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix("_INBOX_siem"), nats.NoReconnect()}, extra...)...)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		_, err = js.Stream(context.Background(), "JFGUARD_EVENTS")
+		return err
+	}
+	if err := connect(nats.RootCAs(certs.CA), nats.ClientCert(certs.ClientCert, certs.ClientKey)); err != nil {
+		t.Fatalf("subscriber over TLS with a client certificate: %v", err)
+	}
+	if err := connect(nats.RootCAs(certs.CA)); err == nil {
+		t.Error("a client without a certificate connected although nats.tls.ca_file asks for one")
+	}
+	if err := connect(nats.ClientCert(certs.ClientCert, certs.ClientKey)); err == nil {
+		t.Error("a client that does not trust the server's CA connected")
+	}
+	if nc, err := nats.Connect(m.NATSURL(), nats.Nkey(pub, kp.Sign), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Error("a client without TLS connected")
 	}
 }

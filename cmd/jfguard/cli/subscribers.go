@@ -22,8 +22,9 @@ type SubscribersCmd struct {
 	Remove SubscribersRemoveCmd `cmd:"" help:"Remove a subscriber: it can no longer connect, and its connections are cut."`
 }
 
-// cliContext is the event context of changes made by the command line offline.
-var cliContext = events.Context{Actor: "cli"}
+// cliContext is the event context of changes made by the command line offline:
+// whoever may open the data directory is an administrator.
+var cliContext = events.Context{Actor: "admin"}
 
 // SubscribersAddCmd creates a subscriber.
 type SubscribersAddCmd struct {
