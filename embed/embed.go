@@ -48,8 +48,8 @@ type Options struct {
 	TLS TLSFiles
 	// StoreDir is where the embedded server keeps its file storage.
 	StoreDir string
-	// Listen opens a client port on the embedded server ("127.0.0.1:4222") so other
-	// systems can subscribe to the stream; empty opens none.
+	// Listen opens a client port on the embedded server ("127.0.0.1:4222") for
+	// subscribers (see SetSubscribers); empty opens none.
 	Listen string
 	// Sync is SyncAlways or SyncInterval.
 	Sync string
@@ -154,7 +154,6 @@ func Start(opts Options) (*Conn, error) {
 				return nil, fmt.Errorf("nats.tls: %w", err)
 			}
 			sopts.TLSConfig, sopts.TLS, sopts.TLSVerify = tc, true, opts.TLS.CAFile != ""
-			sopts.TLSTimeout = 5
 		}
 	}
 	ns, err := server.NewServer(sopts)
@@ -213,6 +212,12 @@ func (c *Conn) ClientURL() string {
 		return ""
 	}
 	if addr := c.Server.Addr(); addr != nil {
+		c.authMu.Lock()
+		tls := c.serverOpts != nil && c.serverOpts.TLSConfig != nil
+		c.authMu.Unlock()
+		if tls {
+			return "tls://" + addr.String()
+		}
 		return "nats://" + addr.String()
 	}
 	return ""

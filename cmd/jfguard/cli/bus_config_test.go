@@ -208,7 +208,10 @@ func TestEmbeddedNATSWithTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := kp.PublicKey()
-	url := strings.Replace(m.NATSURL(), "nats://", "tls://", 1)
+	url := m.NATSURL()
+	if !strings.HasPrefix(url, "tls://") {
+		t.Fatalf("the NATS URL of a TLS port is %s", url)
+	}
 	connect := func(extra ...nats.Option) error {
 		nc, err := nats.Connect(url, append([]nats.Option{nats.Nkey(pub, kp.Sign), nats.CustomInboxPrefix("_INBOX_siem"), nats.NoReconnect()}, extra...)...)
 		if err != nil {
@@ -231,7 +234,7 @@ func TestEmbeddedNATSWithTLS(t *testing.T) {
 	if err := connect(nats.ClientCert(certs.ClientCert, certs.ClientKey)); err == nil {
 		t.Error("a client that does not trust the server's CA connected")
 	}
-	if nc, err := nats.Connect(m.NATSURL(), nats.Nkey(pub, kp.Sign), nats.NoReconnect()); err == nil {
+	if nc, err := nats.Connect(strings.Replace(url, "tls://", "nats://", 1), nats.Nkey(pub, kp.Sign), nats.NoReconnect()); err == nil {
 		nc.Close()
 		t.Error("a client without TLS connected")
 	}
