@@ -1,12 +1,14 @@
 package embed
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
+	"sync"
 
-	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 )
@@ -83,60 +85,144 @@ func SubscriberPermissions(p SubscriberPolicy, name string, others []string) *se
 // starts with U).
 func ValidPublicKey(key string) bool { return nkeys.IsValidPublicUserKey(key) }
 
-// users builds the server's user list: jfguard's own key, which may connect only in
-// process and has every right, then each subscriber with its permissions. Unusable
-// entries (a key that is not a user's public key, or one already taken) are left
-// out and reported: the server refuses a user list with either, and one bad entry
-// must not lock everyone else out.
-func users(internal string, policy SubscriberPolicy, subs []Subscriber) ([]*server.NkeyUser, []error) {
-	out := []*server.NkeyUser{{
-		Nkey:                   internal,
-		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}},
-	}}
+// authenticator decides who may connect to the embedded server: jfguard's own key,
+// in process only, with every right; each subscriber's key, over the network only,
+// with its rights; nobody else. It is the server's custom authentication rather than
+// its nkey user list because that list changes only by reloading the server's
+// options, which nats-server does not synchronise with the direct gets it is
+// serving; here a change is a map update and a word to the affected connections.
+type authenticator struct {
+	internal string
+
+	mu    sync.Mutex
+	users map[string]subscriberUser // public key → subscriber
+	conns map[uint64]connection     // subscribers' connections by client id
+	srv   *server.Server
+}
+
+type subscriberUser struct {
+	name  string
+	perms *server.Permissions
+}
+
+// connection is a subscriber's connection, kept so a change of subscribers can give
+// it its new rights or close it.
+type connection struct {
+	key    string
+	client server.ClientAuthentication
+}
+
+func newAuthenticator(internal string) *authenticator {
+	return &authenticator{internal: internal, users: map[string]subscriberUser{}, conns: map[uint64]connection{}}
+}
+
+// Check verifies the client's nkey signature over the server's nonce and registers
+// its rights.
+func (a *authenticator) Check(c server.ClientAuthentication) bool {
+	if c.Kind() != server.CLIENT {
+		return false
+	}
+	opts := c.GetOpts()
+	if opts == nil || opts.Nkey == "" || !verified(opts.Nkey, opts.Sig, c.GetNonce()) {
+		return false
+	}
+	_, network := c.RemoteAddress().(*net.TCPAddr)
+	if opts.Nkey == a.internal {
+		if network {
+			return false
+		}
+		c.RegisterUser(&server.User{Username: "jfguard"})
+		return true
+	}
+	if !network {
+		return false
+	}
+	// Looked up and registered under the lock, so a change of subscribers either
+	// comes before (and this one is refused or gets the new rights) or after (and
+	// finds this connection).
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u, ok := a.users[opts.Nkey]
+	if !ok {
+		return false
+	}
+	c.RegisterUser(&server.User{Username: u.name, Permissions: u.perms})
+	a.conns[c.GetID()] = connection{key: opts.Nkey, client: c}
+	return true
+}
+
+// verified checks an nkey's signature of the nonce, as nats-server does for its own
+// nkey users.
+func verified(key, sig string, nonce []byte) bool {
+	if len(nonce) == 0 {
+		return false
+	}
+	pub, err := nkeys.FromPublicKey(key)
+	if err != nil || !nkeys.IsValidPublicUserKey(key) {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		if raw, err = base64.StdEncoding.DecodeString(sig); err != nil {
+			return false
+		}
+	}
+	return pub.Verify(nonce, raw) == nil
+}
+
+// set replaces the subscribers. Connections of a subscriber that is gone, or whose
+// key changed, are closed (and refused when they come back); the others get their
+// recomputed rights at once. Unusable entries (a key that is not a user's public
+// key, or one already taken) are left out and reported, so one bad entry locks
+// nobody else out.
+func (a *authenticator) set(policy SubscriberPolicy, subs []Subscriber) error {
 	sorted := slices.Clone(subs)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	names := make([]string, 0, len(sorted))
 	for _, s := range sorted {
 		names = append(names, s.Name)
 	}
-	seen := map[string]bool{internal: true}
-	var errs []error
+	users := map[string]subscriberUser{}
+	var problems []error
 	for _, s := range sorted {
-		switch {
+		switch _, taken := users[s.PublicKey]; {
 		case !ValidPublicKey(s.PublicKey):
-			errs = append(errs, fmt.Errorf("subscriber %s: %q is not a NATS user public key; it cannot connect", s.Name, s.PublicKey))
-			continue
-		case seen[s.PublicKey]:
-			errs = append(errs, fmt.Errorf("subscriber %s: its public key is already in use; it cannot connect", s.Name))
-			continue
+			problems = append(problems, fmt.Errorf("subscriber %s: %q is not a NATS user public key; it cannot connect", s.Name, s.PublicKey))
+		case taken || s.PublicKey == a.internal:
+			problems = append(problems, fmt.Errorf("subscriber %s: its public key is already in use; it cannot connect", s.Name))
+		default:
+			users[s.PublicKey] = subscriberUser{name: s.Name, perms: SubscriberPermissions(policy, s.Name, names)}
 		}
-		seen[s.PublicKey] = true
-		out = append(out, &server.NkeyUser{
-			Nkey:                   s.PublicKey,
-			Permissions:            SubscriberPermissions(policy, s.Name, names),
-			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeStandard: {}},
-		})
 	}
-	return out, errs
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.users = users
+	for id, c := range a.conns {
+		u, ok := users[c.key]
+		switch {
+		case c.client.RemoteAddress() == nil: // closed already
+			delete(a.conns, id)
+		case !ok:
+			delete(a.conns, id)
+			if a.srv != nil {
+				_ = a.srv.DisconnectClientByID(id)
+			}
+		default:
+			c.client.RegisterUser(&server.User{Username: u.name, Permissions: u.perms})
+		}
+	}
+	return errors.Join(problems...)
 }
 
-// SetSubscribers replaces the embedded server's subscriber users, with what policy
-// lets them read, and reloads its authorization. A connection of a subscriber that is no longer listed is closed by
-// the server (and refused when it reconnects); the connections of the others keep
-// going with their permissions recomputed. Problems with single entries are
-// returned after the others were applied.
+// SetSubscribers replaces the embedded server's subscribers, with what policy lets
+// them read. A connection of a subscriber that is no longer listed is closed by the
+// server (and refused when it reconnects); the connections of the others keep going
+// with their rights recomputed. Problems with single entries are returned after the
+// others were applied.
 func (c *Conn) SetSubscribers(policy SubscriberPolicy, subs []Subscriber) error {
-	if c.Server == nil {
+	if c.Server == nil || c.auth == nil {
 		return errors.New("subscribers are managed by jfguard only on its embedded NATS server; on an external server give them users there (docs/operations.md)")
 	}
-	c.authMu.Lock()
-	defer c.authMu.Unlock()
-	list, problems := users(c.internalKey, policy, subs)
-	next := c.serverOpts.Clone()
-	next.Nkeys = list
-	if err := c.Server.ReloadOptions(next); err != nil {
-		return fmt.Errorf("reload NATS users: %w", err)
-	}
-	c.serverOpts = next
-	return errors.Join(problems...)
+	return c.auth.set(policy, subs)
 }

@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
@@ -41,8 +44,7 @@ func newUser(t *testing.T) (nkeys.KeyPair, string) {
 var policy = SubscriberPolicy{Stream: "JFGUARD_EVENTS", Subjects: "jfguard.events.>"}
 
 // TestAnonymousConnectionsAreRefused: the embedded server lets in no client without
-// credentials on its client port, nor one with a key it does not know; jfguard's own
-// key is limited to in-process connections.
+// credentials on its client port, nor one with a key it does not know.
 func TestAnonymousConnectionsAreRefused(t *testing.T) {
 	t.Parallel()
 	c := startEmbedded(t)
@@ -61,17 +63,10 @@ func TestAnonymousConnectionsAreRefused(t *testing.T) {
 	if !c.NC.IsConnected() {
 		t.Fatal("jfguard's own connection is down")
 	}
-	if c.internalKey == "" || strings.HasPrefix(c.internalKey, "S") {
-		t.Fatalf("jfguard's key %q is not a public key", c.internalKey)
-	}
-	if len(c.serverOpts.Nkeys) != 1 || c.serverOpts.Nkeys[0].AllowedConnectionTypes == nil {
-		t.Fatalf("jfguard's user is not limited to in-process connections: %+v", c.serverOpts.Nkeys)
-	}
 }
 
 // TestAnonymousInProcessConnectionIsRefused: code in jfguard's process gets no
-// anonymous connection either. (The server refuses it on a pipe both sides write to
-// at once, which ends with the server's write deadline, 10 seconds.)
+// anonymous connection either.
 func TestAnonymousInProcessConnectionIsRefused(t *testing.T) {
 	t.Parallel()
 	c := startEmbedded(t)
@@ -115,7 +110,7 @@ func TestRemovedSubscriberIsCutOff(t *testing.T) {
 		t.Fatal("a removed subscriber connected again")
 	}
 	if !c.NC.IsConnected() {
-		t.Fatal("jfguard's own connection did not survive the reload")
+		t.Fatal("jfguard's own connection did not survive the change")
 	}
 }
 
@@ -125,7 +120,7 @@ func TestBadSubscriberEntriesDoNotLockOthersOut(t *testing.T) {
 	t.Parallel()
 	c := startEmbedded(t)
 	kp, pub := newUser(t)
-	err := c.SetSubscribers(policy, []Subscriber{{Name: "a", PublicKey: "not-a-key"}, {Name: "b", PublicKey: pub}, {Name: "c", PublicKey: pub}, {Name: "d", PublicKey: c.internalKey}})
+	err := c.SetSubscribers(policy, []Subscriber{{Name: "a", PublicKey: "not-a-key"}, {Name: "b", PublicKey: pub}, {Name: "c", PublicKey: pub}, {Name: "d", PublicKey: c.auth.internal}})
 	if err == nil || !strings.Contains(err.Error(), "not a NATS user public key") || !strings.Contains(err.Error(), "already in use") {
 		t.Fatalf("SetSubscribers: %v", err)
 	}
@@ -134,4 +129,122 @@ func TestBadSubscriberEntriesDoNotLockOthersOut(t *testing.T) {
 		t.Fatalf("a good subscriber cannot connect: %v", err)
 	}
 	nc.Close()
+}
+
+// fakeClient is a connecting client as the authenticator sees it.
+type fakeClient struct {
+	opts       server.ClientOpts
+	nonce      []byte
+	addr       net.Addr
+	kind       int
+	registered *server.User
+}
+
+func (f *fakeClient) GetOpts() *server.ClientOpts                 { return &f.opts }
+func (f *fakeClient) GetTLSConnectionState() *tls.ConnectionState { return nil }
+func (f *fakeClient) RegisterUser(u *server.User)                 { f.registered = u }
+func (f *fakeClient) RemoteAddress() net.Addr                     { return f.addr }
+func (f *fakeClient) GetNonce() []byte                            { return f.nonce }
+func (f *fakeClient) Kind() int                                   { return f.kind }
+func (f *fakeClient) GetID() uint64                               { return 7 }
+
+// TestAuthenticator: who gets in, how, and with which rights. jfguard's own key gets
+// every right in process and nothing over the network; a subscriber's key gets its
+// rights over the network only; a signature must be over this connection's nonce.
+func TestAuthenticator(t *testing.T) {
+	t.Parallel()
+	self, selfPub := newUser(t)
+	sub, subPub := newUser(t)
+	stranger, strangerPub := newUser(t)
+	a := newAuthenticator(selfPub)
+	if err := a.set(policy, []Subscriber{{Name: "siem", PublicKey: subPub}}); err != nil {
+		t.Fatal(err)
+	}
+	tcp := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	pipe, _ := net.Pipe()
+	inProcess := pipe.LocalAddr()
+	nonce := []byte("nonce-of-this-connection")
+	signed := func(kp nkeys.KeyPair, pub string, data []byte) server.ClientOpts {
+		sig, err := kp.Sign(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return server.ClientOpts{Nkey: pub, Sig: base64.RawURLEncoding.EncodeToString(sig)}
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  server.ClientOpts
+		addr  net.Addr
+		kind  int
+		ok    bool
+		perms bool
+	}{
+		{"anonymous", server.ClientOpts{}, tcp, server.CLIENT, false, false},
+		{"anonymous in process", server.ClientOpts{}, inProcess, server.CLIENT, false, false},
+		{"jfguard in process", signed(self, selfPub, nonce), inProcess, server.CLIENT, true, false},
+		{"jfguard's key over the network", signed(self, selfPub, nonce), tcp, server.CLIENT, false, false},
+		{"subscriber over the network", signed(sub, subPub, nonce), tcp, server.CLIENT, true, true},
+		{"subscriber in process", signed(sub, subPub, nonce), inProcess, server.CLIENT, false, false},
+		{"subscriber's key signing another nonce", signed(sub, subPub, []byte("an old nonce")), tcp, server.CLIENT, false, false},
+		{"subscriber's key with a stranger's signature", server.ClientOpts{Nkey: subPub, Sig: signed(stranger, strangerPub, nonce).Sig}, tcp, server.CLIENT, false, false},
+		{"unknown key", signed(stranger, strangerPub, nonce), tcp, server.CLIENT, false, false},
+		{"not a client", signed(self, selfPub, nonce), inProcess, server.LEAF, false, false},
+	} {
+		f := &fakeClient{opts: tc.opts, nonce: nonce, addr: tc.addr, kind: tc.kind}
+		if got := a.Check(f); got != tc.ok {
+			t.Errorf("%s: admitted %v, want %v", tc.name, got, tc.ok)
+			continue
+		}
+		if tc.ok && (f.registered == nil || (f.registered.Permissions != nil) != tc.perms) {
+			t.Errorf("%s: registered %+v, want restricted rights: %v", tc.name, f.registered, tc.perms)
+		}
+	}
+}
+
+// TestRightsFollowChanges: a subscriber connected before another was added gets the
+// new rights without reconnecting: the newcomer's durable consumer is denied to it.
+func TestRightsFollowChanges(t *testing.T) {
+	t.Parallel()
+	c := startEmbedded(t)
+	kp, pub := newUser(t)
+	_, botPub := newUser(t)
+	if err := c.SetSubscribers(policy, []Subscriber{{Name: "siem", PublicKey: pub}}); err != nil {
+		t.Fatal(err)
+	}
+	violations := make(chan string, 16)
+	nc, err := nats.Connect(c.ClientURL(), nats.Nkey(pub, kp.Sign), nats.NoReconnect(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err.Error() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	next := "$JS.API.CONSUMER.MSG.NEXT.JFGUARD_EVENTS.bot"
+	if err := nc.Publish(next, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-violations:
+		t.Fatalf("before bot exists: %s", v)
+	default:
+	}
+	if err := c.SetSubscribers(policy, []Subscriber{{Name: "siem", PublicKey: pub}, {Name: "bot", PublicKey: botPub}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(next, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-violations:
+		if !strings.Contains(v, "Permissions Violation for Publish to \""+next+"\"") {
+			t.Fatalf("violation %s", v)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection kept its old rights")
+	}
+	if !nc.IsConnected() {
+		t.Fatal("the connection was closed instead of given its new rights")
+	}
 }

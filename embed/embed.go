@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -73,11 +72,8 @@ type Conn struct {
 	NC     *nats.Conn
 	Server *server.Server // nil when connected to an external server
 
-	// The embedded server's authorization: jfguard's own key (its seed lives only
-	// in this process's memory) and the options the server runs with.
-	authMu      sync.Mutex
-	internalKey string
-	serverOpts  *server.Options
+	auth *authenticator // who may connect to the embedded server
+	tls  bool           // the embedded server's client port speaks TLS
 }
 
 // Start runs the embedded server (or connects to the external one) and returns a
@@ -120,8 +116,10 @@ func Start(opts Options) (*Conn, error) {
 		JetStreamMaxMemory: 256 << 20,
 		MaxPayload:         4 << 20,
 	}
-	// Until SetSubscribers names some, jfguard is the server's only user.
-	sopts.Nkeys, _ = users(selfPub, SubscriberPolicy{}, nil)
+	// Until SetSubscribers names some, jfguard is the server's only user. The nonce
+	// is what clients sign with their nkeys.
+	auth := newAuthenticator(selfPub)
+	sopts.CustomClientAuthentication, sopts.AlwaysEnableNonce = auth, true
 	switch opts.Sync {
 	case SyncAlways:
 		sopts.SyncAlways = true
@@ -160,6 +158,7 @@ func Start(opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded NATS: %w", err)
 	}
+	auth.srv = ns
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -170,7 +169,7 @@ func Start(opts Options) (*Conn, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
-	return &Conn{NC: nc, Server: ns, internalKey: selfPub, serverOpts: sopts}, nil
+	return &Conn{NC: nc, Server: ns, auth: auth, tls: sopts.TLSConfig != nil}, nil
 }
 
 // connectExternal connects to an external NATS server or cluster with the
@@ -212,10 +211,7 @@ func (c *Conn) ClientURL() string {
 		return ""
 	}
 	if addr := c.Server.Addr(); addr != nil {
-		c.authMu.Lock()
-		tls := c.serverOpts != nil && c.serverOpts.TLSConfig != nil
-		c.authMu.Unlock()
-		if tls {
+		if c.tls {
 			return "tls://" + addr.String()
 		}
 		return "nats://" + addr.String()

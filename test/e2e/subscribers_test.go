@@ -296,9 +296,8 @@ func TestSubscriberCannotWrite(t *testing.T) {
 }
 
 // TestRemovedSubscriberIsCutOff: removing a subscriber closes its open connection
-// (the server reloads its users and disconnects one that is gone, rather than
-// leaving it connected without rights) and refuses it from then on; the others keep
-// reading.
+// (rather than leaving it connected without rights) and refuses it from then on;
+// the others keep reading.
 func TestRemovedSubscriberIsCutOff(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, busOptions(t))
