@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Sync modes for the embedded server's file storage.
@@ -37,10 +38,17 @@ type Options struct {
 	URL string
 	// CredsFile authenticates to an external server (a NATS .creds file); optional.
 	CredsFile string
+	// NkeySeed authenticates to an external server with an nkey (the seed, "SU…");
+	// optional, and not together with CredsFile.
+	NkeySeed string
+	// TLS: for an external server, the CA that signed its certificate and this
+	// client's certificate; for the embedded server's client port, its certificate
+	// and, with CAFile, the CA client certificates must be signed by.
+	TLS TLSFiles
 	// StoreDir is where the embedded server keeps its file storage.
 	StoreDir string
-	// Listen opens a client port on the embedded server ("127.0.0.1:4222") so other
-	// systems can subscribe to the stream; empty opens none.
+	// Listen opens a client port on the embedded server ("127.0.0.1:4222") for
+	// subscribers (see SetSubscribers); empty opens none.
 	Listen string
 	// Sync is SyncAlways or SyncInterval.
 	Sync string
@@ -50,30 +58,38 @@ type Options struct {
 	Name string
 }
 
+// TLSFiles are PEM files for TLS on the NATS connection.
+type TLSFiles struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// Set reports whether any TLS file is given.
+func (t TLSFiles) Set() bool { return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" }
+
 // Conn is a connection to the event store's NATS server, and the embedded server when
 // there is one.
 type Conn struct {
 	NC     *nats.Conn
 	Server *server.Server // nil when connected to an external server
+
+	auth *authenticator // who may connect to the embedded server
+	tls  bool           // the embedded server's client port speaks TLS
 }
 
 // Start runs the embedded server (or connects to the external one) and returns a
 // ready connection.
+//
+// The embedded server accepts no anonymous connection, on its client port or in
+// process: jfguard connects with an nkey generated here, whose seed is never written
+// anywhere and which the server accepts only in process; subscribers connect with
+// their own nkeys (SetSubscribers).
 func Start(opts Options) (*Conn, error) {
 	name := opts.Name
 	if name == "" {
 		name = "jfguard"
 	}
 	if opts.URL != "" {
-		nopts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
-		if opts.CredsFile != "" {
-			nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
-		}
-		nc, err := nats.Connect(opts.URL, nopts...)
-		if err != nil {
-			return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, err)
-		}
-		return &Conn{NC: nc}, nil
+		return connectExternal(name, opts)
 	}
 
 	if opts.StoreDir == "" {
@@ -81,6 +97,14 @@ func Start(opts Options) (*Conn, error) {
 	}
 	if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create NATS store directory: %w", err)
+	}
+	self, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, fmt.Errorf("create jfguard's NATS key: %w", err)
+	}
+	selfPub, err := self.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("create jfguard's NATS key: %w", err)
 	}
 	sopts := &server.Options{
 		ServerName:         name,
@@ -92,6 +116,10 @@ func Start(opts Options) (*Conn, error) {
 		JetStreamMaxMemory: 256 << 20,
 		MaxPayload:         4 << 20,
 	}
+	// Until SetSubscribers names some, jfguard is the server's only user. The nonce
+	// is what clients sign with their nkeys.
+	auth := newAuthenticator(selfPub)
+	sopts.CustomClientAuthentication, sopts.AlwaysEnableNonce = auth, true
 	switch opts.Sync {
 	case SyncAlways:
 		sopts.SyncAlways = true
@@ -113,22 +141,68 @@ func Start(opts Options) (*Conn, error) {
 			return nil, fmt.Errorf("nats.listen: port %q is not a number", port)
 		}
 		sopts.Host, sopts.Port = host, p
+		if opts.TLS.Set() {
+			if opts.TLS.CertFile == "" || opts.TLS.KeyFile == "" {
+				return nil, errors.New("nats.tls: the embedded server needs both cert_file and key_file")
+			}
+			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
+				CertFile: opts.TLS.CertFile, KeyFile: opts.TLS.KeyFile, CaFile: opts.TLS.CAFile, Verify: opts.TLS.CAFile != "",
+			})
+			if err != nil {
+				return nil, fmt.Errorf("nats.tls: %w", err)
+			}
+			sopts.TLSConfig, sopts.TLS, sopts.TLSVerify = tc, true, opts.TLS.CAFile != ""
+		}
 	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded NATS: %w", err)
 	}
+	auth.srv = ns
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
 		return nil, errors.New("embedded NATS did not become ready within 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name(name))
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name(name), nats.Nkey(selfPub, self.Sign))
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
-	return &Conn{NC: nc, Server: ns}, nil
+	return &Conn{NC: nc, Server: ns, auth: auth, tls: sopts.TLSConfig != nil}, nil
+}
+
+// connectExternal connects to an external NATS server or cluster with the
+// credentials and TLS files given.
+func connectExternal(name string, opts Options) (*Conn, error) {
+	nopts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}
+	switch {
+	case opts.CredsFile != "" && opts.NkeySeed != "":
+		return nil, errors.New("nats: give either a creds file or an nkey seed, not both")
+	case opts.CredsFile != "":
+		nopts = append(nopts, nats.UserCredentials(opts.CredsFile))
+	case opts.NkeySeed != "":
+		kp, err := nkeys.FromSeed([]byte(opts.NkeySeed))
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkey: not an nkey seed: %w", err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkey: %w", err)
+		}
+		nopts = append(nopts, nats.Nkey(pub, kp.Sign))
+	}
+	if opts.TLS.CAFile != "" {
+		nopts = append(nopts, nats.RootCAs(opts.TLS.CAFile))
+	}
+	if opts.TLS.CertFile != "" || opts.TLS.KeyFile != "" {
+		nopts = append(nopts, nats.ClientCert(opts.TLS.CertFile, opts.TLS.KeyFile))
+	}
+	nc, err := nats.Connect(opts.URL, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", opts.URL, err)
+	}
+	return &Conn{NC: nc}, nil
 }
 
 // ClientURL is the address other processes can reach the embedded server at, or "".
@@ -137,6 +211,9 @@ func (c *Conn) ClientURL() string {
 		return ""
 	}
 	if addr := c.Server.Addr(); addr != nil {
+		if c.tls {
+			return "tls://" + addr.String()
+		}
 		return "nats://" + addr.String()
 	}
 	return ""

@@ -77,6 +77,8 @@ var catalog = []Entry{
 	{Type: "trust_key_rotated", Aggregate: AggSystem, Summary: "A new generation of the trust-cookie key signs cookies from now on; cookies of the previous generation are accepted (and replaced on use) until the given time, then refused.", proto: &TrustKeyRotated{}},
 	{Type: "audit_key_rotated", Aggregate: AggSystem, Summary: "A node's checkpoint signing key was replaced; both keys signed the change. Checkpoints that begin after this event must be signed by the new key.", proto: &AuditKeyRotated{}},
 	{Type: "master_key_rotated", Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
+	{Type: "subscriber_added", Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
+	{Type: "subscriber_removed", Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.

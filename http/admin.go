@@ -106,6 +106,8 @@ var eventLabels = map[string]eventLabel{
 	"password_step_held":            {"Password sign-in paused", toneBad},
 	"password_hold_released":        {"Password sign-in released", toneWarn},
 	"jellyfin_login_failures_reset": {"Jellyfin's failure count reset", toneWarn},
+	"subscriber_added":              {"Subscriber added", toneWarn},
+	"subscriber_removed":            {"Subscriber removed", ""},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

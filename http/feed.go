@@ -12,22 +12,28 @@ import (
 	"github.com/jfguard/jfguard/events"
 )
 
-// handleEventFeed streams the event stream to an administrator as server-sent
-// events: from ?from=<sequence> (or Last-Event-ID) if given, else only new events,
-// optionally filtered by ?type=a,b.
+// handleEventFeed streams the event stream as server-sent events, each with its
+// stream sequence as the event id: from ?from=<sequence> (inclusive) if given, else
+// only new events, optionally filtered by ?type=a,b. A client that reconnects sends
+// the id of the last event it got as Last-Event-ID and gets exactly the events
+// after it: the header wins over ?from, which a reconnecting EventSource repeats
+// from its original URL.
 func (s *Server) handleEventFeed(c *gin.Context) {
 	var from uint64
-	if v := c.Query("from"); v != "" {
+	if v := c.GetHeader("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Last-Event-ID must be the stream sequence of the last event received"})
+			return
+		}
+		from = n + 1
+	} else if v := c.Query("from"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "from must be a stream sequence number"})
 			return
 		}
-		from = n
-	} else if v := c.GetHeader("Last-Event-ID"); v != "" {
-		if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-			from = n + 1
-		}
+		from = max(n, 1)
 	}
 	ctx := c.Request.Context()
 	if from == 0 {

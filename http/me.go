@@ -65,6 +65,8 @@ type adminCaller struct {
 	token     bool
 	userID    string
 	tokenHash string
+	// auditor: the auditor token, which may call read-only methods only.
+	auditor bool
 }
 
 // adminCaller reports whether the request comes from an administrator, and which.

@@ -68,6 +68,9 @@ func (s *Server) handleReadyz(c *gin.Context) {
 		problems = append(problems, "warning: no Jellyfin admin API key; API keys, app passwords and passkey sign-in are unavailable")
 	}
 	problems = append(problems, s.readiness.warnings(c.Request.Context(), s)...)
+	for _, w := range s.opts.ReadyWarnings {
+		problems = append(problems, "warning: "+w)
+	}
 	status := http.StatusOK
 	for _, p := range problems {
 		if len(p) < 8 || p[:8] != "warning:" {

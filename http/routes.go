@@ -69,9 +69,10 @@ func (s *Server) routes() *gin.Engine {
 	me.PATCH("/passkeys/:id", s.account(domain.ActionFactors), s.handlePasskeyRename)
 	me.POST("/passkeys/:id/remove", s.accountWithProof(domain.ActionFactors), s.handlePasskeyRemove)
 
-	// The control API, the admin's event feed and what the admin page reads besides.
+	// The control API, the event feed (administrators and the auditor token) and
+	// what the admin page reads besides.
 	j.POST("/rpc", s.handleRPC)
-	j.GET("/api/events", s.requireAdmin(), s.handleEventFeed)
+	j.GET("/api/events", s.requireReader(), s.handleEventFeed)
 	j.GET("/api/admin/event-types", s.requireAdmin(), handleEventTypes)
 
 	r.NoRoute(s.gate)

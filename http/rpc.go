@@ -122,12 +122,18 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 		"devices.revoke":     change(s.rpcDeviceRevoke),
 		"devices.preapprove": change(s.rpcDevicePreapprove),
 		"keys.rotate":        change(s.rpcKeysRotate),
+		"subscribers.add":    change(s.rpcSubscribersAdd),
+		"subscribers.list":   read(s.rpcSubscribersList),
+		"subscribers.remove": change(s.rpcSubscribersRemove),
 	}
 }
 
 // handleRPC serves JSON-RPC 2.0 (single requests and batches) to administrators.
 func (s *Server) handleRPC(c *gin.Context) {
 	caller, ok := s.adminCaller(c.Request)
+	if !ok && s.isAuditor(c.Request) {
+		caller, ok = adminCaller{auditor: true}, true
+	}
 	if !ok {
 		c.JSON(http.StatusForbidden, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcInvalidRequest, Message: "administrators only"}, ID: json.RawMessage("null")})
 		return
@@ -158,7 +164,7 @@ func (s *Server) handleRPC(c *gin.Context) {
 	}
 	resp := s.rpcCall(c, caller, req)
 	status := http.StatusOK
-	if resp.Error != nil && resp.Error.Code == rpcStepUp {
+	if resp.Error != nil && (resp.Error.Code == rpcStepUp || resp.Error.Code == rpcForbidden) {
 		status = http.StatusForbidden
 	}
 	c.JSON(status, resp)
@@ -177,6 +183,10 @@ func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpc
 	h, ok := s.rpcTable()[req.Method]
 	if !ok {
 		resp.Error = &types.Error{Code: rpcMethodNotFound, Message: "no method " + req.Method + "; rpc.discover lists them"}
+		return resp
+	}
+	if !h.readOnly && caller.auditor {
+		resp.Error = &types.Error{Code: rpcForbidden, Message: msgAuditorReadOnly(req.Method)}
 		return resp
 	}
 	if !h.readOnly && !caller.token {

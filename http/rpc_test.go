@@ -2,6 +2,8 @@ package http
 
 import (
 	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/jfguard/jfguard/docs"
@@ -33,5 +35,26 @@ func TestOpenRPCDocumentMatchesTheServedMethods(t *testing.T) {
 		if !slices.Contains(served, m) {
 			t.Errorf("%s is in docs/openrpc.json but not served", m)
 		}
+	}
+}
+
+// TestOpenRPCNamesTheAuditorsMethods: the document tells the auditor token's holder
+// which methods it may call; that list is the served read-only methods.
+func TestOpenRPCNamesTheAuditorsMethods(t *testing.T) {
+	spec, err := LoadOpenRPC(docs.OpenRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := spec.Info.Description
+	i := strings.Index(desc, "may call the read-only methods (")
+	if i < 0 {
+		t.Fatal("the document's description does not list the auditor token's methods")
+	}
+	listed := desc[i+len("may call the read-only methods ("):]
+	listed = listed[:strings.Index(listed, ")")]
+	names := strings.Split(listed, ", ")
+	sort.Strings(names)
+	if want := (&Server{}).ReadOnlyRPCMethods(); !slices.Equal(names, want) {
+		t.Fatalf("the document lists %v for the auditor token; the read-only methods are %v", names, want)
 	}
 }

@@ -55,6 +55,10 @@ type Options struct {
 	AdminToken  string // jfguard's own admin token for the control API
 	TOTPIssuer  string
 
+	// AuditorToken reads the event feed and the control API's read-only methods,
+	// and changes nothing.
+	AuditorToken string
+
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry
 	Rand       io.Reader
@@ -63,6 +67,9 @@ type Options struct {
 
 	// Ready reports extra readiness problems (nil when ready).
 	Ready func() error
+	// ReadyWarnings are warnings /jfguard/readyz always reports (settings that
+	// leave something exposed) without going unready.
+	ReadyWarnings []string
 	// Limits override the default rate limits (tests use small windows).
 	Limits Limits
 	// SweepEvery is how often expired challenges are swept; default 10s.

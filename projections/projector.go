@@ -298,6 +298,9 @@ func fillNil(s *State) *State {
 	if s.FileSettings == nil {
 		s.FileSettings = e.FileSettings
 	}
+	if s.Subscribers == nil {
+		s.Subscribers = e.Subscribers
+	}
 	if s.Counts == nil {
 		s.Counts = e.Counts
 	}

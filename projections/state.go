@@ -62,6 +62,9 @@ type State struct {
 	// TrustKey is the trust-cookie key generation in force and the previous ones.
 	TrustKey events.TrustKeyState
 
+	// Subscribers are the external systems that may read the stream over NATS.
+	Subscribers map[string]Subscriber
+
 	// Pending holds, per aggregate, the events of a command whose last event has not
 	// arrived yet; Tails the sequence of the newest such event (a decision's expected
 	// sequence must count it). Incomplete counts commands that never completed.
@@ -106,6 +109,7 @@ func NewState() *State {
 		Addresses:    map[string]*domain.Address{},
 		Settings:     map[string]string{},
 		FileSettings: map[string]string{},
+		Subscribers:  map[string]Subscriber{},
 		Counts:       map[string]uint64{},
 		Tokens:       map[string]TokenRef{},
 		Names:        map[string]string{},
@@ -228,6 +232,7 @@ func (s *State) applyOne(ev events.Event) {
 		case *events.TrustKeyRotated:
 			s.TrustKey.Apply(e)
 		}
+		foldSubscriber(s.Subscribers, ev, p)
 	}
 }
 

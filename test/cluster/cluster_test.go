@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
@@ -51,6 +52,24 @@ type natsCluster struct {
 
 func startCluster(t *testing.T) *natsCluster {
 	t.Helper()
+	return startAuthCluster(t, nil)
+}
+
+// startAuthCluster starts the cluster with these nkey users as its only clients
+// (plus one with every right, for the test's own checks); none means no
+// authorization at all.
+func startAuthCluster(t *testing.T, users []*server.NkeyUser) *natsCluster {
+	t.Helper()
+	probe := []nats.Option{}
+	if users != nil {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		users = append(users, &server.NkeyUser{Nkey: pub})
+		probe = append(probe, nats.Nkey(pub, kp.Sign))
+	}
 	const n = 3
 	clientPorts := make([]int, n)
 	routePorts := make([]int, n)
@@ -69,6 +88,7 @@ func startCluster(t *testing.T) *natsCluster {
 			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
 			Cluster: server.ClusterOpts{Name: "jfguard-test", Host: "127.0.0.1", Port: routePorts[i]},
 			Routes:  routes,
+			Nkeys:   copyUsers(users),
 		}
 		c.opts = append(c.opts, o)
 		s, err := server.NewServer(o)
@@ -108,7 +128,7 @@ func startCluster(t *testing.T) *natsCluster {
 	})
 	// A leader is not enough: wait until a three-replica stream can be placed, i.e.
 	// every server has joined the JetStream cluster.
-	nc, err := nats.Connect(c.url(0))
+	nc, err := nats.Connect(c.url(0), probe...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +147,16 @@ func startCluster(t *testing.T) *natsCluster {
 		}
 	}
 	return c
+}
+
+// copyUsers gives each server its own user entries (a server fills them in).
+func copyUsers(users []*server.NkeyUser) []*server.NkeyUser {
+	var out []*server.NkeyUser
+	for _, u := range users {
+		c := *u
+		out = append(out, &c)
+	}
+	return out
 }
 
 func (c *natsCluster) url(i int) string {

@@ -83,6 +83,8 @@ type CLI struct {
 	Session SessionCmd `cmd:"" name:"sessions" help:"Manage sessions (talks to a running jfguard)."`
 	RPC     RPCCmd     `cmd:"" name:"rpc" help:"Call any control API method (see docs/openrpc.json)."`
 	Keys    KeysCmd    `cmd:"" help:"Rotate jfguard's keys."`
+
+	Subscribers SubscribersCmd `cmd:"" help:"Give external systems read-only NATS credentials for the event stream."`
 }
 
 // Run parses args and runs the command, returning the process exit code.
@@ -204,7 +206,8 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 		}
 		lock = l
 	}
-	conn, err := embed.Start(embed.Options{URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"), Sync: r.NATS.Sync, SyncEvery: r.SyncInterval})
+	conn, err := embed.Start(embed.Options{URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"), Sync: r.NATS.Sync, SyncEvery: r.SyncInterval,
+		NkeySeed: r.NATSNkeySeed, TLS: r.NATS.TLS.files()})
 	if err != nil {
 		if lock != nil {
 			lock.Close()

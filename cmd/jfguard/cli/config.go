@@ -33,6 +33,9 @@ type Settings struct {
 	MasterKey      string `koanf:"master_key"`
 	MasterKeyFile  string `koanf:"master_key_file"`
 
+	AuditorToken     string `koanf:"auditor_token"`
+	AuditorTokenFile string `koanf:"auditor_token_file"`
+
 	Jellyfin struct {
 		APIKey     string `koanf:"api_key"`
 		APIKeyFile string `koanf:"api_key_file"`
@@ -45,6 +48,10 @@ type Settings struct {
 		SyncInterval string `koanf:"sync_interval"`
 		Replicas     int    `koanf:"replicas"`
 		CredsFile    string `koanf:"creds_file"`
+
+		Nkey     string      `koanf:"nkey"`
+		NkeyFile string      `koanf:"nkey_file"`
+		TLS      TLSSettings `koanf:"tls"`
 	} `koanf:"nats"`
 
 	Security struct {
@@ -143,6 +150,13 @@ func defaults() map[string]any {
 		"nats.sync_interval":              embed.DefaultSyncInterval.String(),
 		"nats.replicas":                   1,
 		"nats.creds_file":                 "",
+		"nats.nkey":                       "",
+		"nats.nkey_file":                  "",
+		"nats.tls.ca_file":                "",
+		"nats.tls.cert_file":              "",
+		"nats.tls.key_file":               "",
+		"auditor_token":                   "",
+		"auditor_token_file":              "",
 		"security.enabled":                true,
 		"security.require_all":            false,
 		"security.lan_bypass":             true,
@@ -373,6 +387,12 @@ type Resolved struct {
 	WebhookSecrets []string
 	WebAuthn       jhttp.WebAuthnSettings
 	Warnings       []string
+
+	// The event bus: the nkey seed for an external server, the auditor token, and
+	// the warnings /jfguard/readyz keeps repeating (also in Warnings).
+	NATSNkeySeed string
+	AuditorToken string
+	BusWarnings  []string
 }
 
 // Resolve validates settings and reads secrets from their files. Every problem is
@@ -515,6 +535,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 			"fix: set jellyfin.api_key_file, or turn Jellyfin's lockout off for every user (Dashboard, Users, \"Failed login tries before user is locked out\": -1) "+
 			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
 	}
+	resolveBus(s, r, &errs)
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -94,6 +94,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.conn, err = embed.Start(embed.Options{
 		URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"),
 		Listen: r.NATS.Listen, Sync: r.NATS.Sync, SyncEvery: r.SyncInterval, Name: "jfguard",
+		NkeySeed: r.NATSNkeySeed, TLS: r.NATS.TLS.files(),
 	})
 	if err != nil {
 		return err
@@ -145,6 +146,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	auditorToken, err := m.auditorToken()
+	if err != nil {
+		return err
+	}
 	if err := setGatewayGlobals(); err != nil {
 		return err
 	}
@@ -164,11 +169,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, IPv6Prefix: r.IPv6Prefix, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
+		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings,
 	})
 	m.gateway.Start(bg)
 	m.retireMasterKeys(bg)
 	if err := m.notifiers.Start(bg, m.store); err != nil {
 		return fmt.Errorf("alerts: %w", err)
+	}
+	if err := m.startBusAuth(); err != nil {
+		return err
 	}
 	if _, err := m.proj.ExecSystem(ctx, "node", events.Context{Actor: "jfguard"}, &events.NodeStarted{Node: hostname(), Version: Version}); err != nil {
 		return err
