@@ -145,7 +145,7 @@ func TestSetupPageAsksForTheSecondStepAgain(t *testing.T) {
 	b.fill("#apppassword-label", "Living room TV")
 	b.click("#apppassword-add button[type=submit]")
 	b.waitFor("the step-up dialog", `document.getElementById('stepup').open&&!!document.getElementById('stepup-proof-code')`)
-	b.screenshot("setup-step-up")
+	b.docViewport("setup-step-up", "step-up")
 	st.Clock.nextStep()
 	b.fill("#stepup-proof-code", wrongCode(st.code(t, secret)))
 	b.click("#stepup-proof button[type=submit]")
