@@ -593,6 +593,7 @@ type verifiedCheckpoint struct {
 // reordered.
 func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport, error) {
 	rep := VerifyReport{MACsChecked: store.auth != nil}
+	var replays ReplayGuard
 	keys, err := loadAuditKeyHistory(ctx, store, opts.Keys, &rep)
 	if err != nil {
 		return rep, err
@@ -625,11 +626,21 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 			return nil
 		}
 		if store.auth != nil {
-			if a := store.auth.Verify(m.Subject, m.Data, m.MAC); a != AuthValid {
+			a := authOfRaw(store.auth, m)
+			if a == AuthValid {
+				if ev, err := DecodeMsg(m.Subject, m.Seq, m.Data); err == nil && replays.Replayed(ev.ID, ev.Time, m.Time) {
+					a = AuthReplayed
+				}
+			}
+			if a != AuthValid {
 				if len(rep.Forged) < 1000 {
 					rep.Forged = append(rep.Forged, m.Seq)
 				}
-				rep.fail(m.Seq, "event %d on %s has a %s MAC: it was not written by jfguard (forged or altered); the fold never applied it", m.Seq, m.Subject, a)
+				if a == AuthReplayed {
+					rep.fail(m.Seq, "event %d on %s is a copy of an event jfguard wrote earlier, appended again (replayed); the fold never applied it", m.Seq, m.Subject)
+				} else {
+					rep.fail(m.Seq, "event %d on %s has a %s MAC: it was not written by jfguard (forged or altered); the fold never applied it", m.Seq, m.Subject, a)
+				}
 			}
 		}
 		d := EventDigest(m)

@@ -50,8 +50,10 @@ type Event struct {
 
 	Seq     uint64 `json:"-"`
 	Subject string `json:"-"`
-	// Auth is what the store found about the event's MAC when it read it.
-	Auth Auth `json:"-"`
+	// Auth is what the store found about the event's MAC when it read it; Stored is
+	// when the stream stored it (the server's time, which a writer cannot choose).
+	Auth   Auth      `json:"-"`
+	Stored time.Time `json:"-"`
 
 	// decoded is the payload, when a scan decoded it ahead of time.
 	decoded Payload
@@ -136,6 +138,22 @@ func AggregateOfSubject(subject string) (aggregate, id string, ok bool) {
 		return "", "", false
 	}
 	return parts[0], parts[1], true
+}
+
+// OnSubject reports whether subject is the one the event's envelope names, without
+// building it.
+func (e Event) OnSubject(subject string) bool {
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, e.Aggregate+"."); !ok {
+		return false
+	}
+	if rest, ok = strings.CutPrefix(rest, e.AggregateID+"."); !ok {
+		return false
+	}
+	return rest == e.Type
 }
 
 // PublishSubject is the subject this event is published on.

@@ -1,14 +1,15 @@
 package events
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"hash"
-	"io"
+	"fmt"
 	"strings"
-	"sync"
+	"time"
+	"unsafe"
 )
 
 // MACHeader is the message header that carries an event's MAC.
@@ -25,8 +26,12 @@ const (
 	AuthValid
 	// AuthMissing: the event carries no MAC: it was written around jfguard.
 	AuthMissing
-	// AuthInvalid: the MAC is wrong, under an unknown key, or the event was altered.
+	// AuthInvalid: the MAC is wrong, under an unknown key, or the event was altered
+	// or moved to another subject.
 	AuthInvalid
+	// AuthReplayed: an authentic event appended again, later than jfguard wrote it
+	// (see State.Apply in projections): a copy cannot repeat a past decision.
+	AuthReplayed
 )
 
 func (a Auth) String() string {
@@ -37,94 +42,175 @@ func (a Auth) String() string {
 		return "missing"
 	case AuthInvalid:
 		return "invalid"
+	case AuthReplayed:
+		return "replayed"
 	}
 	return "unchecked"
 }
 
-// Authenticator signs and checks the MAC every event jfguard appends carries:
-// HMAC-SHA256 over the subject and the stored data, keyed by a key derived from the
-// master key, so every node of a cluster can write and verify events and nothing
-// without the master key can. A forged event therefore never changes a decision,
-// even when someone obtains write access to the stream: the fold refuses it.
+// Authenticator signs and checks the MAC every event jfguard appends carries, keyed
+// from the master keyring, so every node of a cluster can write and verify events
+// and nothing without the master key can. A forged event therefore never changes a
+// decision, even when someone obtains write access to the stream: the fold refuses
+// it.
 //
-// The header value is "<key id>:<base64url MAC>"; the key id lets a key be replaced
-// while events under the previous one stay verifiable.
+// The MAC is GMAC (AES-256-GCM authenticating the stored bytes, NIST SP 800-38D)
+// with a random 96-bit nonce per event. GMAC was chosen over HMAC-SHA256 for speed:
+// a rebuild checks every event, and HMAC measured 0.86 of the unchecked rebuild
+// rate on a 2-core machine against the 0.95 goal. Random nonces keep the chance of
+// a repeated nonce negligible for up to 2^32 events per key (centuries at any
+// plausible event rate); a new key id starts a new count. The subject is bound too:
+// the store refuses an event whose subject is not the one its envelope names.
+//
+// The header value is "<key id>:<base64url nonce||tag>"; the key id lets a key be
+// replaced while events under the previous one stay verifiable.
 type Authenticator struct {
 	current string
-	keys    map[string]*macKey
-}
-
-// macKey is one key with a pool of its keyed HMAC states: a fold checks hundreds of
-// thousands of events a second, and keying HMAC-SHA256 anew costs two compressions
-// and several allocations each time.
-type macKey struct {
-	pool sync.Pool
-}
-
-func newMACKey(key []byte) *macKey {
-	k := append([]byte(nil), key...)
-	return &macKey{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
-}
-
-// sum writes the MAC of subject and data into out (32 bytes) and returns it.
-func (k *macKey) sum(out []byte, subject string, data []byte) []byte {
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	_, _ = io.WriteString(h, subject)
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write(data)
-	out = h.Sum(out[:0])
-	k.pool.Put(h)
-	return out
+	keys    map[string]cipher.AEAD
 }
 
 // ErrMACKey: a MAC key is too short or its id is unusable.
-var ErrMACKey = errors.New("event MAC key: need at least 32 bytes and an id without ':'")
+var ErrMACKey = errors.New("event MAC key: need 32 bytes and an id without ':'")
+
+const (
+	macNonce = 12
+	macTag   = 16
+	macLen   = macNonce + macTag
+)
 
 // NewAuthenticator signs with the key named current and verifies with every key
 // given (by id).
 func NewAuthenticator(current string, keys map[string][]byte) (*Authenticator, error) {
-	if len(keys[current]) < 32 {
+	if len(keys[current]) != 32 {
 		return nil, ErrMACKey
 	}
-	out := &Authenticator{current: current, keys: map[string]*macKey{}}
+	out := &Authenticator{current: current, keys: map[string]cipher.AEAD{}}
 	for id, k := range keys {
-		if len(k) < 32 || id == "" || strings.Contains(id, ":") {
+		if len(k) != 32 || id == "" || strings.Contains(id, ":") {
 			return nil, ErrMACKey
 		}
-		out.keys[id] = newMACKey(k)
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("event MAC key: %w", err)
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("event MAC key: %w", err)
+		}
+		out.keys[id] = gcm
 	}
 	return out, nil
 }
 
-// Sign returns the header value for a message on subject with data.
-func (a *Authenticator) Sign(subject string, data []byte) string {
-	var sum [sha256.Size]byte
-	return a.current + ":" + base64.RawURLEncoding.EncodeToString(a.keys[a.current].sum(sum[:], subject, data))
+// Sign returns the header value for a message with data.
+func (a *Authenticator) Sign(data []byte) string {
+	var buf [macLen]byte
+	if _, err := rand.Read(buf[:macNonce]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	a.keys[a.current].Seal(buf[macNonce:macNonce], buf[:macNonce], nil, data)
+	return a.current + ":" + base64.RawURLEncoding.EncodeToString(buf[:])
 }
 
-// Verify checks the header value of a stored message.
-func (a *Authenticator) Verify(subject string, data []byte, header string) Auth {
+// Verify checks the header value of a stored message's data.
+func (a *Authenticator) Verify(data []byte, header string) Auth {
 	if header == "" {
 		return AuthMissing
 	}
 	id, b64, ok := strings.Cut(header, ":")
 	key := a.keys[id]
-	if !ok || key == nil || base64.RawURLEncoding.DecodedLen(len(b64)) != sha256.Size {
+	if !ok || key == nil || len(b64) != base64.RawURLEncoding.EncodedLen(macLen) {
 		return AuthInvalid
 	}
-	var got, want [sha256.Size]byte
-	n, err := base64.RawURLEncoding.Decode(got[:], []byte(b64))
-	if err != nil || n != sha256.Size || !hmac.Equal(got[:], key.sum(want[:], subject, data)) {
+	var buf [macLen]byte
+	// A read-only view of the header's bytes: decoding a string would copy it.
+	n, err := base64.RawURLEncoding.Decode(buf[:], unsafe.Slice(unsafe.StringData(b64), len(b64)))
+	if err != nil || n != macLen {
+		return AuthInvalid
+	}
+	var none [0]byte
+	if _, err := key.Open(none[:0], buf[:macNonce], buf[macNonce:], data); err != nil {
 		return AuthInvalid
 	}
 	return AuthValid
 }
 
+// authOfRaw checks a stored message as the store does when it reads one: its MAC,
+// and that it sits on the subject its envelope names.
+func authOfRaw(a *Authenticator, m RawMsg) Auth {
+	auth := a.Verify(m.Data, m.MAC)
+	if auth == AuthValid {
+		if ev, err := DecodeMsg(m.Subject, m.Seq, m.Data); err != nil || !ev.OnSubject(m.Subject) {
+			return AuthInvalid
+		}
+	}
+	return auth
+}
+
+// ReplayWindow is how much later than its own time an authentic event may be stored.
+// jfguard stores an event milliseconds after deciding; anything older is a copy of
+// an old event appended again (by someone with write access to NATS), and is refused
+// like a forgery, so it cannot repeat a past decision (a setting, a session). Within
+// the window a copy is known by its id. It is generous for clock skew between a node
+// and an external NATS server.
+const ReplayWindow = 15 * time.Minute
+
+// ReplayGuard finds authentic events stored again: too long after their own time,
+// or with the id of an event stored within the window. It depends only on the
+// stream (ids, stored times), so every reader of one stream finds the same replays.
+// Seen holds the ids stored within the window; the fields are exported so a
+// projection snapshot keeps them.
+type ReplayGuard struct {
+	// Seen maps a 64-bit hash of the id to when the event was stored (Unix
+	// nanoseconds): ids are random, so two events of one window share a key with
+	// negligible odds, and a map without pointers costs the garbage collector
+	// nothing to keep during a rebuild.
+	Seen  map[uint64]int64
+	Prune time.Time
+}
+
+// Replayed reports whether the event with id, written at, stored at stored, is a
+// copy; otherwise it remembers the id for the window.
+func (g *ReplayGuard) Replayed(id string, at, stored time.Time) bool {
+	if g.Seen == nil {
+		g.Seen = map[uint64]int64{}
+	}
+	if stored.Sub(at) > ReplayWindow {
+		return true
+	}
+	key := idHash(id)
+	if _, ok := g.Seen[key]; ok {
+		return true
+	}
+	g.Seen[key] = stored.UnixNano()
+	if stored.After(g.Prune) {
+		oldest := stored.Add(-ReplayWindow).UnixNano()
+		for k, t := range g.Seen {
+			if t < oldest {
+				delete(g.Seen, k)
+			}
+		}
+		g.Prune = stored.Add(time.Minute)
+	}
+	return false
+}
+
+// idHash is FNV-1a of an event id: fixed (a snapshot's guard reads the same after a
+// restart) and free of allocations. Ids of authentic events are random, chosen by
+// jfguard, so nobody can aim two at one key.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
 // check is Verify for a store that may have no authenticator.
-func (a *Authenticator) check(subject string, data []byte, header string) Auth {
+func (a *Authenticator) check(data []byte, header string) Auth {
 	if a == nil {
 		return AuthUnchecked
 	}
-	return a.Verify(subject, data, header)
+	return a.Verify(data, header)
 }

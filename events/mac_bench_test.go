@@ -8,11 +8,11 @@ import (
 // BenchmarkVerifyMAC: the cost of checking one event's MAC (a 400-byte event).
 func BenchmarkVerifyMAC(b *testing.B) {
 	a := testAuth(b, "1", 7)
-	subject, data := "jfguard.events.user.0123456789abcdef0123456789abcdef.challenge_issued", bytes.Repeat([]byte("x"), 400)
-	mac := a.Sign(subject, data)
+	data := bytes.Repeat([]byte("x"), 400)
+	mac := a.Sign(data)
 	b.ReportAllocs()
 	for b.Loop() {
-		if a.Verify(subject, data, mac) != 1 {
+		if a.Verify(data, mac) != 1 {
 			b.Fatal("invalid")
 		}
 	}

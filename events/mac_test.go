@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,25 +26,27 @@ func TestAuthenticatorSignsAndChecks(t *testing.T) {
 	t.Parallel()
 	a := testAuth(t, "1", 7)
 	other := testAuth(t, "1", 8)
-	subject, data := "jfguard.events.system.settings.settings_changed", []byte(`{"id":"x"}`)
-	mac := a.Sign(subject, data)
+	data := []byte(`{"id":"x"}`)
+	mac := a.Sign(data)
+	if again := a.Sign(data); again == mac {
+		t.Error("two MACs of the same data share a nonce")
+	}
 	for _, tc := range []struct {
-		name    string
-		subject string
-		data    []byte
-		header  string
-		want    events.Auth
+		name   string
+		data   []byte
+		header string
+		want   events.Auth
 	}{
-		{"as written", subject, data, mac, events.AuthValid},
-		{"no MAC", subject, data, "", events.AuthMissing},
-		{"data altered", subject, []byte(`{"id":"y"}`), mac, events.AuthInvalid},
-		{"moved to another subject", "jfguard.events.user.u1.settings_changed", data, mac, events.AuthInvalid},
-		{"another master key", subject, data, other.Sign(subject, data), events.AuthInvalid},
-		{"unknown key id", subject, data, "9" + mac[1:], events.AuthInvalid},
-		{"not base64", subject, data, "1:!!!", events.AuthInvalid},
-		{"no key id", subject, data, mac[2:], events.AuthInvalid},
+		{"as written", data, mac, events.AuthValid},
+		{"no MAC", data, "", events.AuthMissing},
+		{"data altered", []byte(`{"id":"y"}`), mac, events.AuthInvalid},
+		{"another master key", data, other.Sign(data), events.AuthInvalid},
+		{"unknown key id", data, "9" + mac[1:], events.AuthInvalid},
+		{"not base64", data, "1:" + strings.Repeat("!", len(mac)-2), events.AuthInvalid},
+		{"truncated", data, mac[:len(mac)-1], events.AuthInvalid},
+		{"no key id", data, mac[2:], events.AuthInvalid},
 	} {
-		if got := a.Verify(tc.subject, tc.data, tc.header); got != tc.want {
+		if got := a.Verify(tc.data, tc.header); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
@@ -55,7 +58,7 @@ func TestAuthenticatorSignsAndChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if both.Verify(subject, data, mac) != events.AuthValid {
+	if both.Verify(data, mac) != events.AuthValid {
 		t.Error("an event under the previous key no longer verifies")
 	}
 }
@@ -96,12 +99,16 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 		}
 	}
 	publish(forged.PublishSubject(), data, "")
-	publish(forged.PublishSubject(), data, testAuth(t, "1", 8).Sign(forged.PublishSubject(), data))
+	publish(forged.PublishSubject(), data, testAuth(t, "1", 8).Sign(data))
 	publish("jfguard.events.user.u1.garbage", []byte("not json"), "")
+	// An authentic event (jfguard's MAC) moved to another subject.
+	moved := discovered(t, "u1", "alice")
+	movedData, _ := json.Marshal(moved)
+	publish("jfguard.events.user.u2.user_discovered", movedData, auth.Sign(movedData))
 	if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u2", "bob")); err != nil {
 		t.Fatal(err)
 	}
-	want := []events.Auth{events.AuthValid, events.AuthMissing, events.AuthInvalid, events.AuthMissing, events.AuthValid}
+	want := []events.Auth{events.AuthValid, events.AuthMissing, events.AuthInvalid, events.AuthMissing, events.AuthInvalid, events.AuthValid}
 
 	var scanned []events.Auth
 	if _, err := st.Scan(ctx, 1, func(ev events.Event) error {
@@ -138,8 +145,8 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK() || !rep.MACsChecked || len(rep.Forged) != 3 || rep.Forged[0] != 2 || rep.FirstBad != 2 {
-		t.Errorf("verify: %+v, want events 2, 3 and 4 named", rep)
+	if rep.OK() || !rep.MACsChecked || len(rep.Forged) != 4 || rep.Forged[0] != 2 || rep.FirstBad != 2 {
+		t.Errorf("verify: %+v, want events 2 to 5 named", rep)
 	}
 }
 

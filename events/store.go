@@ -240,7 +240,7 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
 		if s.auth != nil {
-			m.Header.Set(MACHeader, s.auth.Sign(m.Subject, data))
+			m.Header.Set(MACHeader, s.auth.Sign(data))
 		}
 		want := expected
 		if i > 0 {
@@ -334,7 +334,7 @@ func (s *Store) Authenticator() *Authenticator { return s.auth }
 
 // undecodable is the envelope delivered for a stored message that is no event.
 func (s *Store) undecodable(m RawMsg) Event {
-	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: s.auth.check(m.Subject, m.Data, m.MAC)}
+	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: s.auth.check(m.Data, m.MAC), Stored: m.Time}
 }
 
 // decodeRaw turns a stored message into an event and checks its MAC.
@@ -343,7 +343,10 @@ func (s *Store) decodeRaw(m RawMsg) (Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	ev.Auth = s.auth.check(m.Subject, m.Data, m.MAC)
+	ev.Auth, ev.Stored = s.auth.check(m.Data, m.MAC), m.Time
+	if ev.Auth == AuthValid && !ev.OnSubject(m.Subject) {
+		ev.Auth = AuthInvalid // an authentic event moved to another subject
+	}
 	return ev, nil
 }
 

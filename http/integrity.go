@@ -22,7 +22,7 @@ const integrityAggregate = "integrity"
 func (s *Server) watchForgeries(ctx context.Context) {
 	kick := make(chan struct{}, 1)
 	s.opts.Projector.OnEvent(func(ev events.Event) {
-		if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid {
+		if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid || ev.Auth == events.AuthReplayed {
 			select {
 			case kick <- struct{}{}:
 			default:

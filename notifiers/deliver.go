@@ -223,7 +223,7 @@ func (n *Notifiers) handle(b *binding, msg jetstream.Msg) {
 		n.ack(msg)
 		return
 	}
-	if n.auth != nil && n.auth.Verify(msg.Subject(), msg.Data(), msg.Headers().Get(events.MACHeader)) != events.AuthValid {
+	if n.auth != nil && (n.auth.Verify(msg.Data(), msg.Headers().Get(events.MACHeader)) != events.AuthValid || !ev.OnSubject(msg.Subject())) {
 		n.log.Warn("alert skipped: the event's MAC does not verify (written around jfguard)", "sink", b.sink.Name(), "seq", ev.Seq, "type", ev.Type)
 		n.ack(msg)
 		return

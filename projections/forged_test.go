@@ -49,3 +49,43 @@ func TestForgedEventsAreNeverApplied(t *testing.T) {
 		t.Error("an unchecked event was not applied")
 	}
 }
+
+// TestReplayedEventsAreRefused: an authentic event (a valid MAC) appended again by
+// someone with write access to NATS is refused, whether the copy comes long after
+// the original (by its age) or minutes later (by its id), so it cannot repeat a past
+// decision such as turning jfguard off.
+func TestReplayedEventsAreRefused(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	st := NewState()
+	seq := uint64(0)
+	store := func(ev events.Event, stored time.Time) {
+		seq++
+		ev.Seq, ev.Subject, ev.Auth, ev.Stored = seq, ev.PublishSubject(), events.AuthValid, stored
+		st.Apply(ev)
+	}
+	off := events.Must("settings", at, events.Context{Actor: "admin"}, &events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"})
+	on := events.Must("settings", at.Add(time.Minute), events.Context{Actor: "admin"}, &events.SettingsChanged{Key: "security.enabled", Old: "false", New: "true", Where: "control_api"})
+	store(off, at.Add(5*time.Millisecond))
+	store(on, at.Add(time.Minute+5*time.Millisecond))
+	if st.Settings["security.enabled"] != "true" {
+		t.Fatal("the authentic events were not applied in order")
+	}
+	store(off, at.Add(3*time.Minute)) // the same event again, minutes later
+	store(off, at.Add(48*time.Hour))  // and days later, once its id is forgotten
+	if st.Settings["security.enabled"] != "true" {
+		t.Error("a replayed settings_changed turned jfguard off")
+	}
+	if len(st.Forged) != 2 || st.Forged[3].Reason != "replayed" || st.Forged[4].Reason != "replayed" {
+		t.Errorf("forged %+v", st.Forged)
+	}
+	// An event stored a little after its time (a slow publish, clock skew) is fine.
+	late := events.Must("settings", at.Add(48*time.Hour), events.Context{}, &events.SettingsChanged{Key: "security.require_all", Old: "false", New: "true", Where: "control_api"})
+	store(late, at.Add(48*time.Hour+10*time.Minute))
+	if st.Settings["security.require_all"] != "true" {
+		t.Error("an event stored ten minutes after its time was refused")
+	}
+	if len(st.Replays.Seen) != 1 {
+		t.Errorf("%d ids remembered two days on, want the window's only", len(st.Replays.Seen))
+	}
+}

@@ -19,7 +19,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 7
+const snapshotVersion = 8
 
 // Options configure a Projector.
 type Options struct {
@@ -119,7 +119,11 @@ func (p *Projector) apply(ev events.Event) {
 		p.mu.Unlock()
 		return
 	}
+	refused := p.state.ForgedTotal
 	p.state.Apply(ev)
+	if p.state.ForgedTotal > refused && ev.Auth == events.AuthValid {
+		ev.Auth = events.AuthReplayed // listeners hear that the fold refused it
+	}
 	seq := p.state.LastSeq
 	p.mu.Unlock()
 

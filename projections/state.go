@@ -79,6 +79,9 @@ type State struct {
 	// ever refused.
 	Forged      map[uint64]ForgedEvent
 	ForgedTotal uint64
+	// Replays finds authentic events appended again (events.ReplayGuard): they
+	// are refused like forgeries.
+	Replays events.ReplayGuard
 }
 
 // ForgedEvent is an event the fold refused: written around jfguard.
@@ -152,7 +155,10 @@ func (s *State) Apply(ev events.Event) {
 		s.LastTime = ev.Time
 	}
 	key := ev.Aggregate + "." + ev.AggregateID
-	if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid {
+	if ev.Auth == events.AuthValid && !ev.Stored.IsZero() && s.Replays.Replayed(ev.ID, ev.Time, ev.Stored) {
+		ev.Auth = events.AuthReplayed
+	}
+	if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid || ev.Auth == events.AuthReplayed {
 		// Written around jfguard: never applied, never part of a command. The
 		// aggregate's position in the stream still moved, so the next append expects
 		// it (otherwise one forged event would block every write to the aggregate).

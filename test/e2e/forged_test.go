@@ -54,7 +54,33 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 	}
 	forge("settings", &events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"})
 	forge(g.alice.ID, &events.SessionVerified{TokenHash: tokenHash(stolen.AccessToken), Reason: "challenge", Assurance: "aal2"})
-	eventually(t, "both forgeries are recorded", func() bool { return len(g.eventsOf(t, "forged_event_detected")) == 2 })
+
+	// A replay: an administrator turned jfguard off for a moment and on again; the
+	// attacker appends a copy of the authentic "off" (its data and its MAC).
+	if _, rerr := g.rpc(t, "settings.set", map[string]string{"key": "security.enabled", "value": "false"}); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if _, rerr := g.rpc(t, "settings.set", map[string]string{"key": "security.enabled", "value": "true"}); rerr != nil {
+		t.Fatal(rerr)
+	}
+	var off events.RawMsg
+	if _, err := g.main.Store().ScanRaw(ctx, 1, func(m events.RawMsg) error {
+		if strings.HasSuffix(m.Subject, ".settings_changed") && strings.Contains(string(m.Data), `"new":"false"`) && m.MAC != "" {
+			off = m
+		}
+		return nil
+	}); err != nil || off.MAC == "" {
+		t.Fatalf("no authentic settings_changed to replay: %v", err)
+	}
+	copyMsg := nats.NewMsg(off.Subject)
+	copyMsg.Data = off.Data
+	copyMsg.Header.Set(events.MACHeader, off.MAC)
+	ack, err := js.PublishMsg(ctx, copyMsg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgedSeqs = append(forgedSeqs, ack.Sequence)
+	eventually(t, "the forgeries and the replay are recorded", func() bool { return len(g.eventsOf(t, "forged_event_detected")) == 3 })
 
 	// No decision changed.
 	g.challenged(t, "alice-after-forgery", "X-Jfguard-Client", "web")
@@ -67,7 +93,11 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 
 	detected := payloads[*events.ForgedEventDetected](t, g, "forged_event_detected")
 	for i, d := range detected {
-		if d.Seq != forgedSeqs[i] || d.Reason != "missing" {
+		want := "missing"
+		if i == 2 {
+			want = "replayed"
+		}
+		if d.Seq != forgedSeqs[i] || d.Reason != want {
 			t.Errorf("detection %d: %+v, want sequence %d", i, d, forgedSeqs[i])
 		}
 	}
@@ -75,7 +105,7 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 	var status struct {
 		Forged int `json:"forged_events"`
 	}
-	if rerr != nil || json.Unmarshal(raw, &status) != nil || status.Forged != 2 {
+	if rerr != nil || json.Unmarshal(raw, &status) != nil || status.Forged != 3 {
 		t.Errorf("system.status: %s %+v", raw, rerr)
 	}
 	raw, rerr = g.rpc(t, "audit.verify", nil)
@@ -87,16 +117,16 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 		t.Fatalf("audit.verify: %s %+v", raw, rerr)
 	}
 	rep := verified.Report
-	if rep.OK() || rep.FirstBad != forgedSeqs[0] || len(rep.Forged) != 2 || !strings.Contains(strings.Join(rep.Problems, "\n"), fmt.Sprintf("event %d", forgedSeqs[0])) {
+	if rep.OK() || rep.FirstBad != forgedSeqs[0] || len(rep.Forged) != 3 || !strings.Contains(strings.Join(rep.Problems, "\n"), fmt.Sprintf("event %d", forgedSeqs[0])) {
 		t.Errorf("audit.verify after the forgery: %+v", rep)
 	}
-	eventually(t, "the forgery alert reaches the webhook", func() bool { return len(h.requests("forged_event_detected")) == 2 })
+	eventually(t, "the forgery alerts reach the webhook", func() bool { return len(h.requests("forged_event_detected")) == 3 })
 
 	// A restart neither re-applies nor records them again.
 	g.restartAfter(t, time.Minute)
 	g.challenged(t, "alice-after-restart", "X-Jfguard-Client", "web")
-	if n := len(g.eventsOf(t, "forged_event_detected")); n != 2 {
-		t.Errorf("%d forged_event_detected after the restart, want 2", n)
+	if n := len(g.eventsOf(t, "forged_event_detected")); n != 3 {
+		t.Errorf("%d forged_event_detected after the restart, want 3", n)
 	}
 	_ = f
 }
