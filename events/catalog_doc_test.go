@@ -47,9 +47,11 @@ command cut short (its writer stopped half way, or lost a race for its last even
 followed by another event of the aggregate and is to be ignored. jfguard's own
 projections do exactly that.
 
-Every event jfguard writes carries a ` + "`Jfguard-Mac`" + ` message header: ` + "`<key id>:<base64url HMAC-SHA256>`" + ` over
-the subject, a zero byte and the stored JSON, keyed from jfguard's master key. jfguard never
-applies an event whose MAC is missing or wrong: it records ` + "`forged_event_detected`" + ` instead, and
+Every event jfguard writes carries a ` + "`Jfguard-Mac`" + ` message header: ` + "`<key id>:<base64url nonce and tag>`" + `, a GMAC
+(AES-256-GCM) of the stored JSON keyed from jfguard's master keyring; the event must also sit on the
+subject its envelope names. jfguard never applies an event whose MAC is missing or wrong, nor a copy
+of an authentic event appended again (stored more than 15 minutes after its ` + "`time`" + `, or with the
+id of an event stored in the last 15 minutes): it records ` + "`forged_event_detected`" + ` instead, and
 ` + "`jfguard audit verify`" + ` names it. Subscribers cannot check the MAC (only jfguard nodes hold the
 key); they can rely on ` + "`forged_event_detected`" + ` and on ` + "`jfguard audit verify`" + `.
 
