@@ -180,7 +180,20 @@ func (s *Sealer) key(ctx context.Context, userID string, create bool) (dataKey, 
 		}
 		_, err = s.js.Publish(ctx, keySubject(userID), wrapped, jetstream.WithExpectLastSequencePerSubject(0))
 		if wrongLast(err) {
-			return s.key(ctx, userID, false) // another node created it first
+			// Another node created it first. It exists, but in a cluster the replica
+			// this read goes to may not have it yet: read again for a little while
+			// rather than take it for shredded.
+			for try := 0; ; try++ {
+				k, err := s.key(ctx, userID, false)
+				if !errors.Is(err, ErrShredded) || try == 40 {
+					return k, err
+				}
+				select {
+				case <-ctx.Done():
+					return dataKey{}, ctx.Err()
+				case <-time.After(25 * time.Millisecond):
+				}
+			}
 		}
 		if err != nil {
 			return dataKey{}, fmt.Errorf("store data key: %w", err)
