@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -237,7 +238,7 @@ func TestAuthorize(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case errors.As(tc.wantErr, &su):
 				var got *StepUpError
-				if !errors.As(err, &got) || got.Action != tc.action || !equalStrings(got.Methods, methods) {
+				if !errors.As(err, &got) || got.Action != tc.action || !slices.Equal(got.Methods, methods) {
 					t.Fatalf("error %#v; want a step-up for %s offering %v", err, tc.action, methods)
 				}
 			case tc.wantErr != nil:
@@ -245,18 +246,6 @@ func TestAuthorize(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestStepUpWindowFollowsPolicy(t *testing.T) {

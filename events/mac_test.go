@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +118,7 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !equalAuth(scanned, want) {
+	if !slices.Equal(scanned, want) {
 		t.Errorf("scan: %v, want %v", scanned, want)
 	}
 	live := make(chan events.Auth, 10)
@@ -135,7 +136,7 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 			t.Fatalf("subscription delivered %v", got)
 		}
 	}
-	if !equalAuth(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("subscription: %v, want %v", got, want)
 	}
 	if _, err := events.OpenAuditStream(ctx, st.JetStream(), 1); err != nil {
@@ -148,16 +149,4 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 	if rep.OK() || !rep.MACsChecked || len(rep.Forged) != 4 || rep.Forged[0] != 2 || rep.FirstBad != 2 {
 		t.Errorf("verify: %+v, want events 2 to 5 named", rep)
 	}
-}
-
-func equalAuth(a, b []events.Auth) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

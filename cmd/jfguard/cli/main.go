@@ -5,8 +5,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -355,32 +352,7 @@ func (m *Main) adminToken() (string, error) {
 	if m.Settings.AdminToken != "" {
 		return m.Settings.AdminToken, nil
 	}
-	path := filepath.Join(m.Settings.DataDir, "admin.token")
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", err
-	}
-	// Hex, so a token never starts with "-" and reads as a flag on a command line.
-	tok := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return m.adminToken()
-	}
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		return "", err
-	}
-	return tok, nil
+	return readOrCreateToken(filepath.Join(m.Settings.DataDir, "admin.token"))
 }
 
 func hostname() string {
