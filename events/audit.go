@@ -515,6 +515,15 @@ func (n *Notary) flushLocked(ctx context.Context) error {
 		}
 		return fmt.Errorf("publish checkpoint: %w", err)
 	}
+	if ack.Duplicate {
+		// Another node sealed the same range first, under the same message id: the
+		// stored checkpoint is its body, not ours, so ours must not be the next one's
+		// predecessor. Adopt the stored one, as after a lost race.
+		n.mu.Unlock()
+		rerr := n.adoptOther(ctx)
+		n.mu.Lock()
+		return rerr
+	}
 	n.last = checkpointPos{auditSeq: ack.Sequence, toSeq: to, bodyHash: bodyHash(body), head: n.head}
 	n.pending = n.pending[:0]
 	n.lastTime = time.Now()

@@ -241,3 +241,66 @@ func TestNotaryStoppedAtOnceIsNoFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoNotariesSealingTheSameRange: two nodes' notaries seal the same events at
+// once; the second one's checkpoint has the same message id as the first's, so
+// JetStream answers it as a duplicate. The second must take the stored checkpoint as
+// the last, not its own unsent body, or its next checkpoint would not follow the
+// stored one and verify would fail.
+func TestTwoNotariesSealingTheSameRange(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conn, st := startStore(t, dir)
+	defer conn.Close()
+	ctx := context.Background()
+	if _, err := events.OpenAuditStream(ctx, st.JetStream(), 1); err != nil {
+		t.Fatal(err)
+	}
+	_, keyA, _ := ed25519.GenerateKey(nil)
+	_, keyB, _ := ed25519.GenerateKey(nil)
+	a := events.NewNotary(st, keyA, events.NotaryOptions{Every: 1000, Interval: time.Hour})
+	b := events.NewNotary(st, keyB, events.NotaryOptions{Every: 1000, Interval: time.Hour})
+	append := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u1", fmt.Sprintf("n%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	append(5)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	go func() { doneA <- a.Run(rctx) }()
+	go func() { doneB <- b.Run(rctx) }()
+	sealed := func(want uint64, first, second *events.Notary) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			errA, errB := first.Flush(ctx), second.Flush(ctx)
+			if errA != nil || errB != nil {
+				t.Fatalf("flush: %v %v", errA, errB)
+			}
+			rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{a.PublicKey(), b.PublicKey()}})
+			if err == nil && rep.SealedThrough >= want {
+				if !rep.OK() {
+					t.Fatalf("after two notaries sealed through %d: %+v", want, rep)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not sealed through %d: %+v %v", want, rep, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Give both notaries every event before either seals.
+	time.Sleep(300 * time.Millisecond)
+	sealed(5, a, b)
+	append(3)
+	time.Sleep(300 * time.Millisecond)
+	sealed(8, b, a) // now the one that got a duplicate seals first
+	cancel()
+	<-doneA
+	<-doneB
+}
