@@ -260,6 +260,24 @@ func existingMasterKeyring(r *Resolved) (*events.MasterKeyring, bool, error) {
 	return ring, err == nil, err
 }
 
+// serverOrOffline runs a command's work through the control API of a running
+// jfguard (--server) or, without one, on the store of a stopped one.
+func serverOrOffline(ctx context.Context, g *Globals, r *Resolved, f storeFlags, server func(*rpcClient) error, offline func(*events.Store) error) error {
+	if f.Server != "" {
+		cl, err := newRPCClient(g, r, f)
+		if err != nil {
+			return err
+		}
+		return server(cl)
+	}
+	st, done, err := offlineStore(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return offline(st)
+}
+
 // rpcClient calls a running jfguard's control API.
 type rpcClient struct {
 	url, token string

@@ -124,32 +124,20 @@ func (c *KeysRotateCmd) Run(ctx context.Context, g *Globals) error {
 		req.Trust, req.Audit, req.Master = true, true, true
 	}
 	var rep events.KeyRotationReport
-	if c.Server != "" {
-		cl, err := newRPCClient(g, r, c.storeFlags)
-		if err != nil {
-			return err
-		}
-		err = cl.call(ctx, "keys.rotate", map[string]any{"trust": req.Trust, "audit": req.Audit, "master": req.Master, "grace": req.Grace.String()}, &rep)
-		if err != nil {
-			return err
-		}
-	} else {
-		st, done, err := offlineStore(ctx, r)
-		if err != nil {
-			return err
-		}
-		defer done()
+	err = serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
+		return cl.call(ctx, "keys.rotate", map[string]any{"trust": req.Trust, "audit": req.Audit, "master": req.Master, "grace": req.Grace.String()}, &rep)
+	}, func(st *events.Store) error {
 		ring, sealer, err := openSealer(ctx, r, st, nil)
 		if err != nil {
 			return err
 		}
 		rot := events.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: r.DataDir, Node: hostname()}
 		rep, err = rot.Rotate(ctx, req, events.Context{Actor: "admin"})
-		printRotation(g, r, rep)
 		return err
-	}
+	})
+	// A rotation that failed half way still says what it did.
 	printRotation(g, r, rep)
-	return nil
+	return err
 }
 
 // printRotation says what a rotation did and what the operator does next.

@@ -56,23 +56,13 @@ func (c *SubscribersAddCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if c.Server != "" {
-		cl, err := newRPCClient(g, r, c.storeFlags)
-		if err != nil {
-			return err
-		}
-		if err := cl.call(ctx, "subscribers.add", map[string]any{"name": c.Name, "public_key": pub}, nil); err != nil {
-			return err
-		}
-	} else {
-		st, done, err := offlineStore(ctx, r)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if _, err := projections.AddSubscriber(ctx, st, cliContext, c.Name, pub, time.Now()); err != nil {
-			return err
-		}
+	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
+		return cl.call(ctx, "subscribers.add", map[string]any{"name": c.Name, "public_key": pub}, nil)
+	}, func(st *events.Store) error {
+		_, err := projections.AddSubscriber(ctx, st, cliContext, c.Name, pub, time.Now())
+		return err
+	}); err != nil {
+		return err
 	}
 	fmt.Fprintln(g.stdout, string(seed))
 	fmt.Fprintf(g.stderr, `Subscriber %s added with public key %s.
@@ -99,25 +89,14 @@ func (c *SubscribersListCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	var subs []projections.Subscriber
-	if c.Server != "" {
-		cl, err := newRPCClient(g, r, c.storeFlags)
-		if err != nil {
-			return err
-		}
-		if err := cl.call(ctx, "subscribers.list", nil, &subs); err != nil {
-			return err
-		}
-	} else {
-		st, done, err := offlineStore(ctx, r)
-		if err != nil {
-			return err
-		}
-		defer done()
+	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
+		return cl.call(ctx, "subscribers.list", nil, &subs)
+	}, func(st *events.Store) error {
 		m, _, err := projections.LoadSubscribers(ctx, st)
-		if err != nil {
-			return err
-		}
 		subs = projections.SortedSubscribers(m)
+		return err
+	}); err != nil {
+		return err
 	}
 	if c.JSON {
 		if subs == nil {
@@ -148,23 +127,13 @@ func (c *SubscribersRemoveCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if c.Server != "" {
-		cl, err := newRPCClient(g, r, c.storeFlags)
-		if err != nil {
-			return err
-		}
-		if err := cl.call(ctx, "subscribers.remove", map[string]any{"name": c.Name}, nil); err != nil {
-			return err
-		}
-	} else {
-		st, done, err := offlineStore(ctx, r)
-		if err != nil {
-			return err
-		}
-		defer done()
-		if _, err := projections.RemoveSubscriber(ctx, st, cliContext, c.Name, time.Now()); err != nil {
-			return err
-		}
+	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
+		return cl.call(ctx, "subscribers.remove", map[string]any{"name": c.Name}, nil)
+	}, func(st *events.Store) error {
+		_, err := projections.RemoveSubscriber(ctx, st, cliContext, c.Name, time.Now())
+		return err
+	}); err != nil {
+		return err
 	}
 	fmt.Fprintf(g.stdout, "subscriber %s removed: it can no longer connect\n", c.Name)
 	return nil
