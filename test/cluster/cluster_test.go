@@ -163,14 +163,19 @@ func (c *natsCluster) url(i int) string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
 }
 
-// node is one jfguard process in front of the shared stand-in Jellyfin.
-func startNode(t *testing.T, upstream, natsURL, apiKey, masterKey string) *cli.Main {
+// startNode is one jfguard process in front of the shared stand-in Jellyfin;
+// extra settings go on top (startNodeAs adds an nkey).
+func startNode(t *testing.T, upstream, natsURL, apiKey, masterKey string, extra ...string) *cli.Main {
 	t.Helper()
-	s, err := cli.LoadSettings("", false, nil, map[string]string{
+	settings := map[string]string{
 		"listen": "127.0.0.1:0", "upstream": upstream, "data_dir": t.TempDir(),
 		"nats.url": natsURL, "nats.replicas": "3", "jellyfin.api_key": apiKey, "master_key": masterKey,
 		"audit.checkpoint_interval": "1s",
-	})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		settings[extra[i]] = extra[i+1]
+	}
+	s, err := cli.LoadSettings("", false, nil, settings)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,26 +50,7 @@ func startNodeAs(t *testing.T, upstream, natsURL, apiKey, masterKey, seed string
 	if err := os.WriteFile(seedFile, []byte(seed+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := cli.LoadSettings("", false, nil, map[string]string{
-		"listen": "127.0.0.1:0", "upstream": upstream, "data_dir": t.TempDir(),
-		"nats.url": natsURL, "nats.replicas": "3", "nats.nkey_file": seedFile,
-		"jellyfin.api_key": apiKey, "master_key": masterKey, "audit.checkpoint_interval": "1s",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := cli.NewMain(r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return startNode(t, upstream, natsURL, apiKey, masterKey, "nats.nkey_file", seedFile)
 }
 
 // deviceOf reads the device id of an event's envelope.
