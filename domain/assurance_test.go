@@ -345,7 +345,7 @@ func TestDecideSignOutEverywhere(t *testing.T) {
 	t.Run("by the user, keeping the session that asked", func(t *testing.T) {
 		t.Parallel()
 		u := given(t, testUserID, history...)
-		r := DecideSignOutEverywhere(u, RevokeBySelf, challengeToken)
+		r := DecideSignOutEverywhere(u, RevokeBySelf, "", challengeToken)
 		thenEvents(t, r.Events, &events.SignedOutEverywhere{Reason: RevokeBySelf, KeptTokenHash: challengeToken,
 			Sessions: 2, HeldSignIns: 1, AppPasswords: 1, Devices: 1, Browsers: 1})
 		want := []RevokedToken{{"tok-app-password", "sealed:tok-app-password"}, {"tok-held", "sealed:tok-held"}, {"tok-paired-tv", "sealed:tok-paired-tv"}}
@@ -370,7 +370,7 @@ func TestDecideSignOutEverywhere(t *testing.T) {
 	t.Run("by an administrator, keeping nothing", func(t *testing.T) {
 		t.Parallel()
 		u := given(t, testUserID, history...)
-		r := DecideSignOutEverywhere(u, RevokeByAdmin, "")
+		r := DecideSignOutEverywhere(u, RevokeByAdmin, "", "")
 		if len(r.Tokens) != 4 {
 			t.Fatalf("tokens %v, want all four", r.Tokens)
 		}
@@ -382,7 +382,7 @@ func TestDecideSignOutEverywhere(t *testing.T) {
 	t.Run("nothing to revoke is still recorded", func(t *testing.T) {
 		t.Parallel()
 		u := given(t, testUserID, discovered()...)
-		r := DecideSignOutEverywhere(u, RevokeByAdmin, "")
+		r := DecideSignOutEverywhere(u, RevokeByAdmin, "", "")
 		thenEvents(t, r.Events, &events.SignedOutEverywhere{Reason: RevokeByAdmin})
 		if len(r.Tokens) != 0 {
 			t.Errorf("tokens %v", r.Tokens)

@@ -33,10 +33,11 @@ type RevokedToken struct {
 // DecideSignOutEverywhere revokes every credential of the user: sessions, held
 // sign-ins, app passwords, paired devices and pending pairings, trusted browsers. It
 // keeps the session named by keep (the one that asked, when a user signs out
-// everywhere else; empty for an administrator's action). It always records the fact,
-// even when nothing was left to revoke: the user asked, and the audit log says so.
-func DecideSignOutEverywhere(u *User, reason, keep string) Revocation {
-	e := &events.SignedOutEverywhere{Reason: reason, KeptTokenHash: keep, AppPasswords: len(u.AppPasswords), Browsers: len(u.Browsers)}
+// everywhere else; empty for an administrator's action), with an administrator's
+// note. It always records the fact, even when nothing was left to revoke: the user
+// asked, and the audit log says so.
+func DecideSignOutEverywhere(u *User, reason, note, keep string) Revocation {
+	e := &events.SignedOutEverywhere{Reason: reason, Note: note, KeptTokenHash: keep, AppPasswords: len(u.AppPasswords), Browsers: len(u.Browsers)}
 	var out Revocation
 	for h, s := range u.Sessions {
 		if h == keep {

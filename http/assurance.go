@@ -100,9 +100,10 @@ func (s *Server) guarded(c *gin.Context, decide func(u *domain.User, now time.Ti
 // errUndeclaredAction: a route changed the account without declaring its action.
 var errUndeclaredAction = errors.New("this change has no declared action; refusing it")
 
-// stepUpAnswer writes the refusals of the step-up rule and reports whether err was
-// one of them.
-func stepUpAnswer(c *gin.Context, err error) bool {
+// stepUpRefusal is the answer to a refusal of the step-up rule, the same for the
+// self-service API (as the body of a 403) and the control API (as an error's data);
+// ok is false when err is no such refusal.
+func stepUpRefusal(err error) (body gin.H, ok bool) {
 	var su *domain.StepUpError
 	switch {
 	case errors.As(err, &su):
@@ -110,16 +111,25 @@ func stepUpAnswer(c *gin.Context, err error) bool {
 		if methods == nil {
 			methods = []string{}
 		}
-		c.JSON(http.StatusForbidden, gin.H{"error": "step_up_required", "message": msgStepUp,
-			"action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"})
+		return gin.H{"error": "step_up_required", "message": msgStepUp, "action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"}, true
 	case errors.Is(err, domain.ErrDeviceSession):
-		c.JSON(http.StatusForbidden, gin.H{"error": "device_session", "message": msgDeviceSession})
-	case errors.Is(err, domain.ErrNoSession):
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "message": "Sign in to Jellyfin first."})
-	default:
-		return false
+		return gin.H{"error": "device_session", "message": msgDeviceSession}, true
 	}
-	return true
+	return nil, false
+}
+
+// stepUpAnswer writes the refusals of the step-up rule and reports whether err was
+// one of them.
+func stepUpAnswer(c *gin.Context, err error) bool {
+	if body, ok := stepUpRefusal(err); ok {
+		c.JSON(http.StatusForbidden, body)
+		return true
+	}
+	if errors.Is(err, domain.ErrNoSession) {
+		c.JSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "message": "Sign in to Jellyfin first."})
+		return true
+	}
+	return false
 }
 
 // handleStepUp proves a current factor for the caller's session: account changes
@@ -175,7 +185,7 @@ func (s *Server) handleSignOutEverywhere(c *gin.Context) {
 			}
 			evs = proved
 		}
-		r = domain.DecideSignOutEverywhere(u, domain.RevokeBySelf, keep)
+		r = domain.DecideSignOutEverywhere(u, domain.RevokeBySelf, "", keep)
 		return append(evs, r.Events...), nil
 	})
 	if _, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), decide); err != nil {
@@ -206,8 +216,7 @@ func revokedCounts(r domain.Revocation) map[string]int {
 func (s *Server) revokeAll(ctx context.Context, uid, reason, note string, ec events.Context, first ...events.Payload) (domain.Revocation, error) {
 	var r domain.Revocation
 	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		r = domain.DecideSignOutEverywhere(u, reason, "")
-		r.Events[0].(*events.SignedOutEverywhere).Note = note
+		r = domain.DecideSignOutEverywhere(u, reason, note, "")
 		return append(append([]events.Payload{}, first...), r.Events...), nil
 	})
 	if err != nil {

@@ -225,19 +225,11 @@ func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
 	return err
 }
 
-// rpcRefusal is the JSON-RPC error of a refused state change.
+// rpcRefusal is the JSON-RPC error of a refused state change: the self-service
+// API's answer as its data.
 func rpcRefusal(err error) *types.Error {
-	var su *domain.StepUpError
-	switch {
-	case errors.As(err, &su):
-		methods := su.Methods
-		if methods == nil {
-			methods = []string{}
-		}
-		return &types.Error{Code: rpcStepUp, Message: msgStepUp,
-			Data: map[string]any{"error": "step_up_required", "action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"}}
-	case errors.Is(err, domain.ErrDeviceSession):
-		return &types.Error{Code: rpcStepUp, Message: msgDeviceSession, Data: map[string]any{"error": "device_session"}}
+	if body, ok := stepUpRefusal(err); ok {
+		return &types.Error{Code: rpcStepUp, Message: body["message"].(string), Data: body}
 	}
 	return &types.Error{Code: rpcInternalError, Message: err.Error()}
 }
