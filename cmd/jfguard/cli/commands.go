@@ -244,13 +244,19 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 	return st, closeAll, nil
 }
 
+// masterKeyValue is the master key given in clear, or "" when the keyring file is to
+// be read (whole: the settings read master_key_file as a secret value too).
+func masterKeyValue(r *Resolved) string {
+	if r.MasterKeyFile != "" {
+		return ""
+	}
+	return r.MasterKey
+}
+
 // existingMasterKeyring loads the master keyring of a data directory without
 // creating one.
 func existingMasterKeyring(r *Resolved) (*events.MasterKeyring, bool, error) {
-	value := r.MasterKey
-	if r.MasterKeyFile != "" {
-		value = ""
-	}
+	value := masterKeyValue(r)
 	if value == "" {
 		if _, err := os.Stat(r.MasterKeyFile); errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil

@@ -13,11 +13,7 @@ import (
 // openSealer loads the master keyring the settings name and opens the sealer
 // with it.
 func openSealer(ctx context.Context, r *Resolved, st *events.Store, clock func() time.Time) (*events.MasterKeyring, *events.Sealer, error) {
-	value := r.MasterKey
-	if r.MasterKeyFile != "" {
-		value = "" // the keyring file, read whole (the settings read it as a secret)
-	}
-	ring, err := events.LoadMasterKeyring(value, r.MasterKeyFile)
+	ring, err := events.LoadMasterKeyring(masterKeyValue(r), r.MasterKeyFile)
 	if err != nil {
 		return nil, nil, err
 	}
