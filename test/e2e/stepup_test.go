@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,15 @@ func TestWeakSessionsCannotChangeTheAccount(t *testing.T) {
 			}
 			g.refusedCleanly(t, weak.name+": "+a.name, before)
 		}
+	}
+
+	// A sign-in held at its second step has no session: its token changes nothing.
+	held := g.challenged(t, "password-thief")
+	if res := g.do(t, http.MethodPost, "/jfguard/api/me/app-passwords", map[string]string{"label": "mine"}, "Authorization", tokenHeader(held.held)); res.status != http.StatusUnauthorized {
+		t.Errorf("a held token mints an app password: status %d: %s", res.status, res.body)
+	}
+	if res := g.do(t, http.MethodPost, "/jfguard/api/me/step-up", map[string]string{"method": "totp", "code": g.code(t, f.secret)}, "Authorization", tokenHeader(held.held)); res.status != http.StatusUnauthorized {
+		t.Errorf("a held token steps up: status %d: %s", res.status, res.body)
 	}
 
 	// A factor in the request does not help a device's session: with a phished code
@@ -282,6 +292,19 @@ func TestAdminWeakSessionCannotChangeState(t *testing.T) {
 	if res, _ := call(tvToken, "users.list", nil); res.status != http.StatusForbidden {
 		t.Errorf("the admin's app password reads the users: status %d: %s", res.status, res.body)
 	}
+	if res := g.do(t, http.MethodGet, "/jfguard/api/events", nil, "Authorization", tokenHeader(tvToken)); res.status != http.StatusForbidden {
+		t.Errorf("the admin's app password reads the event feed: status %d", res.status)
+	}
+	// No credential, or a forged admin token, reaches nothing.
+	for name, header := range map[string][]string{
+		"no token":       nil,
+		"a forged token": {"Authorization", "Bearer " + strings.Repeat("0", 64)},
+	} {
+		res := g.do(t, http.MethodPost, "/jfguard/rpc", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "keys.rotate", "params": map[string]any{"trust": true}}, header...)
+		if res.status != http.StatusForbidden {
+			t.Errorf("%s calls keys.rotate: status %d: %s", name, res.status, res.body)
+		}
+	}
 	before := g.eventTypes(t)
 	if res, _ := call(tvToken, "users.reset", map[string]string{"user": "alice"}); res.status != http.StatusForbidden {
 		t.Errorf("the admin's app password resets alice: status %d: %s", res.status, res.body)
@@ -299,6 +322,9 @@ func TestAdminWeakSessionCannotChangeState(t *testing.T) {
 		{"settings.set", map[string]string{"key": "security.enabled", "value": "false"}},
 		{"bans.add", map[string]string{"ip": "192.0.2.1"}},
 		{"devices.preapprove", map[string]string{"user": "bob", "device_id": "d", "client": "c"}},
+		{"passwords.release", map[string]string{"user": "bob"}},
+		{"keys.rotate", map[string]any{"trust": true}},
+		{"subscribers.add", map[string]string{"name": "siem", "public_key": "UCXDNUJ4TSZVG6KXVHDOX3P5OCLFSD4JCMXNRMTJFX6YUSPRTMLHSHTM"}},
 	} {
 		res, rerr := call(browser, m.method, m.params)
 		if res.status != http.StatusForbidden || rerr == nil || rerr.Code != -32001 || rerr.Message != "step_up_required" {
