@@ -19,49 +19,54 @@ var ErrTooBusy = errors.New("aggregate too busy: too many concurrent changes")
 // Clock is the time source of commands; tests replace it.
 type Clock func() time.Time
 
-// ExecUser runs a decision on a copy of a user's current state and appends the events
-// it yields, re-deciding on fresh state when another writer got there first. The
-// decision's error is returned alongside any events it produced (a failed factor is
-// both an error for the caller and a fact for the log). It returns once the
-// projection includes the new events.
-func (p *Projector) ExecUser(ctx context.Context, userID string, ec events.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) (uint64, error) {
-	return p.exec(ctx, userID, ec, func(s *State) (any, uint64) {
-		u := s.Users[userID]
+// Aggregate names one aggregate a command decides on and how to load a private copy
+// of its current state, with the stream position an append must still find.
+type Aggregate[T any] struct {
+	// ID is the aggregate's id in the event envelope and subject.
+	ID string
+	// Load returns a copy of the state the decision may change freely, and the
+	// expected last sequence of the aggregate's subjects.
+	Load func(s *State) (T, uint64)
+}
+
+// UserAggregate is the user account with the given Jellyfin user id.
+func UserAggregate(id string) Aggregate[*domain.User] {
+	return Aggregate[*domain.User]{ID: id, Load: func(s *State) (*domain.User, uint64) {
+		u := s.Users[id]
 		if u == nil {
-			return domain.NewUser(userID), s.AggregateVersion(events.AggUser, userID, 0)
+			return domain.NewUser(id), s.AggregateVersion(events.AggUser, id, 0)
 		}
-		return u.Clone(), s.AggregateVersion(events.AggUser, userID, u.Version)
-	}, func(v any, now time.Time) ([]events.Payload, error) {
-		return decide(v.(*domain.User), now)
-	})
+		return u.Clone(), s.AggregateVersion(events.AggUser, id, u.Version)
+	}}
 }
 
-// ExecAddress is ExecUser for an IP address aggregate.
-func (p *Projector) ExecAddress(ctx context.Context, addrID string, ec events.Context, decide func(a *domain.Address, now time.Time) ([]events.Payload, error)) (uint64, error) {
-	return p.exec(ctx, addrID, ec, func(s *State) (any, uint64) {
-		a := s.Addresses[addrID]
+// AddressAggregate is the address block with the given IP aggregate id.
+func AddressAggregate(id string) Aggregate[*domain.Address] {
+	return Aggregate[*domain.Address]{ID: id, Load: func(s *State) (*domain.Address, uint64) {
+		a := s.Addresses[id]
 		if a == nil {
-			return &domain.Address{ID: addrID}, s.AggregateVersion(events.AggIP, addrID, 0)
+			return &domain.Address{ID: id}, s.AggregateVersion(events.AggIP, id, 0)
 		}
-		return a.Clone(), s.AggregateVersion(events.AggIP, addrID, a.Version)
-	}, func(v any, now time.Time) ([]events.Payload, error) {
-		return decide(v.(*domain.Address), now)
-	})
+		return a.Clone(), s.AggregateVersion(events.AggIP, id, a.Version)
+	}}
 }
 
-// ExecSystem appends system events (no concurrency expectation: system facts do not
-// depend on each other).
-func (p *Projector) ExecSystem(ctx context.Context, name string, ec events.Context, payloads ...events.Payload) (uint64, error) {
-	return p.exec(ctx, name, ec, func(*State) (any, uint64) { return nil, events.AnySeq },
-		func(any, time.Time) ([]events.Payload, error) { return payloads, nil })
+// SystemAggregate is a named system aggregate. System facts do not depend on each
+// other, so its appends expect nothing of the stream.
+func SystemAggregate(name string) Aggregate[struct{}] {
+	return Aggregate[struct{}]{ID: name, Load: func(*State) (struct{}, uint64) { return struct{}{}, events.AnySeq }}
 }
 
-func (p *Projector) exec(ctx context.Context, aggID string, ec events.Context,
-	load func(*State) (any, uint64), decide func(any, time.Time) ([]events.Payload, error)) (uint64, error) {
+// Exec runs a decision on a copy of an aggregate's current state and appends the
+// events it yields, deciding again on fresh state when another writer got there
+// first. The decision's error is returned alongside any events it produced (a failed
+// factor is both an error for the caller and a fact for the log). Exec returns once
+// the projection includes the new events, so the caller reads its own writes.
+func Exec[T any](ctx context.Context, p *Projector, agg Aggregate[T], ec events.Context, decide func(state T, now time.Time) ([]events.Payload, error)) (uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		var state any
+		var state T
 		var version uint64
-		p.Read(func(s *State) { state, version = load(s) })
+		p.Read(func(s *State) { state, version = agg.Load(s) })
 		now := p.now()
 		payloads, derr := decide(state, now)
 		if len(payloads) == 0 {
@@ -69,7 +74,7 @@ func (p *Projector) exec(ctx context.Context, aggID string, ec events.Context,
 		}
 		evs := make([]events.Event, len(payloads))
 		for i, pl := range payloads {
-			ev, err := events.New(aggID, now, ec, pl)
+			ev, err := events.New(agg.ID, now, ec, pl)
 			if err != nil {
 				return 0, err
 			}
@@ -96,6 +101,21 @@ func (p *Projector) exec(ctx context.Context, aggID string, ec events.Context,
 		return seq, derr
 	}
 	return 0, ErrTooBusy
+}
+
+// ExecUser is Exec on a user account.
+func (p *Projector) ExecUser(ctx context.Context, userID string, ec events.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) (uint64, error) {
+	return Exec(ctx, p, UserAggregate(userID), ec, decide)
+}
+
+// ExecAddress is Exec on an address block.
+func (p *Projector) ExecAddress(ctx context.Context, addrID string, ec events.Context, decide func(a *domain.Address, now time.Time) ([]events.Payload, error)) (uint64, error) {
+	return Exec(ctx, p, AddressAggregate(addrID), ec, decide)
+}
+
+// ExecSystem appends system events.
+func (p *Projector) ExecSystem(ctx context.Context, name string, ec events.Context, payloads ...events.Payload) (uint64, error) {
+	return Exec(ctx, p, SystemAggregate(name), ec, func(struct{}, time.Time) ([]events.Payload, error) { return payloads, nil })
 }
 
 func (p *Projector) now() time.Time {
