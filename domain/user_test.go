@@ -649,3 +649,22 @@ func TestEvolveResetAndForget(t *testing.T) {
 		})
 	}
 }
+
+func TestDecideDiscoveredOnlyForUnknownUsers(t *testing.T) {
+	// given a user jfguard has never seen
+	u := NewUser(testUserID)
+	// when it is met
+	evs := DecideDiscovered(u, "alice", true)
+	// then it is discovered once, with its name and role
+	if len(evs) != 1 {
+		t.Fatalf("events = %v, want one user_discovered", evs)
+	}
+	if d, ok := evs[0].(*events.UserDiscovered); !ok || d.Name != "alice" || !d.Admin {
+		t.Fatalf("event = %#v", evs[0])
+	}
+	// and a known user is not discovered again
+	known := given(t, testUserID, evs...)
+	if evs := DecideDiscovered(known, "alice", true); len(evs) != 0 {
+		t.Fatalf("known user discovered again: %v", evs)
+	}
+}
