@@ -1194,3 +1194,24 @@ func TestDecideAttemptLeavesStateAlone(t *testing.T) {
 		t.Errorf("deciding changed the state:\n got %+v\nwant %+v", u, want)
 	}
 }
+
+func TestDecideExpireChallengeEndsOnlyAHeldSignIn(t *testing.T) {
+	// given a user with a held sign-in
+	u := given(t, testUserID,
+		&events.UserDiscovered{Name: "alice"},
+		&events.ChallengeIssued{ChallengeID: "c1", TokenHash: "h1", Token: "sealed:t1", ExpiresAt: fixedNow.Add(5 * time.Minute)},
+	)
+	// when it is expired
+	evs, token := DecideExpireChallenge(u, "c1")
+	// then the expiry is recorded and the held token is returned to be logged out
+	if len(evs) != 1 || token != "sealed:t1" {
+		t.Fatalf("events = %v, token = %q", evs, token)
+	}
+	if e, ok := evs[0].(*events.ChallengeExpired); !ok || e.ChallengeID != "c1" {
+		t.Fatalf("event = %#v", evs[0])
+	}
+	// and a challenge that does not exist yields nothing
+	if evs, token := DecideExpireChallenge(u, "nope"); len(evs) != 0 || token != "" {
+		t.Fatalf("unknown challenge: %v %q", evs, token)
+	}
+}

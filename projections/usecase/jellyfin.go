@@ -1,0 +1,23 @@
+package usecase
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
+)
+
+// Jellyfin is what the use cases ask of Jellyfin (http/upstream's client).
+type Jellyfin interface {
+	// HasAdminKey: an admin API key is configured (Quick Connect minting, user
+	// policies).
+	HasAdminKey() bool
+	Users(ctx context.Context) ([]upstream.User, error)
+	UserPolicy(ctx context.Context, id string) (json.RawMessage, error)
+	SetUserPolicy(ctx context.Context, id string, policy json.RawMessage) error
+	Logout(ctx context.Context, token string) error
+	// MintSession makes a real Jellyfin session for a user through Quick Connect,
+	// for the device given, and returns the AuthenticationResult as Jellyfin wrote it.
+	MintSession(ctx context.Context, userID string, device events.Device) ([]byte, upstream.AuthResult, error)
+}
