@@ -17,6 +17,8 @@ type Jellyfin interface {
 	UserPolicy(ctx context.Context, id string) (json.RawMessage, error)
 	SetUserPolicy(ctx context.Context, id string, policy json.RawMessage) error
 	Logout(ctx context.Context, token string) error
+	// Devices lists Jellyfin's devices with their tokens (admin key).
+	Devices(ctx context.Context) ([]upstream.DeviceSession, error)
 	// MintSession makes a real Jellyfin session for a user through Quick Connect,
 	// for the device given, and returns the AuthenticationResult as Jellyfin wrote it.
 	MintSession(ctx context.Context, userID string, device events.Device) ([]byte, upstream.AuthResult, error)
