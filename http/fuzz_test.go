@@ -1,4 +1,4 @@
-package http_test
+package gateway_test
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jfguard/jfguard/events"
-	jfhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 )
 
 // The fuzz tests compare the gate with a model of how Jellyfin (10.10 to 12.0,
@@ -187,9 +187,9 @@ func FuzzParseAuthorization(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		scheme, params, err := jfhttp.ParseAuthorization(value)
+		scheme, params, err := gateway.ParseAuthorization(value)
 		if err != nil {
-			if !errors.Is(err, jfhttp.ErrMalformedCredentials) {
+			if !errors.Is(err, gateway.ErrMalformedCredentials) {
 				t.Fatalf("error %v is not ErrMalformedCredentials", err)
 			}
 			if scheme != "" || params != nil {
@@ -258,18 +258,18 @@ func FuzzExtractCredentials(f *testing.F) {
 			}
 		}
 		r := &http.Request{Header: h, URL: &url.URL{Path: "/Items", RawQuery: rawQuery}}
-		c, err := jfhttp.ExtractCredentials(r)
+		c, err := gateway.ExtractCredentials(r)
 		if err != nil {
-			if !errors.Is(err, jfhttp.ErrMalformedCredentials) && !errors.Is(err, jfhttp.ErrAmbiguousCredentials) {
+			if !errors.Is(err, gateway.ErrMalformedCredentials) && !errors.Is(err, gateway.ErrAmbiguousCredentials) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
-			if c != (jfhttp.Credentials{}) {
+			if c != (gateway.Credentials{}) {
 				t.Fatalf("credentials %+v returned with error %v", c, err)
 			}
 			return
 		}
 		checkTokenChars(t, c.Token)
-		if (c.Token == "") != (c.Source == jfhttp.NoToken) {
+		if (c.Token == "") != (c.Source == gateway.NoToken) {
 			t.Fatalf("token %q with source %v", c.Token, c.Source)
 		}
 		for _, embyFirst := range []bool{false, true} {
@@ -294,9 +294,9 @@ func FuzzParseXForwardedFor(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, header string) {
 		lines := strings.Split(header, "\n")
-		addrs, err := jfhttp.ParseXForwardedFor(lines)
+		addrs, err := gateway.ParseXForwardedFor(lines)
 		if err != nil {
-			if !errors.Is(err, jfhttp.ErrMalformedForwardedFor) || addrs != nil {
+			if !errors.Is(err, gateway.ErrMalformedForwardedFor) || addrs != nil {
 				t.Fatalf("got %v with error %v", addrs, err)
 			}
 			return
@@ -308,7 +308,7 @@ func FuzzParseXForwardedFor(f *testing.F) {
 			if !a.IsValid() || a.Is4In6() || a.Zone() != "" {
 				t.Fatalf("%q: address %v is not normalized", header, a)
 			}
-			if again, err := jfhttp.ParseXForwardedFor([]string{a.String()}); err != nil || again[0] != a {
+			if again, err := gateway.ParseXForwardedFor([]string{a.String()}); err != nil || again[0] != a {
 				t.Fatalf("%v does not parse back: %v %v", a, again, err)
 			}
 		}
@@ -327,7 +327,7 @@ func FuzzResolveClientAddr(f *testing.F) {
 	f.Add("[fe80::1%eth0]:1", true, "fe80::2", "", true, "fe80::/10")
 	f.Add("@", false, "", "", false, "")
 	f.Fuzz(func(t *testing.T, remote string, hasXFF bool, xff, realIP string, trustForwarded bool, proxies string) {
-		trust := jfhttp.ProxyTrust{TrustForwardedFor: trustForwarded}
+		trust := gateway.ProxyTrust{TrustForwardedFor: trustForwarded}
 		for field := range strings.FieldsSeq(proxies) {
 			if p, err := netip.ParsePrefix(field); err == nil {
 				trust.TrustedProxies = append(trust.TrustedProxies, p)
@@ -345,17 +345,17 @@ func FuzzResolveClientAddr(f *testing.F) {
 			h["X-Real-Ip"] = []string{realIP}
 		}
 
-		ca, err := jfhttp.ResolveClientAddr(remote, h, trust)
+		ca, err := gateway.ResolveClientAddr(remote, h, trust)
 		if ca.Forwarded != (hasXFF || realIP != "") {
 			t.Fatalf("Forwarded = %v with X-Forwarded-For %v and X-Real-IP %q", ca.Forwarded, hasXFF, realIP)
 		}
-		if errors.Is(err, jfhttp.ErrInvalidRemoteAddr) {
+		if errors.Is(err, gateway.ErrInvalidRemoteAddr) {
 			if ca.IP.IsValid() || ca.Peer.IsValid() || ca.BypassSafe {
 				t.Fatalf("invalid remote %q gave %+v", remote, ca)
 			}
 			return
 		}
-		if err != nil && !errors.Is(err, jfhttp.ErrMalformedForwardedFor) {
+		if err != nil && !errors.Is(err, gateway.ErrMalformedForwardedFor) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
 		for _, a := range []netip.Addr{ca.IP, ca.Peer} {
@@ -380,14 +380,14 @@ func FuzzResolveClientAddr(f *testing.F) {
 			t.Fatalf("bypass judged safe for forwarding headers from untrusted peer %v", ca.Peer)
 		}
 		if peerTrusted && ca.BypassSafe {
-			if _, perr := jfhttp.ParseXForwardedFor(lines); !trustForwarded || !hasXFF || perr != nil {
+			if _, perr := gateway.ParseXForwardedFor(lines); !trustForwarded || !hasXFF || perr != nil {
 				t.Fatalf("bypass judged safe for trusted peer %v without a usable X-Forwarded-For", ca.Peer)
 			}
 		}
 		if (!trustForwarded || !peerTrusted) && ca.IP != ca.Peer {
 			t.Fatalf("IP %v differs from peer %v although forwarding is not trusted", ca.IP, ca.Peer)
 		}
-		if key := jfhttp.RateLimitKey(ca.IP, 64); key == "" || !events.ValidAggregateID(key) {
+		if key := gateway.RateLimitKey(ca.IP, 64); key == "" || !events.ValidAggregateID(key) {
 			t.Fatalf("rate-limit key %q for %v is not an aggregate id", key, ca.IP)
 		}
 	})
@@ -398,7 +398,7 @@ func FuzzResolveClientAddr(f *testing.F) {
 func inForwardedFor(lines []string, ip netip.Addr) bool {
 	for _, line := range lines {
 		for entry := range strings.SplitSeq(line, ",") {
-			if got, err := jfhttp.ParseXForwardedFor([]string{entry}); err == nil && got[0] == ip {
+			if got, err := gateway.ParseXForwardedFor([]string{entry}); err == nil && got[0] == ip {
 				return true
 			}
 		}

@@ -1,7 +1,7 @@
-// Package http is jfguard's gateway: the reverse proxy and its gate, sign-in
+// Package gateway is jfguard's gateway: the reverse proxy and its gate, sign-in
 // interception, jfguard's pages and JSON API, the JSON-RPC control API and the event
 // feed.
-package http
+package gateway
 
 import (
 	"context"

@@ -21,7 +21,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,20 +36,20 @@ type Main struct {
 	Logger   *slog.Logger
 	// Limits and SweepEvery let tests shorten the rate-limit windows and the
 	// challenge sweep; zero values mean the defaults.
-	Limits     jhttp.Limits
+	Limits     gateway.Limits
 	SweepEvery time.Duration
 	// Clock overrides time for tests.
 	Clock func() time.Time
 	// NotifyBackoff shortens the alert retry backoff (tests).
 	NotifyBackoff time.Duration
 
-	conn      *embed.Conn
+	conn      *broker.Conn
 	store     *events.Store
 	ring      *events.MasterKeyring
 	sealer    *events.Sealer
 	proj      *projections.Projector
 	notary    *events.Notary
-	gateway   *jhttp.Server
+	gateway   *gateway.Server
 	notifiers *notifiers.Notifiers
 	server    *http.Server
 	listener  net.Listener
@@ -88,7 +88,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.lock = lock
 	}
-	m.conn, err = embed.Start(embed.Options{
+	m.conn, err = broker.Start(broker.Options{
 		URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"),
 		Listen: r.NATS.Listen, Sync: r.NATS.Sync, SyncEvery: r.SyncInterval, Name: "jfguard",
 		NkeySeed: r.NATSNkeySeed, TLS: r.NATS.TLS.files(),
@@ -155,11 +155,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var mailer jhttp.Mailer
+	var mailer gateway.Mailer
 	if ml := m.notifiers.Mailer(); ml != nil {
 		mailer = ml
 	}
-	m.gateway = jhttp.New(jhttp.Options{
+	m.gateway = gateway.New(gateway.Options{
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
@@ -212,13 +212,13 @@ var gatewayGlobals struct {
 
 func setGatewayGlobals() error {
 	gatewayGlobals.once.Do(func() {
-		openrpc, err := jhttp.LoadOpenRPC(OpenRPCDocument)
+		openrpc, err := gateway.LoadOpenRPC(OpenRPCDocument)
 		if err != nil {
 			gatewayGlobals.err = err
 			return
 		}
-		jhttp.Version = Version
-		jhttp.OpenRPC = openrpc
+		gateway.Version = Version
+		gateway.OpenRPC = openrpc
 	})
 	return gatewayGlobals.err
 }
@@ -237,7 +237,7 @@ func (m *Main) URL() string {
 }
 
 // Gateway exposes the gateway (tests read its methods list).
-func (m *Main) Gateway() *jhttp.Server { return m.gateway }
+func (m *Main) Gateway() *gateway.Server { return m.gateway }
 
 // Store exposes the event store (tests inspect the stream).
 func (m *Main) Store() *events.Store { return m.store }
@@ -322,8 +322,8 @@ func (m *Main) recordFileSettings(ctx context.Context) error {
 	m.proj.Read(func(st *projections.State) {
 		file, current = maps.Clone(st.FileSettings), maps.Clone(st.Settings)
 	})
-	for _, key := range jhttp.PolicyKeys() {
-		v, _ := jhttp.PolicyValue(m.Settings.Policy, key)
+	for _, key := range gateway.PolicyKeys() {
+		v, _ := gateway.PolicyValue(m.Settings.Policy, key)
 		def := mustPolicyValue(domain.DefaultPolicy(), key)
 		last, recorded := file[key]
 		if (recorded && last == v) || (!recorded && v == def) {
@@ -342,7 +342,7 @@ func (m *Main) recordFileSettings(ctx context.Context) error {
 }
 
 func mustPolicyValue(p domain.Policy, key string) string {
-	v, _ := jhttp.PolicyValue(p, key)
+	v, _ := gateway.PolicyValue(p, key)
 	return v
 }
 
