@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -39,7 +40,7 @@ func jellyfinUnauthorized(c *gin.Context) {
 // handleAppPasswordSignIn signs an app in with an app password typed in its password
 // field: jfguard checks it (one slow hash looked up by id) and mints a real Jellyfin
 // session for the user through Quick Connect, answering what AuthenticateByName would.
-func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr ClientAddr, creds Credentials, in signInRequest) {
+func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds Credentials, in signInRequest) {
 	ctx := c.Request.Context()
 	id, secret, ok := domain.ParseAppPassword(in.Pw)
 	var uid, hash, label string

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	uid, ok := s.userByChallenge(id)
 	if !ok {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
@@ -151,7 +152,7 @@ func metricMethod(m string) string {
 
 // completeChallenge checks a factor against a challenge and returns the held
 // AuthenticationResult on success. It sets the trust cookie when asked to.
-func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequest, addr ClientAddr) ([]byte, error) {
+func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequest, addr clientaddr.ClientAddr) ([]byte, error) {
 	ctx := c.Request.Context()
 	method := strings.ToLower(strings.TrimSpace(in.Method))
 	if method == "" {
@@ -245,7 +246,7 @@ func guessMethod(code string) string {
 	return domain.MethodRecovery
 }
 
-func addrString(a ClientAddr) string {
+func addrString(a clientaddr.ClientAddr) string {
 	if a.IP.IsValid() {
 		return a.IP.String()
 	}
@@ -330,7 +331,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	if !ok {
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
@@ -358,7 +359,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	up.Header.Set("Content-Type", "application/json")
 	up.Header.Set("Authorization", authHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
 	orig := c.Request
-	c.Request = up.WithContext(context.WithValue(up.Context(), clientAddrKey{}, addr))
+	c.Request = up // its context carries the client address, which the proxy forwards
 	ans, err := s.forwardBuffered(c, body)
 	c.Request = orig
 	if err != nil {

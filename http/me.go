@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -564,7 +565,7 @@ func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 }
 
 // proxyLogout passes a sign-out to Jellyfin and records that the session ended.
-func (s *Server) proxyLogout(c *gin.Context, creds Credentials, addr ClientAddr) {
+func (s *Server) proxyLogout(c *gin.Context, creds Credentials, addr clientaddr.ClientAddr) {
 	h := tokenHash(creds.Token)
 	s.proxy.ServeHTTP(c.Writer, c.Request)
 	var uid string

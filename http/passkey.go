@@ -301,7 +301,7 @@ func (s *Server) handleChallengePasskey(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	now := s.now()
 	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", now); !ok {
 		rateLimited(c, wait)
@@ -352,7 +352,7 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 		s.passkeyError(c, errPasskeysOff)
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
@@ -423,7 +423,7 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return

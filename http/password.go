@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -80,7 +81,7 @@ func (g *passwordGuard) take(ctx context.Context, uid string) (func(), error) {
 // beginPassword, finished by rejected (when Jellyfin refused it) and end.
 type passwordAttempt struct {
 	s       *Server
-	addr    ClientAddr
+	addr    clientaddr.ClientAddr
 	name    string
 	uid     string // the user the password is for; "" when it names none
 	release []func()
@@ -91,7 +92,7 @@ type passwordAttempt struct {
 // of /Users/{id}/Authenticate) names a Jellyfin user, the user's turn, hold and
 // lockout guard. App passwords pass the throttle only: Jellyfin never checks them.
 // The error is one passwordRefused answers; on success the attempt must be ended.
-func (s *Server) beginPassword(ctx context.Context, addr ClientAddr, name, pathUserID string, guardUser bool) (*passwordAttempt, error) {
+func (s *Server) beginPassword(ctx context.Context, addr clientaddr.ClientAddr, name, pathUserID string, guardUser bool) (*passwordAttempt, error) {
 	a := &passwordAttempt{s: s, addr: addr, name: name}
 	if err := a.throttle(); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
 // the person proves the factor and authorizes the code. It reports whether the
 // request may go on to Jellyfin; the code is noted first, because the device
 // finishes its sign-in as soon as Jellyfin answers.
-func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr ClientAddr) bool {
+func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr clientaddr.ClientAddr) bool {
 	code := queryFold(c.Request, "code")
 	h := tokenHash(creds.Token)
 	var uid string
@@ -215,7 +216,7 @@ func queryFold(r *http.Request, name string) string {
 }
 
 // handleQuickConnectAuthenticate decides on the token Quick Connect hands out.
-func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr, creds Credentials) {
+func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.ClientAddr, creds Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
 		s.refuse(c, http.StatusRequestEntityTooLarge, "request too large")

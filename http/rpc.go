@@ -217,7 +217,7 @@ func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpc
 // state change: the same rule, decided by the domain, as every account change.
 func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
 	pol := s.Policy()
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	creds, _ := ExtractCredentials(c.Request)
 	_, err := s.opts.Projector.ExecUser(c.Request.Context(), caller.userID, s.eventContext(caller.userID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		return u.Authorize(domain.Caller{TokenHash: caller.tokenHash}, domain.ActionAdmin, pol, now)

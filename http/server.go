@@ -22,6 +22,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,7 +43,7 @@ type Options struct {
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.
 	BasePolicy domain.Policy
-	ProxyTrust ProxyTrust
+	ProxyTrust clientaddr.ProxyTrust
 	// TrustKeySource gives the trust-cookie keys in force at an instant. Without
 	// one, TrustKeys are used as they are (tests, fixed keys).
 	TrustKeySource TrustKeySource
@@ -226,7 +227,9 @@ func (s *Server) newID() string {
 
 // addressKey is the block of addresses ip is counted with: its rate-limit bucket
 // and its IP aggregate (failed sign-ins, bans).
-func (s *Server) addressKey(ip netip.Addr) string { return RateLimitKey(ip, s.opts.IPv6Prefix) }
+func (s *Server) addressKey(ip netip.Addr) string {
+	return clientaddr.RateLimitKey(ip, s.opts.IPv6Prefix)
+}
 
 // read runs fn on the projected state.
 func (s *Server) read(fn func(*projections.State)) { s.opts.Projector.Read(fn) }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -95,7 +96,7 @@ func (a *upstreamAnswer) write(w http.ResponseWriter) {
 // handlePasswordStep intercepts AuthenticateByName: jfguard's password step decides
 // whether the password may reach Jellyfin (beginPassword), Jellyfin checks it, and
 // jfguard decides what the answer may unlock.
-func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Credentials) {
+func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, creds Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
 		s.refuse(c, http.StatusRequestEntityTooLarge, "sign-in request too large")
@@ -152,7 +153,7 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 }
 
 // decideSignIn records the decision on a sign-in Jellyfin accepted.
-func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials, res authResult, raw []byte, web bool) (domain.SignInOutcome, error) {
+func (s *Server) decideSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds Credentials, res authResult, raw []byte, web bool) (domain.SignInOutcome, error) {
 	ctx := c.Request.Context()
 	uid := res.User.ID
 	if !events.ValidAggregateID(uid) {
@@ -217,7 +218,7 @@ func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
 
 // recordSignInFailed counts a failed sign-in against the address's block (for bans);
 // the event keeps the address itself.
-func (s *Server) recordSignInFailed(ctx context.Context, addr ClientAddr, username, reason string) {
+func (s *Server) recordSignInFailed(ctx context.Context, addr clientaddr.ClientAddr, username, reason string) {
 	if !addr.IP.IsValid() {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
@@ -369,7 +370,7 @@ type Resolved struct {
 	Upstream           *url.URL
 	PublicURL          *url.URL
 	Policy             domain.Policy
-	Trust              gateway.ProxyTrust
+	Trust              clientaddr.ProxyTrust
 	IPv6Prefix         int
 	SyncInterval       time.Duration
 	CheckpointInterval time.Duration
@@ -454,7 +455,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 	if err != nil {
 		bad("security.trusted_proxies", strings.Join(s.Security.TrustedProxies, ","), err.Error(), "list the addresses of your reverse proxies, e.g. 127.0.0.1 or 10.0.0.2/32")
 	}
-	r.Trust = gateway.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
+	r.Trust = clientaddr.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
 	if n := s.Security.IPv6Prefix; n < domain.MinIPv6PrefixBits || n > domain.MaxIPv6PrefixBits {
 		bad("security.ipv6_prefix", strconv.Itoa(n), fmt.Sprintf("not a prefix length from %d to %d", domain.MinIPv6PrefixBits, domain.MaxIPv6PrefixBits),
 			"use 64 (the network one subscriber holds, the default), 56 or 48 to count a whole site as one client, or 128 to count IPv6 addresses one by one")
@@ -527,7 +528,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		}
 		r.WebhookSecrets = append(r.WebhookSecrets, secret(&errs, &r.Warnings, key+".secret", w.Secret, w.SecretFile))
 	}
-	r.Warnings = append(r.Warnings, gateway.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
+	r.Warnings = append(r.Warnings, clientaddr.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
 	if r.JellyfinAPIKey == "" && p.JellyfinLockout > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("jellyfin.api_key_file is not set: jfguard cannot read or reset a user's count of failed sign-ins at Jellyfin, "+
 			"where reaching the lockout disables the account, so after %d wrong passwords in a row for a user name it stops forwarding passwords for that name "+
