@@ -24,8 +24,9 @@ const (
 	verdictUnavailable
 )
 
-// gate is the path of every request that is not jfguard's own: with the client
-// resolved (resolveClient), extract the credential, classify the token, then proxy or refuse.
+// gate is the path of every request that is not jfguard's own: take the client
+// address resolveClient resolved, extract the credential, classify the token, then
+// proxy or refuse.
 func (s *Server) gate(c *gin.Context) {
 	r := c.Request
 	addr := clientAddr(c)
