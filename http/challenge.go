@@ -15,6 +15,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -336,9 +337,9 @@ func (s *Server) handleLogin(c *gin.Context) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
 	}
-	creds, err := ExtractCredentials(c.Request)
+	creds, err := upstream.ExtractCredentials(c.Request)
 	if err != nil || creds.Client == "" || creds.DeviceID == "" {
-		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], Version
+		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], s.opts.Version
 	}
 	invalid := func() {
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_credentials", "message": "Wrong username, password or code."})
@@ -357,7 +358,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 	up.URL.RawQuery = ""
 	up.Header = http.Header{}
 	up.Header.Set("Content-Type", "application/json")
-	up.Header.Set("Authorization", authHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
+	up.Header.Set("Authorization", upstream.AuthHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
 	orig := c.Request
 	c.Request = up // its context carries the client address, which the proxy forwards
 	ans, err := s.forwardBuffered(c, body)
@@ -373,7 +374,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		invalid()
 		return
 	}
-	var res authResult
+	var res upstream.AuthResult
 	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" {
 		c.JSON(http.StatusBadGateway, gin.H{"error": "unexpected_upstream_answer"})
 		return

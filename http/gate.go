@@ -12,6 +12,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -35,7 +36,7 @@ func (s *Server) gate(c *gin.Context) {
 		s.refuse(c, http.StatusForbidden, "forbidden")
 		return
 	}
-	creds, err := ExtractCredentials(r)
+	creds, err := upstream.ExtractCredentials(r)
 	if err != nil {
 		s.metrics.gate.WithLabelValues("bad_credentials").Inc()
 		s.refuse(c, http.StatusUnauthorized, "unusable credentials")
@@ -173,7 +174,7 @@ func sameMethod(got, want string) bool { return strings.EqualFold(got, want) }
 
 // classify decides whether a token may pass. Known tokens are one map lookup; API
 // keys one more; an unknown token is resolved once at Jellyfin and remembered.
-func (s *Server) classify(ctx context.Context, creds Credentials, addr clientaddr.ClientAddr) verdict {
+func (s *Server) classify(ctx context.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) verdict {
 	h := tokenHash(creds.Token)
 	var ref projections.TokenRef
 	var known bool
@@ -199,14 +200,14 @@ func (s *Server) classify(ctx context.Context, creds Credentials, addr clientadd
 // resolveUnknown handles a token jfguard has never seen: a session from before
 // jfguard was installed, a session made directly at Jellyfin, or an API key created
 // since the last refresh. It fails closed for users who need a second factor.
-func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string, addr clientaddr.ClientAddr) (verdict, time.Duration) {
+func (s *Server) resolveUnknown(ctx context.Context, creds upstream.Credentials, h string, addr clientaddr.ClientAddr) (verdict, time.Duration) {
 	if s.apiKeys.refreshSoon(ctx) && s.apiKeys.has(h) {
 		return verdictPass, time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	u, err := s.jf.Me(ctx, creds.Token)
-	var se *statusError
+	var se *upstream.StatusError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusUnauthorized:
 		// Not a valid token at Jellyfin: let Jellyfin refuse it as it would.
@@ -269,7 +270,7 @@ func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string
 }
 
 // eventContext is the envelope context of an event caused by a request.
-func (s *Server) eventContext(actor string, addr clientaddr.ClientAddr, creds Credentials) events.Context {
+func (s *Server) eventContext(actor string, addr clientaddr.ClientAddr, creds upstream.Credentials) events.Context {
 	ec := events.Context{Actor: actor}
 	if addr.IP.IsValid() {
 		ec.IP = addr.IP.String()

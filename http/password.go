@@ -17,6 +17,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -168,7 +169,7 @@ func (a *passwordAttempt) guard(ctx context.Context) error {
 		var err error
 		var lockout domain.JellyfinLockout
 		policy, lockout, err = s.jellyfinLockout(ctx, a.uid)
-		var se *statusError
+		var se *upstream.StatusError
 		switch {
 		case errors.As(err, &se) && se.Status == http.StatusNotFound:
 			return nil // no such user at Jellyfin any more: nothing to lock
@@ -321,41 +322,41 @@ const directoryTTL = 30 * time.Second
 
 // userDirectory finds Jellyfin users jfguard has not met yet, for the password step.
 type userDirectory struct {
-	jf      *jellyfinClient
+	jf      *upstream.Client
 	now     func() time.Time
 	mu      sync.Mutex
-	users   []jellyfinUser
+	users   []upstream.User
 	fetched time.Time
 }
 
 // find looks a user up by id (when given) or by name, listing Jellyfin's users again
 // on a miss at most once per directoryTTL.
-func (d *userDirectory) find(ctx context.Context, name, id string) (jellyfinUser, bool, error) {
+func (d *userDirectory) find(ctx context.Context, name, id string) (upstream.User, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if u, ok := d.lookup(name, id); ok {
 		return u, true, nil
 	}
 	if !d.fetched.IsZero() && d.now().Sub(d.fetched) < directoryTTL {
-		return jellyfinUser{}, false, nil
+		return upstream.User{}, false, nil
 	}
 	users, err := d.jf.Users(ctx)
 	d.fetched = d.now()
 	if err != nil {
-		return jellyfinUser{}, false, err
+		return upstream.User{}, false, err
 	}
 	d.users = users
 	u, ok := d.lookup(name, id)
 	return u, ok, nil
 }
 
-func (d *userDirectory) lookup(name, id string) (jellyfinUser, bool) {
+func (d *userDirectory) lookup(name, id string) (upstream.User, bool) {
 	for _, u := range d.users {
 		if (id != "" && strings.EqualFold(u.ID, id)) || (id == "" && strings.EqualFold(u.Name, name)) {
 			return u, true
 		}
 	}
-	return jellyfinUser{}, false
+	return upstream.User{}, false
 }
 
 // pathUserID is the user id of /Users/{id}/Authenticate, the older way to sign in

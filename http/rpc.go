@@ -15,6 +15,7 @@ import (
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -69,10 +70,7 @@ type rpcMethod struct {
 // does.
 const rpcStepUp = -32001
 
-// OpenRPC is the control API's document, loaded by the binary from docs/openrpc.json.
-var OpenRPC *types.OpenRPCSpec1
-
-// LoadOpenRPC parses the OpenRPC document.
+// LoadOpenRPC parses the OpenRPC document (docs/openrpc.json), for Options.OpenRPC.
 func LoadOpenRPC(doc []byte) (*types.OpenRPCSpec1, error) {
 	spec := types.NewOpenRPCSpec1()
 	if err := json.Unmarshal(doc, spec); err != nil {
@@ -218,7 +216,7 @@ func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpc
 func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
 	pol := s.Policy()
 	addr := clientAddr(c)
-	creds, _ := ExtractCredentials(c.Request)
+	creds, _ := upstream.ExtractCredentials(c.Request)
 	_, err := s.opts.Projector.ExecUser(c.Request.Context(), caller.userID, s.eventContext(caller.userID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		return u.Authorize(domain.Caller{TokenHash: caller.tokenHash}, domain.ActionAdmin, pol, now)
 	})
@@ -264,10 +262,10 @@ func params[T any](raw json.RawMessage) (T, error) {
 }
 
 func (s *Server) rpcDiscover(context.Context, json.RawMessage) (any, error) {
-	if OpenRPC == nil {
+	if s.opts.OpenRPC == nil {
 		return nil, errors.New("the OpenRPC document is not loaded")
 	}
-	return OpenRPC, nil
+	return s.opts.OpenRPC, nil
 }
 
 func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) {
@@ -286,7 +284,7 @@ func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) 
 		}
 	})
 	return map[string]any{
-		"version": Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
+		"version": s.opts.Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
 		"users": users, "addresses": addrs, "events_by_type": counts, "forged_events": forged,
 	}, nil
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -147,7 +146,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := setGatewayGlobals(); err != nil {
+	openrpc, err := gateway.LoadOpenRPC(OpenRPCDocument)
+	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -166,7 +166,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, IPv6Prefix: r.IPv6Prefix, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
-		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings,
+		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings, Version: Version, OpenRPC: openrpc,
 	})
 	m.gateway.Start(bg)
 	m.retireMasterKeys(bg)
@@ -199,28 +199,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}()
 	m.Logger.Info("jfguard is listening", "addr", m.listener.Addr().String(), "upstream", r.Upstream.String(), "version", Version)
 	return nil
-}
-
-// gatewayGlobals guards the gateway's package-level version and OpenRPC document:
-// they are the same for every Main, and several Mains run in one process (the
-// end-to-end tests), where writing them on every Run would race with the gateways
-// already reading them.
-var gatewayGlobals struct {
-	once sync.Once
-	err  error
-}
-
-func setGatewayGlobals() error {
-	gatewayGlobals.once.Do(func() {
-		openrpc, err := gateway.LoadOpenRPC(OpenRPCDocument)
-		if err != nil {
-			gatewayGlobals.err = err
-			return
-		}
-		gateway.Version = Version
-		gateway.OpenRPC = openrpc
-	})
-	return gatewayGlobals.err
 }
 
 // URL is where jfguard can be reached (for tests and dev mode).

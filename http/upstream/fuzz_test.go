@@ -1,4 +1,4 @@
-package gateway_test
+package upstream_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http/upstream"
 )
 
 // The fuzz tests compare the gate with a model of how Jellyfin (10.10 to 12.0,
@@ -185,9 +185,9 @@ func FuzzParseAuthorization(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		scheme, params, err := gateway.ParseAuthorization(value)
+		scheme, params, err := upstream.ParseAuthorization(value)
 		if err != nil {
-			if !errors.Is(err, gateway.ErrMalformedCredentials) {
+			if !errors.Is(err, upstream.ErrMalformedCredentials) {
 				t.Fatalf("error %v is not ErrMalformedCredentials", err)
 			}
 			if scheme != "" || params != nil {
@@ -256,18 +256,18 @@ func FuzzExtractCredentials(f *testing.F) {
 			}
 		}
 		r := &http.Request{Header: h, URL: &url.URL{Path: "/Items", RawQuery: rawQuery}}
-		c, err := gateway.ExtractCredentials(r)
+		c, err := upstream.ExtractCredentials(r)
 		if err != nil {
-			if !errors.Is(err, gateway.ErrMalformedCredentials) && !errors.Is(err, gateway.ErrAmbiguousCredentials) {
+			if !errors.Is(err, upstream.ErrMalformedCredentials) && !errors.Is(err, upstream.ErrAmbiguousCredentials) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
-			if c != (gateway.Credentials{}) {
+			if c != (upstream.Credentials{}) {
 				t.Fatalf("credentials %+v returned with error %v", c, err)
 			}
 			return
 		}
 		checkTokenChars(t, c.Token)
-		if (c.Token == "") != (c.Source == gateway.NoToken) {
+		if (c.Token == "") != (c.Source == upstream.NoToken) {
 			t.Fatalf("token %q with source %v", c.Token, c.Source)
 		}
 		for _, embyFirst := range []bool{false, true} {
