@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -64,6 +65,9 @@ type rpcMethod struct {
 	call     rpcHandler
 	readOnly bool
 }
+
+// rpcMaxBody is the largest control API request body, a batch included.
+const rpcMaxBody = 1 << 20
 
 // rpcStepUp is the JSON-RPC error code of a refused state change: the session has no
 // recent second factor (or is a device's); data says which, as the self-service API
@@ -136,9 +140,14 @@ func (s *Server) handleRPC(c *gin.Context) {
 		c.JSON(http.StatusForbidden, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcInvalidRequest, Message: "administrators only"}, ID: json.RawMessage("null")})
 		return
 	}
-	body, err := readLimited(c, 1<<20)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, rpcMaxBody))
 	if err != nil {
-		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: err.Error()}, ID: json.RawMessage("null")})
+		msg := "cannot read the request body: " + err.Error()
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			msg = fmt.Sprintf("request body too large: the control API accepts at most %d bytes", tooLarge.Limit)
+		}
+		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: msg}, ID: json.RawMessage("null")})
 		return
 	}
 	trimmed := strings.TrimSpace(string(body))
@@ -230,21 +239,6 @@ func rpcRefusal(err error) *types.Error {
 		return &types.Error{Code: rpcStepUp, Message: body["message"].(string), Data: body}
 	}
 	return &types.Error{Code: rpcInternalError, Message: err.Error()}
-}
-
-func readLimited(c *gin.Context, limit int64) ([]byte, error) {
-	b := make([]byte, 0, 1024)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Request.Body.Read(buf)
-		b = append(b, buf[:n]...)
-		if int64(len(b)) > limit {
-			return nil, errors.New("request too large")
-		}
-		if err != nil {
-			return b, nil
-		}
-	}
 }
 
 // params decodes named parameters (an object) into T.
