@@ -274,16 +274,10 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		u.Name, u.Admin = e.Name, e.Admin
 	case *events.UserForgotten:
 		u.Forgotten = true
-		u.TOTP, u.PendingTOTP, u.Email = nil, "", nil
-		u.Recovery, u.RecoveryUsed = nil, nil
-		u.Passkeys = map[string]*Passkey{}
-		u.Browsers = map[string]*Browser{}
+		u.clearFactors()
 		u.AppPasswords = map[string]*AppPassword{}
 	case *events.UserReset:
-		u.TOTP, u.PendingTOTP, u.Email = nil, "", nil
-		u.Recovery, u.RecoveryUsed = nil, nil
-		u.Passkeys = map[string]*Passkey{}
-		u.Browsers = map[string]*Browser{}
+		u.clearFactors()
 		u.Failures, u.LockedUntil = nil, time.Time{}
 
 	case *events.ChallengeIssued:
@@ -384,10 +378,7 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 			u.RecoveryUsed[e.Index] = true
 		}
 	case *events.TwoFactorDisabled:
-		u.TOTP, u.PendingTOTP, u.Email = nil, "", nil
-		u.Recovery, u.RecoveryUsed = nil, nil
-		u.Passkeys = map[string]*Passkey{}
-		u.Browsers = map[string]*Browser{}
+		u.clearFactors()
 	case *events.PasskeyRegistered:
 		u.Passkeys[e.CredentialID] = &Passkey{PasskeyRegistered: *e, CreatedAt: now}
 	case *events.PasskeyRenamed:
@@ -464,6 +455,15 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 	case *events.AppPasswordRevoked:
 		delete(u.AppPasswords, e.ID)
 	}
+}
+
+// clearFactors removes every second factor of the user and every browser trusted on
+// them: what forgetting a user, resetting one and disabling two-step sign-in share.
+func (u *User) clearFactors() {
+	u.TOTP, u.PendingTOTP, u.Email = nil, "", nil
+	u.Recovery, u.RecoveryUsed = nil, nil
+	u.Passkeys = map[string]*Passkey{}
+	u.Browsers = map[string]*Browser{}
 }
 
 // Clone returns a deep copy, so a decision can run without holding the projection's

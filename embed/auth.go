@@ -1,4 +1,4 @@
-package embed
+package broker
 
 import (
 	"encoding/base64"

@@ -1,7 +1,7 @@
-// Package embed runs the NATS JetStream server that jfguard keeps its event stream in,
+// Package broker runs the NATS JetStream server that jfguard keeps its event stream in,
 // either inside the jfguard process (the default: one binary, nothing to install) or
 // as a connection to an external NATS server or cluster.
-package embed
+package broker
 
 import (
 	"errors"

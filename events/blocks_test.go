@@ -44,7 +44,7 @@ func collect(t *testing.T, st *events.Store, from uint64, filter string) []event
 func TestBlockReadsMatchTheServer(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir})
+	conn, err := broker.Start(broker.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestBlockReadsMatchTheServer(t *testing.T) {
 func TestBlockReadsAcrossBlocks(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir})
+	conn, err := broker.Start(broker.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func TestRewrapIsCrashSafe(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir, Sync: embed.SyncInterval})
+	conn, err := broker.Start(broker.Options{StoreDir: dir, Sync: broker.SyncInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 )
 
 // startStore runs an embedded JetStream with file storage in a temp dir.
-func startStore(t *testing.T, dir string) (*embed.Conn, *events.Store) {
+func startStore(t *testing.T, dir string) (*broker.Conn, *events.Store) {
 	t.Helper()
-	conn, err := embed.Start(embed.Options{StoreDir: dir, Sync: embed.SyncInterval})
+	conn, err := broker.Start(broker.Options{StoreDir: dir, Sync: broker.SyncInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestParallelWritersNoLostUpdates(t *testing.T) {
 func TestWeakStreamRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir})
+	conn, err := broker.Start(broker.Options{StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

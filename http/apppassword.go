@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -39,7 +41,7 @@ func jellyfinUnauthorized(c *gin.Context) {
 // handleAppPasswordSignIn signs an app in with an app password typed in its password
 // field: jfguard checks it (one slow hash looked up by id) and mints a real Jellyfin
 // session for the user through Quick Connect, answering what AuthenticateByName would.
-func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr ClientAddr, creds Credentials, in signInRequest) {
+func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, in signInRequest) {
 	ctx := c.Request.Context()
 	id, secret, ok := domain.ParseAppPassword(in.Pw)
 	var uid, hash, label string
@@ -80,8 +82,8 @@ func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr ClientAddr, creds 
 	raw, res, err := s.jf.MintSession(ctx, uid, creds.Client, device, creds.DeviceID, creds.Version)
 	if err != nil {
 		s.log.Error("app password sign-in: cannot mint a Jellyfin session", "err", err)
-		var se *statusError
-		if errors.Is(err, errNoAdminKey) || (errors.As(err, &se) && se.Status == http.StatusUnauthorized) {
+		var se *upstream.StatusError
+		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && se.Status == http.StatusUnauthorized) {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"jfguard": gin.H{"error": "app passwords are unavailable: Quick Connect or the admin API key is not set up"}})
 			return
 		}

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -278,7 +278,7 @@ func (s *Server) logoutRevoked(ctx context.Context, uid string, tokens []domain.
 // requestContext is the envelope context of an event caused by a self-service
 // request: the caller, from the address the gate resolved.
 func (s *Server) requestContext(c *gin.Context) events.Context {
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	return s.eventContext(userOf(c), addr, credsOf(c))
 }
 

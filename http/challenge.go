@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -120,7 +122,7 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 	if !ok {
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	uid, ok := s.userByChallenge(id)
 	if !ok {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
@@ -151,7 +153,7 @@ func metricMethod(m string) string {
 
 // completeChallenge checks a factor against a challenge and returns the held
 // AuthenticationResult on success. It sets the trust cookie when asked to.
-func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequest, addr ClientAddr) ([]byte, error) {
+func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequest, addr clientaddr.ClientAddr) ([]byte, error) {
 	ctx := c.Request.Context()
 	method := strings.ToLower(strings.TrimSpace(in.Method))
 	if method == "" {
@@ -245,7 +247,7 @@ func guessMethod(code string) string {
 	return domain.MethodRecovery
 }
 
-func addrString(a ClientAddr) string {
+func addrString(a clientaddr.ClientAddr) string {
 	if a.IP.IsValid() {
 		return a.IP.String()
 	}
@@ -330,14 +332,14 @@ func (s *Server) handleLogin(c *gin.Context) {
 	if !ok {
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
 	}
-	creds, err := ExtractCredentials(c.Request)
+	creds, err := upstream.ExtractCredentials(c.Request)
 	if err != nil || creds.Client == "" || creds.DeviceID == "" {
-		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], Version
+		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], s.opts.Version
 	}
 	invalid := func() {
 		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_credentials", "message": "Wrong username, password or code."})
@@ -356,9 +358,9 @@ func (s *Server) handleLogin(c *gin.Context) {
 	up.URL.RawQuery = ""
 	up.Header = http.Header{}
 	up.Header.Set("Content-Type", "application/json")
-	up.Header.Set("Authorization", authHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
+	up.Header.Set("Authorization", upstream.AuthHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
 	orig := c.Request
-	c.Request = up.WithContext(context.WithValue(up.Context(), clientAddrKey{}, addr))
+	c.Request = up // its context carries the client address, which the proxy forwards
 	ans, err := s.forwardBuffered(c, body)
 	c.Request = orig
 	if err != nil {
@@ -372,7 +374,7 @@ func (s *Server) handleLogin(c *gin.Context) {
 		invalid()
 		return
 	}
-	var res authResult
+	var res upstream.AuthResult
 	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" {
 		c.JSON(http.StatusBadGateway, gin.H{"error": "unexpected_upstream_answer"})
 		return

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func humanWait(secs int) string {
 
 // ipSendAllowed applies the per-address send limit.
 func (s *Server) ipSendAllowed(c *gin.Context) bool {
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	now := s.now()
 	if ok, wait := s.emailLimits.allow(s.addressKey(addr.IP), "", now); !ok {
 		sendLimited(c, now.Add(wait), now)
@@ -253,7 +253,7 @@ func (s *Server) handleChallengeEmail(c *gin.Context) {
 		s.verifyFailure(c, err)
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	pol := s.Policy()
 	_, err = s.opts.Projector.ExecUser(c.Request.Context(), uid, events.Context{Actor: uid, IP: addrString(addr)}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		return domain.DecideSendChallengeCode(u, id, hash, now, pol.EmailCodeTTL)

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"encoding/base64"
@@ -33,7 +33,7 @@ func (s *Server) handleChallengeEnrollBegin(c *gin.Context) {
 		s.verifyFailure(c, err)
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	pol := s.Policy()
 	_, err = s.opts.Projector.ExecUser(c.Request.Context(), uid, events.Context{Actor: uid, IP: addrString(addr)}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		return domain.DecideBeginEnrollAtChallenge(u, pol, id, sealed, now)
@@ -60,7 +60,7 @@ func (s *Server) handleChallengeEnrollConfirm(c *gin.Context) {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
 		secs := int(math.Ceil(wait.Seconds()))
 		c.Header("Retry-After", strconv.Itoa(secs))

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -23,27 +25,24 @@ const (
 	verdictUnavailable
 )
 
-// gate is the path of every request that is not jfguard's own: resolve the client,
-// extract the credential, classify the token, then proxy or refuse.
+// gate is the path of every request that is not jfguard's own: take the client
+// address resolveClient resolved, extract the credential, classify the token, then
+// proxy or refuse.
 func (s *Server) gate(c *gin.Context) {
 	r := c.Request
-	addr, err := ResolveClientAddr(r.RemoteAddr, r.Header, s.opts.ProxyTrust)
-	if err != nil {
-		s.log.Debug("client address", "err", err, "peer", r.RemoteAddr)
-	}
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		s.metrics.gate.WithLabelValues("banned").Inc()
 		s.refuse(c, http.StatusForbidden, "forbidden")
 		return
 	}
-	creds, err := ExtractCredentials(r)
+	creds, err := upstream.ExtractCredentials(r)
 	if err != nil {
 		s.metrics.gate.WithLabelValues("bad_credentials").Inc()
 		s.refuse(c, http.StatusUnauthorized, "unusable credentials")
 		return
 	}
-	ctx := context.WithValue(r.Context(), clientAddrKey{}, addr)
-	c.Request = r.WithContext(ctx)
+	ctx := r.Context()
 
 	switch route := jellyfinRoute(r); route {
 	case routePasswordStep:
@@ -98,7 +97,7 @@ func (s *Server) refuse(c *gin.Context, status int, msg string) {
 // reachable with the admin token, so a ban can be lifted from the banned address.
 func (s *Server) refuseBanned() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+		addr := clientAddr(c)
 		if s.banned(addr) {
 			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 			return
@@ -109,7 +108,7 @@ func (s *Server) refuseBanned() gin.HandlerFunc {
 
 // banned reports whether a ban holds for the client: one on its address block, or
 // one an older version of jfguard recorded on its IPv6 address alone.
-func (s *Server) banned(addr ClientAddr) bool {
+func (s *Server) banned(addr clientaddr.ClientAddr) bool {
 	keys := domain.BanKeys(addr.IP, s.opts.IPv6Prefix)
 	if len(keys) == 0 {
 		return false
@@ -175,7 +174,7 @@ func sameMethod(got, want string) bool { return strings.EqualFold(got, want) }
 
 // classify decides whether a token may pass. Known tokens are one map lookup; API
 // keys one more; an unknown token is resolved once at Jellyfin and remembered.
-func (s *Server) classify(ctx context.Context, creds Credentials, addr ClientAddr) verdict {
+func (s *Server) classify(ctx context.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) verdict {
 	h := tokenHash(creds.Token)
 	var ref projections.TokenRef
 	var known bool
@@ -201,14 +200,14 @@ func (s *Server) classify(ctx context.Context, creds Credentials, addr ClientAdd
 // resolveUnknown handles a token jfguard has never seen: a session from before
 // jfguard was installed, a session made directly at Jellyfin, or an API key created
 // since the last refresh. It fails closed for users who need a second factor.
-func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string, addr ClientAddr) (verdict, time.Duration) {
+func (s *Server) resolveUnknown(ctx context.Context, creds upstream.Credentials, h string, addr clientaddr.ClientAddr) (verdict, time.Duration) {
 	if s.apiKeys.refreshSoon(ctx) && s.apiKeys.has(h) {
 		return verdictPass, time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	u, err := s.jf.Me(ctx, creds.Token)
-	var se *statusError
+	var se *upstream.StatusError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusUnauthorized:
 		// Not a valid token at Jellyfin: let Jellyfin refuse it as it would.
@@ -271,7 +270,7 @@ func (s *Server) resolveUnknown(ctx context.Context, creds Credentials, h string
 }
 
 // eventContext is the envelope context of an event caused by a request.
-func (s *Server) eventContext(actor string, addr ClientAddr, creds Credentials) events.Context {
+func (s *Server) eventContext(actor string, addr clientaddr.ClientAddr, creds upstream.Credentials) events.Context {
 	ec := events.Context{Actor: actor}
 	if addr.IP.IsValid() {
 		ec.IP = addr.IP.String()

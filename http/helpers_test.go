@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -17,7 +17,7 @@ func newStoreDeps(t *testing.T, clock projections.Clock) (*events.Store, *projec
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: dir + "/nats"})
+	conn, err := broker.Start(broker.Options{StoreDir: dir + "/nats"})
 	if err != nil {
 		t.Fatal(err)
 	}

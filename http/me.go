@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -13,14 +13,16 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
 const ctxUser = "jfguard.user"
 
 // sessionUser returns the user of a request's verified Jellyfin token.
-func (s *Server) sessionUser(r *http.Request) (uid string, creds Credentials, ok bool) {
-	creds, err := ExtractCredentials(r)
+func (s *Server) sessionUser(r *http.Request) (uid string, creds upstream.Credentials, ok bool) {
+	creds, err := upstream.ExtractCredentials(r)
 	if err != nil || creds.Token == "" {
 		return "", creds, false
 	}
@@ -94,9 +96,9 @@ func (s *Server) adminCaller(r *http.Request) (adminCaller, bool) {
 
 func userOf(c *gin.Context) string { return c.GetString(ctxUser) }
 
-func credsOf(c *gin.Context) Credentials {
+func credsOf(c *gin.Context) upstream.Credentials {
 	v, _ := c.Get("jfguard.creds")
-	creds, _ := v.(Credentials)
+	creds, _ := v.(upstream.Credentials)
 	return creds
 }
 
@@ -564,7 +566,7 @@ func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 }
 
 // proxyLogout passes a sign-out to Jellyfin and records that the session ended.
-func (s *Server) proxyLogout(c *gin.Context, creds Credentials, addr ClientAddr) {
+func (s *Server) proxyLogout(c *gin.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) {
 	h := tokenHash(creds.Token)
 	s.proxy.ServeHTTP(c.Writer, c.Request)
 	var uid string

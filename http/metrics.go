@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -46,7 +47,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 }
 
 func (s *Server) handleHealthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": Version})
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": s.opts.Version})
 }
 
 // handleReadyz is ready when the store answers, the projection has caught up and the
@@ -109,7 +110,7 @@ func (u *upstreamReadiness) warnings(ctx context.Context, s *Server) []string {
 		out = append(out, "warning: Quick Connect is off in Jellyfin (Dashboard → General); app passwords and passkey sign-in are unavailable")
 	}
 	if s.jf.HasAdminKey() {
-		var se *statusError
+		var se *upstream.StatusError
 		if _, err := s.jf.APIKeys(ctx); errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
 			out = append(out, "warning: Jellyfin refuses the admin API key (jellyfin.api_key_file); API keys, app passwords and passkey sign-in are unavailable")
 		} else if err != nil {

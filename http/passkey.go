@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -301,7 +302,7 @@ func (s *Server) handleChallengePasskey(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	now := s.now()
 	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", now); !ok {
 		rateLimited(c, wait)
@@ -352,7 +353,7 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 		s.passkeyError(c, errPasskeysOff)
 		return
 	}
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
@@ -423,12 +424,12 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
+	addr := clientAddr(c)
 	if s.banned(addr) {
 		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
 		return
 	}
-	creds, err := ExtractCredentials(c.Request)
+	creds, err := upstream.ExtractCredentials(c.Request)
 	if err != nil || creds.Client == "" || creds.DeviceID == "" || creds.Version == "" {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's."})
 		return
@@ -483,8 +484,8 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 	body, res, err := s.jf.MintSession(ctx, uid, creds.Client, creds.Device, creds.DeviceID, creds.Version)
 	if err != nil {
 		s.log.Error("passkey sign-in: cannot mint a Jellyfin session", "err", err)
-		var se *statusError
-		if errors.Is(err, errNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
+		var se *upstream.StatusError
+		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
 			passkeySignInUnavailable(c)
 			return
 		}

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -80,7 +82,7 @@ func (g *passwordGuard) take(ctx context.Context, uid string) (func(), error) {
 // beginPassword, finished by rejected (when Jellyfin refused it) and end.
 type passwordAttempt struct {
 	s       *Server
-	addr    ClientAddr
+	addr    clientaddr.ClientAddr
 	name    string
 	uid     string // the user the password is for; "" when it names none
 	release []func()
@@ -91,7 +93,7 @@ type passwordAttempt struct {
 // of /Users/{id}/Authenticate) names a Jellyfin user, the user's turn, hold and
 // lockout guard. App passwords pass the throttle only: Jellyfin never checks them.
 // The error is one passwordRefused answers; on success the attempt must be ended.
-func (s *Server) beginPassword(ctx context.Context, addr ClientAddr, name, pathUserID string, guardUser bool) (*passwordAttempt, error) {
+func (s *Server) beginPassword(ctx context.Context, addr clientaddr.ClientAddr, name, pathUserID string, guardUser bool) (*passwordAttempt, error) {
 	a := &passwordAttempt{s: s, addr: addr, name: name}
 	if err := a.throttle(); err != nil {
 		return nil, err
@@ -167,7 +169,7 @@ func (a *passwordAttempt) guard(ctx context.Context) error {
 		var err error
 		var lockout domain.JellyfinLockout
 		policy, lockout, err = s.jellyfinLockout(ctx, a.uid)
-		var se *statusError
+		var se *upstream.StatusError
 		switch {
 		case errors.As(err, &se) && se.Status == http.StatusNotFound:
 			return nil // no such user at Jellyfin any more: nothing to lock
@@ -320,41 +322,41 @@ const directoryTTL = 30 * time.Second
 
 // userDirectory finds Jellyfin users jfguard has not met yet, for the password step.
 type userDirectory struct {
-	jf      *jellyfinClient
+	jf      *upstream.Client
 	now     func() time.Time
 	mu      sync.Mutex
-	users   []jellyfinUser
+	users   []upstream.User
 	fetched time.Time
 }
 
 // find looks a user up by id (when given) or by name, listing Jellyfin's users again
 // on a miss at most once per directoryTTL.
-func (d *userDirectory) find(ctx context.Context, name, id string) (jellyfinUser, bool, error) {
+func (d *userDirectory) find(ctx context.Context, name, id string) (upstream.User, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if u, ok := d.lookup(name, id); ok {
 		return u, true, nil
 	}
 	if !d.fetched.IsZero() && d.now().Sub(d.fetched) < directoryTTL {
-		return jellyfinUser{}, false, nil
+		return upstream.User{}, false, nil
 	}
 	users, err := d.jf.Users(ctx)
 	d.fetched = d.now()
 	if err != nil {
-		return jellyfinUser{}, false, err
+		return upstream.User{}, false, err
 	}
 	d.users = users
 	u, ok := d.lookup(name, id)
 	return u, ok, nil
 }
 
-func (d *userDirectory) lookup(name, id string) (jellyfinUser, bool) {
+func (d *userDirectory) lookup(name, id string) (upstream.User, bool) {
 	for _, u := range d.users {
 		if (id != "" && strings.EqualFold(u.ID, id)) || (id == "" && strings.EqualFold(u.Name, name)) {
 			return u, true
 		}
 	}
-	return jellyfinUser{}, false
+	return upstream.User{}, false
 }
 
 // pathUserID is the user id of /Users/{id}/Authenticate, the older way to sign in

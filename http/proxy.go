@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"bytes"
@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 )
-
-// clientAddrKey carries the resolved client address to the proxy's Rewrite.
-type clientAddrKey struct{}
 
 // newProxy builds the reverse proxy to Jellyfin. Bodies stream both ways without
 // buffering (video, Range requests, HLS); WebSocket upgrades pass through. Only the
@@ -44,7 +41,7 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			pr.Out.Host = pr.In.Host
-			if addr, ok := pr.In.Context().Value(clientAddrKey{}).(ClientAddr); ok && addr.IP.IsValid() {
+			if addr, ok := clientAddrOf(pr.In.Context()); ok && addr.IP.IsValid() {
 				pr.Out.Header.Set("X-Forwarded-For", addr.IP.String())
 			} else {
 				pr.Out.Header.Del("X-Forwarded-For")

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"encoding/json"
@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -120,7 +122,7 @@ func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
 // the person proves the factor and authorizes the code. It reports whether the
 // request may go on to Jellyfin; the code is noted first, because the device
 // finishes its sign-in as soon as Jellyfin answers.
-func (s *Server) authorizeQuickConnect(c *gin.Context, creds Credentials, addr ClientAddr) bool {
+func (s *Server) authorizeQuickConnect(c *gin.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) bool {
 	code := queryFold(c.Request, "code")
 	h := tokenHash(creds.Token)
 	var uid string
@@ -186,7 +188,7 @@ func (s *Server) handleQuickConnectApprove(c *gin.Context) {
 	h := tokenHash(creds.Token)
 	s.qc.authorize(code, uid)
 	if err := s.jf.AuthorizeQuickConnect(c.Request.Context(), creds.Token, code); err != nil {
-		var se *statusError
+		var se *upstream.StatusError
 		if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusBadRequest) {
 			c.JSON(http.StatusNotFound, gin.H{"error": "unknown_code", "message": "No device is waiting with this code. Check it, or start again on the device."})
 			return
@@ -215,7 +217,7 @@ func queryFold(r *http.Request, name string) string {
 }
 
 // handleQuickConnectAuthenticate decides on the token Quick Connect hands out.
-func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr, creds Credentials) {
+func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
 		s.refuse(c, http.StatusRequestEntityTooLarge, "request too large")
@@ -234,7 +236,7 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr ClientAddr,
 		ans.write(c.Writer)
 		return
 	}
-	var res authResult
+	var res upstream.AuthResult
 	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" || !events.ValidAggregateID(res.User.ID) {
 		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
 		return

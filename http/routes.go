@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"github.com/gin-gonic/gin"
@@ -15,7 +15,7 @@ func (s *Server) routes() *gin.Engine {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = false
 	r.UseRawPath = true
-	r.Use(s.recoverer())
+	r.Use(s.recoverer(), s.resolveClient())
 
 	j := r.Group("/jfguard", s.securityHeaders())
 	s.pageRoutes(j)

@@ -1,10 +1,11 @@
-package http
+package gateway
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -64,15 +66,15 @@ type rpcMethod struct {
 	readOnly bool
 }
 
+// rpcMaxBody is the largest control API request body, a batch included.
+const rpcMaxBody = 1 << 20
+
 // rpcStepUp is the JSON-RPC error code of a refused state change: the session has no
 // recent second factor (or is a device's); data says which, as the self-service API
 // does.
 const rpcStepUp = -32001
 
-// OpenRPC is the control API's document, loaded by the binary from docs/openrpc.json.
-var OpenRPC *types.OpenRPCSpec1
-
-// LoadOpenRPC parses the OpenRPC document.
+// LoadOpenRPC parses the OpenRPC document (docs/openrpc.json), for Options.OpenRPC.
 func LoadOpenRPC(doc []byte) (*types.OpenRPCSpec1, error) {
 	spec := types.NewOpenRPCSpec1()
 	if err := json.Unmarshal(doc, spec); err != nil {
@@ -138,9 +140,14 @@ func (s *Server) handleRPC(c *gin.Context) {
 		c.JSON(http.StatusForbidden, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcInvalidRequest, Message: "administrators only"}, ID: json.RawMessage("null")})
 		return
 	}
-	body, err := readLimited(c, 1<<20)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, rpcMaxBody))
 	if err != nil {
-		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: err.Error()}, ID: json.RawMessage("null")})
+		msg := "cannot read the request body: " + err.Error()
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			msg = fmt.Sprintf("request body too large: the control API accepts at most %d bytes", tooLarge.Limit)
+		}
+		c.JSON(http.StatusOK, rpcResponse{JSONRPC: "2.0", Error: &types.Error{Code: rpcParseError, Message: msg}, ID: json.RawMessage("null")})
 		return
 	}
 	trimmed := strings.TrimSpace(string(body))
@@ -217,8 +224,8 @@ func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpc
 // state change: the same rule, decided by the domain, as every account change.
 func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
 	pol := s.Policy()
-	addr, _ := ResolveClientAddr(c.Request.RemoteAddr, c.Request.Header, s.opts.ProxyTrust)
-	creds, _ := ExtractCredentials(c.Request)
+	addr := clientAddr(c)
+	creds, _ := upstream.ExtractCredentials(c.Request)
 	_, err := s.opts.Projector.ExecUser(c.Request.Context(), caller.userID, s.eventContext(caller.userID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
 		return u.Authorize(domain.Caller{TokenHash: caller.tokenHash}, domain.ActionAdmin, pol, now)
 	})
@@ -232,21 +239,6 @@ func rpcRefusal(err error) *types.Error {
 		return &types.Error{Code: rpcStepUp, Message: body["message"].(string), Data: body}
 	}
 	return &types.Error{Code: rpcInternalError, Message: err.Error()}
-}
-
-func readLimited(c *gin.Context, limit int64) ([]byte, error) {
-	b := make([]byte, 0, 1024)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := c.Request.Body.Read(buf)
-		b = append(b, buf[:n]...)
-		if int64(len(b)) > limit {
-			return nil, errors.New("request too large")
-		}
-		if err != nil {
-			return b, nil
-		}
-	}
 }
 
 // params decodes named parameters (an object) into T.
@@ -264,10 +256,10 @@ func params[T any](raw json.RawMessage) (T, error) {
 }
 
 func (s *Server) rpcDiscover(context.Context, json.RawMessage) (any, error) {
-	if OpenRPC == nil {
+	if s.opts.OpenRPC == nil {
 		return nil, errors.New("the OpenRPC document is not loaded")
 	}
-	return OpenRPC, nil
+	return s.opts.OpenRPC, nil
 }
 
 func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) {
@@ -286,7 +278,7 @@ func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) 
 		}
 	})
 	return map[string]any{
-		"version": Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
+		"version": s.opts.Version, "last_sequence": last, "applied_sequence": s.opts.Projector.Applied(),
 		"users": users, "addresses": addrs, "events_by_type": counts, "forged_events": forged,
 	}, nil
 }

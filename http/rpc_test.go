@@ -1,6 +1,10 @@
-package http
+package gateway
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -56,5 +60,43 @@ func TestOpenRPCNamesTheAuditorsMethods(t *testing.T) {
 	sort.Strings(names)
 	if want := (&Server{}).ReadOnlyRPCMethods(); !slices.Equal(names, want) {
 		t.Fatalf("the document lists %v for the auditor token; the read-only methods are %v", names, want)
+	}
+}
+
+// TestRPCRefusesABodyOverTheLimit: a control API request larger than the limit is
+// not read to its end; it gets a parse error that says the body is too large, and a
+// body within the limit is still served.
+func TestRPCRefusesABodyOverTheLimit(t *testing.T) {
+	s := newAdminServer(t)
+	call := func(body []byte) (int, string) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/jfguard/rpc", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		var resp struct {
+			Error *struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatalf("%v: %s", err, rec.Body)
+		}
+		if resp.Error == nil {
+			return 0, ""
+		}
+		return resp.Error.Code, resp.Error.Message
+	}
+	request := func(size int) []byte {
+		head := []byte(`{"jsonrpc":"2.0","id":1,"method":"system.status","params":{}}`)
+		return append(head, bytes.Repeat([]byte(" "), size-len(head))...)
+	}
+	if code, msg := call(request(rpcMaxBody)); code != 0 {
+		t.Fatalf("a body of exactly the limit: error %d %q", code, msg)
+	}
+	code, msg := call(request(rpcMaxBody + 1))
+	if code != rpcParseError || !strings.Contains(msg, "too large") {
+		t.Fatalf("a body over the limit: error %d %q, want %d saying it is too large", code, msg, rpcParseError)
 	}
 }

@@ -1,7 +1,7 @@
-// Package http is jfguard's gateway: the reverse proxy and its gate, sign-in
+// Package gateway is jfguard's gateway: the reverse proxy and its gate, sign-in
 // interception, jfguard's pages and JSON API, the JSON-RPC control API and the event
 // feed.
-package http
+package gateway
 
 import (
 	"context"
@@ -20,14 +20,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Version is jfguard's version, set by the binary.
-var Version = "dev"
 
 // Options are the gateway's dependencies and settings.
 type Options struct {
@@ -42,7 +42,7 @@ type Options struct {
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.
 	BasePolicy domain.Policy
-	ProxyTrust ProxyTrust
+	ProxyTrust clientaddr.ProxyTrust
 	// TrustKeySource gives the trust-cookie keys in force at an instant. Without
 	// one, TrustKeys are used as they are (tests, fixed keys).
 	TrustKeySource TrustKeySource
@@ -83,6 +83,13 @@ type Options struct {
 	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
 	// when the node cannot.
 	RotateKeys func(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error)
+
+	// Version is jfguard's version, as /jfguard/healthz and system.status report it
+	// and as jfguard names itself to Jellyfin; "dev" when empty.
+	Version string
+	// OpenRPC is the control API's document (LoadOpenRPC), served by rpc.discover;
+	// nil makes rpc.discover answer that it is not loaded.
+	OpenRPC *types.OpenRPCSpec1
 }
 
 // TrustKeySource gives the trust-cookie keys: the generation recorded in the stream
@@ -105,7 +112,7 @@ type Server struct {
 	log         *slog.Logger
 	engine      *gin.Engine
 	proxy       *httputil.ReverseProxy
-	jf          *jellyfinClient
+	jf          *upstream.Client
 	limits      *limiters
 	emailLimits *limiters
 	metrics     *metrics
@@ -147,13 +154,16 @@ func New(opts Options) *Server {
 	if opts.SweepEvery <= 0 {
 		opts.SweepEvery = 10 * time.Second
 	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
 	if opts.IPv6Prefix == 0 {
 		opts.IPv6Prefix = domain.DefaultIPv6PrefixBits
 	}
 	s := &Server{
 		opts:        opts,
 		log:         opts.Logger,
-		jf:          newJellyfinClient(opts.Upstream, opts.AdminAPIKey),
+		jf:          upstream.NewClient(opts.Upstream, opts.AdminAPIKey, opts.Version),
 		limits:      newLimiters(opts.Limits.withDefaults()),
 		emailLimits: newLimiters(emailSendLimits()),
 		metrics:     newMetrics(opts.Registry),
@@ -226,7 +236,9 @@ func (s *Server) newID() string {
 
 // addressKey is the block of addresses ip is counted with: its rate-limit bucket
 // and its IP aggregate (failed sign-ins, bans).
-func (s *Server) addressKey(ip netip.Addr) string { return RateLimitKey(ip, s.opts.IPv6Prefix) }
+func (s *Server) addressKey(ip netip.Addr) string {
+	return clientaddr.RateLimitKey(ip, s.opts.IPv6Prefix)
+}
 
 // read runs fn on the projected state.
 func (s *Server) read(fn func(*projections.State)) { s.opts.Projector.Read(fn) }

@@ -1,4 +1,4 @@
-package http
+package gateway
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -95,7 +97,7 @@ func (a *upstreamAnswer) write(w http.ResponseWriter) {
 // handlePasswordStep intercepts AuthenticateByName: jfguard's password step decides
 // whether the password may reach Jellyfin (beginPassword), Jellyfin checks it, and
 // jfguard decides what the answer may unlock.
-func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Credentials) {
+func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
 		s.refuse(c, http.StatusRequestEntityTooLarge, "sign-in request too large")
@@ -128,7 +130,7 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 		ans.write(c.Writer)
 		return
 	}
-	var res authResult
+	var res upstream.AuthResult
 	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" || res.User.ID == "" {
 		// jfguard cannot gate what it cannot read: fail closed.
 		s.log.Error("unreadable AuthenticationResult from Jellyfin; refusing the sign-in", "err", err)
@@ -152,7 +154,7 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr ClientAddr, creds Crede
 }
 
 // decideSignIn records the decision on a sign-in Jellyfin accepted.
-func (s *Server) decideSignIn(c *gin.Context, addr ClientAddr, creds Credentials, res authResult, raw []byte, web bool) (domain.SignInOutcome, error) {
+func (s *Server) decideSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, res upstream.AuthResult, raw []byte, web bool) (domain.SignInOutcome, error) {
 	ctx := c.Request.Context()
 	uid := res.User.ID
 	if !events.ValidAggregateID(uid) {
@@ -217,7 +219,7 @@ func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
 
 // recordSignInFailed counts a failed sign-in against the address's block (for bans);
 // the event keeps the address itself.
-func (s *Server) recordSignInFailed(ctx context.Context, addr ClientAddr, username, reason string) {
+func (s *Server) recordSignInFailed(ctx context.Context, addr clientaddr.ClientAddr, username, reason string) {
 	if !addr.IP.IsValid() {
 		return
 	}

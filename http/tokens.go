@@ -1,10 +1,12 @@
-package http
+package gateway
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/jfguard/jfguard/http/upstream"
 )
 
 // tokenCache remembers how unknown tokens were resolved, for a short while, and makes
@@ -69,7 +71,7 @@ func (tc *tokenCache) resolve(hash string, fn func() (verdict, time.Duration)) v
 
 // apiKeySet holds the hashes of Jellyfin's API keys, refreshed from Jellyfin.
 type apiKeySet struct {
-	jf  *jellyfinClient
+	jf  *upstream.Client
 	log *slog.Logger
 
 	mu      sync.RWMutex
@@ -78,7 +80,7 @@ type apiKeySet struct {
 	refresh sync.Mutex
 }
 
-func newAPIKeySet(jf *jellyfinClient, log *slog.Logger) *apiKeySet {
+func newAPIKeySet(jf *upstream.Client, log *slog.Logger) *apiKeySet {
 	return &apiKeySet{jf: jf, log: log, keys: map[string]bool{}}
 }
 
@@ -111,7 +113,7 @@ func (a *apiKeySet) refreshNow(ctx context.Context) error {
 
 func (a *apiKeySet) fetch(ctx context.Context) error {
 	if !a.jf.HasAdminKey() {
-		return errNoAdminKey
+		return upstream.ErrNoAdminKey
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

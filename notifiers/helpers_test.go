@@ -18,7 +18,7 @@ import (
 // startStore runs an embedded JetStream with file storage in dir.
 func startStore(t *testing.T, dir string) *events.Store {
 	t.Helper()
-	conn, err := embed.Start(embed.Options{StoreDir: dir, Sync: embed.SyncInterval})
+	conn, err := broker.Start(broker.Options{StoreDir: dir, Sync: broker.SyncInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

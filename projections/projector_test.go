@@ -15,14 +15,14 @@ import (
 )
 
 type node struct {
-	conn  *embed.Conn
+	conn  *broker.Conn
 	store *events.Store
 	proj  *projections.Projector
 }
 
 func start(t *testing.T, dir string, clock projections.Clock) *node {
 	t.Helper()
-	conn, err := embed.Start(embed.Options{StoreDir: dir + "/nats"})
+	conn, err := broker.Start(broker.Options{StoreDir: dir + "/nats"})
 	if err != nil {
 		t.Fatal(err)
 	}

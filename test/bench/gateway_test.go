@@ -18,7 +18,7 @@ import (
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -31,7 +31,7 @@ import (
 // cores, so the comparisons are of whole-system cost on this machine.
 
 // gateway is a running jfguard in front of a stand-in Jellyfin.
-type gateway struct {
+type testGateway struct {
 	jf    *jellyfin.Server
 	jfURL string
 	main  *cli.Main
@@ -50,7 +50,7 @@ type stepClock struct{ off atomic.Int64 }
 func (c *stepClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *stepClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
-func startGateway(b *testing.B, o gatewayOptions) *gateway {
+func startGateway(b *testing.B, o gatewayOptions) *testGateway {
 	b.Helper()
 	jf := jellyfin.New(jellyfin.Options{ServerName: "Bench", QuickConnect: true, MediaSize: o.mediaSize})
 	ts := httptest.NewServer(jf)
@@ -78,7 +78,7 @@ func startGateway(b *testing.B, o gatewayOptions) *gateway {
 	}
 	m := cli.NewMain(r, nil)
 	// The second-factor rate limits would stop a benchmark after 10 attempts.
-	m.Limits = jhttp.Limits{VerifyPerIP: 1_000_000, VerifyIPWindow: time.Minute, VerifyPerUser: 1_000_000, VerifyUserWindow: time.Minute}
+	m.Limits = gateway.Limits{VerifyPerIP: 1_000_000, VerifyIPWindow: time.Minute, VerifyPerUser: 1_000_000, VerifyUserWindow: time.Minute}
 	if o.clock != nil {
 		m.Clock = o.clock.Now
 	}
@@ -92,7 +92,7 @@ func startGateway(b *testing.B, o gatewayOptions) *gateway {
 			b.Errorf("close jfguard: %v", err)
 		}
 	})
-	return &gateway{jf: jf, jfURL: ts.URL, main: m, url: m.URL()}
+	return &testGateway{jf: jf, jfURL: ts.URL, main: m, url: m.URL()}
 }
 
 // newClient is a keep-alive client. It sends no Accept-Encoding, so the stand-in
@@ -161,7 +161,7 @@ func signIn(c *http.Client, base, name, password, deviceID string, header ...str
 
 // signedIn signs a user without a second factor in through jfguard and returns the
 // (verified) token.
-func (g *gateway) signedIn(b *testing.B, c *http.Client, name, password, deviceID string) string {
+func (g *testGateway) signedIn(b *testing.B, c *http.Client, name, password, deviceID string) string {
 	b.Helper()
 	status, body, err := signIn(c, g.url, name, password, deviceID)
 	if err != nil || status != http.StatusOK {
@@ -560,7 +560,7 @@ func BenchmarkTOTPSignIn(b *testing.B) {
 
 // enrollTOTP signs a user (no second factor yet) in through jfguard and enrolls an
 // authenticator app with that session.
-func (g *gateway) enrollTOTP(c *http.Client, u *totpUser, clock *stepClock) error {
+func (g *testGateway) enrollTOTP(c *http.Client, u *totpUser, clock *stepClock) error {
 	status, body, err := signIn(c, g.url, u.name, u.password, "setup-"+u.name)
 	var a authResult
 	if err != nil || status != http.StatusOK || json.Unmarshal(body, &a) != nil || a.AccessToken == "" {

@@ -26,9 +26,9 @@ import (
 // batch publish. events/s counts events; p50/p99 are per Append call.
 func BenchmarkAppend(b *testing.B) {
 	total := envInt("JFGUARD_BENCH_APPENDS", 3000)
-	for _, mode := range []string{embed.SyncAlways, embed.SyncInterval} {
+	for _, mode := range []string{broker.SyncAlways, broker.SyncInterval} {
 		b.Run("sync="+mode, func(b *testing.B) {
-			conn, err := embed.Start(embed.Options{StoreDir: b.TempDir(), Sync: mode})
+			conn, err := broker.Start(broker.Options{StoreDir: b.TempDir(), Sync: mode})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -425,7 +425,7 @@ func BenchmarkProjectionRSS(b *testing.B) {
 func BenchmarkEventMAC(b *testing.B) {
 	total := envInt("JFGUARD_BENCH_APPENDS", 3000)
 	b.Run("append", func(b *testing.B) {
-		conn, err := embed.Start(embed.Options{StoreDir: b.TempDir(), Sync: embed.SyncInterval})
+		conn, err := broker.Start(broker.Options{StoreDir: b.TempDir(), Sync: broker.SyncInterval})
 		if err != nil {
 			b.Fatal(err)
 		}

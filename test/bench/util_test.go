@@ -58,7 +58,7 @@ var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 var shared struct {
 	once   sync.Once
 	dir    string
-	conn   *embed.Conn
+	conn   *broker.Conn
 	store  *events.Store // as jfguard opens it: block files, MACs checked
 	remote *events.Store
 	// unchecked reads the same stream from the block files without checking MACs,
@@ -91,7 +91,7 @@ func bigStore(b *testing.B) *events.Store {
 		if shared.err != nil {
 			return
 		}
-		shared.conn, shared.err = embed.Start(embed.Options{StoreDir: filepath.Join(shared.dir, "nats"), Sync: embed.SyncInterval})
+		shared.conn, shared.err = broker.Start(broker.Options{StoreDir: filepath.Join(shared.dir, "nats"), Sync: broker.SyncInterval})
 		if shared.err != nil {
 			return
 		}

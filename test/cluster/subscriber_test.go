@@ -76,13 +76,13 @@ func deviceOf(t *testing.T, data []byte) (string, string) {
 func TestSlowClusterSubscriber(t *testing.T) {
 	_, nodePub, nodeSeed := newUser(t)
 	subKP, subPub, _ := newUser(t)
-	policy := embed.SubscriberPolicy{
+	policy := broker.SubscriberPolicy{
 		Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>",
 		Reserved: []string{notifiers.ConsumerPrefix + "ntfy", notifiers.ConsumerPrefix + "gotify", notifiers.ConsumerPrefix + "email"},
 	}
 	c := startAuthCluster(t, []*server.NkeyUser{
 		{Nkey: nodePub, Permissions: jfguardPermissions},
-		{Nkey: subPub, Permissions: embed.SubscriberPermissions(policy, "siem", nil)},
+		{Nkey: subPub, Permissions: broker.SubscriberPermissions(policy, "siem", nil)},
 	})
 	jf := jellyfin.New(jellyfin.Options{QuickConnect: true})
 	jf.AddUser("alice", "alice-pw", false)

@@ -196,7 +196,7 @@ func TestAppPasswordUnavailable(t *testing.T) {
 
 // readyWarnings reads /jfguard/readyz, failing unless jfguard is ready, and returns
 // the problems it lists.
-func readyWarnings(t *testing.T, g *gateway) []string {
+func readyWarnings(t *testing.T, g *testGateway) []string {
 	t.Helper()
 	res := g.do(t, http.MethodGet, "/jfguard/readyz", nil)
 	var out struct {

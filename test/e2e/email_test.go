@@ -31,7 +31,7 @@ func sendLimit(t *testing.T, res reply) (int, time.Time) {
 }
 
 // emailChallenge signs a user in on a browser and fails unless the sign-in was held.
-func (g *gateway) emailChallenge(t *testing.T, user, password, deviceID string) challenge {
+func (g *testGateway) emailChallenge(t *testing.T, user, password, deviceID string) challenge {
 	t.Helper()
 	c, ok := g.challengeOf(t, g.signIn(t, user, password, deviceID, "X-Jfguard-Client", "web"))
 	if !ok {
@@ -41,7 +41,7 @@ func (g *gateway) emailChallenge(t *testing.T, user, password, deviceID string) 
 }
 
 // sendCode asks for a sign-in code for a challenge ("email me a code").
-func (g *gateway) sendCode(t *testing.T, c challenge) reply {
+func (g *testGateway) sendCode(t *testing.T, c challenge) reply {
 	t.Helper()
 	return g.do(t, http.MethodPost, "/jfguard/api/challenge/"+c.id+"/email", nil)
 }

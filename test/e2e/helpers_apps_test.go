@@ -49,7 +49,7 @@ func (a tvApp) header(deviceID, token string) string {
 
 // tvSignIn signs a user in from the television with the real client and returns the
 // token (empty when refused) and the answer.
-func (g *gateway) tvSignIn(t *testing.T, app tvApp, user, password string) (string, reply) {
+func (g *testGateway) tvSignIn(t *testing.T, app tvApp, user, password string) (string, reply) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -66,7 +66,7 @@ func (g *gateway) tvSignIn(t *testing.T, app tvApp, user, password string) (stri
 }
 
 // tvSignedIn signs a user in from the television and fails unless a token came back.
-func (g *gateway) tvSignedIn(t *testing.T, app tvApp, user, password string) string {
+func (g *testGateway) tvSignedIn(t *testing.T, app tvApp, user, password string) string {
 	t.Helper()
 	token, res := g.tvSignIn(t, app, user, password)
 	if token == "" {
@@ -77,7 +77,7 @@ func (g *gateway) tvSignedIn(t *testing.T, app tvApp, user, password string) str
 
 // tvChallenged signs alice in from the television and fails unless jfguard held the
 // sign-in behind a challenge.
-func (g *gateway) tvChallenged(t *testing.T, app tvApp) challenge {
+func (g *testGateway) tvChallenged(t *testing.T, app tvApp) challenge {
 	t.Helper()
 	_, res := g.tvSignIn(t, app, "alice", alicePassword)
 	c, ok := g.challengeOf(t, res)
@@ -90,7 +90,7 @@ func (g *gateway) tvChallenged(t *testing.T, app tvApp) challenge {
 // tvCurrentUser asks, with the real client, who the television's token belongs to,
 // the way the app does once signed in (device id derived from the user id). It
 // returns the HTTP status and whether the answer was jfguard's refusal.
-func (g *gateway) tvCurrentUser(t *testing.T, app tvApp, userID, token string) (int, bool) {
+func (g *testGateway) tvCurrentUser(t *testing.T, app tvApp, userID, token string) (int, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -110,7 +110,7 @@ func (g *gateway) tvCurrentUser(t *testing.T, app tvApp, userID, token string) (
 
 // browserSession signs alice in on a browser through the challenge with her
 // authenticator: the kind of session that may let new devices in.
-func (g *gateway) browserSession(t *testing.T, f factor) string {
+func (g *testGateway) browserSession(t *testing.T, f factor) string {
 	t.Helper()
 	c := g.challenged(t, "alice-browser", "X-Jfguard-Client", "web")
 	return g.verified(t, c, "totp", g.code(t, f.secret))
@@ -130,7 +130,7 @@ type pairingInfo struct {
 
 // pairings lists the devices waiting for approval and the paired devices, as the
 // session with token sees them.
-func (g *gateway) pairings(t *testing.T, token string) (pending, devices []pairingInfo) {
+func (g *testGateway) pairings(t *testing.T, token string) (pending, devices []pairingInfo) {
 	t.Helper()
 	res := g.do(t, http.MethodGet, "/jfguard/api/me/pairings", nil, "Authorization", tokenHeader(token))
 	if res.status != http.StatusOK {
@@ -145,13 +145,13 @@ func (g *gateway) pairings(t *testing.T, token string) (pending, devices []pairi
 }
 
 // answerPairing approves or denies a pairing ("approve" or "deny") with a session.
-func (g *gateway) answerPairing(t *testing.T, token, id, answer string) reply {
+func (g *testGateway) answerPairing(t *testing.T, token, id, answer string) reply {
 	t.Helper()
 	return g.do(t, http.MethodPost, "/jfguard/api/me/pairings/"+id+"/"+answer, nil, "Authorization", tokenHeader(token))
 }
 
 // appPassword creates an app password with a session and returns it as shown once.
-func (g *gateway) appPassword(t *testing.T, token, label string) (id, password string) {
+func (g *testGateway) appPassword(t *testing.T, token, label string) (id, password string) {
 	t.Helper()
 	res := g.do(t, http.MethodPost, "/jfguard/api/me/app-passwords", map[string]string{"label": label}, "Authorization", tokenHeader(token))
 	var out struct {
@@ -168,7 +168,7 @@ func (g *gateway) appPassword(t *testing.T, token, label string) (id, password s
 // streamBytes is everything stored in the event stream: subjects, headers and data
 // of every message as written, for checking that a secret never got there in any form
 // the stream keeps.
-func (g *gateway) streamBytes(t *testing.T) []byte {
+func (g *testGateway) streamBytes(t *testing.T) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -188,7 +188,7 @@ func (g *gateway) streamBytes(t *testing.T) []byte {
 }
 
 // payloads decodes the events of one type in the stream, in order.
-func payloads[T events.Payload](t *testing.T, g *gateway, typ string) []T {
+func payloads[T events.Payload](t *testing.T, g *testGateway, typ string) []T {
 	t.Helper()
 	var out []T
 	for _, ev := range g.eventsOf(t, typ) {

@@ -43,7 +43,7 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 
 // addSubscriber creates a subscriber through the running gateway's control API with
 // the real command and returns its seed, checking that stdout holds the seed alone.
-func (g *gateway) addSubscriber(t *testing.T, name string) string {
+func (g *testGateway) addSubscriber(t *testing.T, name string) string {
 	t.Helper()
 	code, out, errOut := runCLI(t, "subscribers", "add", name, "--server", g.url(), "--token", g.main.AdminToken())
 	if code != 0 {
@@ -80,7 +80,7 @@ type busClient struct {
 }
 
 // connectSubscriber connects with a subscriber's seed and its own inbox prefix.
-func (g *gateway) connectSubscriber(t *testing.T, name, seed string) (*busClient, error) {
+func (g *testGateway) connectSubscriber(t *testing.T, name, seed string) (*busClient, error) {
 	t.Helper()
 	kp, err := nkeys.FromSeed([]byte(seed))
 	if err != nil {

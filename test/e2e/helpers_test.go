@@ -21,7 +21,7 @@ import (
 
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/events"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
@@ -41,7 +41,7 @@ type options struct {
 	// comma-separated, as on the command line).
 	settings map[string]string
 	// limits override the second-factor rate limits; zero keeps the defaults.
-	limits jhttp.Limits
+	limits gateway.Limits
 	// configFile is a settings file read under the settings, for what the command
 	// line cannot express (the list of webhooks).
 	configFile string
@@ -52,7 +52,7 @@ type options struct {
 // gateway is a running jfguard in front of a stand-in Jellyfin, with the
 // stand-in's users alice (who enrolls a second factor in most tests), bob (who
 // never does) and an administrator.
-type gateway struct {
+type testGateway struct {
 	main     *cli.Main
 	jf       *jellyfin.Server
 	jfURL    string
@@ -89,7 +89,7 @@ func (c *testClock) Advance(d time.Duration) {
 // startGateway starts the stand-in Jellyfin on a loopback port and the real jfguard
 // program in front of it, with its own data directory, and stops both when the test
 // ends.
-func startGateway(t *testing.T, opts options) *gateway {
+func startGateway(t *testing.T, opts options) *testGateway {
 	t.Helper()
 	jf := jellyfin.New(jellyfin.Options{
 		ServerName:   "E2E",
@@ -99,7 +99,7 @@ func startGateway(t *testing.T, opts options) *gateway {
 		LegacyAuthorization: true,
 		MediaSize:           1 << 20,
 	})
-	g := &gateway{
+	g := &testGateway{
 		jf:       jf,
 		upstream: &jellyfin.RequestLog{},
 		alice:    jf.AddUser("alice", alicePassword, false),
@@ -137,7 +137,7 @@ func startGateway(t *testing.T, opts options) *gateway {
 }
 
 // run starts jfguard with the gateway's settings.
-func (g *gateway) run(t *testing.T) {
+func (g *testGateway) run(t *testing.T) {
 	t.Helper()
 	s, err := cli.LoadSettings(g.opts.configFile, g.opts.configFile != "", nil, g.settings)
 	if err != nil {
@@ -164,7 +164,7 @@ func (g *gateway) run(t *testing.T) {
 
 // restartAfter stops jfguard and, when the clock has moved on by down, starts it
 // again on the same data directory.
-func (g *gateway) restartAfter(t *testing.T, down time.Duration) {
+func (g *testGateway) restartAfter(t *testing.T, down time.Duration) {
 	t.Helper()
 	if err := g.main.Close(); err != nil {
 		t.Fatalf("stop jfguard: %v", err)
@@ -174,7 +174,7 @@ func (g *gateway) restartAfter(t *testing.T, down time.Duration) {
 	g.run(t)
 }
 
-func (g *gateway) url() string { return g.main.URL() }
+func (g *testGateway) url() string { return g.main.URL() }
 
 // reply is a finished exchange with jfguard.
 type reply struct {
@@ -221,7 +221,7 @@ func jsonBody(t *testing.T, v any) io.Reader {
 }
 
 // newRequest builds a request to jfguard; body, when not nil, is sent as JSON.
-func (g *gateway) newRequest(t *testing.T, method, path string, body any) *http.Request {
+func (g *testGateway) newRequest(t *testing.T, method, path string, body any) *http.Request {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -255,7 +255,7 @@ func send(t *testing.T, req *http.Request) reply {
 }
 
 // do sends a request to jfguard with header name/value pairs.
-func (g *gateway) do(t *testing.T, method, path string, body any, header ...string) reply {
+func (g *testGateway) do(t *testing.T, method, path string, body any, header ...string) reply {
 	t.Helper()
 	req := g.newRequest(t, method, path, body)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -279,7 +279,7 @@ func tokenHeader(token string) string { return `MediaBrowser Token="` + token + 
 
 // jellyfinClient is the real Jellyfin Go client pointed at jfguard, sending the
 // given Authorization header on every request as Jellyfin clients do.
-func (g *gateway) jellyfinClient(authorization string) *api.APIClient {
+func (g *testGateway) jellyfinClient(authorization string) *api.APIClient {
 	cfg := api.NewConfiguration()
 	cfg.Servers = api.ServerConfigurations{{URL: g.url()}}
 	cfg.DefaultHeader = map[string]string{"Authorization": authorization}
@@ -288,7 +288,7 @@ func (g *gateway) jellyfinClient(authorization string) *api.APIClient {
 
 // signIn posts a password sign-in through jfguard from a device, with extra
 // header name/value pairs.
-func (g *gateway) signIn(t *testing.T, name, password, deviceID string, header ...string) reply {
+func (g *testGateway) signIn(t *testing.T, name, password, deviceID string, header ...string) reply {
 	t.Helper()
 	h := append([]string{"Authorization", clientHeader(deviceID, "")}, header...)
 	return g.do(t, http.MethodPost, "/Users/AuthenticateByName", map[string]string{"Username": name, "Pw": password}, h...)
@@ -305,7 +305,7 @@ type authResult struct {
 
 // signedIn signs a user in and returns the token, failing unless jfguard let the
 // sign-in through.
-func (g *gateway) signedIn(t *testing.T, name, password, deviceID string, header ...string) string {
+func (g *testGateway) signedIn(t *testing.T, name, password, deviceID string, header ...string) string {
 	t.Helper()
 	res := g.signIn(t, name, password, deviceID, header...)
 	if res.status != http.StatusOK {
@@ -329,7 +329,7 @@ type challenge struct {
 // challenged signs alice in from a device and returns the challenge, failing unless
 // jfguard held the sign-in. The held token is read from the stand-in: the client
 // never sees it.
-func (g *gateway) challenged(t *testing.T, deviceID string, header ...string) challenge {
+func (g *testGateway) challenged(t *testing.T, deviceID string, header ...string) challenge {
 	t.Helper()
 	res := g.signIn(t, "alice", alicePassword, deviceID, header...)
 	c, ok := g.challengeOf(t, res)
@@ -342,7 +342,7 @@ func (g *gateway) challenged(t *testing.T, deviceID string, header ...string) ch
 
 // challengeOf reads a challenge answer: 401, the X-Jfguard-Challenge header and the
 // {"jfguard":{…}} body naming the same challenge.
-func (g *gateway) challengeOf(t *testing.T, res reply) (challenge, bool) {
+func (g *testGateway) challengeOf(t *testing.T, res reply) (challenge, bool) {
 	t.Helper()
 	if res.status != http.StatusUnauthorized {
 		return challenge{}, false
@@ -368,7 +368,7 @@ func (g *gateway) challengeOf(t *testing.T, res reply) (challenge, bool) {
 }
 
 // heldToken finds, at the stand-in, alice's live token on a device.
-func (g *gateway) heldToken(t *testing.T, deviceID string) string {
+func (g *testGateway) heldToken(t *testing.T, deviceID string) string {
 	t.Helper()
 	for _, s := range g.jf.Sessions() {
 		if s.UserID == g.alice.ID && s.DeviceID == deviceID {
@@ -380,13 +380,13 @@ func (g *gateway) heldToken(t *testing.T, deviceID string) string {
 }
 
 // verify posts a second factor to a challenge.
-func (g *gateway) verify(t *testing.T, id string, body map[string]any, header ...string) reply {
+func (g *testGateway) verify(t *testing.T, id string, body map[string]any, header ...string) reply {
 	t.Helper()
 	return g.do(t, http.MethodPost, "/jfguard/api/challenge/"+id+"/verify", body, header...)
 }
 
 // verified completes a challenge with a code and returns the token it releases.
-func (g *gateway) verified(t *testing.T, c challenge, method, code string) string {
+func (g *testGateway) verified(t *testing.T, c challenge, method, code string) string {
 	t.Helper()
 	res := g.verify(t, c.id, map[string]any{"method": method, "code": code})
 	if res.status != http.StatusOK {
@@ -412,14 +412,14 @@ type factor struct {
 
 // enrollAlice signs alice in (she has no second factor yet, so jfguard lets her
 // through) and enrolls an authenticator app with that session.
-func (g *gateway) enrollAlice(t *testing.T) factor {
+func (g *testGateway) enrollAlice(t *testing.T) factor {
 	t.Helper()
 	return g.enroll(t, "alice", alicePassword)
 }
 
 // enroll signs a user without a second factor in (from device "<name>-setup") and
 // enrolls an authenticator app with that session.
-func (g *gateway) enroll(t *testing.T, name, password string) factor {
+func (g *testGateway) enroll(t *testing.T, name, password string) factor {
 	t.Helper()
 	token := g.signedIn(t, name, password, name+"-setup")
 	auth := []string{"Authorization", clientHeader(name+"-setup", token)}
@@ -445,7 +445,7 @@ func (g *gateway) enroll(t *testing.T, name, password string) factor {
 
 // stepUp proves alice's authenticator again for a session, so it may change her
 // account for the next few minutes.
-func (g *gateway) stepUp(t *testing.T, token, secret string) {
+func (g *testGateway) stepUp(t *testing.T, token, secret string) {
 	t.Helper()
 	res := g.do(t, http.MethodPost, "/jfguard/api/me/step-up", map[string]string{"method": "totp", "code": g.code(t, secret)}, "Authorization", tokenHeader(token))
 	if res.status != http.StatusOK {
@@ -455,7 +455,7 @@ func (g *gateway) stepUp(t *testing.T, token, secret string) {
 
 // code returns a fresh TOTP code: the clock moves on one step first, because a step
 // once used is refused.
-func (g *gateway) code(t *testing.T, secret string) string {
+func (g *testGateway) code(t *testing.T, secret string) string {
 	t.Helper()
 	g.clock.Advance(30 * time.Second)
 	c, err := totp.GenerateCodeCustom(secret, g.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
@@ -466,7 +466,7 @@ func (g *gateway) code(t *testing.T, secret string) string {
 }
 
 // wrongCode is a well-formed code that is not alice's at any step near now.
-func (g *gateway) wrongCode(t *testing.T, secret string) string {
+func (g *testGateway) wrongCode(t *testing.T, secret string) string {
 	t.Helper()
 	now := g.clock.Now()
 	near := map[string]bool{}
@@ -488,7 +488,7 @@ func (g *gateway) wrongCode(t *testing.T, secret string) string {
 
 // reachedJellyfin reports whether any request other than jfguard's own carried
 // token to the stand-in, in a header or the query.
-func (g *gateway) reachedJellyfin(token string) bool {
+func (g *testGateway) reachedJellyfin(token string) bool {
 	for _, r := range g.upstream.Requests() {
 		if strings.Contains(r.Header.Get("Authorization"), `Client="jfguard"`) {
 			continue
@@ -508,7 +508,7 @@ func (g *gateway) reachedJellyfin(token string) bool {
 }
 
 // eventTypes counts the events in jfguard's stream by type.
-func (g *gateway) eventTypes(t *testing.T) map[string]int {
+func (g *testGateway) eventTypes(t *testing.T) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -523,7 +523,7 @@ func (g *gateway) eventTypes(t *testing.T) map[string]int {
 }
 
 // eventsOf returns the events of one type in the stream, in order.
-func (g *gateway) eventsOf(t *testing.T, typ string) []events.Event {
+func (g *testGateway) eventsOf(t *testing.T, typ string) []events.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -540,7 +540,7 @@ func (g *gateway) eventsOf(t *testing.T, typ string) []events.Event {
 }
 
 // sessionReasons lists the reasons of the session_verified events, in order.
-func (g *gateway) sessionReasons(t *testing.T) []string {
+func (g *testGateway) sessionReasons(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, ev := range g.eventsOf(t, "session_verified") {
@@ -556,7 +556,7 @@ func (g *gateway) sessionReasons(t *testing.T) []string {
 }
 
 // expectEvents fails unless the stream holds at least one event of each type.
-func (g *gateway) expectEvents(t *testing.T, types ...string) {
+func (g *testGateway) expectEvents(t *testing.T, types ...string) {
 	t.Helper()
 	got := g.eventTypes(t)
 	for _, typ := range types {
@@ -579,7 +579,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // rpc calls the control API with jfguard's admin token.
-func (g *gateway) rpc(t *testing.T, method string, params any) (json.RawMessage, *rpcError) {
+func (g *testGateway) rpc(t *testing.T, method string, params any) (json.RawMessage, *rpcError) {
 	t.Helper()
 	res := g.do(t, http.MethodPost, "/jfguard/rpc", map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
 		"Authorization", "Bearer "+g.main.AdminToken())
@@ -622,7 +622,7 @@ func trustCookie(res reply) *http.Cookie {
 const probeHeader = "X-E2e-Probe"
 
 // reachedWith reports whether a request marked with probe reached the stand-in.
-func (g *gateway) reachedWith(probe string) bool {
+func (g *testGateway) reachedWith(probe string) bool {
 	for _, r := range g.upstream.Requests() {
 		if r.Header.Get(probeHeader) == probe {
 			return true

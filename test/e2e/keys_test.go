@@ -29,14 +29,14 @@ func jfguard(t *testing.T, args ...string) (int, string, string) {
 }
 
 // online are the flags that point a command at the running gateway.
-func (g *gateway) online() []string {
+func (g *testGateway) online() []string {
 	return []string{"--server", g.url(), "--token", g.main.AdminToken()}
 }
 
-func (g *gateway) dataDir() string { return g.settings["data_dir"] }
+func (g *testGateway) dataDir() string { return g.settings["data_dir"] }
 
 // stop stops jfguard, leaving its data directory to offline commands.
-func (g *gateway) stop(t *testing.T) {
+func (g *testGateway) stop(t *testing.T) {
 	t.Helper()
 	if err := g.main.Close(); err != nil {
 		t.Fatalf("stop jfguard: %v", err)
@@ -46,14 +46,14 @@ func (g *gateway) stop(t *testing.T) {
 
 // signInWithTOTP signs alice in from a device with a fresh authenticator code,
 // which jfguard checks against her sealed secret.
-func (g *gateway) signInWithTOTP(t *testing.T, f factor, deviceID string) {
+func (g *testGateway) signInWithTOTP(t *testing.T, f factor, deviceID string) {
 	t.Helper()
 	c := g.challenged(t, deviceID, web...)
 	g.verified(t, c, "totp", g.code(t, f.secret))
 }
 
 // masterKeyIDs lists the ids in the data directory's master keyring.
-func (g *gateway) masterKeyIDs(t *testing.T) []string {
+func (g *testGateway) masterKeyIDs(t *testing.T) []string {
 	t.Helper()
 	ring, err := events.LoadMasterKeyring("", filepath.Join(g.dataDir(), "master.key"))
 	if err != nil {
@@ -181,7 +181,7 @@ func TestAuditKeyRotation(t *testing.T) {
 func sealWithKey(t *testing.T, dir string, key ed25519.PrivateKey) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := embed.Start(embed.Options{StoreDir: filepath.Join(dir, "nats")})
+	conn, err := broker.Start(broker.Options{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func forgedAssertion(t *testing.T, options json.RawMessage, userID string) json.
 
 // forgePasskeySignIn begins a passwordless sign-in from an address and finishes it
 // with a forged assertion naming userID.
-func (g *gateway) forgePasskeySignIn(t *testing.T, from, userID string) reply {
+func (g *testGateway) forgePasskeySignIn(t *testing.T, from, userID string) reply {
 	t.Helper()
 	req := g.newRequest(t, http.MethodPost, "/jfguard/api/passkey/begin", struct{}{})
 	req.Header.Set("X-Forwarded-For", from)

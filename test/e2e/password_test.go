@@ -15,13 +15,13 @@ import (
 
 // wrongPassword tries a wrong password for a user name through jfguard, from an
 // address, marking the request so the test sees whether it reached Jellyfin.
-func (g *gateway) wrongPassword(t *testing.T, name, from, probe string) reply {
+func (g *testGateway) wrongPassword(t *testing.T, name, from, probe string) reply {
 	t.Helper()
 	return g.signIn(t, name, "not-the-password", "guesser-"+from, "X-Forwarded-For", from, probeHeader, probe)
 }
 
 // direct signs in at the stand-in itself, around jfguard.
-func (g *gateway) direct(t *testing.T, name, password string) reply {
+func (g *testGateway) direct(t *testing.T, name, password string) reply {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, g.jfURL+"/Users/AuthenticateByName", jsonBody(t, map[string]string{"Username": name, "Pw": password}))
 	req.Header.Set("Content-Type", "application/json")
@@ -242,7 +242,7 @@ func TestPasswordThrottlePerAddress(t *testing.T) {
 
 // setMaxSessions sets a user's MaxActiveSessions at the stand-in with the admin key,
 // as an administrator would in the dashboard.
-func setMaxSessions(t *testing.T, g *gateway, id string, n int) {
+func setMaxSessions(t *testing.T, g *testGateway, id string, n int) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, g.jfURL+"/Users/"+id, nil)
 	req.Header.Set("Authorization", tokenHeader(g.apiKey))
@@ -257,7 +257,7 @@ func setMaxSessions(t *testing.T, g *gateway, id string, n int) {
 	}
 }
 
-func maxSessions(t *testing.T, g *gateway, id string) int {
+func maxSessions(t *testing.T, g *testGateway, id string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, g.jfURL+"/Users/"+id, nil)
 	req.Header.Set("Authorization", tokenHeader(g.apiKey))

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/sj14/jellyfin-go/api"
 )
 
@@ -247,7 +247,7 @@ func TestScriptLogin(t *testing.T) {
 func TestOneCodeOneSession(t *testing.T) {
 	t.Parallel()
 	// Rate limits high enough that every submission reaches the decision.
-	g := startGateway(t, options{limits: jhttp.Limits{VerifyPerIP: 1000, VerifyPerUser: 1000}})
+	g := startGateway(t, options{limits: gateway.Limits{VerifyPerIP: 1000, VerifyPerUser: 1000}})
 	f := g.enrollAlice(t)
 	c := g.challenged(t, "alice-race")
 	body, _ := json.Marshal(map[string]string{"method": "totp", "code": g.code(t, f.secret)})

@@ -53,7 +53,7 @@ func accountChanges(browserHash string) []attack {
 }
 
 // refusedCleanly fails unless a refusal recorded nothing but step_up_required.
-func (g *gateway) refusedCleanly(t *testing.T, what string, before map[string]int) {
+func (g *testGateway) refusedCleanly(t *testing.T, what string, before map[string]int) {
 	t.Helper()
 	after := g.eventTypes(t)
 	for typ, n := range after {

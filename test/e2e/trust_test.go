@@ -23,7 +23,7 @@ var web = []string{"X-Jfguard-Client", "web"}
 
 // trustBrowser completes a challenge of alice on a device with "trust this
 // browser" and returns the cookie value jfguard set.
-func (g *gateway) trustBrowser(t *testing.T, f factor, deviceID string) string {
+func (g *testGateway) trustBrowser(t *testing.T, f factor, deviceID string) string {
 	t.Helper()
 	c := g.challenged(t, deviceID, web...)
 	res := g.verify(t, c.id, map[string]any{"method": "totp", "code": g.code(t, f.secret), "trust_browser": true, "device_id": deviceID})
@@ -35,14 +35,14 @@ func (g *gateway) trustBrowser(t *testing.T, f factor, deviceID string) string {
 }
 
 // signInWithCookie signs alice in from a device presenting a trust cookie value.
-func (g *gateway) signInWithCookie(t *testing.T, deviceID, value string) reply {
+func (g *testGateway) signInWithCookie(t *testing.T, deviceID, value string) reply {
 	t.Helper()
 	return g.signIn(t, "alice", alicePassword, deviceID, append(web, "Cookie", "jfguard_trust="+value)...)
 }
 
 // passesWithCookie signs alice in with a cookie, fails unless the cookie let her
 // through, and returns the value that replaces it.
-func (g *gateway) passesWithCookie(t *testing.T, deviceID, value string) string {
+func (g *testGateway) passesWithCookie(t *testing.T, deviceID, value string) string {
 	t.Helper()
 	res := g.signInWithCookie(t, deviceID, value)
 	next := trustCookie(res)
@@ -54,7 +54,7 @@ func (g *gateway) passesWithCookie(t *testing.T, deviceID, value string) string 
 
 // refusedWithCookie signs alice in with a cookie and fails unless she is
 // challenged and given no cookie.
-func (g *gateway) refusedWithCookie(t *testing.T, deviceID, value string) {
+func (g *testGateway) refusedWithCookie(t *testing.T, deviceID, value string) {
 	t.Helper()
 	res := g.signInWithCookie(t, deviceID, value)
 	if _, ok := g.challengeOf(t, res); !ok {
@@ -81,7 +81,7 @@ func secretHash(t *testing.T, value string) string {
 }
 
 // trustChecks reads jfguard_trust_cookies_total by check from the metrics.
-func (g *gateway) trustChecks(t *testing.T) map[string]int {
+func (g *testGateway) trustChecks(t *testing.T) map[string]int {
 	t.Helper()
 	res := g.do(t, http.MethodGet, "/jfguard/metrics", nil)
 	out := map[string]int{}

@@ -19,7 +19,7 @@ import (
 // stream and its subjects, never the consumers of jfguard's alert sinks. Those of
 // the built-in sinks are reserved even when the sink is off, so a subscriber cannot
 // create one before an administrator turns the sink on.
-func (m *Main) subscriberPolicy() embed.SubscriberPolicy {
+func (m *Main) subscriberPolicy() broker.SubscriberPolicy {
 	names := map[string]bool{"email": true, "ntfy": true, "gotify": true}
 	if m.notifiers != nil {
 		for _, s := range m.notifiers.Sinks() {
@@ -30,7 +30,7 @@ func (m *Main) subscriberPolicy() embed.SubscriberPolicy {
 	for n := range names {
 		reserved = append(reserved, notifiers.ConsumerPrefix+n)
 	}
-	return embed.SubscriberPolicy{Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
+	return broker.SubscriberPolicy{Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
 }
 
 // startBusAuth gives the embedded NATS server the subscribers of the projection, and
@@ -43,10 +43,10 @@ func (m *Main) startBusAuth() error {
 	}
 	policy := m.subscriberPolicy()
 	apply := func() error {
-		var subs []embed.Subscriber
+		var subs []broker.Subscriber
 		m.proj.Read(func(st *projections.State) {
 			for _, s := range projections.SortedSubscribers(st.Subscribers) {
-				subs = append(subs, embed.Subscriber{Name: s.Name, PublicKey: s.PublicKey})
+				subs = append(subs, broker.Subscriber{Name: s.Name, PublicKey: s.PublicKey})
 			}
 		})
 		return m.conn.SetSubscribers(policy, subs)

@@ -20,8 +20,8 @@ type TLSSettings struct {
 	KeyFile  string `koanf:"key_file"`
 }
 
-func (t TLSSettings) files() embed.TLSFiles {
-	return embed.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+func (t TLSSettings) files() broker.TLSFiles {
+	return broker.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
 }
 
 // resolveBus checks the settings of the event bus: credentials and TLS for an

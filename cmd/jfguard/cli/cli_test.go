@@ -155,7 +155,7 @@ func TestWeakenedStreamIsRefusedAtStart(t *testing.T) {
 	t.Parallel()
 	_, up := standIn(t)
 	dir := t.TempDir()
-	conn, err := embed.Start(embed.Options{StoreDir: filepath.Join(dir, "nats")})
+	conn, err := broker.Start(broker.Options{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}

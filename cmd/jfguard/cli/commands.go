@@ -206,7 +206,7 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 		}
 		lock = l
 	}
-	conn, err := embed.Start(embed.Options{URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"), Sync: r.NATS.Sync, SyncEvery: r.SyncInterval,
+	conn, err := broker.Start(broker.Options{URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"), Sync: r.NATS.Sync, SyncEvery: r.SyncInterval,
 		NkeySeed: r.NATSNkeySeed, TLS: r.NATS.TLS.files()})
 	if err != nil {
 		if lock != nil {

@@ -14,7 +14,8 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
@@ -146,8 +147,8 @@ func defaults() map[string]any {
 		"jellyfin.api_key_file":           "",
 		"nats.url":                        "",
 		"nats.listen":                     "",
-		"nats.sync":                       embed.SyncInterval,
-		"nats.sync_interval":              embed.DefaultSyncInterval.String(),
+		"nats.sync":                       broker.SyncInterval,
+		"nats.sync_interval":              broker.DefaultSyncInterval.String(),
 		"nats.replicas":                   1,
 		"nats.creds_file":                 "",
 		"nats.nkey":                       "",
@@ -369,7 +370,7 @@ type Resolved struct {
 	Upstream           *url.URL
 	PublicURL          *url.URL
 	Policy             domain.Policy
-	Trust              jhttp.ProxyTrust
+	Trust              clientaddr.ProxyTrust
 	IPv6Prefix         int
 	SyncInterval       time.Duration
 	CheckpointInterval time.Duration
@@ -385,7 +386,7 @@ type Resolved struct {
 	NtfyToken      string
 	GotifyToken    string
 	WebhookSecrets []string
-	WebAuthn       jhttp.WebAuthnSettings
+	WebAuthn       gateway.WebAuthnSettings
 	Warnings       []string
 
 	// The event bus: the nkey seed for an external server, the auditor token, and
@@ -424,7 +425,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		s.DataDir = abs
 	}
 	switch s.NATS.Sync {
-	case embed.SyncAlways, embed.SyncInterval:
+	case broker.SyncAlways, broker.SyncInterval:
 	default:
 		bad("nats.sync", s.NATS.Sync, "not a sync mode", `use "always" (fsync every event) or "interval"`)
 	}
@@ -445,16 +446,16 @@ func (s *Settings) Resolve() (*Resolved, error) {
 	// The policy.
 	p := domain.DefaultPolicy()
 	p.Enabled, p.RequireAll, p.LANBypass, p.LoopbackBypass = s.Security.Enabled, s.Security.RequireAll, s.Security.LANBypass, s.Security.LoopbackBypass
-	if cidrs, err := jhttp.ParseCIDRs(s.Security.LANCIDRs); err != nil {
+	if cidrs, err := gateway.ParseCIDRs(s.Security.LANCIDRs); err != nil {
 		bad("security.lan_cidrs", strings.Join(s.Security.LANCIDRs, ","), err.Error(), "list CIDRs like 192.168.0.0/16")
 	} else {
 		p.LANCIDRs = cidrs
 	}
-	proxies, err := jhttp.ParseCIDRs(s.Security.TrustedProxies)
+	proxies, err := gateway.ParseCIDRs(s.Security.TrustedProxies)
 	if err != nil {
 		bad("security.trusted_proxies", strings.Join(s.Security.TrustedProxies, ","), err.Error(), "list the addresses of your reverse proxies, e.g. 127.0.0.1 or 10.0.0.2/32")
 	}
-	r.Trust = jhttp.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
+	r.Trust = clientaddr.ProxyTrust{TrustForwardedFor: s.Security.TrustForwardedFor, TrustedProxies: proxies}
 	if n := s.Security.IPv6Prefix; n < domain.MinIPv6PrefixBits || n > domain.MaxIPv6PrefixBits {
 		bad("security.ipv6_prefix", strconv.Itoa(n), fmt.Sprintf("not a prefix length from %d to %d", domain.MinIPv6PrefixBits, domain.MaxIPv6PrefixBits),
 			"use 64 (the network one subscriber holds, the default), 56 or 48 to count a whole site as one client, or 128 to count IPv6 addresses one by one")
@@ -476,7 +477,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
 		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
 	} {
-		if err := jhttp.ApplySetting(&p, key, v); err != nil {
+		if err := gateway.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
 		}
 	}
@@ -527,7 +528,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		}
 		r.WebhookSecrets = append(r.WebhookSecrets, secret(&errs, &r.Warnings, key+".secret", w.Secret, w.SecretFile))
 	}
-	r.Warnings = append(r.Warnings, jhttp.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
+	r.Warnings = append(r.Warnings, clientaddr.BypassWarnings(p.LANBypass, p.LANCIDRs, r.Trust)...)
 	if r.JellyfinAPIKey == "" && p.JellyfinLockout > 0 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("jellyfin.api_key_file is not set: jfguard cannot read or reset a user's count of failed sign-ins at Jellyfin, "+
 			"where reaching the lockout disables the account, so after %d wrong passwords in a row for a user name it stops forwarding passwords for that name "+

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/test/jellyfin"
 )
 
@@ -177,7 +177,7 @@ in again: jfguard asks for the code. Press Ctrl-C to stop.
 }
 
 // passkeyNote says where passkeys work in dev mode, or why they do not.
-func passkeyNote(w jhttp.WebAuthnSettings) string {
+func passkeyNote(w gateway.WebAuthnSettings) string {
 	if !w.Enabled() {
 		return "off (open jfguard at http://localhost:<port> or set webauthn.rp_id and webauthn.origins)"
 	}

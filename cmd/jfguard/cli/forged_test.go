@@ -28,7 +28,7 @@ func TestOfflineToolsCheckMACs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conn, err := embed.Start(embed.Options{StoreDir: filepath.Join(dir, "nats")})
+	conn, err := broker.Start(broker.Options{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,14 +14,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,20 +35,20 @@ type Main struct {
 	Logger   *slog.Logger
 	// Limits and SweepEvery let tests shorten the rate-limit windows and the
 	// challenge sweep; zero values mean the defaults.
-	Limits     jhttp.Limits
+	Limits     gateway.Limits
 	SweepEvery time.Duration
 	// Clock overrides time for tests.
 	Clock func() time.Time
 	// NotifyBackoff shortens the alert retry backoff (tests).
 	NotifyBackoff time.Duration
 
-	conn      *embed.Conn
+	conn      *broker.Conn
 	store     *events.Store
 	ring      *events.MasterKeyring
 	sealer    *events.Sealer
 	proj      *projections.Projector
 	notary    *events.Notary
-	gateway   *jhttp.Server
+	gateway   *gateway.Server
 	notifiers *notifiers.Notifiers
 	server    *http.Server
 	listener  net.Listener
@@ -88,7 +87,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		m.lock = lock
 	}
-	m.conn, err = embed.Start(embed.Options{
+	m.conn, err = broker.Start(broker.Options{
 		URL: r.NATS.URL, CredsFile: r.NATS.CredsFile, StoreDir: filepath.Join(r.DataDir, "nats"),
 		Listen: r.NATS.Listen, Sync: r.NATS.Sync, SyncEvery: r.SyncInterval, Name: "jfguard",
 		NkeySeed: r.NATSNkeySeed, TLS: r.NATS.TLS.files(),
@@ -147,7 +146,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := setGatewayGlobals(); err != nil {
+	openrpc, err := gateway.LoadOpenRPC(OpenRPCDocument)
+	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -155,18 +155,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var mailer jhttp.Mailer
+	var mailer gateway.Mailer
 	if ml := m.notifiers.Mailer(); ml != nil {
 		mailer = ml
 	}
-	m.gateway = jhttp.New(jhttp.Options{
+	m.gateway = gateway.New(gateway.Options{
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
 		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, IPv6Prefix: r.IPv6Prefix, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
-		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings,
+		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings, Version: Version, OpenRPC: openrpc,
 	})
 	m.gateway.Start(bg)
 	m.retireMasterKeys(bg)
@@ -201,28 +201,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// gatewayGlobals guards the gateway's package-level version and OpenRPC document:
-// they are the same for every Main, and several Mains run in one process (the
-// end-to-end tests), where writing them on every Run would race with the gateways
-// already reading them.
-var gatewayGlobals struct {
-	once sync.Once
-	err  error
-}
-
-func setGatewayGlobals() error {
-	gatewayGlobals.once.Do(func() {
-		openrpc, err := jhttp.LoadOpenRPC(OpenRPCDocument)
-		if err != nil {
-			gatewayGlobals.err = err
-			return
-		}
-		jhttp.Version = Version
-		jhttp.OpenRPC = openrpc
-	})
-	return gatewayGlobals.err
-}
-
 // URL is where jfguard can be reached (for tests and dev mode).
 func (m *Main) URL() string {
 	if m.listener == nil {
@@ -237,7 +215,7 @@ func (m *Main) URL() string {
 }
 
 // Gateway exposes the gateway (tests read its methods list).
-func (m *Main) Gateway() *jhttp.Server { return m.gateway }
+func (m *Main) Gateway() *gateway.Server { return m.gateway }
 
 // Store exposes the event store (tests inspect the stream).
 func (m *Main) Store() *events.Store { return m.store }
@@ -322,8 +300,8 @@ func (m *Main) recordFileSettings(ctx context.Context) error {
 	m.proj.Read(func(st *projections.State) {
 		file, current = maps.Clone(st.FileSettings), maps.Clone(st.Settings)
 	})
-	for _, key := range jhttp.PolicyKeys() {
-		v, _ := jhttp.PolicyValue(m.Settings.Policy, key)
+	for _, key := range gateway.PolicyKeys() {
+		v, _ := gateway.PolicyValue(m.Settings.Policy, key)
 		def := mustPolicyValue(domain.DefaultPolicy(), key)
 		last, recorded := file[key]
 		if (recorded && last == v) || (!recorded && v == def) {
@@ -342,7 +320,7 @@ func (m *Main) recordFileSettings(ctx context.Context) error {
 }
 
 func mustPolicyValue(p domain.Policy, key string) string {
-	v, _ := jhttp.PolicyValue(p, key)
+	v, _ := gateway.PolicyValue(p, key)
 	return v
 }
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,4 +91,4 @@ func (a alerts) FailureList() []map[string]any {
 	return out
 }
 
-var _ jhttp.Alerts = alerts{}
+var _ gateway.Alerts = alerts{}

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	jhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http"
 )
 
 // resolveWebAuthn checks webauthn.rp_id and webauthn.origins against the rules
@@ -25,32 +25,32 @@ import (
 // With neither key set passkeys are off; setting one without the other is a mistake.
 // The origins come back normalized the way browsers write them in clientDataJSON:
 // lower case, no default port, no trailing slash.
-func resolveWebAuthn(rpID string, origins []string, publicURL *url.URL) (jhttp.WebAuthnSettings, ConfigErrors, []string) {
+func resolveWebAuthn(rpID string, origins []string, publicURL *url.URL) (gateway.WebAuthnSettings, ConfigErrors, []string) {
 	var errs ConfigErrors
 	bad := func(key, value, problem, fix string) {
 		errs = append(errs, &ConfigError{Key: key, Value: value, Problem: problem, Fix: fix})
 	}
 	rpID = strings.TrimSpace(rpID)
 	if rpID == "" && len(origins) == 0 {
-		return jhttp.WebAuthnSettings{}, nil, nil
+		return gateway.WebAuthnSettings{}, nil, nil
 	}
 	if rpID == "" {
 		bad("webauthn.rp_id", rpID, "empty while webauthn.origins is set",
 			`set the domain users open, e.g. "jellyfin.example.com" (no scheme, port or path), or remove webauthn.origins to turn passkeys off`)
-		return jhttp.WebAuthnSettings{}, errs, nil
+		return gateway.WebAuthnSettings{}, errs, nil
 	}
 	if len(origins) == 0 {
 		bad("webauthn.origins", "", "empty while webauthn.rp_id is set",
 			`list the full addresses users open, e.g. ["https://`+strings.ToLower(rpID)+`"], or remove webauthn.rp_id to turn passkeys off`)
-		return jhttp.WebAuthnSettings{}, errs, nil
+		return gateway.WebAuthnSettings{}, errs, nil
 	}
 	id, problem := checkRPID(rpID)
 	if problem != "" {
 		bad("webauthn.rp_id", rpID, problem,
 			`use the domain name alone, e.g. "jellyfin.example.com" for https://jellyfin.example.com, or "localhost" on this computer`)
-		return jhttp.WebAuthnSettings{}, errs, nil
+		return gateway.WebAuthnSettings{}, errs, nil
 	}
-	out := jhttp.WebAuthnSettings{RPID: id}
+	out := gateway.WebAuthnSettings{RPID: id}
 	seen := map[string]bool{}
 	for _, o := range origins {
 		origin, host, problem, fix := checkOrigin(o)
@@ -68,7 +68,7 @@ func resolveWebAuthn(rpID string, origins []string, publicURL *url.URL) (jhttp.W
 		}
 	}
 	if len(errs) > 0 {
-		return jhttp.WebAuthnSettings{}, errs, nil
+		return gateway.WebAuthnSettings{}, errs, nil
 	}
 	var warnings []string
 	if publicURL != nil {

@@ -1,4 +1,8 @@
-package http
+// Package clientaddr resolves where a request to jfguard comes from: the TCP peer, or
+// the client a trusted reverse proxy names in X-Forwarded-For, and whether LAN bypass
+// may be decided on that address. It also holds the rate-limit bucket of an address
+// and the startup warnings about settings that make LAN bypass unsafe.
+package clientaddr
 
 import (
 	"errors"
@@ -355,4 +359,15 @@ func prefixInsideAny(p netip.Prefix, set []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// trimOWS drops the optional whitespace of HTTP (spaces and tabs) around s.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }

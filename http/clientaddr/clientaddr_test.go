@@ -1,4 +1,4 @@
-package http_test
+package clientaddr_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	jfhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http/clientaddr"
 )
 
 func mustPrefixes(s ...string) []netip.Prefix {
@@ -29,12 +29,12 @@ func fwdHeader(kv ...string) http.Header {
 }
 
 func TestResolveClientAddr(t *testing.T) {
-	proxy := jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.2/32", "10.0.1.0/24", "2001:db8:ffff::/48")}
+	proxy := clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.2/32", "10.0.1.0/24", "2001:db8:ffff::/48")}
 	tests := []struct {
 		name       string
 		remote     string
 		h          http.Header
-		trust      jfhttp.ProxyTrust
+		trust      clientaddr.ProxyTrust
 		wantIP     string
 		wantPeer   string
 		forwarded  bool
@@ -105,46 +105,46 @@ func TestResolveClientAddr(t *testing.T) {
 		},
 		{
 			name: "trusted proxy but forwarding off", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "192.168.1.20"),
-			trust: jfhttp.ProxyTrust{TrustedProxies: proxy.TrustedProxies}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true,
+			trust: clientaddr.ProxyTrust{TrustedProxies: proxy.TrustedProxies}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true,
 		},
 		{
 			name: "trusted proxy, forwarding off, no headers", remote: "10.0.0.2:4000", h: fwdHeader(),
-			trust: jfhttp.ProxyTrust{TrustedProxies: proxy.TrustedProxies}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2",
+			trust: clientaddr.ProxyTrust{TrustedProxies: proxy.TrustedProxies}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2",
 		},
 		{
 			name: "forwarding on without trusted proxies", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "192.168.1.20"),
-			trust: jfhttp.ProxyTrust{TrustForwardedFor: true}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true,
+			trust: clientaddr.ProxyTrust{TrustForwardedFor: true}, wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true,
 		},
 		{
 			name: "junk left of the client keeps the client for rate limits", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "unknown, 203.0.113.9"), trust: proxy,
-			wantIP: "203.0.113.9", wantPeer: "10.0.0.2", forwarded: true, wantErr: jfhttp.ErrMalformedForwardedFor,
+			wantIP: "203.0.113.9", wantPeer: "10.0.0.2", forwarded: true, wantErr: clientaddr.ErrMalformedForwardedFor,
 		},
 		{
 			name: "junk where the proxy should have written the client", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "203.0.113.9, junk"), trust: proxy,
-			wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true, wantErr: jfhttp.ErrMalformedForwardedFor,
+			wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true, wantErr: clientaddr.ErrMalformedForwardedFor,
 		},
 		{
 			name: "junk behind a trusted hop: the last trusted address", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "203.0.113.9, junk, 10.0.1.7"), trust: proxy,
-			wantIP: "10.0.1.7", wantPeer: "10.0.0.2", forwarded: true, wantErr: jfhttp.ErrMalformedForwardedFor,
+			wantIP: "10.0.1.7", wantPeer: "10.0.0.2", forwarded: true, wantErr: clientaddr.ErrMalformedForwardedFor,
 		},
 		{
 			name: "empty X-Forwarded-For from a trusted proxy", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", ""), trust: proxy,
-			wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true, wantErr: jfhttp.ErrMalformedForwardedFor,
+			wantIP: "10.0.0.2", wantPeer: "10.0.0.2", forwarded: true, wantErr: clientaddr.ErrMalformedForwardedFor,
 		},
 		{
 			name: "empty entry in the chain", remote: "10.0.0.2:4000", h: fwdHeader("X-Forwarded-For", "192.168.1.20,,203.0.113.9"), trust: proxy,
-			wantIP: "203.0.113.9", wantPeer: "10.0.0.2", forwarded: true, wantErr: jfhttp.ErrMalformedForwardedFor,
+			wantIP: "203.0.113.9", wantPeer: "10.0.0.2", forwarded: true, wantErr: clientaddr.ErrMalformedForwardedFor,
 		},
-		{name: "unix socket peer", remote: "@", h: fwdHeader(), wantErr: jfhttp.ErrInvalidRemoteAddr},
-		{name: "host name peer", remote: "localhost:80", h: fwdHeader("X-Forwarded-For", "1.2.3.4"), forwarded: true, wantErr: jfhttp.ErrInvalidRemoteAddr},
+		{name: "unix socket peer", remote: "@", h: fwdHeader(), wantErr: clientaddr.ErrInvalidRemoteAddr},
+		{name: "host name peer", remote: "localhost:80", h: fwdHeader("X-Forwarded-For", "1.2.3.4"), forwarded: true, wantErr: clientaddr.ErrInvalidRemoteAddr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := jfhttp.ResolveClientAddr(tt.remote, tt.h, tt.trust)
+			got, err := clientaddr.ResolveClientAddr(tt.remote, tt.h, tt.trust)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("error = %v, want %v", err, tt.wantErr)
 			}
-			want := jfhttp.ClientAddr{Forwarded: tt.forwarded, BypassSafe: tt.bypassSafe}
+			want := clientaddr.ClientAddr{Forwarded: tt.forwarded, BypassSafe: tt.bypassSafe}
 			if tt.wantIP != "" {
 				want.IP = netip.MustParseAddr(tt.wantIP)
 			}
@@ -189,9 +189,9 @@ func TestParseXForwardedFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := jfhttp.ParseXForwardedFor(tt.values)
+			got, err := clientaddr.ParseXForwardedFor(tt.values)
 			if tt.wantErr {
-				if !errors.Is(err, jfhttp.ErrMalformedForwardedFor) || got != nil {
+				if !errors.Is(err, clientaddr.ErrMalformedForwardedFor) || got != nil {
 					t.Fatalf("got %v, %v; want ErrMalformedForwardedFor and nothing", got, err)
 				}
 				return
@@ -232,11 +232,11 @@ func TestRateLimitKey(t *testing.T) {
 		{"2001:db8:1:2:3:4:5:6", 0, "2001:db8:1:2::_64"},
 	}
 	for _, tt := range tests {
-		if got := jfhttp.RateLimitKey(netip.MustParseAddr(tt.ip), tt.bits); got != tt.want {
+		if got := clientaddr.RateLimitKey(netip.MustParseAddr(tt.ip), tt.bits); got != tt.want {
 			t.Errorf("RateLimitKey(%s, %d) = %q, want %q", tt.ip, tt.bits, got, tt.want)
 		}
 	}
-	if got := jfhttp.RateLimitKey(netip.Addr{}, 64); got != "" {
+	if got := clientaddr.RateLimitKey(netip.Addr{}, 64); got != "" {
 		t.Errorf("RateLimitKey(zero) = %q, want \"\"", got)
 	}
 }
@@ -247,31 +247,31 @@ func TestBypassWarnings(t *testing.T) {
 		name      string
 		lanBypass bool
 		lan       []netip.Prefix
-		trust     jfhttp.ProxyTrust
+		trust     clientaddr.ProxyTrust
 		want      []string // one substring per expected warning, in order
 	}{
 		{name: "defaults", lanBypass: true, lan: lan},
-		{name: "proxy with forwarding on", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.2/32")}},
-		{name: "bypass off", lanBypass: false, lan: mustPrefixes("0.0.0.0/0"), trust: jfhttp.ProxyTrust{TrustedProxies: mustPrefixes("0.0.0.0/0")}},
+		{name: "proxy with forwarding on", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.2/32")}},
+		{name: "bypass off", lanBypass: false, lan: mustPrefixes("0.0.0.0/0"), trust: clientaddr.ProxyTrust{TrustedProxies: mustPrefixes("0.0.0.0/0")}},
 		{name: "no LAN ranges", lanBypass: true, want: []string{"security.lan_cidrs is empty"}},
 		{
-			name: "trusted proxies without forwarding", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustedProxies: mustPrefixes("192.168.1.2/32")},
+			name: "trusted proxies without forwarding", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustedProxies: mustPrefixes("192.168.1.2/32")},
 			want: []string{"security.trust_forwarded_for is off"},
 		},
 		{
-			name: "forwarding without trusted proxies", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustForwardedFor: true},
+			name: "forwarding without trusted proxies", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustForwardedFor: true},
 			want: []string{"security.trusted_proxies is empty"},
 		},
 		{
-			name: "every address trusted", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("0.0.0.0/0", "::/0")},
+			name: "every address trusted", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("0.0.0.0/0", "::/0")},
 			want: []string{"0.0.0.0/0, which trusts every address", "::/0, which trusts every address"},
 		},
 		{
-			name: "trusted range covers a LAN range", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.0/8")},
+			name: "trusted range covers a LAN range", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("10.0.0.0/8")},
 			want: []string{"10.0.0.0/8 covers the whole LAN range 10.0.0.0/8"},
 		},
 		{
-			name: "IPv4-mapped trusted range", lanBypass: true, lan: lan, trust: jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("::ffff:192.0.0.0/98")},
+			name: "IPv4-mapped trusted range", lanBypass: true, lan: lan, trust: clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: mustPrefixes("::ffff:192.0.0.0/98")},
 			want: []string{"192.0.0.0/2 covers the whole LAN range 192.168.0.0/16"},
 		},
 		{
@@ -290,7 +290,7 @@ func TestBypassWarnings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := jfhttp.BypassWarnings(tt.lanBypass, tt.lan, tt.trust)
+			got := clientaddr.BypassWarnings(tt.lanBypass, tt.lan, tt.trust)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d warnings %q, want %d", len(got), got, len(tt.want))
 			}
@@ -304,16 +304,16 @@ func TestBypassWarnings(t *testing.T) {
 }
 
 func ExampleResolveClientAddr() {
-	trust := jfhttp.ProxyTrust{TrustForwardedFor: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}
+	trust := clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")}}
 
 	// Caddy on 10.0.0.2 relays a request; the client claimed a LAN address itself.
 	h := http.Header{}
 	h.Set("X-Forwarded-For", "192.168.1.20, 2001:db8:5:6:7:8:9:a")
-	ca, err := jfhttp.ResolveClientAddr("10.0.0.2:41234", h, trust)
-	fmt.Println(ca.IP, ca.BypassSafe, jfhttp.RateLimitKey(ca.IP, 64), err)
+	ca, err := clientaddr.ResolveClientAddr("10.0.0.2:41234", h, trust)
+	fmt.Println(ca.IP, ca.BypassSafe, clientaddr.RateLimitKey(ca.IP, 64), err)
 
 	// The same claim sent straight to jfguard, bypassing the proxy.
-	ca, err = jfhttp.ResolveClientAddr("198.51.100.4:5000", h, trust)
+	ca, err = clientaddr.ResolveClientAddr("198.51.100.4:5000", h, trust)
 	fmt.Println(ca.IP, ca.BypassSafe, err)
 	// Output:
 	// 2001:db8:5:6:7:8:9:a true 2001:db8:5:6::_64 <nil>
@@ -322,8 +322,8 @@ func ExampleResolveClientAddr() {
 
 func ExampleBypassWarnings() {
 	lan := []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}
-	trust := jfhttp.ProxyTrust{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.168.1.2/32")}}
-	for _, w := range jfhttp.BypassWarnings(true, lan, trust) {
+	trust := clientaddr.ProxyTrust{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.168.1.2/32")}}
+	for _, w := range clientaddr.BypassWarnings(true, lan, trust) {
 		fmt.Println(w)
 	}
 	// Output:

@@ -1,4 +1,4 @@
-package http_test
+package upstream_test
 
 import (
 	"bufio"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	jfhttp "github.com/jfguard/jfguard/http"
+	"github.com/jfguard/jfguard/http/upstream"
 )
 
 // The header values real clients send, as recorded in shared/jellyfin/clients.md.
@@ -41,263 +41,263 @@ func TestExtractCredentials(t *testing.T) {
 	tests := []struct {
 		name    string
 		req     *http.Request
-		want    jfhttp.Credentials
+		want    upstream.Credentials
 		wantErr error
 	}{
 		{
 			name: "Jellyfin Web 12.0, quoted and encoded",
 			req:  credRequest("/Users/Me", "Authorization", webHeader),
-			want: jfhttp.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: upstream.AuthorizationHeader,
 				Client: "Jellyfin Web", Device: "Firefox", DeviceID: "TW96aWxsYS81LjAgKFgxMTsgTGludXgpfDE3MjQwMDAwMDA1", Version: "12.0.0", HasAuthHeader: true},
 		},
 		{
 			name: "Jellyfin Web 10.11, raw device id whose + Jellyfin reads as a space",
 			req:  credRequest("/Users/Me", "Authorization", web1011Header),
-			want: jfhttp.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: upstream.AuthorizationHeader,
 				Client: "Jellyfin Web", Device: "Chrome", DeviceID: "TW96 aWxsYS/81LjA1", Version: "10.11.5", HasAuthHeader: true},
 		},
 		{
 			name: "Jellyfin Web stream, header and the same ApiKey",
 			req:  credRequest("/Videos/1/stream?Static=true&ApiKey=4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", "Authorization", webHeader),
-			want: jfhttp.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: upstream.AuthorizationHeader,
 				Client: "Jellyfin Web", Device: "Firefox", DeviceID: "TW96aWxsYS81LjAgKFgxMTsgTGludXgpfDE3MjQwMDAwMDA1", Version: "12.0.0", HasAuthHeader: true},
 		},
 		{
 			name: "Jellyfin Web WebSocket, api_key in the query",
 			req:  credRequest("/socket?api_key=4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b&deviceId=TW96aWxsYS81"),
-			want: jfhttp.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: jfhttp.QueryLegacyApiKey},
+			want: upstream.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: upstream.QueryLegacyApiKey},
 		},
 		{
 			name: "Jellyfin Web with the 2021 apiclient, X-Emby-Authorization",
 			req:  credRequest("/Users/Me", "X-Emby-Authorization", web1011Header),
-			want: jfhttp.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: jfhttp.EmbyAuthorizationHeader,
+			want: upstream.Credentials{Token: "4f2a9c0e8b7d4e6f9a1b2c3d4e5f6a7b", Source: upstream.EmbyAuthorizationHeader,
 				Client: "Jellyfin Web", Device: "Chrome", DeviceID: "TW96 aWxsYS/81LjA1", Version: "10.11.5", HasAuthHeader: true},
 		},
 		{
 			name: "Kotlin SDK (Android TV, Findroid, Android native player)",
 			req:  credRequest("/Items", "Authorization", kotlinHeader),
-			want: jfhttp.Credentials{Token: "0123456789abcdef0123456789abcdef", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "0123456789abcdef0123456789abcdef", Source: upstream.AuthorizationHeader,
 				Client: "Jellyfin for Android TV", Device: "Google Chromecast", DeviceID: "5d41402abc4b2a76b9719d911017c592", Version: "0.18.3", HasAuthHeader: true},
 		},
 		{
 			name: "Android Auto, ApiKey appended",
 			req:  credRequest("/Audio/1/universal?UserId=u&ApiKey=0123456789abcdef0123456789abcdef"),
-			want: jfhttp.Credentials{Token: "0123456789abcdef0123456789abcdef", Source: jfhttp.QueryApiKey},
+			want: upstream.Credentials{Token: "0123456789abcdef0123456789abcdef", Source: upstream.QueryApiKey},
 		},
 		{
 			name: "Swiftfin, unquoted, unencoded, any order",
 			req:  credRequest("/Users/Me", "Authorization", swiftfinHeader),
-			want: jfhttp.Credentials{Token: "abcdef0123456789abcdef0123456789", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "abcdef0123456789abcdef0123456789", Source: upstream.AuthorizationHeader,
 				Client: "Swiftfin iOS", Device: "Anna'siPhone", DeviceID: "iOS_3F2504E0-4F89-11D3-9A0C-0305E82C3301", Version: "1.4.0", HasAuthHeader: true},
 		},
 		{
 			name: "Swiftfin sign-in, no token yet",
 			req:  credRequest("/Users/AuthenticateByName", "Authorization", "MediaBrowser Version=1.4.0, Client=Swiftfin tvOS, DeviceId=tvOS_X, Device=AppleTV"),
-			want: jfhttp.Credentials{Client: "Swiftfin tvOS", Device: "AppleTV", DeviceID: "tvOS_X", Version: "1.4.0", HasAuthHeader: true},
+			want: upstream.Credentials{Client: "Swiftfin tvOS", Device: "AppleTV", DeviceID: "tvOS_X", Version: "1.4.0", HasAuthHeader: true},
 		},
 		{
 			name: "Kodi, unquoted and percent-encoded",
 			req:  credRequest("/Users/Me", "Authorization", kodiHeader),
-			want: jfhttp.Credentials{Token: "fedcba9876543210fedcba9876543210", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "fedcba9876543210fedcba9876543210", Source: upstream.AuthorizationHeader,
 				Client: "Kodi", Device: "Living Room (Kodi)", DeviceID: "7f0c1d2e-3a4b-5c6d-7e8f-901a2b3c4d5e", Version: "1.1.0", HasAuthHeader: true},
 		},
 		{
 			name: "Kodi stream, ApiKey only",
 			req:  credRequest("/Videos/1/stream?static=true&ApiKey=fedcba9876543210fedcba9876543210"),
-			want: jfhttp.Credentials{Token: "fedcba9876543210fedcba9876543210", Source: jfhttp.QueryApiKey},
+			want: upstream.Credentials{Token: "fedcba9876543210fedcba9876543210", Source: upstream.QueryApiKey},
 		},
 		{
 			name: "Roku, quoted and raw with spaces and parentheses",
 			req:  credRequest("/Users/Me", "Authorization", rokuHeader),
-			want: jfhttp.Credentials{Token: "11112222333344445555666677778888", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "11112222333344445555666677778888", Source: upstream.AuthorizationHeader,
 				Client: "Jellyfin Roku", Device: "Living Room (Roku Ultra)", DeviceID: "a1b2c3d4jane", Version: "2.2.5", HasAuthHeader: true},
 		},
 		{
 			name: "Jellyfin Vue before sign-in, empty Token",
 			req:  credRequest("/Users/AuthenticateByName", "Authorization", vueHeader),
-			want: jfhttp.Credentials{Client: "Jellyfin Web (Vue)", Device: "Firefox", DeviceID: "0b6c8f5e-7d2a-4c1b-9e3f-5a6b7c8d9e0f", Version: "0.3.1", HasAuthHeader: true},
+			want: upstream.Credentials{Client: "Jellyfin Web (Vue)", Device: "Firefox", DeviceID: "0b6c8f5e-7d2a-4c1b-9e3f-5a6b7c8d9e0f", Version: "0.3.1", HasAuthHeader: true},
 		},
 		{
 			name: "Streamyfin Quick Connect, mixed quoting",
 			req:  credRequest("/QuickConnect/Initiate", "Authorization", streamyfinQC),
-			want: jfhttp.Credentials{Client: "Streamyfin", Device: "Android", DeviceID: "3b241101-e2bb-4255-8caf-4136c566a962", Version: "0.28.0", HasAuthHeader: true},
+			want: upstream.Credentials{Client: "Streamyfin", Device: "Android", DeviceID: "3b241101-e2bb-4255-8caf-4136c566a962", Version: "0.28.0", HasAuthHeader: true},
 		},
 		{
 			name: "Streamyfin hand-built header",
 			req:  credRequest("/Items", "Authorization", streamyfinHand),
-			want: jfhttp.Credentials{Token: "aaaabbbbccccddddeeeeffff00001111", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "aaaabbbbccccddddeeeeffff00001111", Source: upstream.AuthorizationHeader,
 				DeviceID: "3b241101-e2bb-4255-8caf-4136c566a962", HasAuthHeader: true},
 		},
 		{
 			name: "Jellyseerr, X-Emby-Authorization with '=' inside a quoted device id",
 			req:  credRequest("/Users/Me", "X-Emby-Authorization", jellyseerrAuth),
-			want: jfhttp.Credentials{Token: "99990000aaaabbbbccccddddeeeeffff", Source: jfhttp.EmbyAuthorizationHeader,
+			want: upstream.Credentials{Token: "99990000aaaabbbbccccddddeeeeffff", Source: upstream.EmbyAuthorizationHeader,
 				Client: "Jellyseerr", Device: "Jellyseerr", DeviceID: "Qk9UX2plbGx5c2VlcnJfYWxpY2U=", Version: "2.3.0", HasAuthHeader: true},
 		},
 		{
 			name: "Seerr, Authorization",
 			req:  credRequest("/Users/Me", "Authorization", seerrAuth),
-			want: jfhttp.Credentials{Token: "99990000aaaabbbbccccddddeeeeffff", Source: jfhttp.AuthorizationHeader,
+			want: upstream.Credentials{Token: "99990000aaaabbbbccccddddeeeeffff", Source: upstream.AuthorizationHeader,
 				Client: "Seerr", Device: "Seerr", DeviceID: "Qk9UX3NlZXJyX2JvYg==", Version: "3.0.0", HasAuthHeader: true},
 		},
 		{
 			name: "Sonarr and Radarr, X-MediaBrowser-Token only",
 			req:  credRequest("/Library/Media/Updated", "X-MediaBrowser-Token", "c0ffee00c0ffee00c0ffee00c0ffee00"),
-			want: jfhttp.Credentials{Token: "c0ffee00c0ffee00c0ffee00c0ffee00", Source: jfhttp.MediaBrowserTokenHeader},
+			want: upstream.Credentials{Token: "c0ffee00c0ffee00c0ffee00c0ffee00", Source: upstream.MediaBrowserTokenHeader},
 		},
 		{
 			name: "X-Emby-Token",
 			req:  credRequest("/Items", "X-Emby-Token", "c0ffee00c0ffee00c0ffee00c0ffee00"),
-			want: jfhttp.Credentials{Token: "c0ffee00c0ffee00c0ffee00c0ffee00", Source: jfhttp.EmbyTokenHeader},
+			want: upstream.Credentials{Token: "c0ffee00c0ffee00c0ffee00c0ffee00", Source: upstream.EmbyTokenHeader},
 		},
 		{
 			name: "Emby scheme",
 			req:  credRequest("/Items", "Authorization", `Emby Client="Old", Token="abc"`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, Client: "Old", HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, Client: "Old", HasAuthHeader: true},
 		},
 		{
 			name: "scheme matched case-insensitively",
 			req:  credRequest("/Items", "Authorization", `mediabrowser Token="abc"`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, HasAuthHeader: true},
 		},
 		{
 			name: "keys are case-sensitive: token is not Token",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Client="x", token="abc", TOKEN="def"`),
-			want: jfhttp.Credentials{Client: "x", HasAuthHeader: true},
+			want: upstream.Credentials{Client: "x", HasAuthHeader: true},
 		},
 		{
 			name: "Bearer is not a Jellyfin credential",
 			req:  credRequest("/Items", "Authorization", "Bearer abc"),
-			want: jfhttp.Credentials{},
+			want: upstream.Credentials{},
 		},
 		{
 			name: "outer proxy Basic auth beside X-Emby-Authorization",
 			req:  credRequest("/Items", "Authorization", "Basic dXNlcjpwYXNz", "X-Emby-Authorization", `MediaBrowser Client="c", Token="abc"`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.EmbyAuthorizationHeader, Client: "c", HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.EmbyAuthorizationHeader, Client: "c", HasAuthHeader: true},
 		},
 		{
 			name: "query names are case-insensitive",
 			req:  credRequest("/Items?APIKEY=abc&apikey=abc&Api_Key=abc&API_KEY=abc"),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.QueryApiKey},
+			want: upstream.Credentials{Token: "abc", Source: upstream.QueryApiKey},
 		},
 		{
 			name: "percent-encoded query name",
 			req:  credRequest("/Items?%41pi%4Bey=abc"),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.QueryApiKey},
+			want: upstream.Credentials{Token: "abc", Source: upstream.QueryApiKey},
 		},
 		{
 			name: "a bad escape elsewhere in the query does not hide the token",
 			req:  credRequest("/Items?x=%zz&ApiKey=abc%4"),
-			want: jfhttp.Credentials{Token: "abc%4", Source: jfhttp.QueryApiKey},
+			want: upstream.Credentials{Token: "abc%4", Source: upstream.QueryApiKey},
 		},
 		{
 			name: "semicolons do not separate query parameters",
 			req:  credRequest("/Items?x=1;ApiKey=abc"),
-			want: jfhttp.Credentials{},
+			want: upstream.Credentials{},
 		},
 		{
 			name: "empty ApiKey is no token",
 			req:  credRequest("/Items?ApiKey=&api_key"),
-			want: jfhttp.Credentials{},
+			want: upstream.Credentials{},
 		},
 		{
 			name: "no credentials",
 			req:  credRequest("/web/index.html"),
-			want: jfhttp.Credentials{},
+			want: upstream.Credentials{},
 		},
 		{
 			name: "same token everywhere",
 			req: credRequest("/Items?ApiKey=abc&api_key=abc", "Authorization", `MediaBrowser Token="abc"`,
 				"X-Emby-Authorization", `Emby Token=abc`, "X-Emby-Token", "abc", "X-MediaBrowser-Token", "abc"),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, HasAuthHeader: true},
 		},
 		{
 			name: "identical repeated headers",
 			req:  credRequest("/Items", "X-Emby-Token", "abc", "X-Emby-Token", "abc"),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.EmbyTokenHeader},
+			want: upstream.Credentials{Token: "abc", Source: upstream.EmbyTokenHeader},
 		},
 		{
 			name: "identity from the first MediaBrowser header",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Client="a", Token="abc"`, "X-Emby-Authorization", `MediaBrowser Client="b", Token="abc"`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, Client: "a", HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, Client: "a", HasAuthHeader: true},
 		},
 		{
 			name: "bad percent sequences stay as they are, like WebUtility.UrlDecode",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Device=100%zz, Client=%, Version=1%4, DeviceId=a%2Bb%2`),
-			want: jfhttp.Credentials{Device: "100%zz", Client: "%", Version: "1%4", DeviceID: "a+b%2", HasAuthHeader: true},
+			want: upstream.Credentials{Device: "100%zz", Client: "%", Version: "1%4", DeviceID: "a+b%2", HasAuthHeader: true},
 		},
 		{
 			name: "invalid UTF-8 in a device name becomes the replacement character",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Device=TV%FF`),
-			want: jfhttp.Credentials{Device: "TV\uFFFD", HasAuthHeader: true},
+			want: upstream.Credentials{Device: "TV\uFFFD", HasAuthHeader: true},
 		},
 		{
 			name: "trailing and repeated commas",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Client=a,, Token=abc,`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, Client: "a", HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, Client: "a", HasAuthHeader: true},
 		},
 		{
 			name: "duplicated key with the same value",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Token=abc, Token="abc"`),
-			want: jfhttp.Credentials{Token: "abc", Source: jfhttp.AuthorizationHeader, HasAuthHeader: true},
+			want: upstream.Credentials{Token: "abc", Source: upstream.AuthorizationHeader, HasAuthHeader: true},
 		},
 		{
 			name: "percent-encoded token",
 			req:  credRequest("/Items", "Authorization", `MediaBrowser Token="ab%2Bc"`),
-			want: jfhttp.Credentials{Token: "ab+c", Source: jfhttp.AuthorizationHeader, HasAuthHeader: true},
+			want: upstream.Credentials{Token: "ab+c", Source: upstream.AuthorizationHeader, HasAuthHeader: true},
 		},
 
-		{name: "two ApiKey values", req: credRequest("/Items?ApiKey=abc&ApiKey=def"), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "ApiKey and apikey differ", req: credRequest("/Items?ApiKey=abc&apikey=def"), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "ApiKey and api_key differ", req: credRequest("/Items?ApiKey=abc&api_key=def"), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "header and query differ", req: credRequest("/Items?ApiKey=def", "Authorization", webHeader), wantErr: jfhttp.ErrAmbiguousCredentials},
+		{name: "two ApiKey values", req: credRequest("/Items?ApiKey=abc&ApiKey=def"), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "ApiKey and apikey differ", req: credRequest("/Items?ApiKey=abc&apikey=def"), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "ApiKey and api_key differ", req: credRequest("/Items?ApiKey=abc&api_key=def"), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "header and query differ", req: credRequest("/Items?ApiKey=def", "Authorization", webHeader), wantErr: upstream.ErrAmbiguousCredentials},
 		{
 			name:    "Authorization and X-Emby-Authorization differ",
 			req:     credRequest("/Items", "Authorization", `MediaBrowser Token=abc`, "X-Emby-Authorization", `MediaBrowser Token=def`),
-			wantErr: jfhttp.ErrAmbiguousCredentials,
+			wantErr: upstream.ErrAmbiguousCredentials,
 		},
-		{name: "two Authorization headers differ", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc`, "Authorization", `MediaBrowser Token=def`), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "repeated X-Emby-Token differ", req: credRequest("/Items", "X-Emby-Token", "abc", "X-Emby-Token", "def"), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "X-Emby-Token and X-MediaBrowser-Token differ", req: credRequest("/Items", "X-Emby-Token", "abc", "X-MediaBrowser-Token", "def"), wantErr: jfhttp.ErrAmbiguousCredentials},
-		{name: "header token and X-Emby-Token differ", req: credRequest("/Items", "Authorization", swiftfinHeader, "X-Emby-Token", "def"), wantErr: jfhttp.ErrAmbiguousCredentials},
+		{name: "two Authorization headers differ", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc`, "Authorization", `MediaBrowser Token=def`), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "repeated X-Emby-Token differ", req: credRequest("/Items", "X-Emby-Token", "abc", "X-Emby-Token", "def"), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "X-Emby-Token and X-MediaBrowser-Token differ", req: credRequest("/Items", "X-Emby-Token", "abc", "X-MediaBrowser-Token", "def"), wantErr: upstream.ErrAmbiguousCredentials},
+		{name: "header token and X-Emby-Token differ", req: credRequest("/Items", "Authorization", swiftfinHeader, "X-Emby-Token", "def"), wantErr: upstream.ErrAmbiguousCredentials},
 
-		{name: "unterminated quote", req: credRequest("/Items", "Authorization", `MediaBrowser Client="x, Token=abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "duplicated key, different values", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc, Token=def`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "duplicated Client, different values", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a, Client=b`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "bare word that Jellyfin reads as the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=,abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "parameter without '='", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a, junk`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "second '=' that Jellyfin reads as a key", req: credRequest("/Items", "Authorization", `MediaBrowser X=Token=abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "missing comma between parameters", req: credRequest("/Items", "Authorization", `MediaBrowser Client=x Token=abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "quote inside a value", req: credRequest("/Items", "Authorization", `MediaBrowser Token=ab"c,d"`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "doubled quotes", req: credRequest("/Items", "Authorization", `MediaBrowser Token=""abc""`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "quoted key", req: credRequest("/Items", "Authorization", `MediaBrowser "Token"=abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "empty key", req: credRequest("/Items", "Authorization", `MediaBrowser =abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "raw control character", req: credRequest("/Items", "Authorization", "MediaBrowser Client=a\x01b"), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "raw control character in quotes", req: credRequest("/Items", "Authorization", "MediaBrowser Client=\"a\x7fb\""), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded newline in Device", req: credRequest("/Items", "Authorization", `MediaBrowser Device=a%0Ab`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded C1 control in Client", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a%C2%85b`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded NUL in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc%00`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "plus in Token decodes to a space", req: credRequest("/Items", "Authorization", `MediaBrowser Token=a+b`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded space in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token="a%20b"`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded no-break space in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=a%C2%A0b`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "space before the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token= abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "space after the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc , Client=x`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "invalid UTF-8 in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc%FF`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "scheme glued to a comma", req: credRequest("/Items", "Authorization", `MediaBrowser,Token=abc`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "scheme followed by a tab", req: credRequest("/Items", "X-Emby-Authorization", "Emby\tToken=abc"), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "malformed X-Emby-Authorization beside a valid Authorization", req: credRequest("/Items", "Authorization", webHeader, "X-Emby-Authorization", `MediaBrowser Token="x`), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "space inside X-Emby-Token", req: credRequest("/Items", "X-Emby-Token", "abc def"), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "plus in ApiKey", req: credRequest("/Items?ApiKey=abc+def"), wantErr: jfhttp.ErrMalformedCredentials},
-		{name: "encoded control character in api_key", req: credRequest("/Items?api_key=abc%0d"), wantErr: jfhttp.ErrMalformedCredentials},
+		{name: "unterminated quote", req: credRequest("/Items", "Authorization", `MediaBrowser Client="x, Token=abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "duplicated key, different values", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc, Token=def`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "duplicated Client, different values", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a, Client=b`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "bare word that Jellyfin reads as the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=,abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "parameter without '='", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a, junk`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "second '=' that Jellyfin reads as a key", req: credRequest("/Items", "Authorization", `MediaBrowser X=Token=abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "missing comma between parameters", req: credRequest("/Items", "Authorization", `MediaBrowser Client=x Token=abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "quote inside a value", req: credRequest("/Items", "Authorization", `MediaBrowser Token=ab"c,d"`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "doubled quotes", req: credRequest("/Items", "Authorization", `MediaBrowser Token=""abc""`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "quoted key", req: credRequest("/Items", "Authorization", `MediaBrowser "Token"=abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "empty key", req: credRequest("/Items", "Authorization", `MediaBrowser =abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "raw control character", req: credRequest("/Items", "Authorization", "MediaBrowser Client=a\x01b"), wantErr: upstream.ErrMalformedCredentials},
+		{name: "raw control character in quotes", req: credRequest("/Items", "Authorization", "MediaBrowser Client=\"a\x7fb\""), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded newline in Device", req: credRequest("/Items", "Authorization", `MediaBrowser Device=a%0Ab`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded C1 control in Client", req: credRequest("/Items", "Authorization", `MediaBrowser Client=a%C2%85b`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded NUL in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc%00`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "plus in Token decodes to a space", req: credRequest("/Items", "Authorization", `MediaBrowser Token=a+b`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded space in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token="a%20b"`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded no-break space in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=a%C2%A0b`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "space before the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token= abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "space after the token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc , Client=x`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "invalid UTF-8 in Token", req: credRequest("/Items", "Authorization", `MediaBrowser Token=abc%FF`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "scheme glued to a comma", req: credRequest("/Items", "Authorization", `MediaBrowser,Token=abc`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "scheme followed by a tab", req: credRequest("/Items", "X-Emby-Authorization", "Emby\tToken=abc"), wantErr: upstream.ErrMalformedCredentials},
+		{name: "malformed X-Emby-Authorization beside a valid Authorization", req: credRequest("/Items", "Authorization", webHeader, "X-Emby-Authorization", `MediaBrowser Token="x`), wantErr: upstream.ErrMalformedCredentials},
+		{name: "space inside X-Emby-Token", req: credRequest("/Items", "X-Emby-Token", "abc def"), wantErr: upstream.ErrMalformedCredentials},
+		{name: "plus in ApiKey", req: credRequest("/Items?ApiKey=abc+def"), wantErr: upstream.ErrMalformedCredentials},
+		{name: "encoded control character in api_key", req: credRequest("/Items?api_key=abc%0d"), wantErr: upstream.ErrMalformedCredentials},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := jfhttp.ExtractCredentials(tt.req)
+			got, err := upstream.ExtractCredentials(tt.req)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error = %v, want %v", err, tt.wantErr)
 				}
-				if got != (jfhttp.Credentials{}) {
+				if got != (upstream.Credentials{}) {
 					t.Fatalf("credentials = %+v with an error, want none", got)
 				}
 				return
@@ -325,7 +325,7 @@ func TestExtractCredentialsHeaderNameCase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := jfhttp.ExtractCredentials(r)
+		c, err := upstream.ExtractCredentials(r)
 		if err != nil || c.Token != "abc" {
 			t.Errorf("%q: got %+v, %v; want token abc", raw, c, err)
 		}
@@ -365,9 +365,9 @@ func TestParseAuthorization(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			scheme, params, err := jfhttp.ParseAuthorization(tt.value)
+			scheme, params, err := upstream.ParseAuthorization(tt.value)
 			if tt.wantErr {
-				if !errors.Is(err, jfhttp.ErrMalformedCredentials) || params != nil {
+				if !errors.Is(err, upstream.ErrMalformedCredentials) || params != nil {
 					t.Fatalf("got %q %v, %v; want ErrMalformedCredentials and no params", scheme, params, err)
 				}
 				return
@@ -383,14 +383,14 @@ func TestParseAuthorization(t *testing.T) {
 }
 
 func TestTokenSourceString(t *testing.T) {
-	want := map[jfhttp.TokenSource]string{
-		jfhttp.NoToken:                 "none",
-		jfhttp.AuthorizationHeader:     "Authorization",
-		jfhttp.EmbyAuthorizationHeader: "X-Emby-Authorization",
-		jfhttp.EmbyTokenHeader:         "X-Emby-Token",
-		jfhttp.MediaBrowserTokenHeader: "X-MediaBrowser-Token",
-		jfhttp.QueryApiKey:             "ApiKey",
-		jfhttp.QueryLegacyApiKey:       "api_key",
+	want := map[upstream.TokenSource]string{
+		upstream.NoToken:                 "none",
+		upstream.AuthorizationHeader:     "Authorization",
+		upstream.EmbyAuthorizationHeader: "X-Emby-Authorization",
+		upstream.EmbyTokenHeader:         "X-Emby-Token",
+		upstream.MediaBrowserTokenHeader: "X-MediaBrowser-Token",
+		upstream.QueryApiKey:             "ApiKey",
+		upstream.QueryLegacyApiKey:       "api_key",
 	}
 	for s, name := range want {
 		if s.String() != name {
@@ -415,7 +415,7 @@ func BenchmarkExtractCredentials(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := jfhttp.ExtractCredentials(bc.req); err != nil {
+				if _, err := upstream.ExtractCredentials(bc.req); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -426,7 +426,7 @@ func BenchmarkExtractCredentials(b *testing.B) {
 func ExampleExtractCredentials() {
 	r := httptest.NewRequest(http.MethodGet, "/Users/Me", nil)
 	r.Header.Set("Authorization", `MediaBrowser Client="Jellyfin%20Web", Device="Firefox", DeviceId="TW96aWxsYS81", Version="12.0.0", Token="4f2a9c0e8b7d4e6f"`)
-	c, err := jfhttp.ExtractCredentials(r)
+	c, err := upstream.ExtractCredentials(r)
 	if err != nil {
 		fmt.Println("refused:", err)
 		return
@@ -434,17 +434,17 @@ func ExampleExtractCredentials() {
 	fmt.Printf("token %s from %s, sent by %s %s on %s\n", c.Token, c.Source, c.Client, c.Version, c.Device)
 
 	r = httptest.NewRequest(http.MethodGet, "/Videos/1/stream?ApiKey=4f2a9c0e8b7d4e6f&api_key=0000", nil)
-	_, err = jfhttp.ExtractCredentials(r)
-	fmt.Println(errors.Is(err, jfhttp.ErrAmbiguousCredentials))
+	_, err = upstream.ExtractCredentials(r)
+	fmt.Println(errors.Is(err, upstream.ErrAmbiguousCredentials))
 	// Output:
 	// token 4f2a9c0e8b7d4e6f from Authorization, sent by Jellyfin Web 12.0.0 on Firefox
 	// true
 }
 
 func ExampleParseAuthorization() {
-	scheme, params, err := jfhttp.ParseAuthorization(`MediaBrowser DeviceId=iOS_ABC, Device=iPhone, Client=Swiftfin iOS, Version=1.0, Token=abc`)
+	scheme, params, err := upstream.ParseAuthorization(`MediaBrowser DeviceId=iOS_ABC, Device=iPhone, Client=Swiftfin iOS, Version=1.0, Token=abc`)
 	fmt.Println(scheme, params, err)
-	_, _, err = jfhttp.ParseAuthorization(`MediaBrowser Token=,abc`)
+	_, _, err = upstream.ParseAuthorization(`MediaBrowser Token=,abc`)
 	fmt.Println(err)
 	// Output:
 	// MediaBrowser map[Client:Swiftfin iOS Device:iPhone DeviceId:iOS_ABC Token:abc Version:1.0] <nil>

@@ -1,4 +1,9 @@
-package http
+// Package upstream is jfguard's side of the upstream Jellyfin: its own API client
+// (Quick Connect sessions minted with the admin API key, /Users/Me, the API key list,
+// logout, …) and the grammar of the credentials Jellyfin accepts (Authorization,
+// X-Emby-Authorization, X-Emby-Token, X-MediaBrowser-Token, ApiKey, api_key), read the
+// way Jellyfin reads them.
+package upstream
 
 import (
 	"bytes"
@@ -13,19 +18,24 @@ import (
 	"time"
 )
 
-// jellyfinClient is jfguard's own client of the upstream Jellyfin: logging tokens out,
+// Client is jfguard's own client of the upstream Jellyfin: logging tokens out,
 // asking who a token belongs to, listing API keys and devices, and minting sessions
 // through Quick Connect with the admin API key.
-type jellyfinClient struct {
-	base   *url.URL
-	hc     *http.Client
-	apiKey string // the admin API key (a master key: never logged)
+type Client struct {
+	base    *url.URL
+	hc      *http.Client
+	apiKey  string // the admin API key (a master key: never logged)
+	version string // jfguard's version, sent in its own authorization header
 }
 
-func newJellyfinClient(base *url.URL, apiKey string) *jellyfinClient {
-	return &jellyfinClient{
-		base:   base,
-		apiKey: apiKey,
+// NewClient returns a client of the Jellyfin at base. apiKey is the admin API key,
+// "" when none is configured; version is jfguard's version, which the client sends
+// as its own in the authorization header.
+func NewClient(base *url.URL, apiKey, version string) *Client {
+	return &Client{
+		base:    base,
+		apiKey:  apiKey,
+		version: version,
 		hc: &http.Client{
 			Timeout: 15 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -35,8 +45,8 @@ func newJellyfinClient(base *url.URL, apiKey string) *jellyfinClient {
 	}
 }
 
-// jellyfinUser is the part of Jellyfin's UserDto jfguard uses.
-type jellyfinUser struct {
+// User is the part of Jellyfin's UserDto jfguard uses.
+type User struct {
 	ID     string `json:"Id"`
 	Name   string `json:"Name"`
 	Policy struct {
@@ -45,26 +55,26 @@ type jellyfinUser struct {
 	} `json:"Policy"`
 }
 
-// authResult is the part of Jellyfin's AuthenticationResult jfguard uses.
-type authResult struct {
-	User        jellyfinUser `json:"User"`
-	AccessToken string       `json:"AccessToken"`
-	ServerID    string       `json:"ServerId"`
+// AuthResult is the part of Jellyfin's AuthenticationResult jfguard uses.
+type AuthResult struct {
+	User        User   `json:"User"`
+	AccessToken string `json:"AccessToken"`
+	ServerID    string `json:"ServerId"`
 }
 
-// statusError is a non-2xx answer from Jellyfin.
-type statusError struct {
+// StatusError is a non-2xx answer from Jellyfin.
+type StatusError struct {
 	Status int
 	Body   string
 }
 
-func (e *statusError) Error() string {
+func (e *StatusError) Error() string {
 	return fmt.Sprintf("jellyfin answered %d: %s", e.Status, e.Body)
 }
 
-// authHeader builds a MediaBrowser authorization header the way Jellyfin's own web
-// client does (values URL-encoded and quoted).
-func authHeader(client, device, deviceID, version, token string) string {
+// AuthHeader builds a MediaBrowser authorization header the way Jellyfin's own web
+// client does (values URL-encoded and quoted). token is left out when "".
+func AuthHeader(client, device, deviceID, version, token string) string {
 	var b strings.Builder
 	b.WriteString("MediaBrowser ")
 	add := func(k, v string, comma bool) {
@@ -86,7 +96,7 @@ func authHeader(client, device, deviceID, version, token string) string {
 	return b.String()
 }
 
-func (c *jellyfinClient) do(ctx context.Context, method, path string, query url.Values, header string, body any, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, header string, body any, out any) error {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	if query != nil {
@@ -119,7 +129,7 @@ func (c *jellyfinClient) do(ctx context.Context, method, path string, query url.
 		return fmt.Errorf("jellyfin %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &statusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 200)]))}
+		return &StatusError{Status: resp.StatusCode, Body: strings.TrimSpace(string(data[:min(len(data), 200)]))}
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -135,14 +145,14 @@ const (
 	ownDeviceID = "jfguard-gateway"
 )
 
-func (c *jellyfinClient) tokenHeader(token string) string {
-	return authHeader(ownClient, ownDevice, ownDeviceID, Version, token)
+func (c *Client) tokenHeader(token string) string {
+	return AuthHeader(ownClient, ownDevice, ownDeviceID, c.version, token)
 }
 
 // Logout ends a token's session at Jellyfin.
-func (c *jellyfinClient) Logout(ctx context.Context, token string) error {
+func (c *Client) Logout(ctx context.Context, token string) error {
 	err := c.do(ctx, http.MethodPost, "/Sessions/Logout", nil, c.tokenHeader(token), nil, nil)
-	var se *statusError
+	var se *StatusError
 	if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
 		return nil // already gone
 	}
@@ -150,19 +160,19 @@ func (c *jellyfinClient) Logout(ctx context.Context, token string) error {
 }
 
 // Me asks Jellyfin who a token belongs to.
-func (c *jellyfinClient) Me(ctx context.Context, token string) (jellyfinUser, error) {
-	var u jellyfinUser
+func (c *Client) Me(ctx context.Context, token string) (User, error) {
+	var u User
 	err := c.do(ctx, http.MethodGet, "/Users/Me", nil, c.tokenHeader(token), nil, &u)
 	return u, err
 }
 
 // HasAdminKey reports whether an admin API key is configured.
-func (c *jellyfinClient) HasAdminKey() bool { return c.apiKey != "" }
+func (c *Client) HasAdminKey() bool { return c.apiKey != "" }
 
 // APIKeys lists Jellyfin's API keys (tokens with no user).
-func (c *jellyfinClient) APIKeys(ctx context.Context) ([]string, error) {
+func (c *Client) APIKeys(ctx context.Context) ([]string, error) {
 	if c.apiKey == "" {
-		return nil, errNoAdminKey
+		return nil, ErrNoAdminKey
 	}
 	var res struct {
 		Items []struct {
@@ -193,9 +203,9 @@ type DeviceSession struct {
 }
 
 // Devices lists every device with a session (admin key required).
-func (c *jellyfinClient) Devices(ctx context.Context) ([]DeviceSession, error) {
+func (c *Client) Devices(ctx context.Context) ([]DeviceSession, error) {
 	if c.apiKey == "" {
-		return nil, errNoAdminKey
+		return nil, ErrNoAdminKey
 	}
 	var res struct {
 		Items []DeviceSession `json:"Items"`
@@ -205,21 +215,23 @@ func (c *jellyfinClient) Devices(ctx context.Context) ([]DeviceSession, error) {
 }
 
 // User fetches a user by id with the admin key.
-func (c *jellyfinClient) User(ctx context.Context, id string) (jellyfinUser, error) {
-	var u jellyfinUser
+func (c *Client) User(ctx context.Context, id string) (User, error) {
+	var u User
 	if c.apiKey == "" {
-		return u, errNoAdminKey
+		return u, ErrNoAdminKey
 	}
 	err := c.do(ctx, http.MethodGet, "/Users/"+url.PathEscape(id), nil, c.tokenHeader(c.apiKey), nil, &u)
 	return u, err
 }
 
-var errNoAdminKey = errors.New("no Jellyfin admin API key configured (jellyfin.api_key_file)")
+// ErrNoAdminKey is returned by the calls that need the admin API key when none is
+// configured.
+var ErrNoAdminKey = errors.New("no Jellyfin admin API key configured (jellyfin.api_key_file)")
 
 // Users lists Jellyfin's users: every user with the admin key; without it, the
 // public list that sign-in screens show (users neither hidden nor disabled).
-func (c *jellyfinClient) Users(ctx context.Context) ([]jellyfinUser, error) {
-	var users []jellyfinUser
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var users []User
 	if c.apiKey == "" {
 		err := c.do(ctx, http.MethodGet, "/Users/Public", nil, c.tokenHeader(""), nil, &users)
 		return users, err
@@ -230,9 +242,9 @@ func (c *jellyfinClient) Users(ctx context.Context) ([]jellyfinUser, error) {
 
 // UserPolicy reads a user's whole UserPolicy with the admin key, as Jellyfin wrote
 // it, so it can be posted back with one field changed and nothing else lost.
-func (c *jellyfinClient) UserPolicy(ctx context.Context, id string) (json.RawMessage, error) {
+func (c *Client) UserPolicy(ctx context.Context, id string) (json.RawMessage, error) {
 	if c.apiKey == "" {
-		return nil, errNoAdminKey
+		return nil, ErrNoAdminKey
 	}
 	var u struct {
 		Policy json.RawMessage `json:"Policy"`
@@ -248,22 +260,22 @@ func (c *jellyfinClient) UserPolicy(ctx context.Context, id string) (json.RawMes
 
 // SetUserPolicy replaces a user's UserPolicy with the admin key. Jellyfin replaces
 // every field, InvalidLoginAttemptCount and IsDisabled included.
-func (c *jellyfinClient) SetUserPolicy(ctx context.Context, id string, policy json.RawMessage) error {
+func (c *Client) SetUserPolicy(ctx context.Context, id string, policy json.RawMessage) error {
 	if c.apiKey == "" {
-		return errNoAdminKey
+		return ErrNoAdminKey
 	}
 	return c.do(ctx, http.MethodPost, "/Users/"+url.PathEscape(id)+"/Policy", nil, c.tokenHeader(c.apiKey), policy, nil)
 }
 
 // QuickConnectEnabled asks whether Quick Connect is on.
-func (c *jellyfinClient) QuickConnectEnabled(ctx context.Context) (bool, error) {
+func (c *Client) QuickConnectEnabled(ctx context.Context) (bool, error) {
 	var on bool
 	err := c.do(ctx, http.MethodGet, "/QuickConnect/Enabled", nil, c.tokenHeader(""), nil, &on)
 	return on, err
 }
 
 // AuthorizeQuickConnect authorizes a Quick Connect code for the user of token.
-func (c *jellyfinClient) AuthorizeQuickConnect(ctx context.Context, token, code string) error {
+func (c *Client) AuthorizeQuickConnect(ctx context.Context, token, code string) error {
 	return c.do(ctx, http.MethodPost, "/QuickConnect/Authorize", url.Values{"code": {code}}, c.tokenHeader(token), nil, nil)
 }
 
@@ -271,29 +283,29 @@ func (c *jellyfinClient) AuthorizeQuickConnect(ctx context.Context, token, code 
 // the admin API key, carrying the app's own device headers (Jellyfin creates the
 // token at Authorize time from the headers captured at Initiate). It returns the raw
 // AuthenticationResult body, exactly what AuthenticateByName would have answered.
-func (c *jellyfinClient) MintSession(ctx context.Context, userID, client, device, deviceID, version string) ([]byte, authResult, error) {
+func (c *Client) MintSession(ctx context.Context, userID, client, device, deviceID, version string) ([]byte, AuthResult, error) {
 	if c.apiKey == "" {
-		return nil, authResult{}, errNoAdminKey
+		return nil, AuthResult{}, ErrNoAdminKey
 	}
-	appHeader := authHeader(client, device, deviceID, version, "")
+	appHeader := AuthHeader(client, device, deviceID, version, "")
 	var qc struct {
 		Secret string `json:"Secret"`
 		Code   string `json:"Code"`
 	}
 	if err := c.do(ctx, http.MethodPost, "/QuickConnect/Initiate", nil, appHeader, nil, &qc); err != nil {
-		return nil, authResult{}, fmt.Errorf("quick connect initiate: %w", err)
+		return nil, AuthResult{}, fmt.Errorf("quick connect initiate: %w", err)
 	}
 	q := url.Values{"code": {qc.Code}, "userId": {userID}}
 	if err := c.do(ctx, http.MethodPost, "/QuickConnect/Authorize", q, c.tokenHeader(c.apiKey), nil, nil); err != nil {
-		return nil, authResult{}, fmt.Errorf("quick connect authorize: %w", err)
+		return nil, AuthResult{}, fmt.Errorf("quick connect authorize: %w", err)
 	}
 	var raw json.RawMessage
 	if err := c.do(ctx, http.MethodPost, "/Users/AuthenticateWithQuickConnect", nil, appHeader, map[string]string{"Secret": qc.Secret}, &raw); err != nil {
-		return nil, authResult{}, fmt.Errorf("quick connect authenticate: %w", err)
+		return nil, AuthResult{}, fmt.Errorf("quick connect authenticate: %w", err)
 	}
-	var res authResult
+	var res AuthResult
 	if err := json.Unmarshal(raw, &res); err != nil || res.AccessToken == "" {
-		return nil, authResult{}, errors.New("quick connect authenticate: no access token in the answer")
+		return nil, AuthResult{}, errors.New("quick connect authenticate: no access token in the answer")
 	}
 	return raw, res, nil
 }
