@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/upstream"
 )
 
@@ -21,5 +20,12 @@ type Jellyfin interface {
 	Devices(ctx context.Context) ([]upstream.DeviceSession, error)
 	// MintSession makes a real Jellyfin session for a user through Quick Connect,
 	// for the device given, and returns the AuthenticationResult as Jellyfin wrote it.
-	MintSession(ctx context.Context, userID string, device events.Device) ([]byte, upstream.AuthResult, error)
+	MintSession(ctx context.Context, userID, client, device, deviceID, version string) ([]byte, upstream.AuthResult, error)
+	// AuthorizeQuickConnect approves a Quick Connect code with a user's token.
+	AuthorizeQuickConnect(ctx context.Context, token, code string) error
+	// Me is the user a token belongs to.
+	Me(ctx context.Context, token string) (upstream.User, error)
 }
+
+// The client jfguard uses is the one in http/upstream.
+var _ Jellyfin = (*upstream.Client)(nil)
