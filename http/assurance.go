@@ -1,16 +1,15 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // Context keys of an account-changing route: the action it takes and whether its
@@ -173,26 +172,15 @@ func (s *Server) handleSignOutEverywhere(c *gin.Context) {
 			return
 		}
 	}
-	uid, keep, pol := userOf(c), tokenHash(credsOf(c).Token), s.Policy()
-	var r domain.Revocation
-	decide := domain.Guard(s.caller(c, withProof), domain.ActionSignOutEverywhere, pol, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		var evs []events.Payload
-		if withProof {
-			p.Now = now
-			proved, err := domain.DecideProof(u, pol, p, string(domain.ActionSignOutEverywhere))
-			if err != nil {
-				return proved, err
-			}
-			evs = proved
-		}
-		r = domain.DecideSignOutEverywhere(u, domain.RevokeBySelf, "", keep)
-		return append(evs, r.Events...), nil
-	})
-	if _, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), decide); err != nil {
+	var proof *domain.FactorProof
+	if withProof {
+		proof = &p
+	}
+	r, err := s.app.SignOutEverywhere(c.Request.Context(), s.accountOf(c), proof)
+	if err != nil {
 		s.selfServiceError(c, err)
 		return
 	}
-	s.logoutRevoked(c.Request.Context(), uid, r.Tokens)
 	c.JSON(http.StatusOK, gin.H{"ok": true, "revoked": revokedCounts(r)})
 }
 
@@ -208,71 +196,15 @@ func revokedCounts(r domain.Revocation) map[string]int {
 	return out
 }
 
-// revokeAll signs a user out everywhere for an administrator (users.revoke_all,
-// users.reset, users.forget), with extra events recorded in the same command. It
-// returns once every revoked token was logged out at Jellyfin (or could not be):
-// users.forget destroys the data key next, after which no held token could be
-// unsealed to log it out.
-func (s *Server) revokeAll(ctx context.Context, uid, reason, note string, ec events.Context, first ...events.Payload) (domain.Revocation, error) {
-	var r domain.Revocation
-	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		r = domain.DecideSignOutEverywhere(u, reason, note, "")
-		return append(append([]events.Payload{}, first...), r.Events...), nil
-	})
-	if err != nil {
-		return r, err
+// accountOf is the self-service request of c for the use cases: the signed-in user,
+// the session asking and the action and proof its route declared.
+func (s *Server) accountOf(c *gin.Context) usecase.Account {
+	action, _ := c.Value(ctxAction).(domain.Action)
+	proof, _ := c.Value(ctxProof).(bool)
+	return usecase.Account{
+		Caller: callerOf(clientAddr(c), credsOf(c)), UserID: userOf(c), TokenHash: tokenHash(credsOf(c).Token),
+		Action: action, Proof: proof,
 	}
-	s.logoutRevoked(ctx, uid, r.Tokens)
-	return r, nil
-}
-
-// logoutRevoked logs revoked tokens out at Jellyfin. jfguard's gate already refuses
-// them (the projection marks them revoked); this ends them at Jellyfin too, for
-// whoever can reach it directly. Tokens jfguard holds sealed are unsealed; the others
-// (sessions it resolved at Jellyfin before it kept tokens) are found by their hash
-// among Jellyfin's devices with the admin key.
-func (s *Server) logoutRevoked(ctx context.Context, uid string, tokens []domain.RevokedToken) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	var plain []string
-	missing := map[string]bool{}
-	for _, t := range tokens {
-		if t.Sealed == "" {
-			missing[t.Hash] = true
-			continue
-		}
-		b, err := s.opts.Sealer.Open(ctx, uid, t.Sealed)
-		if err != nil {
-			s.log.Warn("cannot unseal a revoked token to log it out", "err", err)
-			missing[t.Hash] = true
-			continue
-		}
-		plain = append(plain, string(b))
-	}
-	if len(missing) > 0 && s.jf.HasAdminKey() {
-		devs, err := s.jf.Devices(ctx)
-		if err != nil {
-			s.log.Warn("cannot list Jellyfin's devices to log revoked tokens out", "err", err)
-		}
-		for _, d := range devs {
-			if d.AccessToken != "" && missing[tokenHash(d.AccessToken)] {
-				plain = append(plain, d.AccessToken)
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	limit := make(chan struct{}, 4)
-	for _, tok := range plain {
-		wg.Add(1)
-		limit <- struct{}{}
-		go func() {
-			defer func() { <-limit; wg.Done() }()
-			if err := s.jf.Logout(ctx, tok); err != nil {
-				s.log.Warn("logout of a revoked token at Jellyfin failed", "err", err)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // requestContext is the envelope context of an event caused by a self-service

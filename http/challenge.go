@@ -5,18 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // verifyRequest is the body of a challenge verification.
@@ -94,26 +92,9 @@ func (s *Server) handleChallengeInfo(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// verifyFailure maps a decision error to the answer a client gets. Every wrong or
+// verifyFailure answers a factor that did not complete a challenge. Every wrong or
 // unusable code gets the same answer.
-func (s *Server) verifyFailure(c *gin.Context, err error) {
-	if s.passkeyError(c, err) {
-		return
-	}
-	var locked *domain.LockedError
-	switch {
-	case errors.As(err, &locked):
-		secs := int(math.Ceil(locked.Until.Sub(s.now()).Seconds()))
-		c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
-		c.JSON(http.StatusTooManyRequests, gin.H{"error": "locked", "message": "Too many wrong codes. Try again later.", "locked_until": locked.Until.UTC()})
-	case errors.Is(err, domain.ErrChallengeBurned):
-		c.JSON(http.StatusGone, gin.H{"error": "challenge_burned", "message": "Too many wrong codes for this sign-in. Sign in again."})
-	case errors.Is(err, domain.ErrChallengeNotFound), errors.Is(err, domain.ErrChallengeCompleted):
-		c.JSON(http.StatusNotFound, gin.H{"error": "challenge_not_found", "message": "This sign-in has expired. Sign in again."})
-	default:
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_code", "message": "That code did not work."})
-	}
-}
+func (s *Server) verifyFailure(c *gin.Context, err error) { s.fail(c, err, errAnsInvalidCode) }
 
 // handleChallengeVerify completes a challenge with a second factor.
 func (s *Server) handleChallengeVerify(c *gin.Context) {
@@ -123,17 +104,16 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 		return
 	}
 	addr := clientAddr(c)
-	uid, ok := s.userByChallenge(id)
+	uid, ok := s.app.ChallengeUser(id)
 	if !ok {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
 	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": "Too many attempts. Wait a moment.", "retry_after": int(math.Ceil(wait.Seconds()))})
+		s.fail(c, rateLimitedAnswer(wait))
 		return
 	}
-	raw, err := s.completeChallenge(c, uid, id, in, addr)
+	raw, err := s.completeChallenge(c, id, in, addr)
 	if err != nil {
 		s.metrics.factors.WithLabelValues(metricMethod(in.Method), "failed").Inc()
 		s.verifyFailure(c, err)
@@ -151,29 +131,23 @@ func metricMethod(m string) string {
 	return "other"
 }
 
-// completeChallenge checks a factor against a challenge and returns the held
-// AuthenticationResult on success. It sets the trust cookie when asked to.
-func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequest, addr clientaddr.ClientAddr) ([]byte, error) {
-	ctx := c.Request.Context()
+// completeChallenge reads the factor of a request (a passkey's assertion is
+// verified here, by the relying party) and has the use case check it against the
+// challenge; it returns the held AuthenticationResult and sets the trust cookie when
+// the browser is now trusted.
+func (s *Server) completeChallenge(c *gin.Context, id string, in verifyRequest, addr clientaddr.ClientAddr) ([]byte, error) {
 	method := strings.ToLower(strings.TrimSpace(in.Method))
 	if method == "" {
 		method = guessMethod(in.Code)
 	}
 	proof := domain.FactorProof{Method: method, Code: in.Code}
-	if method == domain.MethodTOTP {
-		secret, err := s.totpSecret(ctx, uid)
-		if err != nil {
-			return nil, err
-		}
-		proof.TOTPSecret = secret
-	}
 	if method == domain.MethodPasskey {
 		a, err := s.finishAssertion(in.Ceremony, ceremonyChallenge, id, in.Credential, s.userClone)
 		if err != nil {
 			return nil, err
 		}
 		if a.cause != nil {
-			s.log.Info("passkey assertion did not verify", "user", uid, "err", a.cause)
+			s.log.Info("passkey assertion did not verify", "challenge", id, "err", a.cause)
 		}
 		proof.Passkey = a.assertion
 	}
@@ -181,53 +155,17 @@ func (s *Server) completeChallenge(c *gin.Context, uid, id string, in verifyRequ
 	if deviceID == "" {
 		deviceID = c.GetHeader("X-Jfguard-Device")
 	}
-	attempt := domain.Attempt{
-		ChallengeID: id, Proof: proof, TrustBrowser: in.TrustBrowser && deviceID != "",
-		NewBrowserID: s.newID(), DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
-	}
-	// Trust is granted only with a cookie to hold it.
-	var cookie string
-	if attempt.TrustBrowser {
-		secret, value, err := s.newTrustCookie()
-		if err != nil {
-			s.log.Error("cannot make a trust cookie; the browser is not trusted", "err", err)
-		} else {
-			cookie, attempt.NewSecretHash = value, secret.Hash()
-		}
-	}
-	// The events of the attempt name the device that signed in, as the challenge
-	// recorded it: the session they verify belongs to that device, whoever typed
-	// the code.
-	ec := events.Context{Actor: uid, IP: addrString(addr)}
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			if ch := u.Challenges[id]; ch != nil && ch.Device != (events.Device{}) {
-				d := ch.Device
-				ec.Device = &d
-			}
-		}
+	res, err := s.app.VerifyChallenge(c.Request.Context(), usecase.VerifyRequest{
+		Caller: callerOf(addr, upstream.Credentials{}), ChallengeID: id, Proof: proof,
+		TrustBrowser: in.TrustBrowser, DeviceID: deviceID, BrowserName: browserName(c.Request.UserAgent()),
 	})
-	pol := s.Policy()
-	var out domain.AttemptOutcome
-	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		attempt.Proof.Now = now
-		out = domain.DecideAttempt(u, pol, attempt)
-		return out.Events, out.Err
-	})
-	if err != nil {
-		if errors.Is(err, domain.ErrChallengeBurned) && out.Challenge != nil {
-			s.logoutSealed(uid, out.Challenge.Token)
-		}
-		return nil, err
-	}
-	raw, err := s.opts.Sealer.Open(ctx, uid, out.Challenge.AuthResult)
 	if err != nil {
 		return nil, err
 	}
-	if out.BrowserID != "" {
-		s.setTrustCookie(c, cookie, out.TrustExpiresAt)
+	if res.TrustCookie != "" {
+		s.setTrustCookie(c, res.TrustCookie, res.TrustExpiresAt)
 	}
-	return raw, nil
+	return res.AuthResult, nil
 }
 
 // guessMethod picks the method for a bare code: six digits are an authenticator code,
@@ -252,37 +190,6 @@ func addrString(a clientaddr.ClientAddr) string {
 		return a.IP.String()
 	}
 	return ""
-}
-
-// totpSecret unseals the user's confirmed TOTP secret.
-func (s *Server) totpSecret(ctx context.Context, uid string) (string, error) {
-	var sealed events.Sealed
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil && u.TOTP != nil {
-			sealed = u.TOTP.Secret
-		}
-	})
-	if sealed == "" {
-		return "", domain.ErrMethodNotAvailable
-	}
-	b, err := s.opts.Sealer.Open(ctx, uid, sealed)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
-}
-
-// logoutSealed logs a held token out at Jellyfin.
-func (s *Server) logoutSealed(uid string, sealed events.Sealed) {
-	if sealed == "" {
-		return
-	}
-	b, err := s.opts.Sealer.Open(context.Background(), uid, sealed)
-	if err != nil {
-		s.log.Warn("cannot unseal a held token to log it out", "err", err)
-		return
-	}
-	s.logoutAsync(string(b))
 }
 
 // browserName turns a User-Agent into a short label for the trusted browsers list.
@@ -334,24 +241,22 @@ func (s *Server) handleLogin(c *gin.Context) {
 	}
 	addr := clientAddr(c)
 	if s.banned(addr) {
-		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
+		s.fail(c, errAnsForbidden)
 		return
 	}
 	creds, err := upstream.ExtractCredentials(c.Request)
 	if err != nil || creds.Client == "" || creds.DeviceID == "" {
 		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], s.opts.Version
 	}
-	invalid := func() {
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_credentials", "message": "Wrong username, password or code."})
-	}
-	attempt, err := s.beginPassword(c.Request.Context(), addr, in.Username, "", true)
+	ctx, caller := c.Request.Context(), callerOf(addr, creds)
+	attempt, err := s.app.BeginPassword(ctx, caller, in.Username, "", true)
 	if err != nil {
 		s.passwordRefused(c, err, false)
 		return
 	}
-	defer attempt.end()
+	defer attempt.End()
 	body, _ := json.Marshal(signInRequest{Username: in.Username, Pw: in.Password})
-	up := c.Request.Clone(c.Request.Context())
+	up := c.Request.Clone(ctx)
 	up.Method = http.MethodPost
 	up.URL.Path = strings.TrimSuffix(s.opts.Upstream.Path, "/") + "/Users/AuthenticateByName"
 	up.URL.RawPath = ""
@@ -364,67 +269,52 @@ func (s *Server) handleLogin(c *gin.Context) {
 	ans, err := s.forwardBuffered(c, body)
 	c.Request = orig
 	if err != nil {
-		c.JSON(http.StatusBadGateway, gin.H{"error": "upstream_unreachable"})
+		s.fail(c, errAnsUpstreamDown)
 		return
 	}
 	if ans.status != http.StatusOK {
 		if ans.status == http.StatusUnauthorized {
-			attempt.rejected(c.Request.Context(), "bad_password")
+			attempt.Rejected(ctx, "bad_password")
 		}
-		invalid()
+		s.fail(c, errAnsInvalidLogin)
 		return
 	}
 	var res upstream.AuthResult
 	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" {
-		c.JSON(http.StatusBadGateway, gin.H{"error": "unexpected_upstream_answer"})
+		s.fail(c, errAnsUpstreamAnswer)
 		return
 	}
-	out, err := s.decideSignIn(c, addr, creds, res, ans.body, false)
+	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{Caller: caller, Result: res, Raw: ans.body, Trust: s.presentedTrust(c)})
 	if err != nil {
-		s.logoutAsync(res.AccessToken)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable"})
+		s.app.LogoutAsync(res.AccessToken)
+		s.fail(c, errAnsUnavailable)
 		return
+	}
+	if out.TrustCookie != "" {
+		s.setTrustCookie(c, out.TrustCookie, out.TrustExpiresAt)
 	}
 	if out.Pass {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", ans.body)
 		return
 	}
-	if allowed, _ := s.limits.allow(s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
-		s.expireChallenge(c.Request.Context(), res.User.ID, out.ChallengeID)
-		c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited"})
+	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
+		s.app.ExpireChallenge(ctx, res.User.ID, out.ChallengeID)
+		s.fail(c, rateLimitedAnswer(wait))
 		return
 	}
-	raw, err := s.completeChallenge(c, res.User.ID, out.ChallengeID, verifyRequest{Method: in.Method, Code: in.Code}, addr)
+	raw, err := s.completeChallenge(c, out.ChallengeID, verifyRequest{Method: in.Method, Code: in.Code}, addr)
 	if err != nil {
 		// A script does not come back to this challenge: end it now.
-		s.expireChallenge(c.Request.Context(), res.User.ID, out.ChallengeID)
+		s.app.ExpireChallenge(ctx, res.User.ID, out.ChallengeID)
 		var locked *domain.LockedError
 		if errors.As(err, &locked) {
 			s.verifyFailure(c, err)
 			return
 		}
-		invalid()
+		s.fail(c, errAnsInvalidLogin)
 		return
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", raw)
-}
-
-// expireChallenge ends a challenge now and logs its token out.
-func (s *Server) expireChallenge(ctx context.Context, uid, id string) {
-	var token events.Sealed
-	_, err := s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "jfguard"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		ch := u.Challenges[id]
-		if ch == nil || ch.Verified {
-			return nil, nil
-		}
-		token = ch.Token
-		return []events.Payload{&events.ChallengeExpired{ChallengeID: id}}, nil
-	})
-	if err != nil {
-		s.log.Error("expire challenge", "err", err)
-		return
-	}
-	s.logoutSealed(uid, token)
 }
 
 // sweepLoop expires held challenges past their lifetime and logs their tokens out.
@@ -436,28 +326,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.sweep(ctx)
+			s.app.SweepChallenges(ctx)
 		}
-	}
-}
-
-// sweep runs one pass of challenge expiry. Several nodes may sweep: the append's
-// concurrency check lets one of them record each expiry, and only that one logs the
-// token out.
-func (s *Server) sweep(ctx context.Context) {
-	now := s.now()
-	type due struct{ uid, id string }
-	var list []due
-	s.read(func(st *projections.State) {
-		for id, uid := range st.ChallengeUsers {
-			if u := st.Users[uid]; u != nil {
-				if ch := u.Challenges[id]; ch != nil && !ch.Verified && !now.Before(ch.ExpiresAt) {
-					list = append(list, due{uid, id})
-				}
-			}
-		}
-	})
-	for _, d := range list {
-		s.expireChallenge(ctx, d.uid, d.id)
 	}
 }

@@ -6,7 +6,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -124,8 +124,8 @@ type Server struct {
 	ceremonies  *ceremonies
 	passkeyRate *limiters
 	readiness   upstreamReadiness
-	passwords   *passwordGuard
-	directory   *userDirectory
+	// app runs the use cases: the handlers translate requests into its calls.
+	app *usecase.Service
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -171,7 +171,6 @@ func New(opts Options) *Server {
 		qc:          newQuickConnectLedger(opts.Clock),
 		ceremonies:  newCeremonies(opts.Clock),
 		passkeyRate: newLimiters(passkeyBeginLimits()),
-		passwords:   newPasswordGuard(),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
 	// still does not build is a programming error, and passkeys stay off with a log
@@ -182,7 +181,11 @@ func New(opts Options) *Server {
 	}
 	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
-	s.directory = &userDirectory{jf: s.jf, now: opts.Clock}
+	s.app = usecase.New(usecase.Deps{
+		Projector: opts.Projector, Sealer: opts.Sealer, Jellyfin: s.jf,
+		Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
+		HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
+	})
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
 	opts.Projector.OnEvent(func(ev events.Event) {
@@ -220,9 +223,21 @@ func (s *Server) Policy() domain.Policy { return *s.policy.Load() }
 func (s *Server) now() time.Time { return s.opts.Clock() }
 
 // tokenHash is how tokens are known to the event log and the gate: never in clear.
-func tokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+func tokenHash(token string) string { return usecase.TokenHash(token) }
+
+// trustKeysAt are the trust-cookie keys in force at an instant.
+func (s *Server) trustKeysAt(now time.Time) domain.TrustKeys {
+	if s.opts.TrustKeySource != nil {
+		return s.opts.TrustKeySource.TrustKeys(now)
+	}
+	return s.opts.TrustKeys
+}
+
+// callerOf is who asks, for the use cases: the address resolveClient resolved and
+// the device the request's credential names.
+func callerOf(addr clientaddr.ClientAddr, creds upstream.Credentials) usecase.Caller {
+	return usecase.Caller{IP: addr.IP, BypassSafe: addr.BypassSafe,
+		Device: events.Device{ID: creds.DeviceID, Name: creds.Device, Client: creds.Client, Version: creds.Version}}
 }
 
 // newID returns a random 128-bit id.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,10 +11,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // trustCookieName is the trusted-browser cookie.
@@ -95,8 +94,8 @@ func (a *upstreamAnswer) write(w http.ResponseWriter) {
 }
 
 // handlePasswordStep intercepts AuthenticateByName: jfguard's password step decides
-// whether the password may reach Jellyfin (beginPassword), Jellyfin checks it, and
-// jfguard decides what the answer may unlock.
+// whether the password may reach Jellyfin, Jellyfin checks it, and jfguard decides
+// what the answer may unlock.
 func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
@@ -106,13 +105,14 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 	var in signInRequest
 	_ = json.Unmarshal(body, &in) // Jellyfin judges a malformed body itself.
 
+	ctx, caller := c.Request.Context(), callerOf(addr, creds)
 	appPassword := domain.LooksLikeAppPassword(in.Pw)
-	attempt, err := s.beginPassword(c.Request.Context(), addr, in.Username, pathUserID(c.Request.URL.Path), !appPassword)
+	attempt, err := s.app.BeginPassword(ctx, caller, in.Username, pathUserID(c.Request.URL.Path), !appPassword)
 	if err != nil {
 		s.passwordRefused(c, err, true)
 		return
 	}
-	defer attempt.end()
+	defer attempt.End()
 	if appPassword {
 		s.handleAppPasswordSignIn(c, addr, creds, in)
 		return
@@ -125,7 +125,7 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 	if ans.status != http.StatusOK {
 		if ans.status == http.StatusUnauthorized {
 			s.metrics.signIns.WithLabelValues("bad_password").Inc()
-			attempt.rejected(c.Request.Context(), "bad_password")
+			attempt.Rejected(ctx, "bad_password")
 		}
 		ans.write(c.Writer)
 		return
@@ -137,12 +137,17 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
 		return
 	}
-	out, err := s.decideSignIn(c, addr, creds, res, ans.body, c.GetHeader(webMarker) == "web")
+	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{
+		Caller: caller, Result: res, Raw: ans.body, Web: c.GetHeader(webMarker) == "web", Trust: s.presentedTrust(c),
+	})
 	if err != nil {
 		s.log.Error("sign-in decision failed; logging the token out", "err", err, "user", res.User.Name)
-		s.logoutAsync(res.AccessToken)
+		s.app.LogoutAsync(res.AccessToken)
 		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
 		return
+	}
+	if out.TrustCookie != "" {
+		s.setTrustCookie(c, out.TrustCookie, out.TrustExpiresAt)
 	}
 	if out.Pass {
 		s.metrics.signIns.WithLabelValues("pass_" + out.Reason).Inc()
@@ -151,57 +156,6 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 	}
 	s.metrics.signIns.WithLabelValues("challenge").Inc()
 	s.writeChallenge(c, out.ChallengeID, out.Methods)
-}
-
-// decideSignIn records the decision on a sign-in Jellyfin accepted.
-func (s *Server) decideSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, res upstream.AuthResult, raw []byte, web bool) (domain.SignInOutcome, error) {
-	ctx := c.Request.Context()
-	uid := res.User.ID
-	if !events.ValidAggregateID(uid) {
-		return domain.SignInOutcome{}, errors.New("user id from Jellyfin is not usable")
-	}
-	sealedToken, err := s.opts.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
-	if err != nil {
-		return domain.SignInOutcome{}, err
-	}
-	sealedResult, err := s.opts.Sealer.Seal(ctx, uid, raw)
-	if err != nil {
-		return domain.SignInOutcome{}, err
-	}
-	in := domain.SignIn{
-		UserID: uid, UserName: res.User.Name, Admin: res.User.Policy.IsAdministrator,
-		TokenHash: tokenHash(res.AccessToken), Token: sealedToken, AuthResult: sealedResult,
-		IP: addr.IP, BypassSafe: addr.BypassSafe, Web: web,
-		Device:         events.Device{ID: creds.DeviceID, Name: creds.Device, Client: creds.Client, Version: creds.Version},
-		NewChallengeID: s.newID(),
-		NewPairingID:   s.newID()[:16],
-	}
-	// The cookie that replaces the presented one if the browser is let through:
-	// made now, so the decision records only its secret's hash, and only offered
-	// if it could be made (a node not yet given the current master key cannot), so
-	// the browser is never left holding a secret the server replaced.
-	var next string
-	if ref, hash, ok := s.presentedTrustCookie(c); ok && ref.UserID == uid {
-		secret, value, err := s.newTrustCookie()
-		if err != nil {
-			s.log.Error("cannot make a trust cookie; the trusted browser is challenged", "err", err)
-		} else {
-			next = value
-			in.Trust = &domain.PresentedTrust{BrowserID: ref.BrowserID, SecretHash: hash, NextSecretHash: secret.Hash()}
-		}
-	}
-	pol := s.Policy()
-	var out domain.SignInOutcome
-	_, err = s.opts.Projector.ExecUser(ctx, uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		in.Now = now
-		out = domain.DecideSignIn(u, pol, in)
-		// The right password set Jellyfin's count of failed sign-ins back to zero.
-		return append(out.Events, domain.DecidePasswordAccepted(u)...), nil
-	})
-	if err == nil && out.BrowserID != "" {
-		s.setTrustCookie(c, next, out.TrustExpiresAt)
-	}
-	return out, err
 }
 
 // writeChallenge answers a held sign-in with jfguard's challenge.
@@ -217,45 +171,6 @@ func (s *Server) writeChallenge(c *gin.Context, id string, methods []string) {
 	c.JSON(http.StatusUnauthorized, gin.H{"jfguard": gin.H{"challenge": id, "url": url, "methods": methods}})
 }
 
-// recordSignInFailed counts a failed sign-in against the address's block (for bans);
-// the event keeps the address itself.
-func (s *Server) recordSignInFailed(ctx context.Context, addr clientaddr.ClientAddr, username, reason string) {
-	if !addr.IP.IsValid() {
-		return
-	}
-	id := s.addressKey(addr.IP)
-	pol := s.Policy()
-	ec := events.Context{IP: addr.IP.String()}
-	if len(username) > 128 {
-		username = username[:128]
-	}
-	_, err := s.opts.Projector.ExecAddress(ctx, id, ec, func(a *domain.Address, now time.Time) ([]events.Payload, error) {
-		return domain.DecideSignInFailed(a, pol, username, reason, now), nil
-	})
-	if err != nil {
-		s.log.Error("record failed sign-in", "err", err)
-	}
-}
-
-// logoutAsync ends a token's session at Jellyfin without holding up the request.
-func (s *Server) logoutAsync(token string) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := s.jf.Logout(ctx, token); err != nil {
-			s.log.Warn("logout at Jellyfin failed", "err", err)
-		}
-	}()
-}
-
-// trustKeys are the trust-cookie keys in force now.
-func (s *Server) trustKeys() domain.TrustKeys {
-	if s.opts.TrustKeySource != nil {
-		return s.opts.TrustKeySource.TrustKeys(s.now())
-	}
-	return s.opts.TrustKeys
-}
-
 // presentedTrustCookie reads the request's trust cookie and returns the hash of its
 // secret and the browser the index names for it. A value that is not a cookie of
 // today's format, or that no trust key in force signed, is refused before the
@@ -265,7 +180,7 @@ func (s *Server) presentedTrustCookie(c *gin.Context) (projections.TrustCookieRe
 	if err != nil || v == "" {
 		return projections.TrustCookieRef{}, "", false
 	}
-	hash, err := domain.VerifyTrustCookie(s.trustKeys(), v)
+	hash, err := domain.VerifyTrustCookie(s.trustKeysAt(s.now()), v)
 	if err != nil {
 		check := "malformed"
 		if errors.Is(err, domain.ErrCookieSignature) {
@@ -285,15 +200,14 @@ func (s *Server) presentedTrustCookie(c *gin.Context) (projections.TrustCookieRe
 	return ref, hash, true
 }
 
-// newTrustCookie makes a fresh secret and its cookie value under the current
-// trust key.
-func (s *Server) newTrustCookie() (domain.TrustSecret, string, error) {
-	secret, err := domain.NewTrustSecret(s.opts.Rand)
-	if err != nil {
-		return domain.TrustSecret{}, "", err
+// presentedTrust is the request's trust cookie as the sign-in use case takes it, nil
+// when there is none worth presenting.
+func (s *Server) presentedTrust(c *gin.Context) *usecase.PresentedTrust {
+	ref, hash, ok := s.presentedTrustCookie(c)
+	if !ok {
+		return nil
 	}
-	value, err := domain.SignTrustCookie(s.trustKeys().Current, secret)
-	return secret, value, err
+	return &usecase.PresentedTrust{UserID: ref.UserID, BrowserID: ref.BrowserID, SecretHash: hash}
 }
 
 // setTrustCookie sets the trusted-browser cookie to value until the trust ends.
@@ -304,11 +218,4 @@ func (s *Server) setTrustCookie(c *gin.Context, value string, expires time.Time)
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: s.opts.PublicURL != nil && s.opts.PublicURL.Scheme == "https",
 	})
-}
-
-// userByChallenge finds the user a challenge belongs to.
-func (s *Server) userByChallenge(id string) (string, bool) {
-	var uid string
-	s.read(func(st *projections.State) { uid = st.ChallengeUsers[id] })
-	return uid, uid != ""
 }

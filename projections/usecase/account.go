@@ -146,3 +146,32 @@ func (s *Service) logoutRevoked(ctx context.Context, uid string, tokens []domain
 	}
 	wg.Wait()
 }
+
+// SignOutEverywhere is the lost-phone button: every other session, held sign-in, app
+// password, paired device and trusted browser of the user ends, and their tokens are
+// logged out at Jellyfin. It needs a recent factor, or one in the request (proof,
+// nil when none: a recovery code or an emailed code when the phone is gone).
+func (s *Service) SignOutEverywhere(ctx context.Context, a Account, proof *domain.FactorProof) (domain.Revocation, error) {
+	a.Action, a.Proof = domain.ActionSignOutEverywhere, proof != nil
+	pol := s.Policy()
+	var r domain.Revocation
+	err := s.execAccount(ctx, a, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		var evs []events.Payload
+		if proof != nil {
+			p := *proof
+			p.Now = now
+			proved, err := domain.DecideProof(u, pol, p, string(domain.ActionSignOutEverywhere))
+			if err != nil {
+				return proved, err
+			}
+			evs = proved
+		}
+		r = domain.DecideSignOutEverywhere(u, domain.RevokeBySelf, "", a.TokenHash)
+		return append(evs, r.Events...), nil
+	})
+	if err != nil {
+		return r, err
+	}
+	s.logoutRevoked(ctx, a.UserID, r.Tokens)
+	return r, nil
+}

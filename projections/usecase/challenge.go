@@ -91,7 +91,7 @@ func (s *Service) VerifyChallenge(ctx context.Context, req VerifyRequest) (Verif
 	})
 	if err != nil {
 		if errors.Is(err, domain.ErrChallengeBurned) && out.Challenge != nil {
-			s.logoutSealed(uid, out.Challenge.Token)
+			s.LogoutSealed(uid, out.Challenge.Token)
 		}
 		return VerifyResult{}, err
 	}
@@ -136,7 +136,7 @@ func (s *Service) ExpireChallenge(ctx context.Context, uid, id string) {
 		s.log.Error("expire challenge", "err", err)
 		return
 	}
-	s.logoutSealed(uid, token)
+	s.LogoutSealed(uid, token)
 }
 
 // SweepChallenges expires held sign-ins past their lifetime and logs their tokens

@@ -128,8 +128,8 @@ func (s *Service) LogoutAsync(token string) {
 	}()
 }
 
-// logoutSealed logs a held token out at Jellyfin.
-func (s *Service) logoutSealed(uid string, sealed events.Sealed) {
+// LogoutSealed logs a held token out at Jellyfin.
+func (s *Service) LogoutSealed(uid string, sealed events.Sealed) {
 	if sealed == "" {
 		return
 	}
