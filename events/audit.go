@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -179,8 +180,8 @@ func NewAuditKeyRotated(node string, prev, next ed25519.PrivateKey) *AuditKeyRot
 	return e
 }
 
-// signed reports whether both keys named in the rotation signed it.
-func (e *AuditKeyRotated) signed() bool {
+// rotationSigned reports whether both keys named in the rotation signed it.
+func rotationSigned(e *AuditKeyRotated) bool {
 	prev, err1 := ParsePublicKey(e.PreviousKey)
 	next, err2 := ParsePublicKey(e.Key)
 	psig, err3 := base64.StdEncoding.DecodeString(e.PreviousSignature)
@@ -660,7 +661,7 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 		if ci < len(cps) && cps[ci].FromSeq <= m.Seq {
 			cp := cps[ci]
 			off := (m.Seq - cp.FromSeq) * digestLen
-			if !bytesEqual(cp.digests[off:off+digestLen], d[:digestLen]) {
+			if !bytes.Equal(cp.digests[off:off+digestLen], d[:digestLen]) {
 				rep.fail(m.Seq, "event %d does not match checkpoint %d-%d: it was altered or replaced", m.Seq, cp.FromSeq, cp.ToSeq)
 			}
 			if m.Seq == cp.ToSeq && head != cp.head {
@@ -694,18 +695,6 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 	return rep, nil
 }
 
-func bytesEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // auditKeyHistory is what the log says about checkpoint keys: which keys are
 // trusted, and from which event on a key is retired.
 type auditKeyHistory struct {
@@ -736,7 +725,7 @@ func loadAuditKeyHistory(ctx context.Context, store *Store, keys []ed25519.Publi
 			continue
 		}
 		e, err := Data[*AuditKeyRotated](ev)
-		if err != nil || !e.signed() {
+		if err != nil || !rotationSigned(e) {
 			rep.fail(ev.Seq, "event %d records an audit key rotation its keys did not sign", ev.Seq)
 			continue
 		}

@@ -113,6 +113,16 @@ func Decode(ev Event) (Payload, error) {
 	return p, nil
 }
 
+// Predecode decodes the event's payload ahead of time, so that a later Decode (or
+// Data) of the event returns it without decoding again. An event whose payload does
+// not decode is left as it is, for Decode to report. Scans use it to spread the
+// decoding of a replay over several goroutines.
+func (e *Event) Predecode() {
+	if p, err := Decode(*e); err == nil {
+		e.decoded = p
+	}
+}
+
 // Data decodes the payload of ev into a value of type T.
 func Data[T Payload](ev Event) (T, error) {
 	var zero T

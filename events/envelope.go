@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	fastjson "github.com/goccy/go-json"
 )
 
 // Aggregates: every event belongs to exactly one.
@@ -210,4 +212,14 @@ func NewID() string {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
 	return idEncoding.EncodeToString(b[:])
+}
+
+// DecodeMsg turns a stream message into an event.
+func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
+	var ev Event
+	if err := fastjson.Unmarshal(data, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
+	}
+	ev.Seq, ev.Subject = seq, subject
+	return ev, nil
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,22 +72,6 @@ func decodeKey(s, where string) ([]byte, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("%s: not a 32-byte key in base64 or hex; fix: generate one with `head -c 32 /dev/urandom | base64`", where)
-}
-
-func writeFileExclusive(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // SealerOptions tune a Sealer.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	fastjson "github.com/goccy/go-json"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	fastjson "github.com/goccy/go-json"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -304,16 +305,6 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// DecodeMsg turns a stream message into an event.
-func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
-	var ev Event
-	if err := fastjson.Unmarshal(data, &ev); err != nil {
-		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
-	}
-	ev.Seq, ev.Subject = seq, subject
-	return ev, nil
-}
-
 // RawMsg is a stream message as stored, for integrity checks.
 type RawMsg struct {
 	Seq     uint64
@@ -325,6 +316,18 @@ type RawMsg struct {
 	Header  nats.Header
 }
 
+// authOfRaw checks a stored message as the store does when it reads one: its MAC,
+// and that it sits on the subject its envelope names.
+func authOfRaw(a *Authenticator, m RawMsg) Auth {
+	auth := a.Verify(m.Data, m.MAC)
+	if auth == AuthValid {
+		if ev, err := DecodeMsg(m.Subject, m.Seq, m.Data); err != nil || !ev.OnSubject(m.Subject) {
+			return AuthInvalid
+		}
+	}
+	return auth
+}
+
 // SetAuthenticator makes the store sign and check events from now on: for a program
 // that opens the store before its keys. Call it before anything is read or written.
 func (s *Store) SetAuthenticator(a *Authenticator) { s.auth = a }
@@ -334,7 +337,7 @@ func (s *Store) Authenticator() *Authenticator { return s.auth }
 
 // undecodable is the envelope delivered for a stored message that is no event.
 func (s *Store) undecodable(m RawMsg) Event {
-	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: s.auth.check(m.Data, m.MAC), Stored: m.Time}
+	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: checkMAC(s.auth, m.Data, m.MAC), Stored: m.Time}
 }
 
 // decodeRaw turns a stored message into an event and checks its MAC.
@@ -343,7 +346,7 @@ func (s *Store) decodeRaw(m RawMsg) (Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	ev.Auth, ev.Stored = s.auth.check(m.Data, m.MAC), m.Time
+	ev.Auth, ev.Stored = checkMAC(s.auth, m.Data, m.MAC), m.Time
 	if ev.Auth == AuthValid && !ev.OnSubject(m.Subject) {
 		ev.Auth = AuthInvalid // an authentic event moved to another subject
 	}
@@ -429,8 +432,8 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 						// deliver an envelope that names the problem, as Subscribe does,
 						// so a fold counts it (or flags it as forged) and goes on.
 						ev, err = s.undecodable(m), nil
-					} else if p, derr := Decode(ev); derr == nil {
-						ev.decoded = p
+					} else {
+						ev.Predecode()
 					}
 					// A payload that does not decode (an unknown type, a forged or
 					// damaged message) is decoded again, and counted, by the fold.
@@ -714,4 +717,12 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			idle.Reset(2 * time.Second)
 		}
 	}
+}
+
+// checkMAC is Verify for a store that may have no authenticator.
+func checkMAC(a *Authenticator, data []byte, header string) Auth {
+	if a == nil {
+		return AuthUnchecked
+	}
+	return a.Verify(data, header)
 }
