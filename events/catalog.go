@@ -14,7 +14,7 @@ type Payload interface {
 	EventType() string
 }
 
-// Sealed is a value encrypted with its user's data key (see Sealer). Destroying the key
+// Sealed is a value encrypted with its user's data key (see seal.Sealer). Destroying the key
 // shreds every Sealed value of that user while the rest of the event stays readable.
 type Sealed string
 

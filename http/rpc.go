@@ -15,6 +15,7 @@ import (
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -483,7 +484,7 @@ func (s *Server) rpcBansList(context.Context, json.RawMessage) (any, error) {
 	s.read(func(st *projections.State) {
 		for id, a := range st.Addresses {
 			if a.Banned(now) {
-				ip := events.IPAddressOf(id)
+				ip := events.IPFromAggregateID(id)
 				out = append(out, banView{IP: ip, Prefix: cidr(ip), Until: a.BannedUntil, Reason: a.BanReason})
 			}
 		}
@@ -578,7 +579,7 @@ func (s *Server) rpcUnban(ctx context.Context, raw json.RawMessage) (any, error)
 		case err != nil:
 			return nil, err
 		case lifted == "":
-			lifted = cidr(events.IPAddressOf(key))
+			lifted = cidr(events.IPFromAggregateID(key))
 		}
 	}
 	if lifted == "" {
@@ -600,7 +601,7 @@ func banInput(block netip.Prefix, addr netip.Addr) string {
 	if addr.IsValid() {
 		return addr.String()
 	}
-	return events.IPAddressOf(domain.AddressKey(block))
+	return events.IPFromAggregateID(domain.AddressKey(block))
 }
 
 // banContext names the administrator and, when one was given, the address.
@@ -716,7 +717,7 @@ func (s *Server) rpcAuditPublicKey(context.Context, json.RawMessage) (any, error
 	if s.opts.Notary == nil {
 		return nil, errors.New("this node does not write checkpoints")
 	}
-	return map[string]any{"public_key": events.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
+	return map[string]any{"public_key": audit.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
 }
 
 func (s *Server) rpcAPIKeyUsage(context.Context, json.RawMessage) (any, error) {

@@ -22,6 +22,9 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,10 +37,10 @@ type Options struct {
 	Upstream  *url.URL
 	PublicURL *url.URL
 
-	Store     *events.Store
+	Store     *store.Store
 	Projector *projections.Projector
-	Sealer    *events.Sealer
-	Notary    *events.Notary
+	Sealer    *seal.Sealer
+	Notary    *audit.Notary
 
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.
@@ -82,7 +85,7 @@ type Options struct {
 	WebAuthn WebAuthnSettings
 	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
 	// when the node cannot.
-	RotateKeys func(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error)
+	RotateKeys func(ctx context.Context, req audit.KeyRotation) (audit.KeyRotationReport, error)
 }
 
 // TrustKeySource gives the trust-cookie keys: the generation recorded in the stream

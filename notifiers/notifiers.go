@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -339,21 +340,21 @@ func testAlert(now time.Time) Alert {
 
 // Start creates or updates each sink's durable consumer and starts delivering. It
 // returns once every consumer exists; delivery runs until Stop.
-func (n *Notifiers) Start(ctx context.Context, store *events.Store) error {
+func (n *Notifiers) Start(ctx context.Context, st *store.Store) error {
 	n.mu.Lock()
 	if n.started {
 		n.mu.Unlock()
 		return errors.New("notifiers already started")
 	}
 	n.started = true
-	n.auth = store.Authenticator()
+	n.auth = st.Authenticator()
 	n.mu.Unlock()
 	if len(n.bindings) == 0 {
 		return nil
 	}
-	stream, err := store.JetStream().Stream(ctx, events.StreamName)
+	stream, err := st.JetStream().Stream(ctx, store.StreamName)
 	if err != nil {
-		return fmt.Errorf("notifiers: open stream %s: %w", events.StreamName, err)
+		return fmt.Errorf("notifiers: open stream %s: %w", store.StreamName, err)
 	}
 	consumers := make([]jetstream.Consumer, len(n.bindings))
 	for i, b := range n.bindings {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -30,7 +31,7 @@ func (m *Main) subscriberPolicy() embed.SubscriberPolicy {
 	for n := range names {
 		reserved = append(reserved, notifiers.ConsumerPrefix+n)
 	}
-	return embed.SubscriberPolicy{Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
+	return embed.SubscriberPolicy{Stream: store.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
 }
 
 // startBusAuth gives the embedded NATS server the subscribers of the projection, and

@@ -1,4 +1,4 @@
-package events
+package seal
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/internal/keyfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -94,14 +96,14 @@ func (r *MasterKeyring) ensureMAC() {
 
 // EventAuthenticator is the authenticator of the events this node writes and
 // reads, from the ring's event MAC keys.
-func (r *MasterKeyring) EventAuthenticator() (*Authenticator, error) {
+func (r *MasterKeyring) EventAuthenticator() (*events.Authenticator, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	keys := map[string][]byte{}
 	for _, m := range r.macs {
 		keys[m.ID] = m.Key
 	}
-	return NewAuthenticator(r.macs[0].ID, keys)
+	return events.NewAuthenticator(r.macs[0].ID, keys)
 }
 
 // NewMasterKeyring returns a ring of one key that is kept nowhere (tests, and keys
@@ -149,7 +151,7 @@ func LoadMasterKeyring(value, path string) (*MasterKeyring, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeFileExclusive(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
+		if err := keyfile.WriteExclusive(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return LoadMasterKeyring("", path)
 			}
@@ -380,5 +382,5 @@ func writeKeyring(path string, keys []MasterKey, macs []macEntry) error {
 	for _, m := range macs {
 		fmt.Fprintf(&b, "mac %s %s\n", m.ID, base64.StdEncoding.EncodeToString(m.Key))
 	}
-	return writeFileAtomic(path, []byte(b.String()))
+	return keyfile.WriteAtomic(path, []byte(b.String()))
 }

@@ -1,6 +1,6 @@
 // Package keyfile writes key files: readable by their owner only, and never left
 // half written.
-package events
+package keyfile
 
 import (
 	"fmt"
@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 )
 
-// writeFileExclusive creates path (mode 0600) with data and syncs it; it fails when
+// WriteExclusive creates path (mode 0600) with data and syncs it; it fails when
 // path exists, so a key is never overwritten.
-func writeFileExclusive(path string, data []byte) error {
+func WriteExclusive(path string, data []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -26,9 +26,9 @@ func writeFileExclusive(path string, data []byte) error {
 	return f.Close()
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and renames
+// WriteAtomic writes data to a temporary file beside path, syncs it and renames
 // it over path, then syncs the directory so the rename survives a crash.
-func writeFileAtomic(path string, data []byte) error {
+func WriteAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,17 +28,17 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 	}
 	defer conn.Close()
 	ctx := context.Background()
-	auth := testAuth(t, "1", 7)
-	st, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: dir, Auth: auth})
+	auth := eventstest.Authenticator(t, "1", 7)
+	st, err := store.Open(ctx, conn.NC, store.Options{LocalDir: dir, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, 0, discovered(t, "u1", "alice")); err != nil {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "alice")); err != nil {
 		t.Fatal(err)
 	}
 	// Written around jfguard: a valid envelope without a MAC, one with a wrong MAC,
 	// and bytes that are no event at all.
-	forged := discovered(t, "u1", "mallory")
+	forged := eventstest.Discovered(t, "u1", "mallory")
 	data, _ := json.Marshal(forged)
 	publish := func(subject string, data []byte, mac string) {
 		m := nats.NewMsg(subject)
@@ -48,13 +51,13 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 		}
 	}
 	publish(forged.PublishSubject(), data, "")
-	publish(forged.PublishSubject(), data, testAuth(t, "1", 8).Sign(data))
+	publish(forged.PublishSubject(), data, eventstest.Authenticator(t, "1", 8).Sign(data))
 	publish("jfguard.events.user.u1.garbage", []byte("not json"), "")
 	// An authentic event (jfguard's MAC) moved to another subject.
-	moved := discovered(t, "u1", "alice")
+	moved := eventstest.Discovered(t, "u1", "alice")
 	movedData, _ := json.Marshal(moved)
 	publish("jfguard.events.user.u2.user_discovered", movedData, auth.Sign(movedData))
-	if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u2", "bob")); err != nil {
+	if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, "u2", "bob")); err != nil {
 		t.Fatal(err)
 	}
 	want := []events.Auth{events.AuthValid, events.AuthMissing, events.AuthInvalid, events.AuthMissing, events.AuthInvalid, events.AuthValid}
@@ -87,10 +90,10 @@ func TestStoreChecksEveryEventItReads(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("subscription: %v, want %v", got, want)
 	}
-	if _, err := events.OpenAuditStream(ctx, st.JetStream(), 1); err != nil {
+	if _, err := audit.OpenStream(ctx, st.JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := events.Verify(ctx, st, events.VerifyOptions{})
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
