@@ -661,7 +661,7 @@ func (s *Server) rpcSessionsAdopt(ctx context.Context, raw json.RawMessage) (any
 		return nil, err
 	}
 	var done bool
-	s.read(func(st *projections.State) { done = st.Counts["sessions_adopted"] > 0 })
+	s.read(func(st *projections.State) { done = st.Counts[events.TypeSessionsAdopted] > 0 })
 	if done && !p.Force {
 		return nil, &rpcError{rpcConflict, "sessions were already adopted once; pass force to adopt again"}
 	}

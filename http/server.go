@@ -179,7 +179,7 @@ func New(opts Options) *Server {
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
 	opts.Projector.OnEvent(func(ev events.Event) {
-		if ev.Type == "settings_changed" {
+		if ev.Type == events.TypeSettingsChanged {
 			s.refreshPolicy()
 		}
 	})

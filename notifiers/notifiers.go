@@ -27,13 +27,17 @@ import (
 // DefaultEvents are the event types a sink alerts on when its settings name none:
 // what a person should hear about without being flooded by routine sign-ins.
 var DefaultEvents = []string{
-	"challenge_issued", "factor_failed", "lockout_started", "challenge_burned",
-	"pairing_requested", "recovery_code_used", "passkey_registered",
-	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
-	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
-	"totp_enrolled", "email_address_confirmed", "user_forgotten",
-	"notification_failed", "forged_event_detected", "signed_out_everywhere",
-	"trusted_browser_replayed", "trust_key_rotated", "audit_key_rotated", "master_key_rotated", "password_step_held",
+	events.TypeChallengeIssued, events.TypeFactorFailed, events.TypeLockoutStarted,
+	events.TypeChallengeBurned, events.TypePairingRequested,
+	events.TypeRecoveryCodeUsed, events.TypePasskeyRegistered,
+	events.TypePasskeyCloneSuspected, events.TypeTwoFactorDisabled, events.TypeIPBanned,
+	events.TypeUserReset, events.TypeSettingsChanged, events.TypeSessionsAdopted,
+	events.TypeAppPasswordCreated, events.TypeDeviceRevoked, events.TypeTOTPEnrolled,
+	events.TypeEmailAddressConfirmed, events.TypeUserForgotten,
+	events.TypeNotificationFailed, events.TypeForgedEventDetected,
+	events.TypeSignedOutEverywhere, events.TypeTrustedBrowserReplayed,
+	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
+	events.TypePasswordStepHeld,
 }
 
 // Defaults of the delivery policy.

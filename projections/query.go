@@ -103,7 +103,7 @@ var errStopQuery = fmt.Errorf("query limit reached")
 // ResolveUser finds a user id by Jellyfin name (or accepts an id), from the stream.
 func ResolveUser(ctx context.Context, st *store.Store, nameOrID string) (string, error) {
 	found := ""
-	for _, typ := range []string{"user_discovered", "user_profile_changed"} {
+	for _, typ := range []string{events.TypeUserDiscovered, events.TypeUserProfileChanged} {
 		err := st.ScanTime(ctx, events.SubjectPrefix+".user.*."+typ, time.Time{}, time.Time{}, func(ev events.Event) error {
 			if ev.AggregateID == nameOrID {
 				found = ev.AggregateID

@@ -728,7 +728,7 @@ func loadAuditKeyHistory(ctx context.Context, st *store.Store, keys []ed25519.Pu
 	type rotation struct{ prev, next string }
 	var rotations []rotation
 	for _, ev := range evs {
-		if ev.Type != "audit_key_rotated" {
+		if ev.Type != events.TypeAuditKeyRotated {
 			continue
 		}
 		e, err := events.Data[*events.AuditKeyRotated](ev)

@@ -55,7 +55,7 @@ func (m *Main) startBusAuth() error {
 	// Listen before the first apply: a change folded in between is applied again.
 	changed := make(chan struct{}, 1)
 	m.proj.OnEvent(func(ev events.Event) {
-		if ev.Type == "subscriber_added" || ev.Type == "subscriber_removed" {
+		if ev.Type == events.TypeSubscriberAdded || ev.Type == events.TypeSubscriberRemoved {
 			select {
 			case changed <- struct{}{}:
 			default:
