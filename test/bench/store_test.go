@@ -282,7 +282,7 @@ func appendTail(ctx context.Context, st *store.Store, round, n int) error {
 }
 
 // BenchmarkAuditVerify: the shared stream sealed by a Notary (a checkpoint every
-// 1000 events), then events.Verify over all of it; goal ≥ 200,000 events/s.
+// 1000 events), then audit.Verify over all of it; goal ≥ 200,000 events/s.
 func BenchmarkAuditVerify(b *testing.B) {
 	st := bigStore(b)
 	ctx := context.Background()
