@@ -8,6 +8,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // maxAttempts bounds how often a command re-decides after losing a race.
@@ -52,7 +53,7 @@ func (p *Projector) ExecAddress(ctx context.Context, addrID string, ec events.Co
 // ExecSystem appends system events (no concurrency expectation: system facts do not
 // depend on each other).
 func (p *Projector) ExecSystem(ctx context.Context, name string, ec events.Context, payloads ...events.Payload) (uint64, error) {
-	return p.exec(ctx, name, ec, func(*State) (any, uint64) { return nil, events.AnySeq },
+	return p.exec(ctx, name, ec, func(*State) (any, uint64) { return nil, store.AnySeq },
 		func(any, time.Time) ([]events.Payload, error) { return payloads, nil })
 }
 
@@ -76,7 +77,7 @@ func (p *Projector) exec(ctx context.Context, aggID string, ec events.Context,
 			evs[i] = ev
 		}
 		seq, err := p.store.Append(ctx, version, evs...)
-		if errors.Is(err, events.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) {
 			// Our view is behind the stream: catch up, then decide again.
 			last, lerr := p.store.LastSeq(ctx)
 			if lerr != nil {
