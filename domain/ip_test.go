@@ -275,7 +275,7 @@ func FuzzParseBanTarget(f *testing.F) {
 		if addr.IsValid() && !block.Contains(addr) {
 			t.Fatalf("%q: block %s does not hold the address %s", in, block, addr)
 		}
-		if back := events.IPAddressOf(key); back != block.String() && back != block.Addr().String() {
+		if back := events.IPFromAggregateID(key); back != block.String() && back != block.Addr().String() {
 			t.Fatalf("%q: aggregate id %q reads back as %q, not %s", in, key, back, block)
 		}
 	})

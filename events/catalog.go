@@ -14,7 +14,7 @@ type Payload interface {
 	EventType() string
 }
 
-// Sealed is a value encrypted with its user's data key (see Sealer). Destroying the key
+// Sealed is a value encrypted with its user's data key (see seal.Sealer). Destroying the key
 // shreds every Sealed value of that user while the rest of the event stays readable.
 type Sealed string
 
@@ -111,6 +111,16 @@ func Decode(ev Event) (Payload, error) {
 		return nil, fmt.Errorf("decode %s payload of event %s: %w", ev.Type, ev.ID, err)
 	}
 	return p, nil
+}
+
+// Predecode decodes the event's payload ahead of time, so that a later Decode (or
+// Data) of the event returns it without decoding again. An event whose payload does
+// not decode is left as it is, for Decode to report. Scans use it to spread the
+// decoding of a replay over several goroutines.
+func (e *Event) Predecode() {
+	if p, err := Decode(*e); err == nil {
+		e.decoded = p
+	}
 }
 
 // Data decodes the payload of ev into a value of type T.

@@ -1,6 +1,9 @@
-// Package events holds jfguard's event types and their catalog, the envelope and its
-// codec, field sealing, the JetStream store (append with optimistic concurrency, read,
-// subscribe) and audit integrity (hash chain, signed checkpoints, verify).
+// Package events is jfguard's event vocabulary: the event types and their catalog,
+// the envelope and its codec, the upcasting of older payload versions, and the MAC
+// every event carries (Jfguard-Mac). It does not depend on NATS: the JetStream
+// store is in events/store, field sealing and the master keyring in events/seal,
+// and audit integrity (hash chain, signed checkpoints, verify, key rotation) in
+// events/audit.
 package events
 
 import (
@@ -11,6 +14,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	fastjson "github.com/goccy/go-json"
 )
 
 // Aggregates: every event belongs to exactly one.
@@ -178,16 +183,16 @@ func ValidAggregateID(id string) bool {
 // separator wherever a name reaches the file system. So dots and the slash become
 // underscores and colons stay: 192.0.2.1 is 192_0_2_1, the IPv6 prefix
 // 2001:db8:1:2::/64 is 2001:db8:1:2::_64, and an IPv6 address stays as it is.
-// IPAddressOf reverses it.
+// IPFromAggregateID reverses it.
 func IPAggregateID(ip string) string {
 	return strings.NewReplacer(".", "_", "/", "_").Replace(ip)
 }
 
-// IPAddressOf is the address or prefix an IP aggregate id stands for, written as
+// IPFromAggregateID is the address or prefix an IP aggregate id stands for, written as
 // netip writes them: 192.0.2.1, 2001:db8::1, or 2001:db8:1:2::/64. An IPv6 id has
 // at most one underscore, before the prefix length; an IPv4 id has a fifth part
 // only when it is a prefix.
-func IPAddressOf(id string) string {
+func IPFromAggregateID(id string) string {
 	if strings.Contains(id, ":") {
 		if i := strings.LastIndexByte(id, '_'); i >= 0 {
 			return id[:i] + "/" + id[i+1:]
@@ -210,4 +215,14 @@ func NewID() string {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
 	return idEncoding.EncodeToString(b[:])
+}
+
+// DecodeMsg turns a stream message into an event.
+func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
+	var ev Event
+	if err := fastjson.Unmarshal(data, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
+	}
+	ev.Seq, ev.Subject = seq, subject
+	return ev, nil
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestIPAggregateID: addresses and prefixes become subject-safe aggregate ids (no
-// dot, no slash, no wildcard) and IPAddressOf gives them back as netip writes them.
+// dot, no slash, no wildcard) and IPFromAggregateID gives them back as netip writes them.
 func TestIPAggregateID(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ ip, id string }{
@@ -25,8 +25,8 @@ func TestIPAggregateID(t *testing.T) {
 		if !events.ValidAggregateID(id) {
 			t.Errorf("IPAggregateID(%q) = %q is not subject-safe", tc.ip, id)
 		}
-		if back := events.IPAddressOf(id); back != tc.ip {
-			t.Errorf("IPAddressOf(%q) = %q, want %q", id, back, tc.ip)
+		if back := events.IPFromAggregateID(id); back != tc.ip {
+			t.Errorf("IPFromAggregateID(%q) = %q, want %q", id, back, tc.ip)
 		}
 	}
 }

@@ -135,18 +135,6 @@ func (a *Authenticator) Verify(data []byte, header string) Auth {
 	return AuthValid
 }
 
-// authOfRaw checks a stored message as the store does when it reads one: its MAC,
-// and that it sits on the subject its envelope names.
-func authOfRaw(a *Authenticator, m RawMsg) Auth {
-	auth := a.Verify(m.Data, m.MAC)
-	if auth == AuthValid {
-		if ev, err := DecodeMsg(m.Subject, m.Seq, m.Data); err != nil || !ev.OnSubject(m.Subject) {
-			return AuthInvalid
-		}
-	}
-	return auth
-}
-
 // ReplayWindow is how much later than its own time an authentic event may be stored.
 // jfguard stores an event milliseconds after deciding; anything older is a copy of
 // an old event appended again (by someone with write access to NATS), and is refused
@@ -205,12 +193,4 @@ func idHash(id string) uint64 {
 		h *= 1099511628211
 	}
 	return h
-}
-
-// check is Verify for a store that may have no authenticator.
-func (a *Authenticator) check(data []byte, header string) Auth {
-	if a == nil {
-		return AuthUnchecked
-	}
-	return a.Verify(data, header)
 }

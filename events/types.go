@@ -2,83 +2,163 @@ package events
 
 import "time"
 
+// Event types: each payload's name in the catalog, in the envelope's type field and
+// as the last token of its subject. Code that tells events apart by type compares
+// with these, never with a string of its own.
+const (
+	// Users as jfguard learns them from Jellyfin.
+	TypeUserDiscovered     = "user_discovered"
+	TypeUserProfileChanged = "user_profile_changed"
+	TypeUserForgotten      = "user_forgotten"
+	TypeUserReset          = "user_reset"
+
+	// Sign-in.
+	TypeChallengeIssued     = "challenge_issued"
+	TypeFactorVerified      = "factor_verified"
+	TypeFactorFailed        = "factor_failed"
+	TypeChallengeBurned     = "challenge_burned"
+	TypeChallengeExpired    = "challenge_expired"
+	TypeLockoutStarted      = "lockout_started"
+	TypeSessionVerified     = "session_verified"
+	TypeSessionRevoked      = "session_revoked"
+	TypeStepUpRequired      = "step_up_required"
+	TypeSessionSteppedUp    = "session_stepped_up"
+	TypeSignedOutEverywhere = "signed_out_everywhere"
+
+	// The password step (Jellyfin's own lockout).
+	TypePasswordRejected           = "password_rejected"
+	TypePasswordAccepted           = "password_accepted"
+	TypePasswordStepHeld           = "password_step_held"
+	TypePasswordHoldReleased       = "password_hold_released"
+	TypeJellyfinLoginFailuresReset = "jellyfin_login_failures_reset"
+
+	// Factors.
+	TypeTOTPEnrollmentStarted  = "totp_enrollment_started"
+	TypeTOTPEnrolled           = "totp_enrolled"
+	TypeTOTPRemoved            = "totp_removed"
+	TypeRecoveryCodesGenerated = "recovery_codes_generated"
+	TypeRecoveryCodeUsed       = "recovery_code_used"
+	TypeTwoFactorDisabled      = "two_factor_disabled"
+	TypePasskeyRegistered      = "passkey_registered"
+	TypePasskeyRenamed         = "passkey_renamed"
+	TypePasskeyRemoved         = "passkey_removed"
+	TypePasskeyUsed            = "passkey_used"
+	TypePasskeyCloneSuspected  = "passkey_clone_suspected"
+	TypeEmailAddressAdded      = "email_address_added"
+	TypeEmailAddressConfirmed  = "email_address_confirmed"
+	TypeEmailAddressRemoved    = "email_address_removed"
+	TypeEmailCodeSent          = "email_code_sent"
+
+	// Browsers, devices, app passwords.
+	TypeBrowserTrusted         = "browser_trusted"
+	TypeTrustedBrowserUsed     = "trusted_browser_used"
+	TypeTrustedBrowserReplayed = "trusted_browser_replayed"
+	TypeBrowserTrustRevoked    = "browser_trust_revoked"
+	TypePairingRequested       = "pairing_requested"
+	TypePairingApproved        = "pairing_approved"
+	TypePairingDenied          = "pairing_denied"
+	TypeDevicePaired           = "device_paired"
+	TypeDeviceRevoked          = "device_revoked"
+	TypeAppPasswordCreated     = "app_password_created"
+	TypeAppPasswordUsed        = "app_password_used"
+	TypeQuickConnectAuthorized = "quick_connect_authorized"
+	TypeAppPasswordRevoked     = "app_password_revoked"
+
+	// Addresses.
+	TypeSignInFailed = "sign_in_failed"
+	TypeIPBanned     = "ip_banned"
+	TypeIPUnbanned   = "ip_unbanned"
+
+	// The system.
+	TypeSettingsChanged     = "settings_changed"
+	TypeSessionsAdopted     = "sessions_adopted"
+	TypeNotificationFailed  = "notification_failed"
+	TypeForgedEventDetected = "forged_event_detected"
+	TypeNodeStarted         = "node_started"
+	TypeTrustKeyRotated     = "trust_key_rotated"
+	TypeAuditKeyRotated     = "audit_key_rotated"
+	TypeMasterKeyRotated    = "master_key_rotated"
+	TypeSubscriberAdded     = "subscriber_added"
+	TypeSubscriberRemoved   = "subscriber_removed"
+)
+
 // The catalog: every event type jfguard publishes, the aggregate it belongs to and a
 // sentence for subscribers. Types are named in the past tense for what happened.
 var catalog = []Entry{
 	// Users as jfguard learns them from Jellyfin.
-	{Type: "user_discovered", Aggregate: AggUser, Summary: "jfguard saw a Jellyfin user for the first time (at sign-in, when a password was tried for its name, or by admin action).", proto: &UserDiscovered{}},
-	{Type: "user_profile_changed", Aggregate: AggUser, Summary: "The user's name or administrator role changed in Jellyfin.", proto: &UserProfileChanged{}},
-	{Type: "user_forgotten", Aggregate: AggUser, Summary: "The user's data key was destroyed: every sealed value of the user is unreadable from now on.", proto: &UserForgotten{}},
-	{Type: "user_reset", Aggregate: AggUser, Summary: "An administrator removed every factor, trusted browser, lockout and password hold of the user (account recovery).", proto: &UserReset{}},
+	{Type: TypeUserDiscovered, Aggregate: AggUser, Summary: "jfguard saw a Jellyfin user for the first time (at sign-in, when a password was tried for its name, or by admin action).", proto: &UserDiscovered{}},
+	{Type: TypeUserProfileChanged, Aggregate: AggUser, Summary: "The user's name or administrator role changed in Jellyfin.", proto: &UserProfileChanged{}},
+	{Type: TypeUserForgotten, Aggregate: AggUser, Summary: "The user's data key was destroyed: every sealed value of the user is unreadable from now on.", proto: &UserForgotten{}},
+	{Type: TypeUserReset, Aggregate: AggUser, Summary: "An administrator removed every factor, trusted browser, lockout and password hold of the user (account recovery).", proto: &UserReset{}},
 
 	// Sign-in.
-	{Type: "challenge_issued", Aggregate: AggUser, Summary: "The password was right and a second factor is needed: the Jellyfin token is held until the challenge completes.", proto: &ChallengeIssued{}},
-	{Type: "factor_verified", Aggregate: AggUser, Summary: "A second factor was verified.", proto: &FactorVerified{}},
-	{Type: "factor_failed", Aggregate: AggUser, Summary: "A second factor was wrong, reused or malformed.", proto: &FactorFailed{}},
-	{Type: "challenge_burned", Aggregate: AggUser, Summary: "A challenge took too many wrong codes and can no longer be completed; its token is logged out.", proto: &ChallengeBurned{}},
-	{Type: "challenge_expired", Aggregate: AggUser, Summary: "A challenge was not completed in time; its token is logged out at Jellyfin.", proto: &ChallengeExpired{}},
-	{Type: "lockout_started", Aggregate: AggUser, Summary: "Too many failed second factors: the user's second-factor step is locked until the given time.", proto: &LockoutStarted{}},
-	{Type: "session_verified", Aggregate: AggUser, Summary: "A Jellyfin token may be used through jfguard, for the given reason.", proto: &SessionVerified{}},
-	{Type: "session_revoked", Aggregate: AggUser, Summary: "A verified token was revoked (signed out, device revoked, admin action) and is logged out at Jellyfin.", proto: &SessionRevoked{}},
-	{Type: "step_up_required", Aggregate: AggUser, Summary: "A session asked for an account-changing action without a recently proven second factor (or from a device's session, which never may) and was refused.", proto: &StepUpRequired{}},
-	{Type: "session_stepped_up", Aggregate: AggUser, Summary: "A session proved a second factor again: account changes are allowed from it for the step-up window.", proto: &SessionSteppedUp{}},
-	{Type: "signed_out_everywhere", Aggregate: AggUser, Summary: "Every session, held sign-in, app password, paired device, pairing and trusted browser of the user was revoked (lost phone, offboarding, reset); the tokens are logged out at Jellyfin.", proto: &SignedOutEverywhere{}},
+	{Type: TypeChallengeIssued, Aggregate: AggUser, Summary: "The password was right and a second factor is needed: the Jellyfin token is held until the challenge completes.", proto: &ChallengeIssued{}},
+	{Type: TypeFactorVerified, Aggregate: AggUser, Summary: "A second factor was verified.", proto: &FactorVerified{}},
+	{Type: TypeFactorFailed, Aggregate: AggUser, Summary: "A second factor was wrong, reused or malformed.", proto: &FactorFailed{}},
+	{Type: TypeChallengeBurned, Aggregate: AggUser, Summary: "A challenge took too many wrong codes and can no longer be completed; its token is logged out.", proto: &ChallengeBurned{}},
+	{Type: TypeChallengeExpired, Aggregate: AggUser, Summary: "A challenge was not completed in time; its token is logged out at Jellyfin.", proto: &ChallengeExpired{}},
+	{Type: TypeLockoutStarted, Aggregate: AggUser, Summary: "Too many failed second factors: the user's second-factor step is locked until the given time.", proto: &LockoutStarted{}},
+	{Type: TypeSessionVerified, Aggregate: AggUser, Summary: "A Jellyfin token may be used through jfguard, for the given reason.", proto: &SessionVerified{}},
+	{Type: TypeSessionRevoked, Aggregate: AggUser, Summary: "A verified token was revoked (signed out, device revoked, admin action) and is logged out at Jellyfin.", proto: &SessionRevoked{}},
+	{Type: TypeStepUpRequired, Aggregate: AggUser, Summary: "A session asked for an account-changing action without a recently proven second factor (or from a device's session, which never may) and was refused.", proto: &StepUpRequired{}},
+	{Type: TypeSessionSteppedUp, Aggregate: AggUser, Summary: "A session proved a second factor again: account changes are allowed from it for the step-up window.", proto: &SessionSteppedUp{}},
+	{Type: TypeSignedOutEverywhere, Aggregate: AggUser, Summary: "Every session, held sign-in, app password, paired device, pairing and trusted browser of the user was revoked (lost phone, offboarding, reset); the tokens are logged out at Jellyfin.", proto: &SignedOutEverywhere{}},
 
 	// The password step (Jellyfin's own lockout).
-	{Type: "password_rejected", Aggregate: AggUser, Summary: "Jellyfin refused a password jfguard forwarded for the user's name: Jellyfin's count of failed sign-ins for the user went up by one.", proto: &PasswordRejected{}},
-	{Type: "password_accepted", Aggregate: AggUser, Summary: "Jellyfin accepted the user's password after wrong ones: its count of failed sign-ins is back to zero, and so is jfguard's.", proto: &PasswordAccepted{}},
-	{Type: "password_step_held", Aggregate: AggUser, Summary: "Too many wrong passwords for the user's name: jfguard answers the password step itself, without asking Jellyfin, until the given time.", proto: &PasswordStepHeld{}},
-	{Type: "password_hold_released", Aggregate: AggUser, Summary: "An administrator released the user's password step: jfguard's hold and its count of wrong passwords are cleared.", proto: &PasswordHoldReleased{}},
-	{Type: "jellyfin_login_failures_reset", Aggregate: AggUser, Summary: "jfguard set the user's count of failed sign-ins at Jellyfin back to zero before forwarding a password, so one more wrong password cannot disable the account.", proto: &JellyfinLoginFailuresReset{}},
+	{Type: TypePasswordRejected, Aggregate: AggUser, Summary: "Jellyfin refused a password jfguard forwarded for the user's name: Jellyfin's count of failed sign-ins for the user went up by one.", proto: &PasswordRejected{}},
+	{Type: TypePasswordAccepted, Aggregate: AggUser, Summary: "Jellyfin accepted the user's password after wrong ones: its count of failed sign-ins is back to zero, and so is jfguard's.", proto: &PasswordAccepted{}},
+	{Type: TypePasswordStepHeld, Aggregate: AggUser, Summary: "Too many wrong passwords for the user's name: jfguard answers the password step itself, without asking Jellyfin, until the given time.", proto: &PasswordStepHeld{}},
+	{Type: TypePasswordHoldReleased, Aggregate: AggUser, Summary: "An administrator released the user's password step: jfguard's hold and its count of wrong passwords are cleared.", proto: &PasswordHoldReleased{}},
+	{Type: TypeJellyfinLoginFailuresReset, Aggregate: AggUser, Summary: "jfguard set the user's count of failed sign-ins at Jellyfin back to zero before forwarding a password, so one more wrong password cannot disable the account.", proto: &JellyfinLoginFailuresReset{}},
 
 	// Factors.
-	{Type: "totp_enrollment_started", Aggregate: AggUser, Summary: "The user began adding an authenticator app; the secret is sealed.", proto: &TOTPEnrollmentStarted{}},
-	{Type: "totp_enrolled", Aggregate: AggUser, Summary: "The user confirmed an authenticator app with a code.", proto: &TOTPEnrolled{}},
-	{Type: "totp_removed", Aggregate: AggUser, Summary: "The authenticator app was removed.", proto: &TOTPRemoved{}},
-	{Type: "recovery_codes_generated", Aggregate: AggUser, Summary: "A new set of recovery codes replaced the old one; only slow hashes are stored.", proto: &RecoveryCodesGenerated{}},
-	{Type: "recovery_code_used", Aggregate: AggUser, Summary: "A recovery code was spent.", proto: &RecoveryCodeUsed{}},
-	{Type: "two_factor_disabled", Aggregate: AggUser, Summary: "The user turned two-factor sign-in off, removing every factor.", proto: &TwoFactorDisabled{}},
-	{Type: "passkey_registered", Aggregate: AggUser, Summary: "A passkey was added.", proto: &PasskeyRegistered{}},
-	{Type: "passkey_renamed", Aggregate: AggUser, Summary: "A passkey's label changed.", proto: &PasskeyRenamed{}},
-	{Type: "passkey_removed", Aggregate: AggUser, Summary: "A passkey was removed.", proto: &PasskeyRemoved{}},
-	{Type: "passkey_used", Aggregate: AggUser, Summary: "A passkey assertion verified; its signature counter advanced.", proto: &PasskeyUsed{}},
-	{Type: "passkey_clone_suspected", Aggregate: AggUser, Summary: "A passkey's signature counter went backwards: the credential may be cloned; the assertion was refused.", proto: &PasskeyCloneSuspected{}},
-	{Type: "email_address_added", Aggregate: AggUser, Summary: "The user added an email address for codes; it is unusable until confirmed.", proto: &EmailAddressAdded{}},
-	{Type: "email_address_confirmed", Aggregate: AggUser, Summary: "The user confirmed the email address with a code.", proto: &EmailAddressConfirmed{}},
-	{Type: "email_address_removed", Aggregate: AggUser, Summary: "The email address was removed.", proto: &EmailAddressRemoved{}},
-	{Type: "email_code_sent", Aggregate: AggUser, Summary: "A sign-in code was emailed; only its slow hash is stored.", proto: &EmailCodeSent{}},
+	{Type: TypeTOTPEnrollmentStarted, Aggregate: AggUser, Summary: "The user began adding an authenticator app; the secret is sealed.", proto: &TOTPEnrollmentStarted{}},
+	{Type: TypeTOTPEnrolled, Aggregate: AggUser, Summary: "The user confirmed an authenticator app with a code.", proto: &TOTPEnrolled{}},
+	{Type: TypeTOTPRemoved, Aggregate: AggUser, Summary: "The authenticator app was removed.", proto: &TOTPRemoved{}},
+	{Type: TypeRecoveryCodesGenerated, Aggregate: AggUser, Summary: "A new set of recovery codes replaced the old one; only slow hashes are stored.", proto: &RecoveryCodesGenerated{}},
+	{Type: TypeRecoveryCodeUsed, Aggregate: AggUser, Summary: "A recovery code was spent.", proto: &RecoveryCodeUsed{}},
+	{Type: TypeTwoFactorDisabled, Aggregate: AggUser, Summary: "The user turned two-factor sign-in off, removing every factor.", proto: &TwoFactorDisabled{}},
+	{Type: TypePasskeyRegistered, Aggregate: AggUser, Summary: "A passkey was added.", proto: &PasskeyRegistered{}},
+	{Type: TypePasskeyRenamed, Aggregate: AggUser, Summary: "A passkey's label changed.", proto: &PasskeyRenamed{}},
+	{Type: TypePasskeyRemoved, Aggregate: AggUser, Summary: "A passkey was removed.", proto: &PasskeyRemoved{}},
+	{Type: TypePasskeyUsed, Aggregate: AggUser, Summary: "A passkey assertion verified; its signature counter advanced.", proto: &PasskeyUsed{}},
+	{Type: TypePasskeyCloneSuspected, Aggregate: AggUser, Summary: "A passkey's signature counter went backwards: the credential may be cloned; the assertion was refused.", proto: &PasskeyCloneSuspected{}},
+	{Type: TypeEmailAddressAdded, Aggregate: AggUser, Summary: "The user added an email address for codes; it is unusable until confirmed.", proto: &EmailAddressAdded{}},
+	{Type: TypeEmailAddressConfirmed, Aggregate: AggUser, Summary: "The user confirmed the email address with a code.", proto: &EmailAddressConfirmed{}},
+	{Type: TypeEmailAddressRemoved, Aggregate: AggUser, Summary: "The email address was removed.", proto: &EmailAddressRemoved{}},
+	{Type: TypeEmailCodeSent, Aggregate: AggUser, Summary: "A sign-in code was emailed; only its slow hash is stored.", proto: &EmailCodeSent{}},
 
 	// Browsers, devices, app passwords.
-	{Type: "browser_trusted", Aggregate: AggUser, Summary: "The user chose to trust this browser: it skips the challenge until the trust expires or is revoked.", proto: &BrowserTrusted{}},
-	{Type: "trusted_browser_used", Aggregate: AggUser, Summary: "A trusted browser skipped the challenge; its cookie was replaced by a new one, and the old value no longer works.", proto: &TrustedBrowserUsed{}},
-	{Type: "trusted_browser_replayed", Aggregate: AggUser, Summary: "A trust cookie value that had already been replaced was presented again and refused: someone may have copied the cookie. Unless it was replaced moments before (two tabs signing in at once), the browser's trust is revoked too.", proto: &TrustedBrowserReplayed{}},
-	{Type: "browser_trust_revoked", Aggregate: AggUser, Summary: "A trusted browser was revoked: it will be challenged again.", proto: &BrowserTrustRevoked{}},
-	{Type: "pairing_requested", Aggregate: AggUser, Summary: "A native app or TV signed in with the right password and waits for the user's approval.", proto: &PairingRequested{}},
-	{Type: "pairing_approved", Aggregate: AggUser, Summary: "The user approved a device; its next sign-in within the window succeeds.", proto: &PairingApproved{}},
-	{Type: "pairing_denied", Aggregate: AggUser, Summary: "The user denied a device.", proto: &PairingDenied{}},
-	{Type: "device_paired", Aggregate: AggUser, Summary: "An approved device signed in; its token is verified until revoked.", proto: &DevicePaired{}},
-	{Type: "device_revoked", Aggregate: AggUser, Summary: "A paired device was revoked and its session logged out.", proto: &DeviceRevoked{}},
-	{Type: "app_password_created", Aggregate: AggUser, Summary: "An app password was created; only its slow hash is stored.", proto: &AppPasswordCreated{}},
-	{Type: "app_password_used", Aggregate: AggUser, Summary: "An app password signed an app in.", proto: &AppPasswordUsed{}},
-	{Type: "quick_connect_authorized", Aggregate: AggUser, Summary: "A session of the user authorized a Quick Connect code: the device that shows it signs in as the user.", proto: &QuickConnectAuthorized{}},
-	{Type: "app_password_revoked", Aggregate: AggUser, Summary: "An app password was revoked.", proto: &AppPasswordRevoked{}},
+	{Type: TypeBrowserTrusted, Aggregate: AggUser, Summary: "The user chose to trust this browser: it skips the challenge until the trust expires or is revoked.", proto: &BrowserTrusted{}},
+	{Type: TypeTrustedBrowserUsed, Aggregate: AggUser, Summary: "A trusted browser skipped the challenge; its cookie was replaced by a new one, and the old value no longer works.", proto: &TrustedBrowserUsed{}},
+	{Type: TypeTrustedBrowserReplayed, Aggregate: AggUser, Summary: "A trust cookie value that had already been replaced was presented again and refused: someone may have copied the cookie. Unless it was replaced moments before (two tabs signing in at once), the browser's trust is revoked too.", proto: &TrustedBrowserReplayed{}},
+	{Type: TypeBrowserTrustRevoked, Aggregate: AggUser, Summary: "A trusted browser was revoked: it will be challenged again.", proto: &BrowserTrustRevoked{}},
+	{Type: TypePairingRequested, Aggregate: AggUser, Summary: "A native app or TV signed in with the right password and waits for the user's approval.", proto: &PairingRequested{}},
+	{Type: TypePairingApproved, Aggregate: AggUser, Summary: "The user approved a device; its next sign-in within the window succeeds.", proto: &PairingApproved{}},
+	{Type: TypePairingDenied, Aggregate: AggUser, Summary: "The user denied a device.", proto: &PairingDenied{}},
+	{Type: TypeDevicePaired, Aggregate: AggUser, Summary: "An approved device signed in; its token is verified until revoked.", proto: &DevicePaired{}},
+	{Type: TypeDeviceRevoked, Aggregate: AggUser, Summary: "A paired device was revoked and its session logged out.", proto: &DeviceRevoked{}},
+	{Type: TypeAppPasswordCreated, Aggregate: AggUser, Summary: "An app password was created; only its slow hash is stored.", proto: &AppPasswordCreated{}},
+	{Type: TypeAppPasswordUsed, Aggregate: AggUser, Summary: "An app password signed an app in.", proto: &AppPasswordUsed{}},
+	{Type: TypeQuickConnectAuthorized, Aggregate: AggUser, Summary: "A session of the user authorized a Quick Connect code: the device that shows it signs in as the user.", proto: &QuickConnectAuthorized{}},
+	{Type: TypeAppPasswordRevoked, Aggregate: AggUser, Summary: "An app password was revoked.", proto: &AppPasswordRevoked{}},
 
 	// Addresses.
-	{Type: "sign_in_failed", Aggregate: AggIP, Summary: "A sign-in from this address failed (wrong password, unknown user or wrong app password).", proto: &SignInFailed{}},
-	{Type: "ip_banned", Aggregate: AggIP, Summary: "The address is banned until the given time.", proto: &IPBanned{}},
-	{Type: "ip_unbanned", Aggregate: AggIP, Summary: "An administrator lifted the ban on the address.", proto: &IPUnbanned{}},
+	{Type: TypeSignInFailed, Aggregate: AggIP, Summary: "A sign-in from this address failed (wrong password, unknown user or wrong app password).", proto: &SignInFailed{}},
+	{Type: TypeIPBanned, Aggregate: AggIP, Summary: "The address is banned until the given time.", proto: &IPBanned{}},
+	{Type: TypeIPUnbanned, Aggregate: AggIP, Summary: "An administrator lifted the ban on the address.", proto: &IPUnbanned{}},
 
 	// The system.
-	{Type: "settings_changed", Aggregate: AggSystem, Summary: "A policy setting changed (admin page, control API or the settings file at start).", proto: &SettingsChanged{}},
-	{Type: "sessions_adopted", Aggregate: AggSystem, Summary: "An administrator adopted the Jellyfin sessions that existed when jfguard was installed.", proto: &SessionsAdopted{}},
-	{Type: "notification_failed", Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
-	{Type: "forged_event_detected", Aggregate: AggSystem, Summary: "An event in the stream has no valid MAC: something other than a jfguard node wrote it (or altered it). It was never applied; check who can write to the NATS server.", proto: &ForgedEventDetected{}},
-	{Type: "node_started", Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
-	{Type: "trust_key_rotated", Aggregate: AggSystem, Summary: "A new generation of the trust-cookie key signs cookies from now on; cookies of the previous generation are accepted (and replaced on use) until the given time, then refused.", proto: &TrustKeyRotated{}},
-	{Type: "audit_key_rotated", Aggregate: AggSystem, Summary: "A node's checkpoint signing key was replaced; both keys signed the change. Checkpoints that begin after this event must be signed by the new key.", proto: &AuditKeyRotated{}},
-	{Type: "master_key_rotated", Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
-	{Type: "subscriber_added", Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
-	{Type: "subscriber_removed", Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
+	{Type: TypeSettingsChanged, Aggregate: AggSystem, Summary: "A policy setting changed (admin page, control API or the settings file at start).", proto: &SettingsChanged{}},
+	{Type: TypeSessionsAdopted, Aggregate: AggSystem, Summary: "An administrator adopted the Jellyfin sessions that existed when jfguard was installed.", proto: &SessionsAdopted{}},
+	{Type: TypeNotificationFailed, Aggregate: AggSystem, Summary: "An alert could not be delivered after every retry.", proto: &NotificationFailed{}},
+	{Type: TypeForgedEventDetected, Aggregate: AggSystem, Summary: "An event in the stream has no valid MAC: something other than a jfguard node wrote it (or altered it). It was never applied; check who can write to the NATS server.", proto: &ForgedEventDetected{}},
+	{Type: TypeNodeStarted, Aggregate: AggSystem, Summary: "A jfguard node started.", proto: &NodeStarted{}},
+	{Type: TypeTrustKeyRotated, Aggregate: AggSystem, Summary: "A new generation of the trust-cookie key signs cookies from now on; cookies of the previous generation are accepted (and replaced on use) until the given time, then refused.", proto: &TrustKeyRotated{}},
+	{Type: TypeAuditKeyRotated, Aggregate: AggSystem, Summary: "A node's checkpoint signing key was replaced; both keys signed the change. Checkpoints that begin after this event must be signed by the new key.", proto: &AuditKeyRotated{}},
+	{Type: TypeMasterKeyRotated, Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
+	{Type: TypeSubscriberAdded, Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
+	{Type: TypeSubscriberRemoved, Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.
@@ -502,64 +582,64 @@ type MasterKeyRotated struct {
 }
 
 // EventType implementations tie each payload to its catalog name.
-func (*UserDiscovered) EventType() string         { return "user_discovered" }
-func (*UserProfileChanged) EventType() string     { return "user_profile_changed" }
-func (*UserForgotten) EventType() string          { return "user_forgotten" }
-func (*UserReset) EventType() string              { return "user_reset" }
-func (*ChallengeIssued) EventType() string        { return "challenge_issued" }
-func (*FactorVerified) EventType() string         { return "factor_verified" }
-func (*FactorFailed) EventType() string           { return "factor_failed" }
-func (*ChallengeBurned) EventType() string        { return "challenge_burned" }
-func (*ChallengeExpired) EventType() string       { return "challenge_expired" }
-func (*LockoutStarted) EventType() string         { return "lockout_started" }
-func (*SessionVerified) EventType() string        { return "session_verified" }
-func (*SessionRevoked) EventType() string         { return "session_revoked" }
-func (*StepUpRequired) EventType() string         { return "step_up_required" }
-func (*SessionSteppedUp) EventType() string       { return "session_stepped_up" }
-func (*SignedOutEverywhere) EventType() string    { return "signed_out_everywhere" }
-func (*TOTPEnrollmentStarted) EventType() string  { return "totp_enrollment_started" }
-func (*TOTPEnrolled) EventType() string           { return "totp_enrolled" }
-func (*TOTPRemoved) EventType() string            { return "totp_removed" }
-func (*RecoveryCodesGenerated) EventType() string { return "recovery_codes_generated" }
-func (*RecoveryCodeUsed) EventType() string       { return "recovery_code_used" }
-func (*TwoFactorDisabled) EventType() string      { return "two_factor_disabled" }
-func (*PasskeyRegistered) EventType() string      { return "passkey_registered" }
-func (*PasskeyRenamed) EventType() string         { return "passkey_renamed" }
-func (*PasskeyRemoved) EventType() string         { return "passkey_removed" }
-func (*PasskeyUsed) EventType() string            { return "passkey_used" }
-func (*PasskeyCloneSuspected) EventType() string  { return "passkey_clone_suspected" }
-func (*EmailAddressAdded) EventType() string      { return "email_address_added" }
-func (*EmailAddressConfirmed) EventType() string  { return "email_address_confirmed" }
-func (*EmailAddressRemoved) EventType() string    { return "email_address_removed" }
-func (*EmailCodeSent) EventType() string          { return "email_code_sent" }
-func (*BrowserTrusted) EventType() string         { return "browser_trusted" }
-func (*TrustedBrowserUsed) EventType() string     { return "trusted_browser_used" }
-func (*TrustedBrowserReplayed) EventType() string { return "trusted_browser_replayed" }
-func (*BrowserTrustRevoked) EventType() string    { return "browser_trust_revoked" }
-func (*PairingRequested) EventType() string       { return "pairing_requested" }
-func (*PairingApproved) EventType() string        { return "pairing_approved" }
-func (*PairingDenied) EventType() string          { return "pairing_denied" }
-func (*DevicePaired) EventType() string           { return "device_paired" }
-func (*DeviceRevoked) EventType() string          { return "device_revoked" }
-func (*AppPasswordCreated) EventType() string     { return "app_password_created" }
-func (*AppPasswordUsed) EventType() string        { return "app_password_used" }
-func (*AppPasswordRevoked) EventType() string     { return "app_password_revoked" }
-func (*QuickConnectAuthorized) EventType() string { return "quick_connect_authorized" }
-func (*SignInFailed) EventType() string           { return "sign_in_failed" }
-func (*IPBanned) EventType() string               { return "ip_banned" }
-func (*IPUnbanned) EventType() string             { return "ip_unbanned" }
-func (*SettingsChanged) EventType() string        { return "settings_changed" }
-func (*SessionsAdopted) EventType() string        { return "sessions_adopted" }
-func (*NotificationFailed) EventType() string     { return "notification_failed" }
-func (*ForgedEventDetected) EventType() string    { return "forged_event_detected" }
-func (*NodeStarted) EventType() string            { return "node_started" }
-func (*TrustKeyRotated) EventType() string        { return "trust_key_rotated" }
-func (*AuditKeyRotated) EventType() string        { return "audit_key_rotated" }
-func (*MasterKeyRotated) EventType() string       { return "master_key_rotated" }
+func (*UserDiscovered) EventType() string         { return TypeUserDiscovered }
+func (*UserProfileChanged) EventType() string     { return TypeUserProfileChanged }
+func (*UserForgotten) EventType() string          { return TypeUserForgotten }
+func (*UserReset) EventType() string              { return TypeUserReset }
+func (*ChallengeIssued) EventType() string        { return TypeChallengeIssued }
+func (*FactorVerified) EventType() string         { return TypeFactorVerified }
+func (*FactorFailed) EventType() string           { return TypeFactorFailed }
+func (*ChallengeBurned) EventType() string        { return TypeChallengeBurned }
+func (*ChallengeExpired) EventType() string       { return TypeChallengeExpired }
+func (*LockoutStarted) EventType() string         { return TypeLockoutStarted }
+func (*SessionVerified) EventType() string        { return TypeSessionVerified }
+func (*SessionRevoked) EventType() string         { return TypeSessionRevoked }
+func (*StepUpRequired) EventType() string         { return TypeStepUpRequired }
+func (*SessionSteppedUp) EventType() string       { return TypeSessionSteppedUp }
+func (*SignedOutEverywhere) EventType() string    { return TypeSignedOutEverywhere }
+func (*TOTPEnrollmentStarted) EventType() string  { return TypeTOTPEnrollmentStarted }
+func (*TOTPEnrolled) EventType() string           { return TypeTOTPEnrolled }
+func (*TOTPRemoved) EventType() string            { return TypeTOTPRemoved }
+func (*RecoveryCodesGenerated) EventType() string { return TypeRecoveryCodesGenerated }
+func (*RecoveryCodeUsed) EventType() string       { return TypeRecoveryCodeUsed }
+func (*TwoFactorDisabled) EventType() string      { return TypeTwoFactorDisabled }
+func (*PasskeyRegistered) EventType() string      { return TypePasskeyRegistered }
+func (*PasskeyRenamed) EventType() string         { return TypePasskeyRenamed }
+func (*PasskeyRemoved) EventType() string         { return TypePasskeyRemoved }
+func (*PasskeyUsed) EventType() string            { return TypePasskeyUsed }
+func (*PasskeyCloneSuspected) EventType() string  { return TypePasskeyCloneSuspected }
+func (*EmailAddressAdded) EventType() string      { return TypeEmailAddressAdded }
+func (*EmailAddressConfirmed) EventType() string  { return TypeEmailAddressConfirmed }
+func (*EmailAddressRemoved) EventType() string    { return TypeEmailAddressRemoved }
+func (*EmailCodeSent) EventType() string          { return TypeEmailCodeSent }
+func (*BrowserTrusted) EventType() string         { return TypeBrowserTrusted }
+func (*TrustedBrowserUsed) EventType() string     { return TypeTrustedBrowserUsed }
+func (*TrustedBrowserReplayed) EventType() string { return TypeTrustedBrowserReplayed }
+func (*BrowserTrustRevoked) EventType() string    { return TypeBrowserTrustRevoked }
+func (*PairingRequested) EventType() string       { return TypePairingRequested }
+func (*PairingApproved) EventType() string        { return TypePairingApproved }
+func (*PairingDenied) EventType() string          { return TypePairingDenied }
+func (*DevicePaired) EventType() string           { return TypeDevicePaired }
+func (*DeviceRevoked) EventType() string          { return TypeDeviceRevoked }
+func (*AppPasswordCreated) EventType() string     { return TypeAppPasswordCreated }
+func (*AppPasswordUsed) EventType() string        { return TypeAppPasswordUsed }
+func (*AppPasswordRevoked) EventType() string     { return TypeAppPasswordRevoked }
+func (*QuickConnectAuthorized) EventType() string { return TypeQuickConnectAuthorized }
+func (*SignInFailed) EventType() string           { return TypeSignInFailed }
+func (*IPBanned) EventType() string               { return TypeIPBanned }
+func (*IPUnbanned) EventType() string             { return TypeIPUnbanned }
+func (*SettingsChanged) EventType() string        { return TypeSettingsChanged }
+func (*SessionsAdopted) EventType() string        { return TypeSessionsAdopted }
+func (*NotificationFailed) EventType() string     { return TypeNotificationFailed }
+func (*ForgedEventDetected) EventType() string    { return TypeForgedEventDetected }
+func (*NodeStarted) EventType() string            { return TypeNodeStarted }
+func (*TrustKeyRotated) EventType() string        { return TypeTrustKeyRotated }
+func (*AuditKeyRotated) EventType() string        { return TypeAuditKeyRotated }
+func (*MasterKeyRotated) EventType() string       { return TypeMasterKeyRotated }
 
 // EventType of the password step's events.
-func (*PasswordRejected) EventType() string           { return "password_rejected" }
-func (*PasswordAccepted) EventType() string           { return "password_accepted" }
-func (*PasswordStepHeld) EventType() string           { return "password_step_held" }
-func (*PasswordHoldReleased) EventType() string       { return "password_hold_released" }
-func (*JellyfinLoginFailuresReset) EventType() string { return "jellyfin_login_failures_reset" }
+func (*PasswordRejected) EventType() string           { return TypePasswordRejected }
+func (*PasswordAccepted) EventType() string           { return TypePasswordAccepted }
+func (*PasswordStepHeld) EventType() string           { return TypePasswordStepHeld }
+func (*PasswordHoldReleased) EventType() string       { return TypePasswordHoldReleased }
+func (*JellyfinLoginFailuresReset) EventType() string { return TypeJellyfinLoginFailuresReset }

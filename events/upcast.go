@@ -26,7 +26,7 @@ type Upcaster func(data json.RawMessage) (json.RawMessage, error)
 
 // upcasters holds, per type, the upcaster from version i+1 to i+2 at index i.
 var upcasters = map[string][]Upcaster{
-	"session_verified": {sessionVerifiedV1toV2},
+	TypeSessionVerified: {sessionVerifiedV1toV2},
 }
 
 // sessionVerifiedV1toV2 adds the session's assurance level, which version 1 did not

@@ -6,14 +6,15 @@ import (
 	"testing"
 
 	"github.com/jfguard/jfguard/embed"
-	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
 // newStoreDeps starts what a gateway needs below it: an embedded event store with
 // file storage, a sealer with a random master key and running projections (with the
 // given clock, or the real one). The key also serves as the trust-cookie key.
-func newStoreDeps(t *testing.T, clock projections.Clock) (*events.Store, *projections.Projector, *events.Sealer, []byte) {
+func newStoreDeps(t *testing.T, clock projections.Clock) (*store.Store, *projections.Projector, *seal.Sealer, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -22,20 +23,20 @@ func newStoreDeps(t *testing.T, clock projections.Clock) (*events.Store, *projec
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	store, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: dir + "/nats"})
+	st, err := store.Open(ctx, conn.NC, store.Options{LocalDir: dir + "/nats"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	sealer, err := events.NewSealer(ctx, store.JetStream(), key, 1)
+	sealer, err := seal.NewSealer(ctx, st.JetStream(), key, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proj := projections.New(store, projections.Options{SnapshotDir: dir + "/snapshots", Clock: clock})
+	proj := projections.New(st, projections.Options{SnapshotDir: dir + "/snapshots", Clock: clock})
 	if err := proj.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proj.Stop() })
-	return store, proj, sealer, key
+	return st, proj, sealer, key
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -58,8 +59,8 @@ func (s *Server) recordForgeries(ctx context.Context) {
 			continue
 		}
 		ev.ID = "forged-" + strconv.FormatUint(f.Seq, 10)
-		seq, err := s.opts.Store.Append(ctx, events.AnySeq, ev)
-		if err != nil && !errors.Is(err, events.ErrDuplicate) {
+		seq, err := s.opts.Store.Append(ctx, store.AnySeq, ev)
+		if err != nil && !errors.Is(err, store.ErrDuplicate) {
 			s.log.Error("record a forged event", "seq", f.Seq, "err", err)
 			continue
 		}

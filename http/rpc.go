@@ -16,6 +16,7 @@ import (
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -475,7 +476,7 @@ func (s *Server) rpcBansList(context.Context, json.RawMessage) (any, error) {
 	s.read(func(st *projections.State) {
 		for id, a := range st.Addresses {
 			if a.Banned(now) {
-				ip := events.IPAddressOf(id)
+				ip := events.IPFromAggregateID(id)
 				out = append(out, banView{IP: ip, Prefix: cidr(ip), Until: a.BannedUntil, Reason: a.BanReason})
 			}
 		}
@@ -570,7 +571,7 @@ func (s *Server) rpcUnban(ctx context.Context, raw json.RawMessage) (any, error)
 		case err != nil:
 			return nil, err
 		case lifted == "":
-			lifted = cidr(events.IPAddressOf(key))
+			lifted = cidr(events.IPFromAggregateID(key))
 		}
 	}
 	if lifted == "" {
@@ -592,7 +593,7 @@ func banInput(block netip.Prefix, addr netip.Addr) string {
 	if addr.IsValid() {
 		return addr.String()
 	}
-	return events.IPAddressOf(domain.AddressKey(block))
+	return events.IPFromAggregateID(domain.AddressKey(block))
 }
 
 // banContext names the administrator and, when one was given, the address.
@@ -652,7 +653,7 @@ func (s *Server) rpcSessionsAdopt(ctx context.Context, raw json.RawMessage) (any
 		return nil, err
 	}
 	var done bool
-	s.read(func(st *projections.State) { done = st.Counts["sessions_adopted"] > 0 })
+	s.read(func(st *projections.State) { done = st.Counts[events.TypeSessionsAdopted] > 0 })
 	if done && !p.Force {
 		return nil, &rpcError{rpcConflict, "sessions were already adopted once; pass force to adopt again"}
 	}
@@ -708,7 +709,7 @@ func (s *Server) rpcAuditPublicKey(context.Context, json.RawMessage) (any, error
 	if s.opts.Notary == nil {
 		return nil, errors.New("this node does not write checkpoints")
 	}
-	return map[string]any{"public_key": events.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
+	return map[string]any{"public_key": audit.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
 }
 
 func (s *Server) rpcAPIKeyUsage(context.Context, json.RawMessage) (any, error) {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -82,7 +82,7 @@ func (s *Server) rpcAuditVerify(ctx context.Context, _ json.RawMessage) (any, er
 	if err := s.opts.Notary.Flush(ctx); err != nil {
 		return nil, err
 	}
-	rep, err := events.Verify(ctx, s.opts.Store, events.VerifyOptions{Keys: []ed25519.PublicKey{s.opts.Notary.PublicKey()}})
+	rep, err := audit.Verify(ctx, s.opts.Store, audit.VerifyOptions{Keys: []ed25519.PublicKey{s.opts.Notary.PublicKey()}})
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
 )
 
 // DefaultKeyGrace is how long the previous trust-cookie and master keys stay valid
@@ -28,7 +28,7 @@ func (s *Server) rpcKeysRotate(ctx context.Context, raw json.RawMessage) (any, e
 	if err != nil {
 		return nil, err
 	}
-	req := events.KeyRotation{Trust: p.Trust, Audit: p.Audit, Master: p.Master, Grace: DefaultKeyGrace}
+	req := audit.KeyRotation{Trust: p.Trust, Audit: p.Audit, Master: p.Master, Grace: DefaultKeyGrace}
 	if !req.Trust && !req.Audit && !req.Master {
 		req.Trust, req.Audit, req.Master = true, true, true
 	}

@@ -22,6 +22,9 @@ import (
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -34,10 +37,10 @@ type Options struct {
 	Upstream  *url.URL
 	PublicURL *url.URL
 
-	Store     *events.Store
+	Store     *store.Store
 	Projector *projections.Projector
-	Sealer    *events.Sealer
-	Notary    *events.Notary
+	Sealer    *seal.Sealer
+	Notary    *audit.Notary
 
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.
@@ -82,7 +85,7 @@ type Options struct {
 	WebAuthn WebAuthnSettings
 	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
 	// when the node cannot.
-	RotateKeys func(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error)
+	RotateKeys func(ctx context.Context, req audit.KeyRotation) (audit.KeyRotationReport, error)
 
 	// Version is jfguard's version, as /jfguard/healthz and system.status report it
 	// and as jfguard names itself to Jellyfin; "dev" when empty.
@@ -189,7 +192,7 @@ func New(opts Options) *Server {
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
 	opts.Projector.OnEvent(func(ev events.Event) {
-		if ev.Type == "settings_changed" {
+		if ev.Type == events.TypeSettingsChanged {
 			s.refreshPolicy()
 		}
 	})

@@ -198,7 +198,7 @@ func (d Describer) Describe(ev events.Event) (Alert, bool) {
 		who = cleanTo(d.name(ev.AggregateID), maxPart)
 	case events.AggIP:
 		if ev.IP == "" {
-			ev.IP = events.IPAddressOf(ev.AggregateID)
+			ev.IP = events.IPFromAggregateID(ev.AggregateID)
 		}
 	}
 	text := d.describe(ev, p, who)

@@ -103,7 +103,7 @@ func (b *binding) wants(ev events.Event) bool {
 	if !b.typeSet[ev.Type] {
 		return false
 	}
-	if ev.Type == "notification_failed" {
+	if ev.Type == events.TypeNotificationFailed {
 		p, err := events.Data[*events.NotificationFailed](ev)
 		if err != nil || p.Sink == b.sink.Name() {
 			return false

@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // waitSettled waits until the sink's consumer has nothing left to deliver and nothing
 // awaiting an acknowledgement: after that no further request can arrive.
-func waitSettled(t *testing.T, st *events.Store, sink string) {
+func waitSettled(t *testing.T, st *store.Store, sink string) {
 	t.Helper()
 	ctx := context.Background()
-	stream, err := st.JetStream().Stream(ctx, events.StreamName)
+	stream, err := st.JetStream().Stream(ctx, store.StreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestRetryBudgetRecordsFailure(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		_, err = st.Append(ctx, events.AnySeq, ev)
+		_, err = st.Append(ctx, store.AnySeq, ev)
 		return err
 	}
 	reg := prometheus.NewRegistry()
@@ -357,7 +358,7 @@ func TestConsumerFollowsSettings(t *testing.T) {
 	opts.Webhooks[0].Events = []string{"pairing_requested"}
 	startNotifiers(t, st, opts)
 	ctx := context.Background()
-	stream, _ := st.JetStream().Stream(ctx, events.StreamName)
+	stream, _ := st.JetStream().Stream(ctx, store.StreamName)
 	c, err := stream.Consumer(ctx, "jfguard-notify-ops")
 	if err != nil {
 		t.Fatal(err)

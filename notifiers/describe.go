@@ -129,10 +129,10 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return description{title: "Sign-in failed from " + ev.IP, summary: "A sign-in from " + ev.IP + " failed.", priority: 3, tags: []string{"warning"}, facts: []Fact{{"User name tried", p.Username}, {"Reason", p.Reason}}}
 	case *events.IPBanned:
 		// A ban holds for the address's block (an IPv6 prefix), named by the aggregate.
-		block := events.IPAddressOf(ev.AggregateID)
+		block := events.IPFromAggregateID(ev.AggregateID)
 		return description{title: "Address banned: " + block, summary: block + " is banned until " + d.when(p.Until) + " after " + count(p.Failures, "failure", "failures") + ".", priority: 4, tags: []string{"no_entry"}, facts: reason(p.Reason)}
 	case *events.IPUnbanned:
-		block := events.IPAddressOf(ev.AggregateID)
+		block := events.IPFromAggregateID(ev.AggregateID)
 		return description{title: "Address unbanned: " + block, summary: "The ban on " + block + " was lifted.", priority: 3, tags: []string{"white_check_mark"}, facts: reason(p.Reason)}
 
 	case *events.SettingsChanged:

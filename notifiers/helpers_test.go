@@ -12,18 +12,19 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startStore runs an embedded JetStream with file storage in dir.
-func startStore(t *testing.T, dir string) *events.Store {
+func startStore(t *testing.T, dir string) *store.Store {
 	t.Helper()
 	conn, err := broker.Start(broker.Options{StoreDir: dir, Sync: broker.SyncInterval})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{})
+	st, err := store.Open(context.Background(), conn.NC, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +34,13 @@ func startStore(t *testing.T, dir string) *events.Store {
 var devTV = &events.Device{ID: "dev-1", Name: "Living room TV", Client: "Jellyfin Android TV", Version: "0.18.1"}
 
 // appendEvent stores one event on aggregate id and returns it.
-func appendEvent(t *testing.T, st *events.Store, id string, p events.Payload) events.Event {
+func appendEvent(t *testing.T, st *store.Store, id string, p events.Payload) events.Event {
 	t.Helper()
 	ev, err := events.New(id, time.Now(), events.Context{Actor: id, IP: "203.0.113.7", Device: devTV}, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(context.Background(), events.AnySeq, ev); err != nil {
+	if _, err := st.Append(context.Background(), store.AnySeq, ev); err != nil {
 		t.Fatal(err)
 	}
 	return ev
@@ -100,7 +101,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // startNotifiers builds and starts notifiers on st; they stop when the test ends.
-func startNotifiers(t *testing.T, st *events.Store, opts Options) *Notifiers {
+func startNotifiers(t *testing.T, st *store.Store, opts Options) *Notifiers {
 	t.Helper()
 	n, err := New(opts)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,13 +27,17 @@ import (
 // DefaultEvents are the event types a sink alerts on when its settings name none:
 // what a person should hear about without being flooded by routine sign-ins.
 var DefaultEvents = []string{
-	"challenge_issued", "factor_failed", "lockout_started", "challenge_burned",
-	"pairing_requested", "recovery_code_used", "passkey_registered",
-	"passkey_clone_suspected", "two_factor_disabled", "ip_banned", "user_reset",
-	"settings_changed", "sessions_adopted", "app_password_created", "device_revoked",
-	"totp_enrolled", "email_address_confirmed", "user_forgotten",
-	"notification_failed", "forged_event_detected", "signed_out_everywhere",
-	"trusted_browser_replayed", "trust_key_rotated", "audit_key_rotated", "master_key_rotated", "password_step_held",
+	events.TypeChallengeIssued, events.TypeFactorFailed, events.TypeLockoutStarted,
+	events.TypeChallengeBurned, events.TypePairingRequested,
+	events.TypeRecoveryCodeUsed, events.TypePasskeyRegistered,
+	events.TypePasskeyCloneSuspected, events.TypeTwoFactorDisabled, events.TypeIPBanned,
+	events.TypeUserReset, events.TypeSettingsChanged, events.TypeSessionsAdopted,
+	events.TypeAppPasswordCreated, events.TypeDeviceRevoked, events.TypeTOTPEnrolled,
+	events.TypeEmailAddressConfirmed, events.TypeUserForgotten,
+	events.TypeNotificationFailed, events.TypeForgedEventDetected,
+	events.TypeSignedOutEverywhere, events.TypeTrustedBrowserReplayed,
+	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
+	events.TypePasswordStepHeld,
 }
 
 // Defaults of the delivery policy.
@@ -339,21 +344,21 @@ func testAlert(now time.Time) Alert {
 
 // Start creates or updates each sink's durable consumer and starts delivering. It
 // returns once every consumer exists; delivery runs until Stop.
-func (n *Notifiers) Start(ctx context.Context, store *events.Store) error {
+func (n *Notifiers) Start(ctx context.Context, st *store.Store) error {
 	n.mu.Lock()
 	if n.started {
 		n.mu.Unlock()
 		return errors.New("notifiers already started")
 	}
 	n.started = true
-	n.auth = store.Authenticator()
+	n.auth = st.Authenticator()
 	n.mu.Unlock()
 	if len(n.bindings) == 0 {
 		return nil
 	}
-	stream, err := store.JetStream().Stream(ctx, events.StreamName)
+	stream, err := st.JetStream().Stream(ctx, store.StreamName)
 	if err != nil {
-		return fmt.Errorf("notifiers: open stream %s: %w", events.StreamName, err)
+		return fmt.Errorf("notifiers: open stream %s: %w", store.StreamName, err)
 	}
 	consumers := make([]jetstream.Consumer, len(n.bindings))
 	for i, b := range n.bindings {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -101,7 +102,7 @@ func TestPruningForgetsWhatNoLongerMatters(t *testing.T) {
 	}
 	// Two days later, the next event reaches a pruning point.
 	ev, _ := events.New("node", t0.Add(48*time.Hour), events.Context{}, &events.NodeStarted{Node: "n"})
-	if _, err := n.store.Append(ctx, events.AnySeq, ev); err != nil {
+	if _, err := n.store.Append(ctx, store.AnySeq, ev); err != nil {
 		t.Fatal(err)
 	}
 	last, _ := n.store.LastSeq(ctx)

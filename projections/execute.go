@@ -8,6 +8,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // maxAttempts bounds how often a command re-decides after losing a race.
@@ -54,7 +55,7 @@ func AddressAggregate(id string) Aggregate[*domain.Address] {
 // SystemAggregate is a named system aggregate. System facts do not depend on each
 // other, so its appends expect nothing of the stream.
 func SystemAggregate(name string) Aggregate[struct{}] {
-	return Aggregate[struct{}]{ID: name, Load: func(*State) (struct{}, uint64) { return struct{}{}, events.AnySeq }}
+	return Aggregate[struct{}]{ID: name, Load: func(*State) (struct{}, uint64) { return struct{}{}, store.AnySeq }}
 }
 
 // Exec runs a decision on a copy of an aggregate's current state and appends the
@@ -81,7 +82,7 @@ func Exec[T any](ctx context.Context, p *Projector, agg Aggregate[T], ec events.
 			evs[i] = ev
 		}
 		seq, err := p.store.Append(ctx, version, evs...)
-		if errors.Is(err, events.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) {
 			// Our view is behind the stream: catch up, then decide again.
 			last, lerr := p.store.LastSeq(ctx)
 			if lerr != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
@@ -37,7 +38,7 @@ type Options struct {
 // Projector keeps State current by following the stream. Decisions read the state
 // under RLock; WaitFor gives read-your-writes.
 type Projector struct {
-	store *events.Store
+	store *store.Store
 	opts  Options
 	log   *slog.Logger
 
@@ -47,7 +48,7 @@ type Projector struct {
 
 	condMu     sync.Mutex
 	applied    uint64
-	sub        *events.Subscription
+	sub        *store.Subscription
 	snapSeq    atomic.Uint64
 	snapTime   atomic.Int64 // unix nanoseconds
 	snapBusy   atomic.Bool
@@ -57,7 +58,7 @@ type Projector struct {
 }
 
 // New prepares a projector over a store.
-func New(store *events.Store, opts Options) *Projector {
+func New(es *store.Store, opts Options) *Projector {
 	if opts.SnapshotEvery == 0 {
 		opts.SnapshotEvery = 100_000
 	}
@@ -68,7 +69,7 @@ func New(store *events.Store, opts Options) *Projector {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Projector{store: store, opts: opts, log: log, state: NewState()}
+	p := &Projector{store: es, opts: opts, log: log, state: NewState()}
 	p.cond = sync.NewCond(&p.condMu)
 	return p
 }
@@ -337,10 +338,10 @@ func fillNil(s *State) *State {
 
 // Replay folds the stream from the beginning up to and including instant at, and
 // returns the state as it was then. progress, when set, is told how far it got.
-func Replay(ctx context.Context, store *events.Store, at time.Time, progress func(seq uint64)) (*State, error) {
+func Replay(ctx context.Context, es *store.Store, at time.Time, progress func(seq uint64)) (*State, error) {
 	st := NewState()
 	n := 0
-	_, err := store.Scan(ctx, 1, func(ev events.Event) error {
+	_, err := es.Scan(ctx, 1, func(ev events.Event) error {
 		if ev.Time.After(at) {
 			return errStopReplay
 		}

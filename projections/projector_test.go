@@ -11,12 +11,13 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
 type node struct {
 	conn  *broker.Conn
-	store *events.Store
+	store *store.Store
 	proj  *projections.Projector
 }
 
@@ -26,7 +27,7 @@ func start(t *testing.T, dir string, clock projections.Clock) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{LocalDir: dir + "/nats"})
+	st, err := store.Open(context.Background(), conn.NC, store.Options{LocalDir: dir + "/nats"})
 	if err != nil {
 		t.Fatal(err)
 	}

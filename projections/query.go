@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // Filter selects events for the audit timeline.
@@ -60,7 +61,7 @@ func (f Filter) Match(ev events.Event) bool {
 }
 
 // Query returns the events that pass the filter, oldest first.
-func Query(ctx context.Context, store *events.Store, f Filter) ([]events.Event, error) {
+func Query(ctx context.Context, st *store.Store, f Filter) ([]events.Event, error) {
 	for _, t := range f.Types {
 		if _, ok := events.Lookup(t); !ok {
 			return nil, fmt.Errorf("unknown event type %q (see docs/events.md)", t)
@@ -76,7 +77,7 @@ func Query(ctx context.Context, store *events.Store, f Filter) ([]events.Event, 
 		filter = events.SubjectPrefix + ".*.*." + f.Types[0]
 	}
 	var out []events.Event
-	err := store.ScanTime(ctx, filter, f.Since, f.Until, func(ev events.Event) error {
+	err := st.ScanTime(ctx, filter, f.Since, f.Until, func(ev events.Event) error {
 		if !f.Match(ev) {
 			return nil
 		}
@@ -100,10 +101,10 @@ func Query(ctx context.Context, store *events.Store, f Filter) ([]events.Event, 
 var errStopQuery = fmt.Errorf("query limit reached")
 
 // ResolveUser finds a user id by Jellyfin name (or accepts an id), from the stream.
-func ResolveUser(ctx context.Context, store *events.Store, nameOrID string) (string, error) {
+func ResolveUser(ctx context.Context, st *store.Store, nameOrID string) (string, error) {
 	found := ""
-	for _, typ := range []string{"user_discovered", "user_profile_changed"} {
-		err := store.ScanTime(ctx, events.SubjectPrefix+".user.*."+typ, time.Time{}, time.Time{}, func(ev events.Event) error {
+	for _, typ := range []string{events.TypeUserDiscovered, events.TypeUserProfileChanged} {
+		err := st.ScanTime(ctx, events.SubjectPrefix+".user.*."+typ, time.Time{}, time.Time{}, func(ev events.Event) error {
 			if ev.AggregateID == nameOrID {
 				found = ev.AggregateID
 				return nil

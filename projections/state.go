@@ -11,6 +11,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/seal"
 )
 
 // Token statuses in the gate's index.
@@ -60,7 +61,7 @@ type State struct {
 	TrustCookies map[string]TrustCookieRef
 
 	// TrustKey is the trust-cookie key generation in force and the previous ones.
-	TrustKey events.TrustKeyState
+	TrustKey seal.TrustKeyState
 
 	// Subscribers are the external systems that may read the stream over NATS.
 	Subscribers map[string]Subscriber

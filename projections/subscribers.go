@@ -9,6 +9,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // Subscriber is an external system allowed to read the event stream over NATS.
@@ -41,8 +42,8 @@ func SortedSubscribers(subs map[string]Subscriber) []Subscriber {
 // LoadSubscribers reads the subscribers straight from the stream (their events
 // only), with the sequence of the last one: what the offline commands and a change
 // decide from, without a projection.
-func LoadSubscribers(ctx context.Context, store *events.Store) (map[string]Subscriber, uint64, error) {
-	evs, last, err := store.Load(ctx, events.AggSystem, events.SubscribersAggregate)
+func LoadSubscribers(ctx context.Context, st *store.Store) (map[string]Subscriber, uint64, error) {
+	evs, last, err := st.Load(ctx, events.AggSystem, events.SubscribersAggregate)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read subscribers: %w", err)
 	}
@@ -60,22 +61,22 @@ func LoadSubscribers(ctx context.Context, store *events.Store) (map[string]Subsc
 // AddSubscriber records a new subscriber. Changes to subscribers are appended with
 // the subscribers' last sequence as the expectation, so two administrators (or two
 // nodes) adding the same name at once cannot both succeed.
-func AddSubscriber(ctx context.Context, store *events.Store, ec events.Context, name, publicKey string, now time.Time) (uint64, error) {
-	return changeSubscribers(ctx, store, ec, now, func(keys map[string]string) ([]events.Payload, error) {
+func AddSubscriber(ctx context.Context, st *store.Store, ec events.Context, name, publicKey string, now time.Time) (uint64, error) {
+	return changeSubscribers(ctx, st, ec, now, func(keys map[string]string) ([]events.Payload, error) {
 		return domain.DecideSubscriberAdd(keys, name, publicKey)
 	})
 }
 
 // RemoveSubscriber records that a subscriber's credential is withdrawn.
-func RemoveSubscriber(ctx context.Context, store *events.Store, ec events.Context, name string, now time.Time) (uint64, error) {
-	return changeSubscribers(ctx, store, ec, now, func(keys map[string]string) ([]events.Payload, error) {
+func RemoveSubscriber(ctx context.Context, st *store.Store, ec events.Context, name string, now time.Time) (uint64, error) {
+	return changeSubscribers(ctx, st, ec, now, func(keys map[string]string) ([]events.Payload, error) {
 		return domain.DecideSubscriberRemove(keys, name)
 	})
 }
 
-func changeSubscribers(ctx context.Context, store *events.Store, ec events.Context, now time.Time, decide func(map[string]string) ([]events.Payload, error)) (uint64, error) {
+func changeSubscribers(ctx context.Context, st *store.Store, ec events.Context, now time.Time, decide func(map[string]string) ([]events.Payload, error)) (uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		subs, last, err := LoadSubscribers(ctx, store)
+		subs, last, err := LoadSubscribers(ctx, st)
 		if err != nil {
 			return 0, err
 		}
@@ -93,8 +94,8 @@ func changeSubscribers(ctx context.Context, store *events.Store, ec events.Conte
 				return 0, err
 			}
 		}
-		seq, err := store.Append(ctx, last, evs...)
-		if errors.Is(err, events.ErrConflict) {
+		seq, err := st.Append(ctx, last, evs...)
+		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		return seq, err

@@ -104,7 +104,7 @@ func Summarize(st *State, at time.Time, userID string) Summary {
 	if userID == "" {
 		for id, a := range st.Addresses {
 			if a.Banned(at) {
-				s.Bans = append(s.Bans, BanSummary{IP: events.IPAddressOf(id), Until: a.BannedUntil, Reason: a.BanReason})
+				s.Bans = append(s.Bans, BanSummary{IP: events.IPFromAggregateID(id), Until: a.BannedUntil, Reason: a.BanReason})
 			}
 		}
 		sort.Slice(s.Bans, func(i, j int) bool { return s.Bans[i].IP < s.Bans[j].IP })

@@ -7,15 +7,16 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 )
 
 // BenchmarkRawDelivery reads the shared stream without decoding a single event:
 // the ceiling of every fold over it (rebuild, replay, verify). Three readers:
 //
-//   - ScanRaw: events.Store.ScanRaw, the pipelined ordered consumer that Scan,
+//   - ScanRaw: store.Store.ScanRaw, the pipelined ordered consumer that Scan,
 //     Replay and Verify use;
-//   - SubscribeRaw: events.Store.SubscribeRaw, what the Projector and the Notary
+//   - SubscribeRaw: store.Store.SubscribeRaw, what the Projector and the Notary
 //     follow the stream with (a callback per message on the client's goroutine);
 //   - PushOrdered: nats.go's legacy push-based ordered consumer, for comparison.
 func BenchmarkRawDelivery(b *testing.B) {
@@ -27,18 +28,18 @@ func BenchmarkRawDelivery(b *testing.B) {
 	}{
 		{"ScanRaw", func(upTo uint64) (uint64, error) {
 			c := uint64(0)
-			_, err := st.ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil })
+			_, err := st.ScanRaw(ctx, 1, func(store.RawMsg) error { c++; return nil })
 			return c, err
 		}},
 		{"ScanRawServer", func(upTo uint64) (uint64, error) {
 			c := uint64(0)
-			_, err := remoteStore(b).ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil })
+			_, err := remoteStore(b).ScanRaw(ctx, 1, func(store.RawMsg) error { c++; return nil })
 			return c, err
 		}},
 		{"SubscribeRaw", func(upTo uint64) (uint64, error) {
 			c := uint64(0)
 			done := make(chan struct{})
-			sub, err := st.SubscribeRaw(ctx, 1, nil, func(m events.RawMsg) {
+			sub, err := st.SubscribeRaw(ctx, 1, nil, func(m store.RawMsg) {
 				c++
 				if m.Seq == upTo {
 					close(done)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,7 +36,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			defer conn.Close()
 			ctx := context.Background()
-			st, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+			st, err := store.Open(ctx, conn.NC, store.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +52,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-func benchAppend(b *testing.B, st *events.Store, writers, total, batch int) {
+func benchAppend(b *testing.B, st *store.Store, writers, total, batch int) {
 	ctx := context.Background()
 	per := total / writers
 	var lat []time.Duration
@@ -129,7 +131,7 @@ func BenchmarkProjectionRebuild(b *testing.B) {
 		// The baseline: delivering the same stream through the NATS server, without
 		// decoding (what a replay from an external cluster is bounded by).
 		c := uint64(0)
-		if _, err := remoteStore(b).ScanRaw(ctx, 1, func(events.RawMsg) error { c++; return nil }); err != nil {
+		if _, err := remoteStore(b).ScanRaw(ctx, 1, func(store.RawMsg) error { c++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		raw += time.Since(t0)
@@ -220,7 +222,7 @@ func BenchmarkColdStartWithSnapshot(b *testing.B) {
 // primeSnapshot starts a Projector on the whole stream (no snapshot yet), writes
 // its snapshot and stops it, returning how long the start took. Its state is
 // garbage once this returns, so it does not weigh on the timed start.
-func primeSnapshot(b *testing.B, st *events.Store, opts projections.Options) time.Duration {
+func primeSnapshot(b *testing.B, st *store.Store, opts projections.Options) time.Duration {
 	b.Helper()
 	first := projections.New(st, opts)
 	t0 := time.Now()
@@ -239,7 +241,7 @@ func primeSnapshot(b *testing.B, st *events.Store, opts projections.Options) tim
 
 // appendTail appends n events of the seed's mix (challenges, factors, sessions,
 // revocations, failed sign-ins) for the seed's users, through Store.Append.
-func appendTail(ctx context.Context, st *events.Store, round, n int) error {
+func appendTail(ctx context.Context, st *store.Store, round, n int) error {
 	base, err := st.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -272,7 +274,7 @@ func appendTail(ctx context.Context, st *events.Store, round, n int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := st.Append(ctx, events.AnySeq, ev); err != nil {
+		if _, err := st.Append(ctx, store.AnySeq, ev); err != nil {
 			return err
 		}
 	}
@@ -280,7 +282,7 @@ func appendTail(ctx context.Context, st *events.Store, round, n int) error {
 }
 
 // BenchmarkAuditVerify: the shared stream sealed by a Notary (a checkpoint every
-// 1000 events), then events.Verify over all of it; goal ≥ 200,000 events/s.
+// 1000 events), then audit.Verify over all of it; goal ≥ 200,000 events/s.
 func BenchmarkAuditVerify(b *testing.B) {
 	st := bigStore(b)
 	ctx := context.Background()
@@ -302,7 +304,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 		stop := cpuProfile(b)
 		b.StartTimer()
 		start, cpu0 := time.Now(), cpuTime()
-		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{pub}})
+		rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{pub}})
 		took += time.Since(start)
 		cpu += cpuTime() - cpu0
 		b.StopTimer()
@@ -323,12 +325,12 @@ func BenchmarkAuditVerify(b *testing.B) {
 }
 
 // sealAll runs a Notary until its checkpoints cover the whole stream.
-func sealAll(ctx context.Context, st *events.Store, key ed25519.PrivateKey) (uint64, error) {
+func sealAll(ctx context.Context, st *store.Store, key ed25519.PrivateKey) (uint64, error) {
 	target, err := st.LastSeq(ctx)
 	if err != nil {
 		return 0, err
 	}
-	n := events.NewNotary(st, key, events.NotaryOptions{Every: 1000, Interval: time.Second, Logger: discardLog})
+	n := audit.NewNotary(st, key, audit.NotaryOptions{Every: 1000, Interval: time.Second, Logger: discardLog})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(rctx) }()
@@ -355,7 +357,7 @@ func sealAll(ctx context.Context, st *events.Store, key ed25519.PrivateKey) (uin
 
 // lastCheckpoint is the last event sequence the audit stream's newest checkpoint covers.
 func lastCheckpoint(ctx context.Context, js jetstream.JetStream) (uint64, error) {
-	s, err := js.Stream(ctx, events.AuditStreamName)
+	s, err := js.Stream(ctx, audit.StreamName)
 	if err != nil {
 		return 0, err
 	}
@@ -367,7 +369,7 @@ func lastCheckpoint(ctx context.Context, js jetstream.JetStream) (uint64, error)
 	if err != nil {
 		return 0, err
 	}
-	var cp events.Checkpoint
+	var cp audit.Checkpoint
 	if err := json.Unmarshal(m.Data, &cp); err != nil {
 		return 0, err
 	}
@@ -431,11 +433,11 @@ func BenchmarkEventMAC(b *testing.B) {
 		}
 		defer conn.Close()
 		ctx := context.Background()
-		signed, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{Auth: benchAuth})
+		signed, err := store.Open(ctx, conn.NC, store.Options{Auth: benchAuth})
 		if err != nil {
 			b.Fatal(err)
 		}
-		plain, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+		plain, err := store.Open(ctx, conn.NC, store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -458,7 +460,7 @@ func BenchmarkEventMAC(b *testing.B) {
 		ctx := context.Background()
 		// Each fold reports its rate and the process CPU it spent per event: on a
 		// shared machine the CPU figure is the steadier one.
-		fold := func(st *events.Store) (float64, float64) {
+		fold := func(st *store.Store) (float64, float64) {
 			runtime.GC()
 			state := projections.NewState()
 			start, cpu0 := time.Now(), cpuTime()
@@ -497,7 +499,7 @@ func BenchmarkEventMAC(b *testing.B) {
 
 // appendRate appends total events from writers writers on fresh aggregates and
 // returns the events per second.
-func appendRate(b *testing.B, st *events.Store, writers, total int) float64 {
+func appendRate(b *testing.B, st *store.Store, writers, total int) float64 {
 	ctx := context.Background()
 	per := total / writers
 	now := time.Now()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // ---- knobs ----
@@ -59,11 +60,11 @@ var shared struct {
 	once   sync.Once
 	dir    string
 	conn   *broker.Conn
-	store  *events.Store // as jfguard opens it: block files, MACs checked
-	remote *events.Store
+	store  *store.Store // as jfguard opens it: block files, MACs checked
+	remote *store.Store
 	// unchecked reads the same stream from the block files without checking MACs,
 	// the baseline of EventMAC.
-	unchecked *events.Store
+	unchecked *store.Store
 	seeded    int
 	seedDur   time.Duration
 	err       error
@@ -82,7 +83,7 @@ func TestMain(m *testing.M) {
 
 // bigStore returns the shared store, seeding it with eventCount() events on first
 // use (outside any benchmark's timer).
-func bigStore(b *testing.B) *events.Store {
+func bigStore(b *testing.B) *store.Store {
 	b.Helper()
 	b.StopTimer()
 	defer b.StartTimer()
@@ -97,16 +98,16 @@ func bigStore(b *testing.B) *events.Store {
 		}
 		ctx := context.Background()
 		// The store as jfguard opens an embedded one: scans read the block files.
-		shared.store, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats"), Auth: benchAuth})
+		shared.store, shared.err = store.Open(ctx, shared.conn.NC, store.Options{LocalDir: filepath.Join(shared.dir, "nats"), Auth: benchAuth})
 		if shared.err != nil {
 			return
 		}
-		shared.unchecked, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{LocalDir: filepath.Join(shared.dir, "nats")})
+		shared.unchecked, shared.err = store.Open(ctx, shared.conn.NC, store.Options{LocalDir: filepath.Join(shared.dir, "nats")})
 		if shared.err != nil {
 			return
 		}
 		// The same stream read only through the server, as with an external cluster.
-		shared.remote, shared.err = events.OpenStore(ctx, shared.conn.NC, events.StoreOptions{})
+		shared.remote, shared.err = store.Open(ctx, shared.conn.NC, store.Options{})
 		if shared.err != nil {
 			return
 		}
@@ -136,13 +137,13 @@ var benchAuth = func() *events.Authenticator {
 }()
 
 // remoteStore is the shared stream read only through the NATS server.
-func remoteStore(b *testing.B) *events.Store {
+func remoteStore(b *testing.B) *store.Store {
 	bigStore(b)
 	return shared.remote
 }
 
 // lastSeq is the stream's current length.
-func lastSeq(b *testing.B, st *events.Store) uint64 {
+func lastSeq(b *testing.B, st *store.Store) uint64 {
 	b.Helper()
 	seq, err := st.LastSeq(context.Background())
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats-server/v2/server"
@@ -324,13 +325,13 @@ func TestSlowClusterTwoNodes(t *testing.T) {
 			} `json:"result"`
 		}
 		json.Unmarshal(body, &r)
-		k, err := events.ParsePublicKey(r.Result.PublicKey)
+		k, err := audit.ParsePublicKey(r.Result.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
 	}
-	rep, err := events.Verify(ctx, a.Store(), events.VerifyOptions{Keys: keys})
+	rep, err := audit.Verify(ctx, a.Store(), audit.VerifyOptions{Keys: keys})
 	if err != nil || !rep.OK() || !rep.MACsChecked {
 		t.Fatalf("audit across nodes: %+v %v", rep, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats-server/v2/server"
@@ -77,7 +78,7 @@ func TestSlowClusterSubscriber(t *testing.T) {
 	_, nodePub, nodeSeed := newUser(t)
 	subKP, subPub, _ := newUser(t)
 	policy := broker.SubscriberPolicy{
-		Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>",
+		Stream: store.StreamName, Subjects: events.SubjectPrefix + ".>",
 		Reserved: []string{notifiers.ConsumerPrefix + "ntfy", notifiers.ConsumerPrefix + "gotify", notifiers.ConsumerPrefix + "email"},
 	}
 	c := startAuthCluster(t, []*server.NkeyUser{
@@ -136,12 +137,12 @@ func TestSlowClusterSubscriber(t *testing.T) {
 		t.Fatalf("the subscriber read sign-ins from %v, want both nodes'", devices)
 		return nil
 	}
-	ordered, err := js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+	ordered, err := js.OrderedConsumer(ctx, store.StreamName, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatalf("ordered consumer on the cluster: %v", err)
 	}
 	read(ordered, false)
-	durable, err := js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{Durable: "siem", AckPolicy: jetstream.AckExplicitPolicy})
+	durable, err := js.CreateOrUpdateConsumer(ctx, store.StreamName, jetstream.ConsumerConfig{Durable: "siem", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("durable consumer on the cluster: %v", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 )
 
@@ -63,8 +65,8 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 	if _, rerr := g.rpc(t, "settings.set", map[string]string{"key": "security.enabled", "value": "true"}); rerr != nil {
 		t.Fatal(rerr)
 	}
-	var off events.RawMsg
-	if _, err := g.main.Store().ScanRaw(ctx, 1, func(m events.RawMsg) error {
+	var off store.RawMsg
+	if _, err := g.main.Store().ScanRaw(ctx, 1, func(m store.RawMsg) error {
 		if strings.HasSuffix(m.Subject, ".settings_changed") && strings.Contains(string(m.Data), `"new":"false"`) && m.MAC != "" {
 			off = m
 		}
@@ -110,8 +112,8 @@ func TestForgedEventsChangeNoDecision(t *testing.T) {
 	}
 	raw, rerr = g.rpc(t, "audit.verify", nil)
 	var verified struct {
-		OK     bool                `json:"ok"`
-		Report events.VerifyReport `json:"report"`
+		OK     bool               `json:"ok"`
+		Report audit.VerifyReport `json:"report"`
 	}
 	if rerr != nil || json.Unmarshal(raw, &verified) != nil || verified.OK {
 		t.Fatalf("audit.verify: %s %+v", raw, rerr)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/sj14/jellyfin-go/api"
 )
 
@@ -173,7 +174,7 @@ func (g *testGateway) streamBytes(t *testing.T) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var b bytes.Buffer
-	if _, err := g.main.Store().ScanRaw(ctx, 1, func(m events.RawMsg) error {
+	if _, err := g.main.Store().ScanRaw(ctx, 1, func(m store.RawMsg) error {
 		b.WriteString(m.Subject)
 		for k, vs := range m.Header {
 			b.WriteString(k + ":" + strings.Join(vs, ","))

@@ -15,6 +15,9 @@ import (
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // jfguard runs the jfguard command line with args and returns its exit code and
@@ -55,7 +58,7 @@ func (g *testGateway) signInWithTOTP(t *testing.T, f factor, deviceID string) {
 // masterKeyIDs lists the ids in the data directory's master keyring.
 func (g *testGateway) masterKeyIDs(t *testing.T) []string {
 	t.Helper()
-	ring, err := events.LoadMasterKeyring("", filepath.Join(g.dataDir(), "master.key"))
+	ring, err := seal.LoadMasterKeyring("", filepath.Join(g.dataDir(), "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +118,7 @@ func TestTrustKeyRotationFromAnotherNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq, err := g.main.Store().Append(context.Background(), events.AnySeq, ev)
+	seq, err := g.main.Store().Append(context.Background(), store.AnySeq, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +189,7 @@ func sealWithKey(t *testing.T, dir string, key ed25519.PrivateKey) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	st, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: filepath.Join(dir, "nats")})
+	st, err := store.Open(ctx, conn.NC, store.Options{LocalDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +197,11 @@ func sealWithKey(t *testing.T, dir string, key ed25519.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq, err := st.Append(ctx, events.AnySeq, ev)
+	seq, err := st.Append(ctx, store.AnySeq, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := events.NewNotary(st, key, events.NotaryOptions{Every: 1, Interval: time.Hour})
+	n := audit.NewNotary(st, key, audit.NotaryOptions{Every: 1, Interval: time.Hour})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- n.Run(rctx) }()
@@ -209,7 +212,7 @@ func sealWithKey(t *testing.T, dir string, key ed25519.PrivateKey) {
 		}
 	}()
 	eventually(t, "the event is sealed with the retired key", func() bool {
-		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
+		rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{key.Public().(ed25519.PublicKey)}})
 		return err == nil && rep.FirstBad == seq
 	})
 }

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -111,7 +114,7 @@ func TestSubscriberReadsTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ordered, err := b.js.OrderedConsumer(ctx, events.StreamName, jetstream.OrderedConsumerConfig{})
+	ordered, err := b.js.OrderedConsumer(ctx, store.StreamName, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatalf("ordered consumer: %v", err)
 	}
@@ -134,7 +137,7 @@ func TestSubscriberReadsTheStream(t *testing.T) {
 		}
 	}
 
-	durable, err := b.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{
+	durable, err := b.js.CreateOrUpdateConsumer(ctx, store.StreamName, jetstream.ConsumerConfig{
 		Durable: "siem", AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -170,10 +173,10 @@ func TestSubscriberCannotWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := b.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{Durable: "siem", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := b.js.CreateOrUpdateConsumer(ctx, store.StreamName, jetstream.ConsumerConfig{Durable: "siem", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bot.js.CreateOrUpdateConsumer(ctx, events.StreamName, jetstream.ConsumerConfig{Durable: "bot", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+	if _, err := bot.js.CreateOrUpdateConsumer(ctx, store.StreamName, jetstream.ConsumerConfig{Durable: "bot", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
 	js := g.main.Store().JetStream()
@@ -189,7 +192,7 @@ func TestSubscriberCannotWrite(t *testing.T) {
 		return info.State.Msgs
 	}
 	before := map[string]uint64{}
-	for _, s := range []string{events.StreamName, events.KeysStream, events.AuditStreamName} {
+	for _, s := range []string{store.StreamName, seal.KeysStream, audit.StreamName} {
 		before[s] = count(s)
 	}
 
@@ -214,19 +217,19 @@ func TestSubscriberCannotWrite(t *testing.T) {
 	}
 
 	// Deleting and purging.
-	if err := b.js.DeleteStream(quick(t), events.StreamName); err == nil {
+	if err := b.js.DeleteStream(quick(t), store.StreamName); err == nil {
 		t.Error("the subscriber deleted the event stream")
 	}
-	b.refused(t, "Publish", "$JS.API.STREAM.DELETE."+events.StreamName)
-	if err := b.js.DeleteConsumer(quick(t), events.StreamName, "siem"); err == nil {
+	b.refused(t, "Publish", "$JS.API.STREAM.DELETE."+store.StreamName)
+	if err := b.js.DeleteConsumer(quick(t), store.StreamName, "siem"); err == nil {
 		t.Error("the subscriber deleted a consumer")
 	}
-	b.refused(t, "Publish", "$JS.API.CONSUMER.DELETE."+events.StreamName+".siem")
+	b.refused(t, "Publish", "$JS.API.CONSUMER.DELETE."+store.StreamName+".siem")
 	for _, s := range []string{
-		"$JS.API.STREAM.PURGE." + events.StreamName,
-		"$JS.API.STREAM.MSG.DELETE." + events.StreamName,
-		"$JS.API.STREAM.UPDATE." + events.StreamName,
-		"$JS.API.STREAM.DELETE." + events.AuditStreamName,
+		"$JS.API.STREAM.PURGE." + store.StreamName,
+		"$JS.API.STREAM.MSG.DELETE." + store.StreamName,
+		"$JS.API.STREAM.UPDATE." + store.StreamName,
+		"$JS.API.STREAM.DELETE." + audit.StreamName,
 	} {
 		if err := b.nc.Publish(s, []byte("{}")); err != nil {
 			t.Fatal(err)
@@ -235,17 +238,17 @@ func TestSubscriberCannotWrite(t *testing.T) {
 	}
 
 	// The key stream: not even its existence.
-	if _, err := b.js.Stream(quick(t), events.KeysStream); err == nil {
+	if _, err := b.js.Stream(quick(t), seal.KeysStream); err == nil {
 		t.Error("the subscriber looked the key stream up")
 	}
-	b.refused(t, "Publish", "$JS.API.STREAM.INFO."+events.KeysStream)
+	b.refused(t, "Publish", "$JS.API.STREAM.INFO."+seal.KeysStream)
 	for _, s := range []string{
-		"$JS.API.STREAM.MSG.GET." + events.KeysStream,
-		"$JS.API.DIRECT.GET." + events.KeysStream,
-		"$JS.API.STREAM.MSG.DELETE." + events.KeysStream,
-		"$JS.API.STREAM.PURGE." + events.KeysStream,
-		"$JS.API.STREAM.DELETE." + events.KeysStream,
-		"$JS.API.CONSUMER.CREATE." + events.KeysStream + ".x",
+		"$JS.API.STREAM.MSG.GET." + seal.KeysStream,
+		"$JS.API.DIRECT.GET." + seal.KeysStream,
+		"$JS.API.STREAM.MSG.DELETE." + seal.KeysStream,
+		"$JS.API.STREAM.PURGE." + seal.KeysStream,
+		"$JS.API.STREAM.DELETE." + seal.KeysStream,
+		"$JS.API.CONSUMER.CREATE." + seal.KeysStream + ".x",
 	} {
 		if err := b.nc.Publish(s, []byte("{}")); err != nil {
 			t.Fatal(err)
@@ -263,14 +266,14 @@ func TestSubscriberCannotWrite(t *testing.T) {
 
 	// Consumers that are not its own: jfguard's alert sinks', another subscriber's.
 	for _, name := range []string{"jfguard-notify-ntfy", "jfguard-notify-email", "bot"} {
-		if _, err := b.js.Consumer(quick(t), events.StreamName, name); err == nil {
+		if _, err := b.js.Consumer(quick(t), store.StreamName, name); err == nil {
 			t.Errorf("the subscriber opened consumer %s", name)
 		}
-		b.refused(t, "Publish", "$JS.API.CONSUMER.INFO."+events.StreamName+"."+name)
+		b.refused(t, "Publish", "$JS.API.CONSUMER.INFO."+store.StreamName+"."+name)
 		for _, s := range []string{
-			"$JS.API.CONSUMER.MSG.NEXT." + events.StreamName + "." + name,
-			"$JS.API.CONSUMER.CREATE." + events.StreamName + "." + name,
-			"$JS.ACK." + events.StreamName + "." + name + ".1.1.1.1.0",
+			"$JS.API.CONSUMER.MSG.NEXT." + store.StreamName + "." + name,
+			"$JS.API.CONSUMER.CREATE." + store.StreamName + "." + name,
+			"$JS.ACK." + store.StreamName + "." + name + ".1.1.1.1.0",
 		} {
 			if err := b.nc.Publish(s, []byte("{}")); err != nil {
 				t.Fatal(err)
@@ -281,7 +284,7 @@ func TestSubscriberCannotWrite(t *testing.T) {
 
 	// Nothing changed: no event, no checkpoint, no key; alice's key still opens her
 	// authenticator, so she still gets her challenge.
-	for _, s := range []string{events.StreamName, events.KeysStream, events.AuditStreamName} {
+	for _, s := range []string{store.StreamName, seal.KeysStream, audit.StreamName} {
 		if n := count(s); n != before[s] {
 			t.Errorf("stream %s went from %d to %d messages", s, before[s], n)
 		}
@@ -323,7 +326,7 @@ func TestRemovedSubscriberIsCutOff(t *testing.T) {
 	if _, err := g.connectSubscriber(t, "siem", seed); !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("the removed subscriber connects again: %v", err)
 	}
-	if _, err := other.js.Stream(context.Background(), events.StreamName); err != nil {
+	if _, err := other.js.Stream(context.Background(), store.StreamName); err != nil {
 		t.Fatalf("the other subscriber lost its access: %v", err)
 	}
 	g.expectEvents(t, "subscriber_added", "subscriber_removed")

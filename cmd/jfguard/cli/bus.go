@@ -11,6 +11,7 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -30,7 +31,7 @@ func (m *Main) subscriberPolicy() broker.SubscriberPolicy {
 	for n := range names {
 		reserved = append(reserved, notifiers.ConsumerPrefix+n)
 	}
-	return broker.SubscriberPolicy{Stream: events.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
+	return broker.SubscriberPolicy{Stream: store.StreamName, Subjects: events.SubjectPrefix + ".>", Reserved: reserved}
 }
 
 // startBusAuth gives the embedded NATS server the subscribers of the projection, and
@@ -54,7 +55,7 @@ func (m *Main) startBusAuth() error {
 	// Listen before the first apply: a change folded in between is applied again.
 	changed := make(chan struct{}, 1)
 	m.proj.OnEvent(func(ev events.Event) {
-		if ev.Type == "subscriber_added" || ev.Type == "subscriber_removed" {
+		if ev.Type == events.TypeSubscriberAdded || ev.Type == events.TypeSubscriberRemoved {
 			select {
 			case changed <- struct{}{}:
 			default:

@@ -19,6 +19,8 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -128,7 +130,7 @@ func TestAuditCommandsOffline(t *testing.T) {
 	// Edit an event in the block file: verify names it and exits non-zero.
 	blk := ""
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && strings.Contains(p, "/"+events.StreamName+"/") && strings.HasSuffix(p, ".blk") {
+		if err == nil && strings.Contains(p, "/"+store.StreamName+"/") && strings.HasSuffix(p, ".blk") {
 			blk = p
 		}
 		return nil
@@ -161,7 +163,7 @@ func TestWeakenedStreamIsRefusedAtStart(t *testing.T) {
 	}
 	js, _ := jetstream.New(conn.NC)
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
-		Name: events.StreamName, Subjects: []string{"jfguard.events.>"}, Storage: jetstream.FileStorage, DenyDelete: true,
+		Name: store.StreamName, Subjects: []string{"jfguard.events.>"}, Storage: jetstream.FileStorage, DenyDelete: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +267,7 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 		t.Fatal("serve did not stop within 30s of SIGTERM")
 	}
 	code, out, errOut := runCLI(t, "audit", "verify", "--data-dir", dir, "--json")
-	var rep events.VerifyReport
+	var rep audit.VerifyReport
 	json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &rep)
 	if code != 0 || rep.Unsealed != 0 || rep.Events == 0 {
 		t.Fatalf("after SIGTERM: exit %d, report %+v\n%s", code, rep, errOut)

@@ -23,6 +23,9 @@ import (
 	"github.com/jfguard/jfguard/docs"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -194,7 +197,7 @@ type storeFlags struct {
 
 // offlineStore opens the event store without a running server: the external NATS
 // cluster, or the embedded store in the data directory (locked while in use).
-func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), error) {
+func offlineStore(ctx context.Context, r *Resolved) (*store.Store, func(), error) {
 	var lock *os.File
 	if r.NATS.URL == "" {
 		if _, err := os.Stat(filepath.Join(r.DataDir, "nats")); err != nil {
@@ -221,7 +224,7 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 			lock.Close()
 		}
 	}
-	opts := events.StoreOptions{Replicas: r.NATS.Replicas}
+	opts := store.Options{Replicas: r.NATS.Replicas}
 	if conn.Server != nil {
 		opts.LocalDir = filepath.Join(r.DataDir, "nats")
 	}
@@ -236,7 +239,7 @@ func offlineStore(ctx context.Context, r *Resolved) (*events.Store, func(), erro
 			return nil, nil, err
 		}
 	}
-	st, err := events.OpenStore(ctx, conn.NC, opts)
+	st, err := store.Open(ctx, conn.NC, opts)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
@@ -255,20 +258,20 @@ func masterKeyValue(r *Resolved) string {
 
 // existingMasterKeyring loads the master keyring of a data directory without
 // creating one.
-func existingMasterKeyring(r *Resolved) (*events.MasterKeyring, bool, error) {
+func existingMasterKeyring(r *Resolved) (*seal.MasterKeyring, bool, error) {
 	value := masterKeyValue(r)
 	if value == "" {
 		if _, err := os.Stat(r.MasterKeyFile); errors.Is(err, os.ErrNotExist) {
 			return nil, false, nil
 		}
 	}
-	ring, err := events.LoadMasterKeyring(value, r.MasterKeyFile)
+	ring, err := seal.LoadMasterKeyring(value, r.MasterKeyFile)
 	return ring, err == nil, err
 }
 
 // serverOrOffline runs a command's work through the control API of a running
 // jfguard (--server) or, without one, on the store of a stopped one.
-func serverOrOffline(ctx context.Context, g *Globals, r *Resolved, f storeFlags, server func(*rpcClient) error, offline func(*events.Store) error) error {
+func serverOrOffline(ctx context.Context, g *Globals, r *Resolved, f storeFlags, server func(*rpcClient) error, offline func(*store.Store) error) error {
 	if f.Server != "" {
 		cl, err := newRPCClient(g, r, f)
 		if err != nil {
@@ -560,14 +563,14 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	var rep events.VerifyReport
+	var rep audit.VerifyReport
 	if c.Server != "" {
 		cl, err := newRPCClient(g, r, c.storeFlags)
 		if err != nil {
 			return err
 		}
 		var res struct {
-			Report events.VerifyReport `json:"report"`
+			Report audit.VerifyReport `json:"report"`
 		}
 		if err := cl.call(ctx, "audit.verify", nil, &res); err != nil {
 			return err
@@ -576,7 +579,7 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 	} else {
 		var keys []ed25519.PublicKey
 		for _, k := range c.Pubkey {
-			pk, err := events.ParsePublicKey(k)
+			pk, err := audit.ParsePublicKey(k)
 			if err != nil {
 				return err
 			}
@@ -586,7 +589,7 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 			if _, err := os.Stat(filepath.Join(r.DataDir, "audit.key")); err != nil {
 				return fmt.Errorf("no audit key in %s: pass --pubkey", r.DataDir)
 			}
-			priv, previous, err := events.LoadAuditKeys(r.DataDir)
+			priv, previous, err := audit.LoadKeys(r.DataDir)
 			if err != nil {
 				return err
 			}
@@ -598,7 +601,7 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 		}
 		defer done()
 		start := time.Now()
-		rep, err = events.Verify(ctx, st, events.VerifyOptions{Keys: keys, Progress: func(n, total uint64) {
+		rep, err = audit.Verify(ctx, st, audit.VerifyOptions{Keys: keys, Progress: func(n, total uint64) {
 			fmt.Fprintf(g.stderr, "\rverified %d of %d events (%.0f/s)", n, total, float64(n)/time.Since(start).Seconds())
 		}})
 		fmt.Fprintln(g.stderr)
@@ -632,13 +635,13 @@ func (AuditPubkeyCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	priv, previous, err := events.LoadAuditKeys(r.DataDir)
+	priv, previous, err := audit.LoadKeys(r.DataDir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(g.stdout, events.FormatPublicKey(priv.Public().(ed25519.PublicKey)), "current")
+	fmt.Fprintln(g.stdout, audit.FormatPublicKey(priv.Public().(ed25519.PublicKey)), "current")
 	for i := len(previous) - 1; i >= 0; i-- {
-		fmt.Fprintln(g.stdout, events.FormatPublicKey(previous[i]), "previous")
+		fmt.Fprintln(g.stdout, audit.FormatPublicKey(previous[i]), "previous")
 	}
 	return nil
 }

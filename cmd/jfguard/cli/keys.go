@@ -7,17 +7,20 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
 // openSealer loads the master keyring the settings name and opens the sealer
 // with it.
-func openSealer(ctx context.Context, r *Resolved, st *events.Store, clock func() time.Time) (*events.MasterKeyring, *events.Sealer, error) {
-	ring, err := events.LoadMasterKeyring(masterKeyValue(r), r.MasterKeyFile)
+func openSealer(ctx context.Context, r *Resolved, st *store.Store, clock func() time.Time) (*seal.MasterKeyring, *seal.Sealer, error) {
+	ring, err := seal.LoadMasterKeyring(masterKeyValue(r), r.MasterKeyFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	sealer, err := events.OpenSealer(ctx, st.JetStream(), ring, events.SealerOptions{Replicas: r.NATS.Replicas, Clock: clock})
+	sealer, err := seal.OpenSealer(ctx, st.JetStream(), ring, seal.Options{Replicas: r.NATS.Replicas, Clock: clock})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,12 +31,12 @@ func openSealer(ctx context.Context, r *Resolved, st *events.Store, clock func()
 // records and the master keyring.
 type trustKeySource struct {
 	proj *projections.Projector
-	ring *events.MasterKeyring
+	ring *seal.MasterKeyring
 }
 
 // TrustKeys are the keys in force at now.
 func (t trustKeySource) TrustKeys(now time.Time) domain.TrustKeys {
-	var st events.TrustKeyState
+	var st seal.TrustKeyState
 	t.proj.Read(func(s *projections.State) { st = s.TrustKey.Clone() })
 	cur, prev := st.Keys(t.ring, now)
 	return domain.TrustKeys{Current: cur, Previous: prev}
@@ -49,8 +52,8 @@ func (m *Main) now() time.Time {
 
 // rotateKeys rotates this node's keys for the control API and returns once the
 // projections include the rotation, so the next request uses the new keys.
-func (m *Main) rotateKeys(ctx context.Context, req events.KeyRotation) (events.KeyRotationReport, error) {
-	rot := events.KeyRotator{
+func (m *Main) rotateKeys(ctx context.Context, req audit.KeyRotation) (audit.KeyRotationReport, error) {
+	rot := audit.KeyRotator{
 		Store: m.store, Sealer: m.sealer, Ring: m.ring, Notary: m.notary,
 		DataDir: m.Settings.DataDir, Node: hostname(), Clock: m.now,
 	}
@@ -115,19 +118,19 @@ func (c *KeysRotateCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	req := events.KeyRotation{Trust: c.Trust, Audit: c.Audit, Master: c.Master, Grace: c.Grace}
+	req := audit.KeyRotation{Trust: c.Trust, Audit: c.Audit, Master: c.Master, Grace: c.Grace}
 	if !req.Trust && !req.Audit && !req.Master {
 		req.Trust, req.Audit, req.Master = true, true, true
 	}
-	var rep events.KeyRotationReport
+	var rep audit.KeyRotationReport
 	err = serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
 		return cl.call(ctx, "keys.rotate", map[string]any{"trust": req.Trust, "audit": req.Audit, "master": req.Master, "grace": req.Grace.String()}, &rep)
-	}, func(st *events.Store) error {
+	}, func(st *store.Store) error {
 		ring, sealer, err := openSealer(ctx, r, st, nil)
 		if err != nil {
 			return err
 		}
-		rot := events.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: r.DataDir, Node: hostname()}
+		rot := audit.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: r.DataDir, Node: hostname()}
 		rep, err = rot.Rotate(ctx, req, events.Context{Actor: "admin"})
 		return err
 	})
@@ -137,7 +140,7 @@ func (c *KeysRotateCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 // printRotation says what a rotation did and what the operator does next.
-func printRotation(g *Globals, r *Resolved, rep events.KeyRotationReport) {
+func printRotation(g *Globals, r *Resolved, rep audit.KeyRotationReport) {
 	when := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	if e := rep.Master; e != nil {
 		fmt.Fprintf(g.stdout, "master key: %s is current; %s still opens data keys until %s; %d data keys re-wrapped\n", e.KeyID, e.PreviousKeyID, when(e.PreviousValidUntil), e.DataKeys)

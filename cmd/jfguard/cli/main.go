@@ -20,6 +20,9 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
@@ -43,11 +46,11 @@ type Main struct {
 	NotifyBackoff time.Duration
 
 	conn      *broker.Conn
-	store     *events.Store
-	ring      *events.MasterKeyring
-	sealer    *events.Sealer
+	store     *store.Store
+	ring      *seal.MasterKeyring
+	sealer    *seal.Sealer
 	proj      *projections.Projector
-	notary    *events.Notary
+	notary    *audit.Notary
 	gateway   *gateway.Server
 	notifiers *notifiers.Notifiers
 	server    *http.Server
@@ -95,11 +98,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	storeOpts := events.StoreOptions{Replicas: r.NATS.Replicas}
+	storeOpts := store.Options{Replicas: r.NATS.Replicas}
 	if m.conn.Server != nil {
 		storeOpts.LocalDir = filepath.Join(r.DataDir, "nats")
 	}
-	m.store, err = events.OpenStore(ctx, m.conn.NC, storeOpts)
+	m.store, err = store.Open(ctx, m.conn.NC, storeOpts)
 	if err != nil {
 		return err
 	}
@@ -120,14 +123,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.proj.Start(ctx); err != nil {
 		return fmt.Errorf("projections: %w", err)
 	}
-	signKey, err := events.LoadSigningKey(r.DataDir)
+	signKey, err := audit.LoadSigningKey(r.DataDir)
 	if err != nil {
 		return err
 	}
-	if _, err := events.OpenAuditStream(ctx, m.store.JetStream(), r.NATS.Replicas); err != nil {
+	if _, err := audit.OpenStream(ctx, m.store.JetStream(), r.NATS.Replicas); err != nil {
 		return err
 	}
-	m.notary = events.NewNotary(m.store, signKey, events.NotaryOptions{
+	m.notary = audit.NewNotary(m.store, signKey, audit.NotaryOptions{
 		Every: r.Audit.CheckpointEvery, Interval: r.CheckpointInterval, Logger: m.Logger,
 	})
 	bg, cancel := context.WithCancel(context.Background())
@@ -218,7 +221,7 @@ func (m *Main) URL() string {
 func (m *Main) Gateway() *gateway.Server { return m.gateway }
 
 // Store exposes the event store (tests inspect the stream).
-func (m *Main) Store() *events.Store { return m.store }
+func (m *Main) Store() *store.Store { return m.store }
 
 // Projector exposes the projections (tests inspect the state).
 func (m *Main) Projector() *projections.Projector { return m.proj }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/nats-io/nkeys"
 )
@@ -58,7 +59,7 @@ func (c *SubscribersAddCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
 		return cl.call(ctx, "subscribers.add", map[string]any{"name": c.Name, "public_key": pub}, nil)
-	}, func(st *events.Store) error {
+	}, func(st *store.Store) error {
 		_, err := projections.AddSubscriber(ctx, st, cliContext, c.Name, pub, time.Now())
 		return err
 	}); err != nil {
@@ -91,7 +92,7 @@ func (c *SubscribersListCmd) Run(ctx context.Context, g *Globals) error {
 	var subs []projections.Subscriber
 	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
 		return cl.call(ctx, "subscribers.list", nil, &subs)
-	}, func(st *events.Store) error {
+	}, func(st *store.Store) error {
 		m, _, err := projections.LoadSubscribers(ctx, st)
 		subs = projections.SortedSubscribers(m)
 		return err
@@ -129,7 +130,7 @@ func (c *SubscribersRemoveCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	if err := serverOrOffline(ctx, g, r, c.storeFlags, func(cl *rpcClient) error {
 		return cl.call(ctx, "subscribers.remove", map[string]any{"name": c.Name}, nil)
-	}, func(st *events.Store) error {
+	}, func(st *store.Store) error {
 		_, err := projections.RemoveSubscriber(ctx, st, cliContext, c.Name, time.Now())
 		return err
 	}); err != nil {

@@ -1,4 +1,4 @@
-package events_test
+package seal_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/seal"
 )
 
 var ringNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -28,11 +29,11 @@ func TestMasterKeyringReadsTheSingleKeyFormat(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		ring, err := events.LoadMasterKeyring("", path)
+		ring, err := seal.LoadMasterKeyring("", path)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if cur := ring.Current(); !bytes.Equal(cur.Key, key) || cur.ID != events.MasterKeyID(key) || len(ring.Keys()) != 1 {
+		if cur := ring.Current(); !bytes.Equal(cur.Key, key) || cur.ID != seal.MasterKeyID(key) || len(ring.Keys()) != 1 {
 			t.Errorf("%s: ring %+v", name, ring.Keys())
 		}
 	}
@@ -41,7 +42,7 @@ func TestMasterKeyringReadsTheSingleKeyFormat(t *testing.T) {
 func TestMasterKeyringRotateKeepsThePreviousKeyByID(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "master.key")
-	ring, err := events.LoadMasterKeyring("", path)
+	ring, err := seal.LoadMasterKeyring("", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestMasterKeyringRotateKeepsThePreviousKeyByID(t *testing.T) {
 	}
 	// Keys derived by id are the same before and after, for as long as the key is
 	// in the ring.
-	before, _ := events.NewMasterKeyring(old.Key)
+	before, _ := seal.NewMasterKeyring(old.Key)
 	d1, _ := before.Derive(old.ID, "purpose")
 	d2, ok := ring.Derive(old.ID, "purpose")
 	if !ok || !bytes.Equal(d1, d2) {
@@ -76,7 +77,7 @@ func TestMasterKeyringRotateKeepsThePreviousKeyByID(t *testing.T) {
 	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
 		t.Errorf("keyring file mode %v", info.Mode().Perm())
 	}
-	again, err := events.LoadMasterKeyring("", path)
+	again, err := seal.LoadMasterKeyring("", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,10 +89,10 @@ func TestMasterKeyringRotateKeepsThePreviousKeyByID(t *testing.T) {
 func TestMasterKeyringRefusesDamagedFiles(t *testing.T) {
 	t.Parallel()
 	key := bytes.Repeat([]byte{9}, 32)
-	line := events.MasterKeyID(key) + " " + base64.StdEncoding.EncodeToString(key)
+	line := seal.MasterKeyID(key) + " " + base64.StdEncoding.EncodeToString(key)
 	for name, content := range map[string]string{
 		"id of another key":      "jfguard master keyring v1\n0123456789abcdef " + base64.StdEncoding.EncodeToString(key) + "\n",
-		"short key":              "jfguard master keyring v1\n" + events.MasterKeyID(key) + " AAAA\n",
+		"short key":              "jfguard master keyring v1\n" + seal.MasterKeyID(key) + " AAAA\n",
 		"current with an until":  "jfguard master keyring v1\n" + line + " until 2026-01-01T00:00:00Z\n",
 		"previous without until": "jfguard master keyring v1\n" + line + "\n" + line + "\n",
 		"bad time":               "jfguard master keyring v1\n" + line + "\n" + line + " until tomorrow\n",
@@ -101,7 +102,7 @@ func TestMasterKeyringRefusesDamagedFiles(t *testing.T) {
 		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := events.LoadMasterKeyring("", path); err == nil || !strings.Contains(err.Error(), "fix:") {
+		if _, err := seal.LoadMasterKeyring("", path); err == nil || !strings.Contains(err.Error(), "fix:") {
 			t.Errorf("%s: %v; want an error that says how to fix it", name, err)
 		}
 	}
@@ -109,23 +110,23 @@ func TestMasterKeyringRefusesDamagedFiles(t *testing.T) {
 
 func TestMasterKeyInClearCannotBeRotated(t *testing.T) {
 	t.Parallel()
-	ring, err := events.LoadMasterKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "")
+	ring, err := seal.LoadMasterKeyring("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ring.Rotate(ringNow, time.Hour, rand.Reader); !errors.Is(err, events.ErrMasterKeyInClear) {
+	if _, err := ring.Rotate(ringNow, time.Hour, rand.Reader); !errors.Is(err, seal.ErrMasterKeyInClear) {
 		t.Errorf("rotating a key given in clear: %v; want ErrMasterKeyInClear", err)
 	}
 }
 
 func TestTrustKeyGenerations(t *testing.T) {
 	t.Parallel()
-	ring, err := events.LoadMasterKeyring("", filepath.Join(t.TempDir(), "master.key"))
+	ring, err := seal.LoadMasterKeyring("", filepath.Join(t.TempDir(), "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := ring.Current().ID
-	var st events.TrustKeyState
+	var st seal.TrustKeyState
 	gen0, prev := st.Keys(ring, ringNow)
 	if len(gen0) != 32 || len(prev) != 0 {
 		t.Fatalf("before any rotation: current %x, previous %d", gen0, len(prev))

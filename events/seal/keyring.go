@@ -1,4 +1,4 @@
-package events
+package seal
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/internal/keyfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -94,14 +96,14 @@ func (r *MasterKeyring) ensureMAC() {
 
 // EventAuthenticator is the authenticator of the events this node writes and
 // reads, from the ring's event MAC keys.
-func (r *MasterKeyring) EventAuthenticator() (*Authenticator, error) {
+func (r *MasterKeyring) EventAuthenticator() (*events.Authenticator, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	keys := map[string][]byte{}
 	for _, m := range r.macs {
 		keys[m.ID] = m.Key
 	}
-	return NewAuthenticator(r.macs[0].ID, keys)
+	return events.NewAuthenticator(r.macs[0].ID, keys)
 }
 
 // NewMasterKeyring returns a ring of one key that is kept nowhere (tests, and keys
@@ -149,7 +151,7 @@ func LoadMasterKeyring(value, path string) (*MasterKeyring, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		if err := writeFileExclusive(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
+		if err := keyfile.WriteExclusive(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n")); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return LoadMasterKeyring("", path)
 			}
@@ -380,37 +382,5 @@ func writeKeyring(path string, keys []MasterKey, macs []macEntry) error {
 	for _, m := range macs {
 		fmt.Fprintf(&b, "mac %s %s\n", m.ID, base64.StdEncoding.EncodeToString(m.Key))
 	}
-	return writeFileAtomic(path, []byte(b.String()))
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and renames
-// it over path, then syncs the directory so the rename survives a crash.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return keyfile.WriteAtomic(path, []byte(b.String()))
 }

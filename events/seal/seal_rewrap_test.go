@@ -1,4 +1,4 @@
-package events
+package seal
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/embed"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -31,7 +33,7 @@ func TestRewrapIsCrashSafe(t *testing.T) {
 	}
 	defer conn.Close()
 	ctx := context.Background()
-	st, err := OpenStore(ctx, conn.NC, StoreOptions{LocalDir: dir})
+	st, err := store.Open(ctx, conn.NC, store.Options{LocalDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func TestRewrapIsCrashSafe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := OpenSealer(ctx, js, ring, SealerOptions{Clock: clock})
+		s, err := OpenSealer(ctx, js, ring, Options{Clock: clock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +86,7 @@ func TestRewrapIsCrashSafe(t *testing.T) {
 	if info, _ := s.stream.Info(ctx); info.Config.DiscardNewPerSubject {
 		t.Fatal("the key stream still refuses a second message per subject")
 	}
-	values := map[string]Sealed{}
+	values := map[string]events.Sealed{}
 	for i := range users {
 		user := fmt.Sprintf("u%d", i)
 		if values[user], err = s.Seal(ctx, user, []byte("secret of "+user)); err != nil {
@@ -96,7 +98,7 @@ func TestRewrapIsCrashSafe(t *testing.T) {
 	// the first format).
 	wrappedBy := func() map[string]string {
 		out := map[string]string{}
-		if _, err := scanStream(ctx, js, KeysStream, "", 1, nil, func(m RawMsg) error {
+		if _, err := store.ScanStream(ctx, js, KeysStream, "", 1, nil, func(m store.RawMsg) error {
 			user := strings.TrimPrefix(m.Subject, keysPrefix)
 			_, _, ids, err := s.unwrap(user, m.Data)
 			if err != nil {
@@ -126,7 +128,7 @@ func TestRewrapIsCrashSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stored []storedKey
-	if _, err := scanStream(ctx, js, KeysStream, "", 1, nil, func(m RawMsg) error {
+	if _, err := store.ScanStream(ctx, js, KeysStream, "", 1, nil, func(m store.RawMsg) error {
 		stored = append(stored, storedKey{m.Subject, m.Seq, append([]byte(nil), m.Data...)})
 		return nil
 	}); err != nil {

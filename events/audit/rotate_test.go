@@ -1,4 +1,4 @@
-package events_test
+package audit_test
 
 import (
 	"context"
@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // testClock is a clock tests move by hand.
@@ -34,13 +38,13 @@ func (c *testClock) Advance(d time.Duration) {
 
 // openRing loads the keyring of a data directory and a sealer that uses it, as
 // a node starting on that directory would.
-func openRing(t *testing.T, st *events.Store, dir string, clock *testClock) (*events.MasterKeyring, *events.Sealer) {
+func openRing(t *testing.T, st *store.Store, dir string, clock *testClock) (*seal.MasterKeyring, *seal.Sealer) {
 	t.Helper()
-	ring, err := events.LoadMasterKeyring("", filepath.Join(dir, "master.key"))
+	ring, err := seal.LoadMasterKeyring("", filepath.Join(dir, "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := events.OpenSealer(context.Background(), st.JetStream(), ring, events.SealerOptions{Clock: clock.Now})
+	sealer, err := seal.OpenSealer(context.Background(), st.JetStream(), ring, seal.Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +52,9 @@ func openRing(t *testing.T, st *events.Store, dir string, clock *testClock) (*ev
 }
 
 // sealerWith opens a sealer (without cache) holding only the given master key.
-func sealerWith(t *testing.T, st *events.Store, key []byte) *events.Sealer {
+func sealerWith(t *testing.T, st *store.Store, key []byte) *seal.Sealer {
 	t.Helper()
-	s, err := events.NewSealer(context.Background(), st.JetStream(), key, 1)
+	s, err := seal.NewSealer(context.Background(), st.JetStream(), key, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,10 +66,13 @@ func sealerWith(t *testing.T, st *events.Store, key []byte) *events.Sealer {
 // working, also with data keys created after the rotation); after the grace the
 // previous key is dropped from the ring and from every wrapping, and values still
 // open with the new key.
+// ringNow is the time the rotation tests start at.
+var ringNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 func TestMasterKeyRotation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	ctx := context.Background()
 	clock := &testClock{now: ringNow}
@@ -81,8 +88,8 @@ func TestMasterKeyRotation(t *testing.T) {
 		values[user] = v
 	}
 
-	rot := events.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: dir, Node: "n1", Clock: clock.Now}
-	rep, err := rot.Rotate(ctx, events.KeyRotation{Master: true, Grace: 24 * time.Hour}, events.Context{Actor: "admin"})
+	rot := audit.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: dir, Node: "n1", Clock: clock.Now}
+	rep, err := rot.Rotate(ctx, audit.KeyRotation{Master: true, Grace: 24 * time.Hour}, events.Context{Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +104,7 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatalf("events recorded: %v %v", evs, err)
 	}
 
-	opensAll := func(what string, s *events.Sealer) {
+	opensAll := func(what string, s *seal.Sealer) {
 		t.Helper()
 		for user, v := range values {
 			if got, err := s.Open(ctx, user, v); err != nil || string(got) != "secret of "+user {
@@ -135,7 +142,7 @@ func TestMasterKeyRotation(t *testing.T) {
 	}
 	opensAll("after the grace, with the new key", again)
 	for user, v := range values {
-		if _, err := sealerWith(t, st, old.Key).Open(ctx, user, v); !errors.Is(err, events.ErrSealCorrupt) {
+		if _, err := sealerWith(t, st, old.Key).Open(ctx, user, v); !errors.Is(err, seal.ErrSealCorrupt) {
 			t.Errorf("after the grace the previous key still opens %s: %v", user, err)
 		}
 	}
@@ -146,13 +153,13 @@ func TestMasterKeyRotation(t *testing.T) {
 func TestTrustKeyRotationRecordsTheNextGeneration(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	clock := &testClock{now: ringNow}
 	ring, sealer := openRing(t, st, dir, clock)
-	rot := events.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: dir, Clock: clock.Now}
+	rot := audit.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: dir, Clock: clock.Now}
 	for gen := 1; gen <= 2; gen++ {
-		rep, err := rot.Rotate(context.Background(), events.KeyRotation{Trust: true, Grace: time.Hour}, events.Context{})
+		rep, err := rot.Rotate(context.Background(), audit.KeyRotation{Trust: true, Grace: time.Hour}, events.Context{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,20 +168,20 @@ func TestTrustKeyRotationRecordsTheNextGeneration(t *testing.T) {
 			t.Errorf("rotation %d recorded %+v; want %+v", gen, rep.Trust, want)
 		}
 	}
-	if _, err := rot.Rotate(context.Background(), events.KeyRotation{Trust: true, Grace: -time.Hour}, events.Context{}); err == nil || !strings.Contains(err.Error(), "fix:") {
+	if _, err := rot.Rotate(context.Background(), audit.KeyRotation{Trust: true, Grace: -time.Hour}, events.Context{}); err == nil || !strings.Contains(err.Error(), "fix:") {
 		t.Errorf("negative grace: %v", err)
 	}
 }
 
 // sealThrough runs until the notary's checkpoints cover seq (bounded).
-func sealThrough(t *testing.T, st *events.Store, n *events.Notary, seq uint64) {
+func sealThrough(t *testing.T, st *store.Store, n *audit.Notary, seq uint64) {
 	t.Helper()
 	ctx := context.Background()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if err := n.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{n.PublicKey()}})
+		rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{n.PublicKey()}})
 		if err == nil && rep.SealedThrough >= seq {
 			return
 		}
@@ -182,14 +189,14 @@ func sealThrough(t *testing.T, st *events.Store, n *events.Notary, seq uint64) {
 	t.Fatalf("events up to %d were not sealed in time", seq)
 }
 
-func runNotary(t *testing.T, st *events.Store, key ed25519.PrivateKey) (*events.Notary, func()) {
+func runNotary(t *testing.T, st *store.Store, key ed25519.PrivateKey) (*audit.Notary, func()) {
 	t.Helper()
 	// The notary creates the audit stream when it starts; create it first, so a
 	// verification never races the start.
-	if _, err := events.OpenAuditStream(context.Background(), st.JetStream(), 1); err != nil {
+	if _, err := audit.OpenStream(context.Background(), st.JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}
-	n := events.NewNotary(st, key, events.NotaryOptions{Every: 1000, Interval: time.Hour})
+	n := audit.NewNotary(st, key, audit.NotaryOptions{Every: 1000, Interval: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -201,9 +208,9 @@ func runNotary(t *testing.T, st *events.Store, key ed25519.PrivateKey) (*events.
 	}
 }
 
-func verifyWith(t *testing.T, st *events.Store, keys ...ed25519.PublicKey) events.VerifyReport {
+func verifyWith(t *testing.T, st *store.Store, keys ...ed25519.PublicKey) audit.VerifyReport {
 	t.Helper()
-	rep, err := events.Verify(context.Background(), st, events.VerifyOptions{Keys: keys})
+	rep, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,17 +224,17 @@ func verifyWith(t *testing.T, st *events.Store, keys ...ed25519.PublicKey) event
 func TestAuditKeyRotation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	ctx := context.Background()
-	oldKey, err := events.LoadSigningKey(dir)
+	oldKey, err := audit.LoadSigningKey(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldPub := oldKey.Public().(ed25519.PublicKey)
 	notary, stop := runNotary(t, st, oldKey)
 	for i := range 3 {
-		if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u1", fmt.Sprint("before-", i))); err != nil {
+		if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, "u1", fmt.Sprint("before-", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -235,21 +242,21 @@ func TestAuditKeyRotation(t *testing.T) {
 
 	clock := &testClock{now: ringNow}
 	ring, sealer := openRing(t, st, dir, clock)
-	rot := events.KeyRotator{Store: st, Sealer: sealer, Ring: ring, Notary: notary, DataDir: dir, Node: "n1", Clock: clock.Now}
-	rep, err := rot.Rotate(ctx, events.KeyRotation{Audit: true}, events.Context{Actor: "admin"})
+	rot := audit.KeyRotator{Store: st, Sealer: sealer, Ring: ring, Notary: notary, DataDir: dir, Node: "n1", Clock: clock.Now}
+	rep, err := rot.Rotate(ctx, audit.KeyRotation{Audit: true}, events.Context{Actor: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	newPub := notary.PublicKey()
-	if newPub.Equal(oldPub) || rep.Audit == nil || rep.Audit.Key != events.FormatPublicKey(newPub) || rep.Audit.PreviousKey != events.FormatPublicKey(oldPub) {
+	if newPub.Equal(oldPub) || rep.Audit == nil || rep.Audit.Key != audit.FormatPublicKey(newPub) || rep.Audit.PreviousKey != audit.FormatPublicKey(oldPub) {
 		t.Fatalf("audit rotation recorded %+v", rep.Audit)
 	}
-	cur, previous, err := events.LoadAuditKeys(dir)
+	cur, previous, err := audit.LoadKeys(dir)
 	if err != nil || !cur.Public().(ed25519.PublicKey).Equal(newPub) || len(previous) != 1 || !previous[0].Equal(oldPub) {
 		t.Fatalf("audit key files: current %v, previous %v, %v", cur.Public(), previous, err)
 	}
 	for i := range 3 {
-		if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u1", fmt.Sprint("after-", i))); err != nil {
+		if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, "u1", fmt.Sprint("after-", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,7 +274,7 @@ func TestAuditKeyRotation(t *testing.T) {
 	}
 
 	// Someone still holding the retired key seals new events with it.
-	if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u1", "forged-later")); err != nil {
+	if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, "u1", "forged-later")); err != nil {
 		t.Fatal(err)
 	}
 	thief, stopThief := runNotary(t, st, oldKey)
@@ -294,18 +301,18 @@ func TestAuditKeyRotation(t *testing.T) {
 func TestForgedAuditKeyRotationFails(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	ctx := context.Background()
-	key, _ := events.LoadSigningKey(dir)
+	key, _ := audit.LoadSigningKey(dir)
 	_, mine, _ := ed25519.GenerateKey(nil)
-	forged := events.NewAuditKeyRotated("n1", mine, mine)
-	forged.PreviousKey = events.FormatPublicKey(key.Public().(ed25519.PublicKey))
+	forged := audit.NewAuditKeyRotated("n1", mine, mine)
+	forged.PreviousKey = audit.FormatPublicKey(key.Public().(ed25519.PublicKey))
 	ev, err := events.New(events.KeysAggregateID, time.Now(), events.Context{}, forged)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, events.AnySeq, ev); err != nil {
+	if _, err := st.Append(ctx, store.AnySeq, ev); err != nil {
 		t.Fatal(err)
 	}
 	notary, stop := runNotary(t, st, key)

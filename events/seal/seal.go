@@ -1,4 +1,7 @@
-package events
+// Package seal encrypts event fields with per-user data keys (destroying a user's
+// key shreds the user's sealed values), wraps those keys with the master keyring,
+// and derives the trust-cookie keys from it.
+package seal
 
 import (
 	"context"
@@ -9,13 +12,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -75,24 +79,8 @@ func decodeKey(s, where string) ([]byte, error) {
 	return nil, fmt.Errorf("%s: not a 32-byte key in base64 or hex; fix: generate one with `head -c 32 /dev/urandom | base64`", where)
 }
 
-func writeFileExclusive(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// SealerOptions tune a Sealer.
-type SealerOptions struct {
+// Options tune a Sealer.
+type Options struct {
 	Replicas int
 	// Clock decides when a previous master key's grace is over; default time.Now.
 	Clock func() time.Time
@@ -104,11 +92,11 @@ func NewSealer(ctx context.Context, js jetstream.JetStream, masterKey []byte, re
 	if err != nil {
 		return nil, err
 	}
-	return OpenSealer(ctx, js, ring, SealerOptions{Replicas: replicas})
+	return OpenSealer(ctx, js, ring, Options{Replicas: replicas})
 }
 
 // OpenSealer opens (or creates) the key stream with a master keyring.
-func OpenSealer(ctx context.Context, js jetstream.JetStream, ring *MasterKeyring, opts SealerOptions) (*Sealer, error) {
+func OpenSealer(ctx context.Context, js jetstream.JetStream, ring *MasterKeyring, opts Options) (*Sealer, error) {
 	if opts.Replicas <= 0 {
 		opts.Replicas = 1
 	}
@@ -129,7 +117,7 @@ func OpenSealer(ctx context.Context, js jetstream.JetStream, ring *MasterKeyring
 		Replicas:          opts.Replicas,
 		AllowDirect:       true,
 	}
-	stream, err := ensureStream(ctx, js, cfg, func(jetstream.StreamConfig) error { return nil })
+	stream, err := store.EnsureStream(ctx, js, cfg, func(jetstream.StreamConfig) error { return nil })
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +286,7 @@ func (s *Sealer) remember(userID, id string, raw []byte) (dataKey, error) {
 }
 
 // Seal encrypts plaintext for userID.
-func (s *Sealer) Seal(ctx context.Context, userID string, plaintext []byte) (Sealed, error) {
+func (s *Sealer) Seal(ctx context.Context, userID string, plaintext []byte) (events.Sealed, error) {
 	k, err := s.key(ctx, userID, true)
 	if err != nil {
 		return "", err
@@ -308,12 +296,12 @@ func (s *Sealer) Seal(ctx context.Context, userID string, plaintext []byte) (Sea
 		return "", err
 	}
 	box := k.aead.Seal(nonce, nonce, plaintext, []byte(userID))
-	return Sealed("v1." + k.id + "." + base64.RawURLEncoding.EncodeToString(box)), nil
+	return events.Sealed("v1." + k.id + "." + base64.RawURLEncoding.EncodeToString(box)), nil
 }
 
 // Open decrypts a value sealed for userID. It returns ErrShredded when the value's
 // data key has been destroyed.
-func (s *Sealer) Open(ctx context.Context, userID string, v Sealed) ([]byte, error) {
+func (s *Sealer) Open(ctx context.Context, userID string, v events.Sealed) ([]byte, error) {
 	parts := strings.SplitN(string(v), ".", 3)
 	if len(parts) != 3 || parts[0] != "v1" {
 		return nil, ErrSealCorrupt
@@ -386,7 +374,7 @@ type storedKey struct {
 // destroyed meanwhile (a user forgotten) stays destroyed.
 func (s *Sealer) Rewrap(ctx context.Context) (int, error) {
 	var stored []storedKey
-	if _, err := scanStream(ctx, s.js, KeysStream, "", 1, nil, func(m RawMsg) error {
+	if _, err := store.ScanStream(ctx, s.js, KeysStream, "", 1, nil, func(m store.RawMsg) error {
 		stored = append(stored, storedKey{m.Subject, m.Seq, append([]byte(nil), m.Data...)})
 		return nil
 	}); err != nil {

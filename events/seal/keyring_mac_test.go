@@ -1,4 +1,4 @@
-package events
+package seal
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/jfguard/jfguard/events"
 )
 
 // TestEventMACKeysOutliveMasterKeys: an event written under the first master key
@@ -33,7 +35,7 @@ func TestEventMACKeysOutliveMasterKeys(t *testing.T) {
 	second, _ := other.EventAuthenticator()
 	data := []byte(`{"id":"e1"}`)
 	mac := first.Sign(data)
-	if second.Verify(data, mac) != AuthValid {
+	if second.Verify(data, mac) != events.AuthValid {
 		t.Fatal("two nodes with the same master key derive different event MAC keys")
 	}
 
@@ -55,10 +57,10 @@ func TestEventMACKeysOutliveMasterKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Verify(data, mac) != AuthValid {
+	if after.Verify(data, mac) != events.AuthValid {
 		t.Error("an event written before the master key rotation no longer verifies")
 	}
-	if first.Verify(data, after.Sign(data)) != AuthValid {
+	if first.Verify(data, after.Sign(data)) != events.AuthValid {
 		t.Error("the event MAC key changed with the master key")
 	}
 }

@@ -1,4 +1,4 @@
-package events
+package audit
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 	"io"
 	"time"
 )
@@ -19,9 +22,9 @@ type KeyRotation struct {
 
 // KeyRotationReport is what a rotation recorded, one event per key rotated.
 type KeyRotationReport struct {
-	Master *MasterKeyRotated `json:"master,omitempty"`
-	Trust  *TrustKeyRotated  `json:"trust,omitempty"`
-	Audit  *AuditKeyRotated  `json:"audit,omitempty"`
+	Master *events.MasterKeyRotated `json:"master,omitempty"`
+	Trust  *events.TrustKeyRotated  `json:"trust,omitempty"`
+	Audit  *events.AuditKeyRotated  `json:"audit,omitempty"`
 	// LastSeq is the sequence of the last event recorded.
 	LastSeq uint64 `json:"last_seq"`
 }
@@ -32,9 +35,9 @@ var ErrRotationStore = errors.New("key rotation needs the store, the sealer and 
 // KeyRotator rotates the keys of one node, with the server running (Notary set)
 // or on a stopped data directory (Notary nil).
 type KeyRotator struct {
-	Store  *Store
-	Sealer *Sealer
-	Ring   *MasterKeyring
+	Store  *store.Store
+	Sealer *seal.Sealer
+	Ring   *seal.MasterKeyring
 	// Notary is the running notary, switched to the new audit key; nil offline.
 	Notary *Notary
 	// DataDir holds the node's audit key files.
@@ -49,7 +52,7 @@ type KeyRotator struct {
 // rotates the trust-cookie key, derived from it), the trust-cookie key, then the
 // audit key; each rotation is recorded as an event with ec as its context. It
 // stops at the first failure; what was rotated before stays rotated and recorded.
-func (r KeyRotator) Rotate(ctx context.Context, req KeyRotation, ec Context) (KeyRotationReport, error) {
+func (r KeyRotator) Rotate(ctx context.Context, req KeyRotation, ec events.Context) (KeyRotationReport, error) {
 	var rep KeyRotationReport
 	if r.Store == nil || r.Sealer == nil || r.Ring == nil {
 		return rep, ErrRotationStore
@@ -82,7 +85,7 @@ func (r KeyRotator) Rotate(ctx context.Context, req KeyRotation, ec Context) (Ke
 // keyring file before anything is wrapped under it, and the previous one stays
 // there until its grace is over (Sealer.RetireExpired), so a crash at any point
 // leaves every data key openable; running the rotation again finishes the job.
-func (r KeyRotator) rotateMaster(ctx context.Context, grace time.Duration, ec Context, masterBefore string, rep *KeyRotationReport) error {
+func (r KeyRotator) rotateMaster(ctx context.Context, grace time.Duration, ec events.Context, masterBefore string, rep *KeyRotationReport) error {
 	now := r.clock()
 	next, err := r.Ring.Rotate(now, grace, r.random())
 	if err != nil {
@@ -95,7 +98,7 @@ func (r KeyRotator) rotateMaster(ctx context.Context, grace time.Duration, ec Co
 	if err != nil {
 		return fmt.Errorf("re-wrap the data keys under the new master key (the keyring holds both keys, so every value still opens; run the rotation again to finish): %w", err)
 	}
-	e := &MasterKeyRotated{KeyID: next.ID, PreviousKeyID: masterBefore, PreviousValidUntil: now.Add(grace).UTC().Truncate(time.Second), DataKeys: n}
+	e := &events.MasterKeyRotated{KeyID: next.ID, PreviousKeyID: masterBefore, PreviousValidUntil: now.Add(grace).UTC().Truncate(time.Second), DataKeys: n}
 	if err := r.record(ctx, ec, e, rep); err != nil {
 		return err
 	}
@@ -105,14 +108,14 @@ func (r KeyRotator) rotateMaster(ctx context.Context, grace time.Duration, ec Co
 
 // rotateTrust records the next trust-key generation, derived from the current
 // master key.
-func (r KeyRotator) rotateTrust(ctx context.Context, grace time.Duration, ec Context, masterBefore string, rep *KeyRotationReport) error {
-	evs, _, err := r.Store.Load(ctx, AggSystem, KeysAggregateID)
+func (r KeyRotator) rotateTrust(ctx context.Context, grace time.Duration, ec events.Context, masterBefore string, rep *KeyRotationReport) error {
+	evs, _, err := r.Store.Load(ctx, events.AggSystem, events.KeysAggregateID)
 	if err != nil {
 		return fmt.Errorf("read the trust key generations: %w", err)
 	}
-	var st TrustKeyState
+	var st seal.TrustKeyState
 	for _, ev := range evs {
-		if e, err := Data[*TrustKeyRotated](ev); err == nil {
+		if e, err := events.Data[*events.TrustKeyRotated](ev); err == nil {
 			st.Apply(e)
 		}
 	}
@@ -120,7 +123,7 @@ func (r KeyRotator) rotateTrust(ctx context.Context, grace time.Duration, ec Con
 	if prevMaster == "" {
 		prevMaster = masterBefore
 	}
-	e := &TrustKeyRotated{
+	e := &events.TrustKeyRotated{
 		Generation: st.Current.Generation + 1, MasterKeyID: r.Ring.Current().ID,
 		PreviousGeneration: st.Current.Generation, PreviousMasterKeyID: prevMaster,
 		PreviousValidUntil: r.clock().Add(grace).UTC().Truncate(time.Second),
@@ -136,7 +139,7 @@ func (r KeyRotator) rotateTrust(ctx context.Context, grace time.Duration, ec Con
 // notary seals what it holds with the old key, the files and the event are
 // written, and the notary signs with the new key from then on, all without a
 // checkpoint in between.
-func (r KeyRotator) rotateAudit(ctx context.Context, ec Context, rep *KeyRotationReport) error {
+func (r KeyRotator) rotateAudit(ctx context.Context, ec events.Context, rep *KeyRotationReport) error {
 	_, next, err := ed25519.GenerateKey(r.random())
 	if err != nil {
 		return err
@@ -164,12 +167,12 @@ func (r KeyRotator) rotateAudit(ctx context.Context, ec Context, rep *KeyRotatio
 	return record(ctx, prev)
 }
 
-func (r KeyRotator) record(ctx context.Context, ec Context, p Payload, rep *KeyRotationReport) error {
-	ev, err := New(KeysAggregateID, r.clock(), ec, p)
+func (r KeyRotator) record(ctx context.Context, ec events.Context, p events.Payload, rep *KeyRotationReport) error {
+	ev, err := events.New(events.KeysAggregateID, r.clock(), ec, p)
 	if err != nil {
 		return err
 	}
-	seq, err := r.Store.Append(ctx, AnySeq, ev)
+	seq, err := r.Store.Append(ctx, store.AnySeq, ev)
 	if err != nil {
 		return fmt.Errorf("record %s: %w", p.EventType(), err)
 	}

@@ -1,7 +1,8 @@
-package events
+package seal
 
 import (
 	"fmt"
+	"github.com/jfguard/jfguard/events"
 	"time"
 )
 
@@ -32,7 +33,7 @@ type TrustKeyState struct {
 // Apply folds a rotation. A rotation to a generation that is not newer changes
 // nothing: two nodes rotating at once both record the next generation, derived
 // from the same master key, hence the same key.
-func (s *TrustKeyState) Apply(e *TrustKeyRotated) {
+func (s *TrustKeyState) Apply(e *events.TrustKeyRotated) {
 	if e.Generation <= s.Current.Generation {
 		return
 	}

@@ -1,15 +1,20 @@
-package events
+// Package store keeps jfguard's events in JetStream: the event stream and its
+// settings, append with optimistic concurrency, reads (straight from the embedded
+// server's block files when they are on this machine) and subscriptions.
+package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	fastjson "github.com/goccy/go-json"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	fastjson "github.com/goccy/go-json"
+	"github.com/jfguard/jfguard/events"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,8 +37,8 @@ var (
 	ErrWeakStream = errors.New("event stream settings are too weak")
 )
 
-// StoreOptions configure the event stream.
-type StoreOptions struct {
+// Options configure the event stream.
+type Options struct {
 	// Replicas of the stream in a NATS cluster; 1 for the embedded server.
 	Replicas int
 	// DuplicateWindow for idempotent publish (Nats-Msg-Id); default 2 minutes.
@@ -43,7 +48,7 @@ type StoreOptions struct {
 	LocalDir string
 	// Auth signs every appended event and checks every event read (Event.Auth). A
 	// store without one neither signs nor checks (tests, and tools reading a copy).
-	Auth *Authenticator
+	Auth *events.Authenticator
 }
 
 // Store appends events to JetStream and reads them back.
@@ -52,16 +57,16 @@ type Store struct {
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 	blockDir string
-	auth     *Authenticator
+	auth     *events.Authenticator
 	// OnAppend, when set, is told the last sequence of every successful append
 	// (projections use it for read-your-writes).
 	onAppend func(seq uint64)
 }
 
-// OpenStore creates the event stream if it does not exist and checks its settings
+// Open creates the event stream if it does not exist and checks its settings
 // when it does: a stream that allows deletes, purges, expiry or limits is refused,
 // because the stream is the audit log.
-func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, error) {
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -75,7 +80,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	cfg := jetstream.StreamConfig{
 		Name:              StreamName,
 		Description:       "jfguard events: the append-only audit log",
-		Subjects:          []string{SubjectPrefix + ".>"},
+		Subjects:          []string{events.SubjectPrefix + ".>"},
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		Discard:           jetstream.DiscardNew,
@@ -89,7 +94,7 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 		DenyPurge:         true,
 		AllowDirect:       true,
 	}
-	stream, err := ensureStream(ctx, js, cfg, CheckEventStream)
+	stream, err := EnsureStream(ctx, js, cfg, CheckEventStream)
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +105,11 @@ func OpenStore(ctx context.Context, nc *nats.Conn, opts StoreOptions) (*Store, e
 	return st, nil
 }
 
-// ensureStream creates a stream or, when it exists, runs check on its configuration.
+// EnsureStream creates a stream or, when it exists, runs check on its configuration.
 // Each try has its own timeout and failures are retried until ctx ends (or a minute
-// passes): in a cluster an answer can be lost while the meta leader changes.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) (jetstream.Stream, error) {
+// passes): in a cluster an answer can be lost while the meta leader changes. The
+// seal and audit packages open their streams (data keys, checkpoints) with it too.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, check func(jetstream.StreamConfig) error) (jetstream.Stream, error) {
 	deadline := time.Now().Add(time.Minute)
 	for attempt := 0; ; attempt++ {
 		stream, err := ensureStreamOnce(ctx, js, cfg)
@@ -214,14 +220,14 @@ func (s *Store) Conn() *nats.Conn { return s.nc }
 // This is as atomic as JetStream's atomic batch publish, which on a single-server
 // file stream stages every batch in an fsynced temporary store and costs milliseconds
 // per command.
-func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint64, error) {
+func (s *Store) Append(ctx context.Context, expected uint64, evs ...events.Event) (uint64, error) {
 	if len(evs) == 0 {
 		return 0, errors.New("append: no events")
 	}
 	agg, id := evs[0].Aggregate, evs[0].AggregateID
 	cmd := ""
 	if len(evs) > 1 {
-		cmd = NewID()
+		cmd = events.NewID()
 	}
 	var seq uint64
 	duplicates := 0
@@ -230,7 +236,7 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 			return 0, fmt.Errorf("append: events of %s.%s and %s.%s in one append", agg, id, ev.Aggregate, ev.AggregateID)
 		}
 		if cmd != "" && ev.Cmd == nil {
-			ev.Cmd = &CommandRef{ID: cmd, I: i + 1, N: len(evs)}
+			ev.Cmd = &events.CommandRef{ID: cmd, I: i + 1, N: len(evs)}
 		}
 		data, err := fastjson.Marshal(ev)
 		if err != nil {
@@ -240,7 +246,7 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		m.Data = data
 		m.Header.Set(jetstream.MsgIDHeader, ev.ID)
 		if s.auth != nil {
-			m.Header.Set(MACHeader, s.auth.Sign(data))
+			m.Header.Set(events.MACHeader, s.auth.Sign(data))
 		}
 		want := expected
 		if i > 0 {
@@ -255,7 +261,7 @@ func (s *Store) Append(ctx context.Context, expected uint64, evs ...Event) (uint
 		}
 		if want != AnySeq {
 			m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(want, 10))
-			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, AggregateSubject(agg, id))
+			m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, events.AggregateSubject(agg, id))
 		}
 		seq, err = s.publishOne(ctx, m)
 		if errors.Is(err, ErrDuplicate) {
@@ -304,16 +310,6 @@ func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
-// DecodeMsg turns a stream message into an event.
-func DecodeMsg(subject string, seq uint64, data []byte) (Event, error) {
-	var ev Event
-	if err := fastjson.Unmarshal(data, &ev); err != nil {
-		return Event{}, fmt.Errorf("decode event at sequence %d: %w", seq, err)
-	}
-	ev.Seq, ev.Subject = seq, subject
-	return ev, nil
-}
-
 // RawMsg is a stream message as stored, for integrity checks.
 type RawMsg struct {
 	Seq     uint64
@@ -325,27 +321,40 @@ type RawMsg struct {
 	Header  nats.Header
 }
 
+// AuthOf checks a stored message as the store does when it reads one: its MAC,
+// and that it sits on the subject its envelope names. a must not be nil (a store
+// without an authenticator checks nothing: see Store.Authenticator).
+func AuthOf(a *events.Authenticator, m RawMsg) events.Auth {
+	auth := a.Verify(m.Data, m.MAC)
+	if auth == events.AuthValid {
+		if ev, err := events.DecodeMsg(m.Subject, m.Seq, m.Data); err != nil || !ev.OnSubject(m.Subject) {
+			return events.AuthInvalid
+		}
+	}
+	return auth
+}
+
 // SetAuthenticator makes the store sign and check events from now on: for a program
 // that opens the store before its keys. Call it before anything is read or written.
-func (s *Store) SetAuthenticator(a *Authenticator) { s.auth = a }
+func (s *Store) SetAuthenticator(a *events.Authenticator) { s.auth = a }
 
 // Authenticator is the store's event authenticator, or nil.
-func (s *Store) Authenticator() *Authenticator { return s.auth }
+func (s *Store) Authenticator() *events.Authenticator { return s.auth }
 
 // undecodable is the envelope delivered for a stored message that is no event.
-func (s *Store) undecodable(m RawMsg) Event {
-	return Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: s.auth.check(m.Data, m.MAC), Stored: m.Time}
+func (s *Store) undecodable(m RawMsg) events.Event {
+	return events.Event{Seq: m.Seq, Subject: m.Subject, Type: TypeUndecodable, Auth: checkMAC(s.auth, m.Data, m.MAC), Stored: m.Time}
 }
 
 // decodeRaw turns a stored message into an event and checks its MAC.
-func (s *Store) decodeRaw(m RawMsg) (Event, error) {
-	ev, err := DecodeMsg(m.Subject, m.Seq, m.Data)
+func (s *Store) decodeRaw(m RawMsg) (events.Event, error) {
+	ev, err := events.DecodeMsg(m.Subject, m.Seq, m.Data)
 	if err != nil {
 		return ev, err
 	}
-	ev.Auth, ev.Stored = s.auth.check(m.Data, m.MAC), m.Time
-	if ev.Auth == AuthValid && !ev.OnSubject(m.Subject) {
-		ev.Auth = AuthInvalid // an authentic event moved to another subject
+	ev.Auth, ev.Stored = checkMAC(s.auth, m.Data, m.MAC), m.Time
+	if ev.Auth == events.AuthValid && !ev.OnSubject(m.Subject) {
+		ev.Auth = events.AuthInvalid // an authentic event moved to another subject
 	}
 	return ev, nil
 }
@@ -360,7 +369,7 @@ func (s *Store) ScanRaw(ctx context.Context, from uint64, fn func(RawMsg) error)
 // block files, the rest (or all of it, for a remote server) through the server.
 func (s *Store) scan(ctx context.Context, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
 	if s.blockDir == "" {
-		return scanStream(ctx, s.js, StreamName, filter, from, since, fn)
+		return ScanStream(ctx, s.js, StreamName, filter, from, since, fn)
 	}
 	upTo, err := s.LastSeq(ctx)
 	if err != nil {
@@ -388,13 +397,13 @@ func (s *Store) scan(ctx context.Context, filter string, from uint64, since *tim
 	if scanned == 0 {
 		sincePtr = since
 	}
-	rest, err := scanStream(ctx, s.js, StreamName, filter, max(from, scanned+1), sincePtr, fn)
+	rest, err := ScanStream(ctx, s.js, StreamName, filter, max(from, scanned+1), sincePtr, fn)
 	return max(delivered, rest), err
 }
 
 // Scan calls fn for every event from sequence from up to the end of the stream as it
 // is when Scan starts, and returns the last sequence it delivered.
-func (s *Store) Scan(ctx context.Context, from uint64, fn func(Event) error) (uint64, error) {
+func (s *Store) Scan(ctx context.Context, from uint64, fn func(events.Event) error) (uint64, error) {
 	return s.scanDecoded(ctx, "", from, nil, fn)
 }
 
@@ -404,7 +413,7 @@ const scanBatch = 512
 // decodeBatch is messages on their way through the decoders.
 type decodeBatch struct {
 	raws []RawMsg
-	evs  []Event
+	evs  []events.Event
 	err  error
 	done chan struct{}
 }
@@ -412,7 +421,7 @@ type decodeBatch struct {
 // scanDecoded scans and decodes the events (envelope and payload) on a pool of
 // goroutines, delivering them to fn in stream order. Decoding JSON is most of the
 // cost of a replay; spreading it over the cores keeps the fold itself the limit.
-func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, since *time.Time, fn func(Event) error) (uint64, error) {
+func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, since *time.Time, fn func(events.Event) error) (uint64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	workers := max(1, runtime.GOMAXPROCS(0))
@@ -421,7 +430,7 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 	for w := 0; w < workers; w++ {
 		go func() {
 			for b := range work {
-				b.evs = make([]Event, len(b.raws))
+				b.evs = make([]events.Event, len(b.raws))
 				for i, m := range b.raws {
 					ev, err := s.decodeRaw(m)
 					if err != nil {
@@ -429,8 +438,8 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 						// deliver an envelope that names the problem, as Subscribe does,
 						// so a fold counts it (or flags it as forged) and goes on.
 						ev, err = s.undecodable(m), nil
-					} else if p, derr := Decode(ev); derr == nil {
-						ev.decoded = p
+					} else {
+						ev.Predecode()
 					}
 					// A payload that does not decode (an unknown type, a forged or
 					// damaged message) is decoded again, and counted, by the fold.
@@ -512,9 +521,9 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 
 // Load returns every event of one aggregate instance in order, and the sequence of
 // its last event (0 when it has none): the expected sequence for the next append.
-func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64, error) {
-	var out []Event
-	last, err := s.scan(ctx, AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
+func (s *Store) Load(ctx context.Context, aggregate, id string) ([]events.Event, uint64, error) {
+	var out []events.Event
+	last, err := s.scan(ctx, events.AggregateSubject(aggregate, id), 1, nil, func(m RawMsg) error {
 		ev, err := s.decodeRaw(m)
 		if err != nil {
 			return err
@@ -527,7 +536,7 @@ func (s *Store) Load(ctx context.Context, aggregate, id string) ([]Event, uint64
 
 // ScanTime calls fn for the events stored between since (inclusive) and until
 // (exclusive; zero means now), optionally restricted to a subject filter.
-func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.Time, fn func(Event) error) error {
+func (s *Store) ScanTime(ctx context.Context, filter string, since, until time.Time, fn func(events.Event) error) error {
 	start := since
 	_, err := s.scan(ctx, filter, 0, &start, func(m RawMsg) error {
 		if !until.IsZero() && !m.Time.Before(until) {
@@ -562,7 +571,7 @@ func readRest(ctx context.Context, str jetstream.Stream, filter string, last, fr
 		m := RawMsg{Seq: sm.Sequence, Subject: sm.Subject, Data: sm.Data, Time: sm.Time.UTC(), Header: sm.Header}
 		if sm.Header != nil {
 			m.MsgID = sm.Header.Get(jetstream.MsgIDHeader)
-			m.MAC = sm.Header.Get(MACHeader)
+			m.MAC = sm.Header.Get(events.MACHeader)
 		}
 		if err := fn(m); err != nil {
 			if errors.Is(err, errStop) {
@@ -603,11 +612,15 @@ func (e *UnreadableError) Error() string {
 
 func (e *UnreadableError) Unwrap() error { return e.Err }
 
-// scanStream reads a stream with an ordered consumer until it has delivered every
+// ScanStream reads a stream with an ordered consumer until it has delivered every
 // message up to the stream's last sequence when the scan started. Messages are
 // handed from the client's delivery goroutine to this one through a buffer, so
-// decoding and folding overlap with delivery.
-func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
+// decoding and folding overlap with delivery. It reads any stream (the seal and
+// audit packages read theirs with it), optionally restricted to a subject filter,
+// from sequence from or the time since, and returns the last sequence delivered.
+// fn may return an error to stop; a message the store cannot load is reported as
+// an *UnreadableError.
+func ScanStream(ctx context.Context, js jetstream.JetStream, stream, filter string, from uint64, since *time.Time, fn func(RawMsg) error) (uint64, error) {
 	str, err := js.Stream(ctx, stream)
 	if err != nil {
 		return 0, fmt.Errorf("read stream %s: %w", stream, err)
@@ -651,7 +664,7 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
-			MAC:     msg.Headers().Get(MACHeader),
+			MAC:     msg.Headers().Get(events.MACHeader),
 			Time:    meta.Timestamp.UTC(),
 			Header:  msg.Headers(),
 		}
@@ -714,4 +727,12 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 			idle.Reset(2 * time.Second)
 		}
 	}
+}
+
+// checkMAC is Verify for a store that may have no authenticator.
+func checkMAC(a *events.Authenticator, data []byte, header string) events.Auth {
+	if a == nil {
+		return events.AuthUnchecked
+	}
+	return a.Verify(data, header)
 }

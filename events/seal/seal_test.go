@@ -1,4 +1,4 @@
-package events_test
+package seal_test
 
 import (
 	"bytes"
@@ -11,18 +11,22 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 func TestSealedValuesAreAbsentFromDiskAndShreddable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	ctx := context.Background()
-	master, err := events.LoadMasterKey("", dir)
+	master, err := seal.LoadMasterKey("", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := events.NewSealer(ctx, st.JetStream(), master, 1)
+	sealer, err := seal.NewSealer(ctx, st.JetStream(), master, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +57,9 @@ func TestSealedValuesAreAbsentFromDiskAndShreddable(t *testing.T) {
 
 	// Shred: the value is unreadable, even with a fresh sealer (no cache), while the
 	// event itself and the audit proof remain.
-	conn, st = startStore(t, dir)
-	sealer, _ = events.NewSealer(ctx, st.JetStream(), master, 1)
-	keys, _ := st.JetStream().Stream(ctx, events.KeysStream)
+	conn, st = eventstest.StartStore(t, dir)
+	sealer, _ = seal.NewSealer(ctx, st.JetStream(), master, 1)
+	keys, _ := st.JetStream().Stream(ctx, seal.KeysStream)
 	wrapped, err := keys.GetLastMsgForSubject(ctx, "jfguard.keys.u1")
 	if err != nil {
 		t.Fatal(err)
@@ -63,18 +67,18 @@ func TestSealedValuesAreAbsentFromDiskAndShreddable(t *testing.T) {
 	if err := sealer.Destroy(ctx, "u1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, seal.ErrShredded) {
 		t.Fatalf("after destroy: %v, want ErrShredded", err)
 	}
-	fresh, _ := events.NewSealer(ctx, st.JetStream(), master, 1)
-	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+	fresh, _ := seal.NewSealer(ctx, st.JetStream(), master, 1)
+	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, seal.ErrShredded) {
 		t.Fatalf("fresh sealer after destroy: %v, want ErrShredded", err)
 	}
 	// A new key for the same user does not bring old values back.
 	if _, err := fresh.Seal(ctx, "u1", []byte("new")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+	if _, err := fresh.Open(ctx, "u1", sealed); !errors.Is(err, seal.ErrShredded) {
 		t.Fatalf("after re-keying: %v, want ErrShredded", err)
 	}
 	evs, _, _ := st.Load(ctx, events.AggUser, "u1")
@@ -89,16 +93,16 @@ func TestSealedValuesAreAbsentFromDiskAndShreddable(t *testing.T) {
 
 func TestMasterKeyFromEnvironment(t *testing.T) {
 	t.Parallel()
-	if _, err := events.LoadMasterKey("not a key", t.TempDir()); err == nil {
+	if _, err := seal.LoadMasterKey("not a key", t.TempDir()); err == nil {
 		t.Fatal("a bad master key was accepted")
 	}
-	k, err := events.LoadMasterKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", t.TempDir())
+	k, err := seal.LoadMasterKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", t.TempDir())
 	if err != nil || len(k) != 32 || k[31] != 31 {
 		t.Fatalf("key = %v, %v", k, err)
 	}
 	dir := t.TempDir()
-	a, _ := events.LoadMasterKey("", dir)
-	b, _ := events.LoadMasterKey("", dir)
+	a, _ := seal.LoadMasterKey("", dir)
+	b, _ := seal.LoadMasterKey("", dir)
 	if !bytes.Equal(a, b) {
 		t.Fatal("the master key file is not reused")
 	}
@@ -131,11 +135,11 @@ func grepDir(t *testing.T, dir string, needle []byte) string {
 func TestShreddingKeepsTheAuditProof(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	ctx := context.Background()
-	master, _ := events.LoadMasterKey("", dir)
-	sealer, err := events.NewSealer(ctx, st.JetStream(), master, 1)
+	master, _ := seal.LoadMasterKey("", dir)
+	sealer, err := seal.NewSealer(ctx, st.JetStream(), master, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,20 +149,20 @@ func TestShreddingKeepsTheAuditProof(t *testing.T) {
 	if _, err := st.Append(ctx, 0, ev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, events.AnySeq, forgot); err != nil {
+	if _, err := st.Append(ctx, store.AnySeq, forgot); err != nil {
 		t.Fatal(err)
 	}
 	if err := sealer.Destroy(ctx, "u1"); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := events.LoadSigningKey(dir)
-	notary := events.NewNotary(st, key, events.NotaryOptions{Every: 2, Interval: time.Hour})
+	key, _ := audit.LoadSigningKey(dir)
+	notary := audit.NewNotary(st, key, audit.NotaryOptions{Every: 2, Interval: time.Hour})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- notary.Run(rctx) }()
 	// With a checkpoint every 2 events, both are sealed as soon as the notary sees them.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
+		rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
 		if err == nil && rep.SealedThrough == 2 {
 			break
 		}
@@ -167,11 +171,11 @@ func TestShreddingKeepsTheAuditProof(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
 	if err != nil || !rep.OK() || rep.SealedThrough != 2 {
 		t.Fatalf("verify after shredding: %+v %v", rep, err)
 	}
-	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, events.ErrShredded) {
+	if _, err := sealer.Open(ctx, "u1", sealed); !errors.Is(err, seal.ErrShredded) {
 		t.Fatalf("sealed value still readable: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -11,51 +11,29 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// startStore runs an embedded JetStream with file storage in a temp dir.
-func startStore(t *testing.T, dir string) (*broker.Conn, *events.Store) {
-	t.Helper()
-	conn, err := broker.Start(broker.Options{StoreDir: dir, Sync: broker.SyncInterval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := events.OpenStore(context.Background(), conn.NC, events.StoreOptions{LocalDir: dir})
-	if err != nil {
-		conn.Close()
-		t.Fatal(err)
-	}
-	return conn, st
-}
-
-func discovered(t *testing.T, user, name string) events.Event {
-	t.Helper()
-	ev, err := events.New(user, time.Now(), events.Context{Actor: "test"}, &events.UserDiscovered{Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
 
 func TestAppendLoadAndRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	ctx := context.Background()
-	seq, err := st.Append(ctx, 0, discovered(t, "u1", "alice"))
+	seq, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "alice"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, seq, discovered(t, "u1", "alice2")); err != nil {
+	if _, err := st.Append(ctx, seq, eventstest.Discovered(t, "u1", "alice2")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, 0, discovered(t, "u2", "bob")); err != nil {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u2", "bob")); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
 
-	conn, st = startStore(t, dir)
+	conn, st = eventstest.StartStore(t, dir)
 	defer conn.Close()
 	evs, last, err := st.Load(ctx, events.AggUser, "u1")
 	if err != nil {
@@ -75,17 +53,17 @@ func TestAppendLoadAndRestart(t *testing.T) {
 
 func TestAppendConflictAndBatchAtomicity(t *testing.T) {
 	t.Parallel()
-	conn, st := startStore(t, t.TempDir())
+	conn, st := eventstest.StartStore(t, t.TempDir())
 	defer conn.Close()
 	ctx := context.Background()
-	if _, err := st.Append(ctx, 0, discovered(t, "u1", "a")); err != nil {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "a")); err != nil {
 		t.Fatal(err)
 	}
 	// A stale expectation loses, for a single event and for a batch.
-	if _, err := st.Append(ctx, 0, discovered(t, "u1", "b")); !errors.Is(err, events.ErrConflict) {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "b")); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale single append: err = %v, want ErrConflict", err)
 	}
-	if _, err := st.Append(ctx, 0, discovered(t, "u1", "c"), discovered(t, "u1", "d")); !errors.Is(err, events.ErrConflict) {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "c"), eventstest.Discovered(t, "u1", "d")); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale batch append: err = %v, want ErrConflict", err)
 	}
 	evs, last, _ := st.Load(ctx, events.AggUser, "u1")
@@ -93,7 +71,7 @@ func TestAppendConflictAndBatchAtomicity(t *testing.T) {
 		t.Fatalf("a refused batch left %d events, want 1", len(evs))
 	}
 	// A fresh batch lands whole, in order.
-	seq, err := st.Append(ctx, last, discovered(t, "u1", "e"), discovered(t, "u1", "f"), discovered(t, "u1", "g"))
+	seq, err := st.Append(ctx, last, eventstest.Discovered(t, "u1", "e"), eventstest.Discovered(t, "u1", "f"), eventstest.Discovered(t, "u1", "g"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,28 +80,28 @@ func TestAppendConflictAndBatchAtomicity(t *testing.T) {
 		t.Fatalf("batch: %d events, last %d (append said %d)", len(evs), last, seq)
 	}
 	// Another aggregate is not affected by u1's sequence.
-	if _, err := st.Append(ctx, 0, discovered(t, "u2", "x")); err != nil {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u2", "x")); err != nil {
 		t.Fatalf("independent aggregate: %v", err)
 	}
 }
 
 func TestIdempotentPublish(t *testing.T) {
 	t.Parallel()
-	conn, st := startStore(t, t.TempDir())
+	conn, st := eventstest.StartStore(t, t.TempDir())
 	defer conn.Close()
 	ctx := context.Background()
-	ev := discovered(t, "u1", "a")
-	if _, err := st.Append(ctx, events.AnySeq, ev); err != nil {
+	ev := eventstest.Discovered(t, "u1", "a")
+	if _, err := st.Append(ctx, store.AnySeq, ev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, events.AnySeq, ev); !errors.Is(err, events.ErrDuplicate) {
+	if _, err := st.Append(ctx, store.AnySeq, ev); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("second publish of the same event: %v, want ErrDuplicate", err)
 	}
-	a, b := discovered(t, "u1", "b"), discovered(t, "u1", "c")
-	if _, err := st.Append(ctx, events.AnySeq, a, b); err != nil {
+	a, b := eventstest.Discovered(t, "u1", "b"), eventstest.Discovered(t, "u1", "c")
+	if _, err := st.Append(ctx, store.AnySeq, a, b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(ctx, events.AnySeq, a, b); !errors.Is(err, events.ErrDuplicate) {
+	if _, err := st.Append(ctx, store.AnySeq, a, b); !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("second publish of the same batch: %v, want ErrDuplicate", err)
 	}
 	evs, _, _ := st.Load(ctx, events.AggUser, "u1")
@@ -136,7 +114,7 @@ func TestIdempotentPublish(t *testing.T) {
 // fresh state after a conflict; every decision lands exactly once.
 func TestParallelWritersNoLostUpdates(t *testing.T) {
 	t.Parallel()
-	conn, st := startStore(t, t.TempDir())
+	conn, st := eventstest.StartStore(t, t.TempDir())
 	defer conn.Close()
 	ctx := context.Background()
 	const writers, each = 8, 10
@@ -159,8 +137,8 @@ func TestParallelWritersNoLostUpdates(t *testing.T) {
 						return
 					}
 					name := fmt.Sprintf("v%d", len(evs)+1) // decision depends on state
-					_, err = st.Append(ctx, last, discovered(t, "shared", name))
-					if errors.Is(err, events.ErrConflict) {
+					_, err = st.Append(ctx, last, eventstest.Discovered(t, "shared", name))
+					if errors.Is(err, store.ErrConflict) {
 						mu.Lock()
 						conflicts++
 						mu.Unlock()
@@ -199,14 +177,14 @@ func TestWeakStreamRefused(t *testing.T) {
 	defer conn.Close()
 	js, _ := jetstream.New(conn.NC)
 	_, err = js.CreateStream(context.Background(), jetstream.StreamConfig{
-		Name: events.StreamName, Subjects: []string{"jfguard.events.>"}, Storage: jetstream.FileStorage,
+		Name: store.StreamName, Subjects: []string{"jfguard.events.>"}, Storage: jetstream.FileStorage,
 		MaxAge: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = events.OpenStore(context.Background(), conn.NC, events.StoreOptions{})
-	if !errors.Is(err, events.ErrWeakStream) {
+	_, err = store.Open(context.Background(), conn.NC, store.Options{})
+	if !errors.Is(err, store.ErrWeakStream) {
 		t.Fatalf("err = %v, want ErrWeakStream", err)
 	}
 	for _, want := range []string{"deny_delete is off", "deny_purge is off", "max_age is set", "Fix:"} {
@@ -218,13 +196,13 @@ func TestWeakStreamRefused(t *testing.T) {
 
 func TestStreamRefusesDeleteAndPurge(t *testing.T) {
 	t.Parallel()
-	conn, st := startStore(t, t.TempDir())
+	conn, st := eventstest.StartStore(t, t.TempDir())
 	defer conn.Close()
 	ctx := context.Background()
-	if _, err := st.Append(ctx, 0, discovered(t, "u1", "a")); err != nil {
+	if _, err := st.Append(ctx, 0, eventstest.Discovered(t, "u1", "a")); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := st.JetStream().Stream(ctx, events.StreamName)
+	s, _ := st.JetStream().Stream(ctx, store.StreamName)
 	if err := s.DeleteMsg(ctx, 1); err == nil {
 		t.Fatal("deleting an event succeeded")
 	}

@@ -1,4 +1,4 @@
-package events
+package store
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jfguard/jfguard/events"
 	"github.com/minio/highwayhash"
 )
 
@@ -157,7 +158,7 @@ func scanBlocks(dir, stream, filter string, from, upTo uint64, since time.Time, 
 				return last, delivered, nil // damaged: the server decides what it delivers
 			}
 			expect = seq + 1
-			m := RawMsg{Seq: seq, Subject: string(subject), Data: data, MsgID: headerValue(hdr, "Nats-Msg-Id"), MAC: headerValue(hdr, MACHeader), Time: time.Unix(0, ts).UTC()}
+			m := RawMsg{Seq: seq, Subject: string(subject), Data: data, MsgID: headerValue(hdr, "Nats-Msg-Id"), MAC: headerValue(hdr, events.MACHeader), Time: time.Unix(0, ts).UTC()}
 			if (filter != "" && !subjectMatches(filter, m.Subject)) || (!since.IsZero() && m.Time.Before(since)) {
 				last = seq
 				if seq == upTo {

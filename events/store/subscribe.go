@@ -1,9 +1,10 @@
-package events
+package store
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/jfguard/jfguard/events"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -18,7 +19,7 @@ func (s *Subscription) Stop() { s.cc.Stop() }
 // Subscribe delivers every event from sequence from (inclusive; 0 or 1 for the
 // beginning) in stream order, then keeps delivering new ones, optionally restricted
 // to subject filters. fn runs on one goroutine at a time.
-func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn func(Event)) (*Subscription, error) {
+func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn func(events.Event)) (*Subscription, error) {
 	return s.SubscribeRaw(ctx, from, filters, func(m RawMsg) {
 		ev, err := s.decodeRaw(m)
 		if err != nil {
@@ -54,7 +55,7 @@ func (s *Store) SubscribeRaw(ctx context.Context, from uint64, filters []string,
 			Subject: msg.Subject(),
 			Data:    msg.Data(),
 			MsgID:   msg.Headers().Get(jetstream.MsgIDHeader),
-			MAC:     msg.Headers().Get(MACHeader),
+			MAC:     msg.Headers().Get(events.MACHeader),
 			Time:    meta.Timestamp.UTC(),
 		})
 	}, jetstream.PullMaxMessages(4096))

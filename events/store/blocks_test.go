@@ -1,4 +1,4 @@
-package events_test
+package store_test
 
 import (
 	"context"
@@ -11,15 +11,17 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/store"
 )
 
 // collect reads the whole stream (or a part) through a store.
-func collect(t *testing.T, st *events.Store, from uint64, filter string) []events.RawMsg {
+func collect(t *testing.T, st *store.Store, from uint64, filter string) []store.RawMsg {
 	t.Helper()
-	var out []events.RawMsg
+	var out []store.RawMsg
 	var err error
 	if filter == "" {
-		_, err = st.ScanRaw(context.Background(), from, func(m events.RawMsg) error {
+		_, err = st.ScanRaw(context.Background(), from, func(m store.RawMsg) error {
 			m.Header = nil
 			m.Data = append([]byte(nil), m.Data...)
 			out = append(out, m)
@@ -29,7 +31,7 @@ func collect(t *testing.T, st *events.Store, from uint64, filter string) []event
 		var evs []events.Event
 		evs, _, err = st.Load(context.Background(), events.AggUser, filter)
 		for _, ev := range evs {
-			out = append(out, events.RawMsg{Seq: ev.Seq, Subject: ev.Subject, MsgID: ev.ID})
+			out = append(out, store.RawMsg{Seq: ev.Seq, Subject: ev.Subject, MsgID: ev.ID})
 		}
 	}
 	if err != nil {
@@ -50,13 +52,13 @@ func TestBlockReadsMatchTheServer(t *testing.T) {
 	}
 	defer conn.Close()
 	ctx := context.Background()
-	direct, err := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: dir})
+	direct, err := store.Open(ctx, conn.NC, store.Options{LocalDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, _ := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+	server, _ := store.Open(ctx, conn.NC, store.Options{})
 	for i := 0; i < 3000; i++ {
-		if _, err := direct.Append(ctx, events.AnySeq, discovered(t, fmt.Sprintf("u%d", i%5), fmt.Sprintf("n%d", i))); err != nil {
+		if _, err := direct.Append(ctx, store.AnySeq, eventstest.Discovered(t, fmt.Sprintf("u%d", i%5), fmt.Sprintf("n%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,12 +90,12 @@ func TestBlockReadsAcrossBlocks(t *testing.T) {
 	}
 	defer conn.Close()
 	ctx := context.Background()
-	direct, _ := events.OpenStore(ctx, conn.NC, events.StoreOptions{LocalDir: dir})
-	server, _ := events.OpenStore(ctx, conn.NC, events.StoreOptions{})
+	direct, _ := store.Open(ctx, conn.NC, store.Options{LocalDir: dir})
+	server, _ := store.Open(ctx, conn.NC, store.Options{})
 	js := direct.JetStream()
 	pad := strings.Repeat("x", 900)
 	for i := 0; i < 12000; i++ {
-		ev := discovered(t, fmt.Sprintf("u%d", i%7), pad)
+		ev := eventstest.Discovered(t, fmt.Sprintf("u%d", i%7), pad)
 		data, _ := json.Marshal(ev)
 		if _, err := js.PublishAsync(ev.PublishSubject(), data); err != nil {
 			t.Fatal(err)
@@ -103,7 +105,7 @@ func TestBlockReadsAcrossBlocks(t *testing.T) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	files, _ := filepath.Glob(filepath.Join(dir, "jetstream", "$G", "streams", events.StreamName, "msgs", "*.blk"))
+	files, _ := filepath.Glob(filepath.Join(dir, "jetstream", "$G", "streams", store.StreamName, "msgs", "*.blk"))
 	if len(files) < 2 {
 		t.Fatalf("%d block files; the test needs several", len(files))
 	}

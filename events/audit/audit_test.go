@@ -1,4 +1,4 @@
-package events_test
+package audit_test
 
 import (
 	"bytes"
@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/minio/highwayhash"
 )
 
@@ -21,18 +23,18 @@ import (
 // all, and stops everything cleanly.
 func sealAll(t *testing.T, dir string, n, every int) ed25519.PublicKey {
 	t.Helper()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	ctx := context.Background()
-	key, err := events.LoadSigningKey(dir)
+	key, err := audit.LoadSigningKey(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		if _, err := st.Append(ctx, events.AnySeq, discovered(t, fmt.Sprintf("u%d", i%7), fmt.Sprintf("name-%06d", i))); err != nil {
+		if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, fmt.Sprintf("u%d", i%7), fmt.Sprintf("name-%06d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	notary := events.NewNotary(st, key, events.NotaryOptions{Every: every, Interval: time.Hour})
+	notary := audit.NewNotary(st, key, audit.NotaryOptions{Every: every, Interval: time.Hour})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- notary.Run(rctx) }()
@@ -40,7 +42,7 @@ func sealAll(t *testing.T, dir string, n, every int) ed25519.PublicKey {
 	// flush on shutdown seals the rest.
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
+		rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{notary.PublicKey()}})
 		if err == nil && rep.SealedThrough >= uint64(n/every*every) {
 			break
 		}
@@ -54,11 +56,11 @@ func sealAll(t *testing.T, dir string, n, every int) ed25519.PublicKey {
 	return notary.PublicKey()
 }
 
-func verifyDir(t *testing.T, dir string, pub ed25519.PublicKey) events.VerifyReport {
+func verifyDir(t *testing.T, dir string, pub ed25519.PublicKey) audit.VerifyReport {
 	t.Helper()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
-	rep, err := events.Verify(context.Background(), st, events.VerifyOptions{Keys: []ed25519.PublicKey{pub}})
+	rep, err := audit.Verify(context.Background(), st, audit.VerifyOptions{Keys: []ed25519.PublicKey{pub}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestVerifyDetectsOnDiskTampering(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			pub := sealAll(t, dir, 1500, 1000)
-			blk := findBlock(t, dir, events.StreamName)
+			blk := findBlock(t, dir, store.StreamName)
 			b, err := os.ReadFile(blk)
 			if err != nil {
 				t.Fatal(err)
@@ -172,7 +174,7 @@ func findRecord(t *testing.T, b []byte, contains string) record {
 // reChecksum recomputes a record's checksum the way the file store does (HighwayHash
 // keyed by the stream name and block index), so the server accepts the forgery.
 func reChecksum(b []byte, r record) {
-	key := sha256.Sum256([]byte(events.StreamName + "-1"))
+	key := sha256.Sum256([]byte(store.StreamName + "-1"))
 	hh, _ := highwayhash.New64(key[:])
 	rec := b[r.start:r.end]
 	hasHdr := binary.LittleEndian.Uint32(rec)&(1<<31) != 0
@@ -211,7 +213,7 @@ func findBlock(t *testing.T, dir, stream string) string {
 func removeIndexes(t *testing.T, dir string) {
 	t.Helper()
 	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && strings.Contains(p, "/"+events.StreamName+"/") && (strings.HasSuffix(p, "index.db") || strings.HasSuffix(p, ".idx")) {
+		if err == nil && strings.Contains(p, "/"+store.StreamName+"/") && (strings.HasSuffix(p, "index.db") || strings.HasSuffix(p, ".idx")) {
 			os.Remove(p)
 		}
 		return nil
@@ -223,13 +225,13 @@ func removeIndexes(t *testing.T, dir string) {
 func TestNotaryStoppedAtOnceIsNoFailure(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
-	key, _ := events.LoadSigningKey(dir)
+	key, _ := audit.LoadSigningKey(dir)
 	for i := 0; i < 20; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- events.NewNotary(st, key, events.NotaryOptions{}).Run(ctx) }()
+		go func() { done <- audit.NewNotary(st, key, audit.NotaryOptions{}).Run(ctx) }()
 		if i%2 == 0 {
 			cancel()
 		} else {
@@ -250,19 +252,19 @@ func TestNotaryStoppedAtOnceIsNoFailure(t *testing.T) {
 func TestTwoNotariesSealingTheSameRange(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	conn, st := startStore(t, dir)
+	conn, st := eventstest.StartStore(t, dir)
 	defer conn.Close()
 	ctx := context.Background()
-	if _, err := events.OpenAuditStream(ctx, st.JetStream(), 1); err != nil {
+	if _, err := audit.OpenStream(ctx, st.JetStream(), 1); err != nil {
 		t.Fatal(err)
 	}
 	_, keyA, _ := ed25519.GenerateKey(nil)
 	_, keyB, _ := ed25519.GenerateKey(nil)
-	a := events.NewNotary(st, keyA, events.NotaryOptions{Every: 1000, Interval: time.Hour})
-	b := events.NewNotary(st, keyB, events.NotaryOptions{Every: 1000, Interval: time.Hour})
+	a := audit.NewNotary(st, keyA, audit.NotaryOptions{Every: 1000, Interval: time.Hour})
+	b := audit.NewNotary(st, keyB, audit.NotaryOptions{Every: 1000, Interval: time.Hour})
 	append := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := st.Append(ctx, events.AnySeq, discovered(t, "u1", fmt.Sprintf("n%d", i))); err != nil {
+			if _, err := st.Append(ctx, store.AnySeq, eventstest.Discovered(t, "u1", fmt.Sprintf("n%d", i))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -273,7 +275,7 @@ func TestTwoNotariesSealingTheSameRange(t *testing.T) {
 	doneA, doneB := make(chan error, 1), make(chan error, 1)
 	go func() { doneA <- a.Run(rctx) }()
 	go func() { doneB <- b.Run(rctx) }()
-	sealed := func(want uint64, first, second *events.Notary) {
+	sealed := func(want uint64, first, second *audit.Notary) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -281,7 +283,7 @@ func TestTwoNotariesSealingTheSameRange(t *testing.T) {
 			if errA != nil || errB != nil {
 				t.Fatalf("flush: %v %v", errA, errB)
 			}
-			rep, err := events.Verify(ctx, st, events.VerifyOptions{Keys: []ed25519.PublicKey{a.PublicKey(), b.PublicKey()}})
+			rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []ed25519.PublicKey{a.PublicKey(), b.PublicKey()}})
 			if err == nil && rep.SealedThrough >= want {
 				if !rep.OK() {
 					t.Fatalf("after two notaries sealed through %d: %+v", want, rep)

@@ -1,6 +1,10 @@
-package events
+// Package audit keeps the event stream's integrity: the hash chain over every
+// event, the checkpoints a notary signs over it, their verification, and the
+// rotation of the master, trust-cookie and checkpoint keys.
+package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -18,13 +22,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/internal/keyfile"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Audit stream: signed checkpoints over the event stream.
 const (
-	AuditStreamName = "JFGUARD_AUDIT"
+	StreamName      = "JFGUARD_AUDIT"
 	auditSubject    = "jfguard.audit.checkpoint"
 	signatureHeader = "Jfguard-Signature"
 	digestLen       = 16 // bytes of each event digest kept in a checkpoint
@@ -46,7 +53,7 @@ type Checkpoint struct {
 
 // EventDigest is the integrity digest of one stored event: its position, subject,
 // message id, storage time and bytes.
-func EventDigest(m RawMsg) [32]byte {
+func EventDigest(m store.RawMsg) [32]byte {
 	h := sha256.New()
 	var b [8]byte
 	h.Write([]byte("jfguard-audit-v1\n"))
@@ -85,7 +92,7 @@ func LoadSigningKey(dataDir string) (ed25519.PrivateKey, error) {
 			return nil, err
 		}
 		enc := base64.StdEncoding.EncodeToString(priv.Seed()) + "\n"
-		if err := writeFileExclusive(path, []byte(enc)); err != nil {
+		if err := keyfile.WriteExclusive(path, []byte(enc)); err != nil {
 			if errors.Is(err, os.ErrExist) {
 				return LoadSigningKey(dataDir)
 			}
@@ -107,9 +114,9 @@ func LoadSigningKey(dataDir string) (ed25519.PrivateKey, error) {
 // before its current one, oldest first.
 const auditPubFile = "audit.pub"
 
-// LoadAuditKeys returns the node's checkpoint key (dataDir/audit.key, created on
+// LoadKeys returns the node's checkpoint key (dataDir/audit.key, created on
 // first start) and the public keys it used before (dataDir/audit.pub), oldest first.
-func LoadAuditKeys(dataDir string) (ed25519.PrivateKey, []ed25519.PublicKey, error) {
+func LoadKeys(dataDir string) (ed25519.PrivateKey, []ed25519.PublicKey, error) {
 	priv, err := LoadSigningKey(dataDir)
 	if err != nil {
 		return nil, nil, err
@@ -157,7 +164,7 @@ func writeAuditKey(dataDir string, prev, next ed25519.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("record the previous audit key: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dataDir, "audit.key"), []byte(base64.StdEncoding.EncodeToString(next.Seed())+"\n"))
+	return keyfile.WriteAtomic(filepath.Join(dataDir, "audit.key"), []byte(base64.StdEncoding.EncodeToString(next.Seed())+"\n"))
 }
 
 // AuditKeyRotationMessage is what both keys of an audit key rotation sign.
@@ -167,8 +174,8 @@ func AuditKeyRotationMessage(node, previousKey, key string) []byte {
 
 // NewAuditKeyRotated records that node's checkpoint key changes from prev to next,
 // signed by both.
-func NewAuditKeyRotated(node string, prev, next ed25519.PrivateKey) *AuditKeyRotated {
-	e := &AuditKeyRotated{
+func NewAuditKeyRotated(node string, prev, next ed25519.PrivateKey) *events.AuditKeyRotated {
+	e := &events.AuditKeyRotated{
 		Node:        node,
 		PreviousKey: FormatPublicKey(prev.Public().(ed25519.PublicKey)),
 		Key:         FormatPublicKey(next.Public().(ed25519.PublicKey)),
@@ -179,8 +186,8 @@ func NewAuditKeyRotated(node string, prev, next ed25519.PrivateKey) *AuditKeyRot
 	return e
 }
 
-// signed reports whether both keys named in the rotation signed it.
-func (e *AuditKeyRotated) signed() bool {
+// rotationSigned reports whether both keys named in the rotation signed it.
+func rotationSigned(e *events.AuditKeyRotated) bool {
 	prev, err1 := ParsePublicKey(e.PreviousKey)
 	next, err2 := ParsePublicKey(e.Key)
 	psig, err3 := base64.StdEncoding.DecodeString(e.PreviousSignature)
@@ -208,14 +215,14 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	return b, nil
 }
 
-// OpenAuditStream creates or checks the checkpoint stream; like the event stream it
+// OpenStream creates or checks the checkpoint stream; like the event stream it
 // must refuse deletes and purges.
-func OpenAuditStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+func OpenStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
 	if replicas <= 0 {
 		replicas = 1
 	}
-	return ensureStream(ctx, js, jetstream.StreamConfig{
-		Name:        AuditStreamName,
+	return store.EnsureStream(ctx, js, jetstream.StreamConfig{
+		Name:        StreamName,
 		Description: "jfguard signed audit checkpoints over JFGUARD_EVENTS",
 		Subjects:    []string{"jfguard.audit.>"},
 		Storage:     jetstream.FileStorage,
@@ -227,7 +234,7 @@ func OpenAuditStream(ctx context.Context, js jetstream.JetStream, replicas int) 
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
-	}, CheckEventStream)
+	}, store.CheckEventStream)
 }
 
 // NotaryOptions tune how often checkpoints are written.
@@ -242,7 +249,7 @@ type NotaryOptions struct {
 // if the audit stream has not moved since the notary last read it, so exactly one
 // node's checkpoint covers each range.
 type Notary struct {
-	store *Store
+	store *store.Store
 	js    jetstream.JetStream
 	key   ed25519.PrivateKey
 	opts  NotaryOptions
@@ -264,7 +271,7 @@ type checkpointPos struct {
 }
 
 // NewNotary prepares a notary; Run starts it.
-func NewNotary(store *Store, key ed25519.PrivateKey, opts NotaryOptions) *Notary {
+func NewNotary(st *store.Store, key ed25519.PrivateKey, opts NotaryOptions) *Notary {
 	if opts.Every <= 0 {
 		opts.Every = 1000
 	}
@@ -275,7 +282,7 @@ func NewNotary(store *Store, key ed25519.PrivateKey, opts NotaryOptions) *Notary
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Notary{store: store, js: store.js, key: key, opts: opts, log: log}
+	return &Notary{store: st, js: st.JetStream(), key: key, opts: opts, log: log}
 }
 
 // PublicKey is the key verifiers need.
@@ -306,7 +313,7 @@ func (n *Notary) Rotate(ctx context.Context, next ed25519.PrivateKey, record fun
 
 // loadLast reads the newest checkpoint.
 func (n *Notary) loadLast(ctx context.Context) (checkpointPos, error) {
-	stream, err := n.js.Stream(ctx, AuditStreamName)
+	stream, err := n.js.Stream(ctx, StreamName)
 	if err != nil {
 		return checkpointPos{}, err
 	}
@@ -359,13 +366,13 @@ func (n *Notary) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if _, err := OpenAuditStream(ctx, n.js, 0); err != nil {
+	if _, err := OpenStream(ctx, n.js, 0); err != nil {
 		return stopped(err)
 	}
 	if err := n.reset(ctx); err != nil {
 		return stopped(err)
 	}
-	msgs := make(chan RawMsg, 8192)
+	msgs := make(chan store.RawMsg, 8192)
 	sub, err := n.subscribe(ctx, msgs)
 	if err != nil {
 		return stopped(err)
@@ -403,11 +410,11 @@ func (n *Notary) Run(ctx context.Context) error {
 	}
 }
 
-func (n *Notary) subscribe(ctx context.Context, msgs chan<- RawMsg) (*Subscription, error) {
+func (n *Notary) subscribe(ctx context.Context, msgs chan<- store.RawMsg) (*store.Subscription, error) {
 	n.mu.Lock()
 	from := n.nextSeq
 	n.mu.Unlock()
-	return n.store.SubscribeRaw(ctx, from, nil, func(m RawMsg) {
+	return n.store.SubscribeRaw(ctx, from, nil, func(m store.RawMsg) {
 		// Copy: the message buffer is reused by the client.
 		m.Data = append([]byte(nil), m.Data...)
 		select {
@@ -444,7 +451,7 @@ func (n *Notary) lastCheckpointTime() time.Time {
 	return n.lastTime
 }
 
-func (n *Notary) add(m RawMsg) {
+func (n *Notary) add(m store.RawMsg) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if m.Seq < n.nextSeq {
@@ -489,7 +496,7 @@ func (n *Notary) flushLocked(ctx context.Context) error {
 		digests = append(digests, d[:digestLen]...)
 	}
 	cp := Checkpoint{
-		V: 1, Stream: StreamName, FromSeq: from, ToSeq: to,
+		V: 1, Stream: store.StreamName, FromSeq: from, ToSeq: to,
 		Prev: n.last.bodyHash, Head: fmt.Sprintf("%x", n.head),
 		Digests: base64.StdEncoding.EncodeToString(digests),
 		Time:    time.Now().UTC(), Key: FormatPublicKey(n.key.Public().(ed25519.PublicKey)),
@@ -600,18 +607,19 @@ type verifiedCheckpoint struct {
 // Verify recomputes every event's digest and the hash chain and checks them against
 // the signed checkpoints. It names the first sequence that was altered, removed or
 // reordered.
-func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport, error) {
-	rep := VerifyReport{MACsChecked: store.auth != nil}
-	var replays ReplayGuard
-	keys, err := loadAuditKeyHistory(ctx, store, opts.Keys, &rep)
+func Verify(ctx context.Context, st *store.Store, opts VerifyOptions) (VerifyReport, error) {
+	auth := st.Authenticator()
+	rep := VerifyReport{MACsChecked: auth != nil}
+	var replays events.ReplayGuard
+	keys, err := loadAuditKeyHistory(ctx, st, opts.Keys, &rep)
 	if err != nil {
 		return rep, err
 	}
-	cps, err := readCheckpoints(ctx, store.js, keys, &rep)
+	cps, err := readCheckpoints(ctx, st.JetStream(), keys, &rep)
 	if err != nil {
 		return rep, err
 	}
-	total, err := store.LastSeq(ctx)
+	total, err := st.LastSeq(ctx)
 	if err != nil {
 		return rep, err
 	}
@@ -624,7 +632,7 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 	var head [32]byte
 	expect := uint64(1)
 	ci := 0
-	_, err = store.ScanRaw(ctx, 1, func(m RawMsg) error {
+	_, err = st.ScanRaw(ctx, 1, func(m store.RawMsg) error {
 		for expect < m.Seq {
 			rep.fail(expect, "event %d is missing from the stream", expect)
 			head = chain(head, [32]byte{})
@@ -634,18 +642,18 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 			rep.fail(m.Seq, "event %d appears out of order", m.Seq)
 			return nil
 		}
-		if store.auth != nil {
-			a := authOfRaw(store.auth, m)
-			if a == AuthValid {
-				if ev, err := DecodeMsg(m.Subject, m.Seq, m.Data); err == nil && replays.Replayed(ev.ID, ev.Time, m.Time) {
-					a = AuthReplayed
+		if auth != nil {
+			a := store.AuthOf(auth, m)
+			if a == events.AuthValid {
+				if ev, err := events.DecodeMsg(m.Subject, m.Seq, m.Data); err == nil && replays.Replayed(ev.ID, ev.Time, m.Time) {
+					a = events.AuthReplayed
 				}
 			}
-			if a != AuthValid {
+			if a != events.AuthValid {
 				if len(rep.Forged) < 1000 {
 					rep.Forged = append(rep.Forged, m.Seq)
 				}
-				if a == AuthReplayed {
+				if a == events.AuthReplayed {
 					rep.fail(m.Seq, "event %d on %s is a copy of an event jfguard wrote earlier, appended again (replayed); the fold never applied it", m.Seq, m.Subject)
 				} else {
 					rep.fail(m.Seq, "event %d on %s has a %s MAC: it was not written by jfguard (forged or altered); the fold never applied it", m.Seq, m.Subject, a)
@@ -660,7 +668,7 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 		if ci < len(cps) && cps[ci].FromSeq <= m.Seq {
 			cp := cps[ci]
 			off := (m.Seq - cp.FromSeq) * digestLen
-			if !bytesEqual(cp.digests[off:off+digestLen], d[:digestLen]) {
+			if !bytes.Equal(cp.digests[off:off+digestLen], d[:digestLen]) {
 				rep.fail(m.Seq, "event %d does not match checkpoint %d-%d: it was altered or replaced", m.Seq, cp.FromSeq, cp.ToSeq)
 			}
 			if m.Seq == cp.ToSeq && head != cp.head {
@@ -674,7 +682,7 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 		}
 		return nil
 	})
-	var unreadable *UnreadableError
+	var unreadable *store.UnreadableError
 	if errors.As(err, &unreadable) {
 		rep.fail(unreadable.Seq, "event %d cannot be read from the store: its file was damaged or edited", unreadable.Seq)
 		return rep, nil
@@ -694,18 +702,6 @@ func Verify(ctx context.Context, store *Store, opts VerifyOptions) (VerifyReport
 	return rep, nil
 }
 
-func bytesEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // auditKeyHistory is what the log says about checkpoint keys: which keys are
 // trusted, and from which event on a key is retired.
 type auditKeyHistory struct {
@@ -722,21 +718,21 @@ type auditKeyHistory struct {
 // that should no longer exist, by a thief or a forgotten node, and fails. A
 // rotation its keys did not sign, or one of a key retired before, is a forgery and
 // fails too.
-func loadAuditKeyHistory(ctx context.Context, store *Store, keys []ed25519.PublicKey, rep *VerifyReport) (auditKeyHistory, error) {
+func loadAuditKeyHistory(ctx context.Context, st *store.Store, keys []ed25519.PublicKey, rep *VerifyReport) (auditKeyHistory, error) {
 	h := auditKeyHistory{retired: map[string]uint64{}}
-	evs, _, err := store.Load(ctx, AggSystem, KeysAggregateID)
-	var unreadable *UnreadableError
+	evs, _, err := st.Load(ctx, events.AggSystem, events.KeysAggregateID)
+	var unreadable *store.UnreadableError
 	if err != nil && !errors.As(err, &unreadable) {
 		return h, fmt.Errorf("read the audit key rotations: %w", err)
 	}
 	type rotation struct{ prev, next string }
 	var rotations []rotation
 	for _, ev := range evs {
-		if ev.Type != "audit_key_rotated" {
+		if ev.Type != events.TypeAuditKeyRotated {
 			continue
 		}
-		e, err := Data[*AuditKeyRotated](ev)
-		if err != nil || !e.signed() {
+		e, err := events.Data[*events.AuditKeyRotated](ev)
+		if err != nil || !rotationSigned(e) {
 			rep.fail(ev.Seq, "event %d records an audit key rotation its keys did not sign", ev.Seq)
 			continue
 		}
@@ -786,7 +782,7 @@ func readCheckpoints(ctx context.Context, js jetstream.JetStream, keys auditKeyH
 	var out []verifiedCheckpoint
 	prevHash := ""
 	var prevTo uint64
-	_, err := scanStream(ctx, js, AuditStreamName, "", 1, nil, func(m RawMsg) error {
+	_, err := store.ScanStream(ctx, js, StreamName, "", 1, nil, func(m store.RawMsg) error {
 		rep.Checkpoints++
 		var cp Checkpoint
 		if err := json.Unmarshal(m.Data, &cp); err != nil {
