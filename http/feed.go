@@ -88,13 +88,19 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 	}
 }
 
-// eventView is an event as external readers see it: the envelope plus its position.
+// eventView is an event as external readers see it: the envelope plus its position,
+// and for an address block's event the address or prefix its aggregate id stands for
+// (`address`), so readers need not reverse the subject-safe encoding.
 func eventView(ev events.Event) map[string]any {
-	return map[string]any{
+	v := map[string]any{
 		"seq": ev.Seq, "id": ev.ID, "type": ev.Type, "time": ev.Time, "aggregate": ev.Aggregate,
 		"aggregate_id": ev.AggregateID, "actor": ev.Actor, "ip": ev.IP, "device": ev.Device,
 		"data": ev.Data, "v": ev.V,
 	}
+	if ev.Aggregate == events.AggIP {
+		v["address"] = events.IPFromAggregateID(ev.AggregateID)
+	}
+	return v
 }
 
 // apiKeyUsage reports the requests made with each API key since start.

@@ -508,7 +508,7 @@
 
     // Where from: the address, then the app and device that sent the request.
     var from = el('span', 'from');
-    var ip = ev.ip || (ev.aggregate === 'ip' ? ev.aggregate_id.replace(/_/g, '.') : '');
+    var ip = ev.ip || ev.address || '';
     if (ip) {
       var where = filterButton(ip, 'Show only events of ' + ip, function () { J.$('filter-ip').value = ip; });
       where.classList.add('mono');
@@ -630,7 +630,7 @@
     if (filter.user && !(ev.aggregate === 'user' && ev.aggregate_id === filter.user) && ev.actor !== filter.user) {
       return false;
     }
-    if (filter.ip && ev.ip !== filter.ip && !(ev.aggregate === 'ip' && ev.aggregate_id === filter.ip.replace(/\./g, '_'))) {
+    if (filter.ip && ev.ip !== filter.ip && ev.address !== filter.ip) {
       return false;
     }
     return true;
