@@ -76,12 +76,7 @@ const ConcurrentSignInWindow = 30 * time.Second
 // DecideSignIn decides what happens after Jellyfin accepted the password: let the
 // token through (and why) or hold it behind a challenge.
 func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
-	var out SignInOutcome
-	if !u.Known() {
-		out.Events = append(out.Events, &events.UserDiscovered{Name: in.UserName, Admin: in.Admin})
-	} else if u.Name != in.UserName || u.Admin != in.Admin {
-		out.Events = append(out.Events, &events.UserProfileChanged{Name: in.UserName, Admin: in.Admin})
-	}
+	out := SignInOutcome{Events: DecideProfile(u, in.UserName, in.Admin)}
 	pass := func(reason string, extra ...events.Payload) SignInOutcome {
 		out.Pass, out.Reason = true, reason
 		out.Events = append(out.Events, extra...)

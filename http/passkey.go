@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,9 +12,9 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // Passwordless sign-in keeps its ceremony id in a cookie rather than in the page:
@@ -70,40 +68,32 @@ func (s *Server) passkeyStatus() passkeyStatus {
 // asks before it offers passkey sign-in.
 func (s *Server) handlePasskeyStatus(c *gin.Context) { c.JSON(http.StatusOK, s.passkeyStatus()) }
 
-// passkeyError answers the passkey-specific errors of a request and reports whether
-// it did.
+// Answers of the passkey routes.
+var (
+	errAnsNoPasskey          = newAPIError(http.StatusConflict, "no_passkey", msgPasskeyNoneToUse)
+	errAnsNoUser             = newAPIError(http.StatusNotFound, "not_found", "")
+	errAnsPasskeyNotCreated  = newAPIError(http.StatusBadRequest, "passkey_not_created", msgPasskeyNotCreated)
+	errAnsPasskeySignInOff   = newAPIError(http.StatusServiceUnavailable, "passkey_sign_in_unavailable", msgPasskeySignInOff)
+	errAnsPasskeyNoAppHeader = newAPIError(http.StatusBadRequest, "bad_request", "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's.")
+	errAnsUpstreamSilent     = newAPIError(http.StatusBadGateway, "upstream_unreachable", "Jellyfin did not answer. Try again in a moment.")
+	errAnsUpstreamNoSession  = newAPIError(http.StatusBadGateway, "upstream_failed", "Jellyfin did not create the session. Try again in a moment.")
+)
+
+// passkeyError answers the errors of a passkey ceremony or decision and reports
+// whether err was one (selfServiceError asks it first).
 func (s *Server) passkeyError(c *gin.Context, err error) bool {
-	switch {
-	case errors.Is(err, errPasskeysOff):
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "passkeys_unavailable", "message": msgPasskeysOff})
-	case errors.Is(err, errCeremonyUnknown), errors.Is(err, errCeremonyExpired), errors.Is(err, errCeremonyMismatch):
-		c.JSON(http.StatusBadRequest, gin.H{"error": "passkey_expired", "message": msgPasskeyCeremony})
-	case errors.Is(err, errCeremoniesFull):
-		c.Header("Retry-After", "60")
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "busy", "message": "Too many passkey requests right now. Try again in a minute."})
-	case errors.Is(err, domain.ErrPasskeyCloned):
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "passkey_refused", "message": msgPasskeyCloned})
-	case errors.Is(err, domain.ErrPasskeyInvalid):
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_passkey", "message": msgPasskeyFailed})
-	case errors.Is(err, domain.ErrPasskeyLabel):
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_label", "message": "Give the passkey a name of 1 to 64 characters, e.g. “My phone”."})
-	case errors.Is(err, domain.ErrPasskeyRegistered):
-		c.JSON(http.StatusConflict, gin.H{"error": "already_registered", "message": "This passkey is already added."})
-	default:
-		return false
+	for _, e := range []error{errPasskeysOff, errCeremonyUnknown, errCeremonyExpired, errCeremonyMismatch, errCeremoniesFull,
+		domain.ErrPasskeyCloned, domain.ErrPasskeyInvalid, domain.ErrPasskeyLabel, domain.ErrPasskeyRegistered} {
+		if errors.Is(err, e) {
+			s.fail(c, err)
+			return true
+		}
 	}
-	return true
+	return false
 }
 
-// rateLimited answers a refused rate limit.
-func rateLimited(c *gin.Context, wait time.Duration) {
-	secs := int(math.Ceil(wait.Seconds()))
-	c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
-	c.JSON(http.StatusTooManyRequests, gin.H{"error": "rate_limited", "message": "Too many attempts. Wait a moment.", "retry_after": max(secs, 1)})
-}
-
-// userClone returns a copy of a user's state, or nil; go-webauthn reads it outside
-// the projection's lock.
+// userClone returns a copy of a user's state, or nil, for the relying party:
+// go-webauthn reads it outside the projection's lock.
 func (s *Server) userClone(uid string) *domain.User {
 	var u *domain.User
 	s.read(func(st *projections.State) {
@@ -128,21 +118,17 @@ func beginAnswer(c *gin.Context, id string, publicKey any) {
 // TV can never mint one.
 func (s *Server) handlePasskeyRegisterBegin(c *gin.Context) {
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
-	u := s.userClone(userOf(c))
-	if u == nil {
-		c.JSON(http.StatusNotFound, gin.H{"error": "not_found"})
-		return
-	}
-	if len(u.Passkeys) >= domain.MaxPasskeys {
-		s.selfServiceError(c, domain.ErrTooMany)
+	u, err := s.app.PasskeyRegistrationUser(userOf(c))
+	if err != nil {
+		s.fail(c, err, errAnsNoUser)
 		return
 	}
 	id, opts, err := s.beginRegistration(u, sessionBinding(c))
 	if err != nil {
-		s.selfServiceError(c, err)
+		s.fail(c, err)
 		return
 	}
 	beginAnswer(c, id, opts.Response)
@@ -163,56 +149,40 @@ func (s *Server) handlePasskeyRegister(c *gin.Context) {
 		return
 	}
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
 	uid := userOf(c)
 	u := s.userClone(uid)
 	if u == nil {
-		c.JSON(http.StatusNotFound, gin.H{"error": "not_found"})
+		s.fail(c, errAnsNoUser)
 		return
 	}
 	cred, err := s.finishRegistration(u, in.Ceremony, sessionBinding(c), in.Credential)
 	if err != nil {
-		if s.passkeyError(c, err) {
-			return
+		if !s.passkeyError(c, err) {
+			s.log.Info("passkey registration did not verify", "user", u.Name, "err", err)
+			s.fail(c, errAnsPasskeyNotCreated)
 		}
-		s.log.Info("passkey registration did not verify", "user", u.Name, "err", err)
-		c.JSON(http.StatusBadRequest, gin.H{"error": "passkey_not_created", "message": msgPasskeyNotCreated})
 		return
 	}
 	label := strings.TrimSpace(in.Label)
 	if label == "" {
 		label = defaultPasskeyLabel(cred, c.Request.UserAgent())
 	}
-	k := registeredPasskey(cred, label)
-	var plain []string
-	var stored []domain.RecoveryCode
-	if u.RecoveryLeft() == 0 {
-		if plain, stored, err = domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams); err != nil {
-			s.selfServiceError(c, err)
-			return
-		}
-	}
-	gave := false
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		evs, err := domain.DecidePasskeyRegistered(u, k, stored)
-		gave = err == nil && len(evs) > 1
-		return evs, err
-	}) {
+	k, err := s.app.RegisterPasskey(c.Request.Context(), s.accountOf(c), registeredPasskey(cred), label)
+	if err != nil {
+		s.fail(c, err)
 		return
-	}
-	if !gave {
-		plain = []string{}
 	}
 	v, _ := s.buildMe(uid, "", "")
 	for _, p := range v.Passkeys {
 		if p.ID == k.CredentialID {
-			c.JSON(http.StatusOK, gin.H{"passkey": p, "recovery_codes": plain})
+			c.JSON(http.StatusOK, gin.H{"passkey": p, "recovery_codes": k.RecoveryCodes})
 			return
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"passkey": passkeyView{ID: k.CredentialID, Label: k.Label}, "recovery_codes": plain})
+	c.JSON(http.StatusOK, gin.H{"passkey": passkeyView{ID: k.CredentialID, Label: k.Label}, "recovery_codes": k.RecoveryCodes})
 }
 
 // defaultPasskeyLabel names a passkey the person did not name: after the browser it
@@ -232,10 +202,8 @@ func (s *Server) handlePasskeyRename(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id := c.Param("id")
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideRenamePasskey(u, id, in.Label)
-	}) {
+	if err := s.app.RenamePasskey(c.Request.Context(), s.accountOf(c), c.Param("id"), in.Label); err != nil {
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true})
@@ -243,33 +211,36 @@ func (s *Server) handlePasskeyRename(c *gin.Context) {
 
 // handlePasskeyRemove removes a passkey with a current factor.
 func (s *Server) handlePasskeyRemove(c *gin.Context) {
-	id := c.Param("id")
-	if s.withProof(c, func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error) {
-		return domain.DecideRemovePasskey(u, pol, id, p)
-	}) {
-		c.JSON(http.StatusOK, gin.H{"ok": true})
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	if !ok {
+		return
 	}
+	p, ok := s.proof(c, in)
+	if !ok {
+		return
+	}
+	if err := s.app.RemovePasskey(c.Request.Context(), s.accountOf(c), c.Param("id"), p); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 // handlePasskeyProofBegin starts an assertion that proves the factor for a sensitive
 // change (the proof forms' "Use a passkey").
 func (s *Server) handlePasskeyProofBegin(c *gin.Context) {
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
-	u := s.userClone(userOf(c))
-	if u == nil || len(u.Passkeys) == 0 {
-		c.JSON(http.StatusConflict, gin.H{"error": "no_passkey", "message": msgPasskeyNoneToUse})
-		return
-	}
-	if now := s.now(); u.Locked(now) {
-		s.verifyFailure(c, &domain.LockedError{Until: u.LockedUntil})
+	u, err := s.app.PasskeyProofUser(userOf(c))
+	if err != nil {
+		s.fail(c, err, errAnsNoPasskey)
 		return
 	}
 	id, opts, err := s.beginAssertion(ceremonyProof, sessionBinding(c), u, protocol.VerificationPreferred)
 	if err != nil {
-		s.selfServiceError(c, err)
+		s.fail(c, err)
 		return
 	}
 	beginAnswer(c, id, opts.Response)
@@ -284,7 +255,7 @@ func (s *Server) passkeyProof(c *gin.Context, in proofRequest) (domain.PasskeyAs
 		err = errCeremonyMismatch
 	}
 	if err != nil {
-		s.selfServiceError(c, err)
+		s.fail(c, err)
 		return domain.PasskeyAssertion{}, false
 	}
 	if a.cause != nil {
@@ -298,51 +269,29 @@ func (s *Server) passkeyProof(c *gin.Context, in proofRequest) (domain.PasskeyAs
 // and its id goes back to this page, which sends it with the answer.
 func (s *Server) handleChallengePasskey(c *gin.Context) {
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
 	id := c.Param("id")
 	addr := clientAddr(c)
-	now := s.now()
-	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", now); !ok {
-		rateLimited(c, wait)
+	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
+		s.fail(c, rateLimitedAnswer(wait))
 		return
 	}
-	var u *domain.User
-	s.read(func(st *projections.State) {
-		user := st.Users[st.ChallengeUsers[id]]
-		if user == nil {
-			return
-		}
-		if ch := user.Challenges[id]; ch != nil && !ch.Done && now.Before(ch.ExpiresAt) {
-			u = user.Clone()
-		}
-	})
-	switch {
-	case u == nil:
-		s.verifyFailure(c, domain.ErrChallengeNotFound)
-		return
-	case u.Locked(now):
-		s.verifyFailure(c, &domain.LockedError{Until: u.LockedUntil})
-		return
-	case len(u.Passkeys) == 0:
-		c.JSON(http.StatusConflict, gin.H{"error": "no_passkey", "message": msgPasskeyNoneToUse})
+	u, err := s.app.ChallengePasskeyUser(id)
+	if err != nil {
+		s.fail(c, err, errAnsNoPasskey)
 		return
 	}
 	cid, opts, err := s.beginAssertion(ceremonyChallenge, id, u, protocol.VerificationPreferred)
 	if err != nil {
 		if !s.passkeyError(c, err) {
 			s.log.Error("begin passkey assertion", "err", err)
-			c.JSON(http.StatusInternalServerError, gin.H{"error": "internal", "message": "Something went wrong. Try again."})
+			s.fail(c, errAnsInternal)
 		}
 		return
 	}
 	beginAnswer(c, cid, opts.Response)
-}
-
-// passkeySignInUnavailable answers when jfguard cannot mint Jellyfin sessions.
-func passkeySignInUnavailable(c *gin.Context) {
-	c.JSON(http.StatusServiceUnavailable, gin.H{"error": "passkey_sign_in_unavailable", "message": msgPasskeySignInOff})
 }
 
 // handlePasskeySignInBegin starts a passwordless sign-in. Any passkey of this site
@@ -350,21 +299,21 @@ func passkeySignInUnavailable(c *gin.Context) {
 // factors at once (the device and the person's fingerprint, face or PIN).
 func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
 	addr := clientAddr(c)
 	if s.banned(addr) {
-		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
+		s.fail(c, errAnsForbidden)
 		return
 	}
 	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
-		rateLimited(c, wait)
+		s.fail(c, rateLimitedAnswer(wait))
 		return
 	}
 	// Say so before the person touches the authenticator, not after.
 	if !s.jf.HasAdminKey() {
-		passkeySignInUnavailable(c)
+		s.fail(c, errAnsPasskeySignInOff)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
@@ -373,17 +322,17 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 	switch {
 	case err != nil:
 		s.log.Warn("passkey sign-in: cannot ask Jellyfin whether Quick Connect is on", "err", err)
-		c.JSON(http.StatusBadGateway, gin.H{"error": "upstream_unreachable", "message": "Jellyfin did not answer. Try again in a moment."})
+		s.fail(c, errAnsUpstreamSilent)
 		return
 	case !on:
-		passkeySignInUnavailable(c)
+		s.fail(c, errAnsPasskeySignInOff)
 		return
 	}
 	id, opts, err := s.beginAssertion(ceremonySignIn, "", nil, protocol.VerificationRequired)
 	if err != nil {
 		if !s.passkeyError(c, err) {
 			s.log.Error("begin passkey sign-in", "err", err)
-			c.JSON(http.StatusInternalServerError, gin.H{"error": "internal", "message": "Something went wrong. Try again."})
+			s.fail(c, errAnsInternal)
 		}
 		return
 	}
@@ -400,18 +349,11 @@ func (s *Server) setPasskeyCookie(c *gin.Context, value string, maxAge int) {
 }
 
 // handlePasskeySignIn finishes a passwordless sign-in: the assertion alone signs the
-// person in. It obeys what every sign-in obeys (address bans, rate limits, the
-// user's lockout), then mints a real Jellyfin session through Quick Connect with the
-// web app's own device headers and answers its AuthenticationResult, which the page
-// hands to the web app as the challenge page does.
-//
-// An assertion that does not verify counts against the address, like a wrong
-// password: it proved nothing about the user it names, and anyone can name a user
-// handle (user ids are public at /Users/Public), so charging it to the user would
-// let a stranger hold the user's second-factor step at 429. The address is charged
-// before the assertion is checked; the user's rate limit only once it verified. A
-// verified assertion with a cloned counter is the user's credential misbehaving and
-// counts against the user.
+// person in (see usecase.Service.PasskeySignIn), with a real Jellyfin session minted
+// for the web app's own device headers, whose AuthenticationResult the page hands to
+// the web app as the challenge page does. Banned addresses are refused and the
+// address's rate limit is charged before the assertion is checked; the user's only
+// once it verified.
 func (s *Server) handlePasskeySignIn(c *gin.Context) {
 	ceremonyID, _ := c.Cookie(passkeyCookie)
 	s.setPasskeyCookie(c, "", -1)
@@ -420,115 +362,72 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		return
 	}
 	if s.rp == nil {
-		s.passkeyError(c, errPasskeysOff)
+		s.fail(c, errPasskeysOff)
 		return
 	}
-	ctx := c.Request.Context()
 	addr := clientAddr(c)
 	if s.banned(addr) {
-		c.JSON(http.StatusForbidden, gin.H{"error": "forbidden"})
+		s.fail(c, errAnsForbidden)
 		return
 	}
 	creds, err := upstream.ExtractCredentials(c.Request)
 	if err != nil || creds.Client == "" || creds.DeviceID == "" || creds.Version == "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Send the app's Authorization header (Client, Device, DeviceId, Version): the new session is the app's."})
+		s.fail(c, errAnsPasskeyNoAppHeader)
 		return
 	}
 	if ok, wait := s.limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
-		rateLimited(c, wait)
+		s.fail(c, rateLimitedAnswer(wait))
 		return
 	}
 	a, err := s.finishAssertion(ceremonyID, ceremonySignIn, "", raw, s.userClone)
 	if err != nil {
-		s.passkeyError(c, err)
+		s.fail(c, err)
 		return
 	}
-	uid, name := "", ""
-	if events.ValidAggregateID(a.userID) {
-		s.read(func(st *projections.State) {
-			if u := st.Users[a.userID]; u != nil {
-				uid, name = u.ID, u.Name
-			}
-		})
+	if a.cause != nil {
+		s.log.Info("passkey assertion did not verify", "err", a.cause)
 	}
-	if !a.assertion.Verified || uid == "" {
-		s.log.Info("passkey sign-in did not verify", "user", name, "ip", addrString(addr), "err", a.cause)
-		s.metrics.signIns.WithLabelValues("bad_passkey").Inc()
-		s.recordSignInFailed(ctx, addr, name, "bad_passkey")
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_passkey", "message": msgPasskeyFailed})
-		return
-	}
-	if ok, wait := s.limits.allowUser(uid, s.now()); !ok {
-		rateLimited(c, wait)
-		return
-	}
-	ec := s.eventContext(uid, addr, creds)
-	pol := s.Policy()
-	decide := func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecidePasskeyAssertion(u, pol, a.assertion.CredentialID, a.assertion.SignCount, domain.PurposePasswordless, "", now)
-	}
-	// A refusal the state already shows (a lockout, a counter that went backwards, a
-	// passkey removed meanwhile) is recorded and answered before Jellyfin is asked
-	// for a session.
-	refused := domain.ErrMethodNotAvailable
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			_, refused = decide(u, s.now())
-		}
-	})
-	if refused != nil {
-		_, err := s.opts.Projector.ExecUser(ctx, uid, ec, decide)
-		s.passkeySignInRefused(c, err)
-		return
-	}
-	body, res, err := s.jf.MintSession(ctx, uid, creds.Client, creds.Device, creds.DeviceID, creds.Version)
-	if err != nil {
-		s.log.Error("passkey sign-in: cannot mint a Jellyfin session", "err", err)
-		var se *upstream.StatusError
-		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
-			passkeySignInUnavailable(c)
+	if a.assertion.Verified {
+		if ok, wait := s.limits.allowUser(a.userID, s.now()); !ok {
+			s.fail(c, rateLimitedAnswer(wait))
 			return
 		}
-		c.JSON(http.StatusBadGateway, gin.H{"error": "upstream_failed", "message": "Jellyfin did not create the session. Try again in a moment."})
-		return
 	}
-	h := tokenHash(res.AccessToken)
-	sealed, err := s.opts.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
-	if err == nil {
-		_, err = s.opts.Projector.ExecUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-			evs, err := decide(u, now)
-			if err != nil {
-				return evs, err
-			}
-			if u.Name != res.User.Name || u.Admin != res.User.Policy.IsAdministrator {
-				evs = append(evs, &events.UserProfileChanged{Name: res.User.Name, Admin: res.User.Policy.IsAdministrator})
-			}
-			return append(evs, domain.NewSessionVerified(h, domain.ReasonPasskey, sealed)), nil
-		})
-	}
+	auth, err := s.app.PasskeySignIn(c.Request.Context(), usecase.PasskeySignInRequest{
+		Caller: callerOf(addr, creds), UserID: a.userID, Assertion: a.assertion,
+	})
 	if err != nil {
-		// Another request changed the user between the check and the record (the
-		// same assertion twice, a lockout): the minted session must not outlive it.
-		s.logoutAsync(res.AccessToken)
 		s.passkeySignInRefused(c, err)
 		return
 	}
 	s.metrics.signIns.WithLabelValues("pass_" + domain.ReasonPasskey).Inc()
 	s.metrics.factors.WithLabelValues(domain.MethodPasskey, "verified").Inc()
-	c.JSON(http.StatusOK, gin.H{"ok": true, "auth": json.RawMessage(body)})
+	c.JSON(http.StatusOK, gin.H{"ok": true, "auth": json.RawMessage(auth)})
 }
 
-// passkeySignInRefused answers a passwordless sign-in the domain refused.
+// passkeySignInRefused answers a passwordless sign-in that did not happen.
 func (s *Server) passkeySignInRefused(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, usecase.ErrPasskeyNotVerified):
+		s.metrics.signIns.WithLabelValues("bad_passkey").Inc()
+		s.fail(c, errAnsInvalidPasskey)
+		return
+	case errors.Is(err, usecase.ErrMintUnavailable):
+		s.fail(c, errAnsPasskeySignInOff)
+		return
+	case errors.Is(err, usecase.ErrMintFailed):
+		s.fail(c, errAnsUpstreamNoSession)
+		return
+	}
 	s.metrics.factors.WithLabelValues(domain.MethodPasskey, "failed").Inc()
 	var locked *domain.LockedError
 	switch {
 	case errors.As(err, &locked), errors.Is(err, domain.ErrPasskeyCloned):
-		s.verifyFailure(c, err)
+		s.fail(c, err)
 	case errors.Is(err, domain.ErrMethodNotAvailable):
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_passkey", "message": msgPasskeyFailed})
+		s.fail(c, errAnsInvalidPasskey)
 	default:
 		s.log.Error("passkey sign-in", "err", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable", "message": "Sign-in is unavailable right now. Try again in a moment."})
+		s.fail(c, errAnsUnavailable)
 	}
 }

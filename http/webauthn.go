@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // WebAuthnSettings are the relying party passkeys belong to: the domain (RP ID) and
@@ -197,11 +198,11 @@ func storedCredential(k events.PasskeyRegistered) (webauthn.Credential, bool) {
 	return c, true
 }
 
-// registeredPasskey is the passkey_registered event of a credential go-webauthn
-// verified at registration.
-func registeredPasskey(c *webauthn.Credential, label string) events.PasskeyRegistered {
-	k := events.PasskeyRegistered{
-		CredentialID: b64.EncodeToString(c.ID), Label: label, PublicKey: b64.EncodeToString(c.PublicKey),
+// registeredPasskey is a credential go-webauthn verified at registration, as the
+// registration use case records it.
+func registeredPasskey(c *webauthn.Credential) usecase.PasskeyCredential {
+	k := usecase.PasskeyCredential{
+		CredentialID: b64.EncodeToString(c.ID), PublicKey: b64.EncodeToString(c.PublicKey),
 		SignCount: c.Authenticator.SignCount, Attestation: c.AttestationFormat,
 		BackupState: c.Flags.BackupState, BackupElig: c.Flags.BackupEligible, UserVerified: c.Flags.UserVerified,
 	}

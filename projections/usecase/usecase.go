@@ -45,6 +45,8 @@ type Deps struct {
 	// IPv6Prefix is the prefix length IPv6 clients are counted by; 0 means 64.
 	IPv6Prefix int
 	HashParams domain.HashParams
+	// TOTPIssuer labels new authenticator-app secrets ("Issuer:user"); "" means "Jellyfin".
+	TOTPIssuer string
 	Rand       io.Reader
 	Clock      func() time.Time
 	Logger     *slog.Logger
