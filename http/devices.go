@@ -53,10 +53,16 @@ func (s *Server) handleAppPasswordRevoke(c *gin.Context) {
 
 // handleDeviceRevoke removes a paired device and logs its session out at Jellyfin.
 func (s *Server) handleDeviceRevoke(c *gin.Context) {
-	if err := s.revokeDevice(c.Request.Context(), userOf(c), c.Param("id"), s.requestContext(c), func(d userDecision) userDecision { return s.guarded(c, d) }); err != nil {
-		s.selfServiceError(c, err)
+	id := c.Param("id")
+	var token events.Sealed
+	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+		evs, t, err := domain.DecideRevokeDevice(u, id)
+		token = t
+		return evs, err
+	}) {
 		return
 	}
+	s.app.LogoutSealed(userOf(c), token)
 	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -15,10 +14,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // JSON-RPC 2.0 error codes.
@@ -58,7 +57,8 @@ func invalidParams(format string, args ...any) error {
 	return &rpcError{rpcInvalidParams, fmt.Sprintf(format, args...)}
 }
 
-type rpcHandler func(ctx context.Context, params json.RawMessage) (any, error)
+// rpcHandler serves one method for an administrator, with the request's params.
+type rpcHandler func(ctx context.Context, admin usecase.Admin, params json.RawMessage) (any, error)
 
 // rpcMethod is a control API method. Methods change state unless marked read-only:
 // a new method is an account change until someone decides otherwise.
@@ -180,6 +180,8 @@ func (s *Server) handleRPC(c *gin.Context) {
 
 func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpcResponse {
 	ctx := c.Request.Context()
+	creds, _ := upstream.ExtractCredentials(c.Request)
+	admin := usecase.Admin{UserID: caller.userID, TokenHash: caller.tokenHash, Caller: callerOf(clientAddr(c), creds)}
 	resp := rpcResponse{JSONRPC: "2.0", ID: req.ID}
 	if resp.ID == nil {
 		resp.ID = json.RawMessage("null")
@@ -198,46 +200,47 @@ func (s *Server) rpcCall(c *gin.Context, caller adminCaller, req rpcRequest) rpc
 		return resp
 	}
 	if !h.readOnly && !caller.token {
-		if err := s.authorizeAdmin(c, caller); err != nil {
-			resp.Error = rpcRefusal(err)
+		if err := s.app.AuthorizeAdmin(ctx, admin); err != nil {
+			resp.Error = s.rpcRefusal(err)
 			return resp
 		}
 	}
-	res, err := h.call(ctx, req.Params)
+	res, err := h.call(ctx, admin, req.Params)
 	if err != nil {
-		var re *rpcError
-		switch {
-		case errors.As(err, &re):
-			resp.Error = &types.Error{Code: re.code, Message: re.msg}
-		case errors.Is(err, domain.ErrNotFound):
-			resp.Error = &types.Error{Code: rpcNotFound, Message: err.Error()}
-		default:
-			s.log.Error("control API", "method", req.Method, "err", err)
-			resp.Error = &types.Error{Code: rpcInternalError, Message: err.Error()}
-		}
+		resp.Error = s.rpcErrorOf(req.Method, err)
 		return resp
 	}
 	resp.Result = res
 	return resp
 }
 
-// authorizeAdmin applies the step-up rule to an administrator's session before a
-// state change: the same rule, decided by the domain, as every account change.
-func (s *Server) authorizeAdmin(c *gin.Context, caller adminCaller) error {
-	pol := s.Policy()
-	addr := clientAddr(c)
-	creds, _ := upstream.ExtractCredentials(c.Request)
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), caller.userID, s.eventContext(caller.userID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return u.Authorize(domain.Caller{TokenHash: caller.tokenHash}, domain.ActionAdmin, pol, now)
-	})
-	return err
+// rpcErrorOf maps a method's error to its JSON-RPC error: the one place the control
+// API's errors get their codes.
+func (s *Server) rpcErrorOf(method string, err error) *types.Error {
+	var re *rpcError
+	switch {
+	case errors.As(err, &re):
+		return &types.Error{Code: re.code, Message: re.msg}
+	case errors.Is(err, domain.ErrBanTarget):
+		return &types.Error{Code: rpcInvalidParams, Message: "ip " + strings.TrimPrefix(err.Error(), domain.ErrBanTarget.Error()+": ")}
+	case errors.Is(err, domain.ErrSubscriberName):
+		return &types.Error{Code: rpcInvalidParams, Message: err.Error()}
+	case errors.Is(err, domain.ErrSubscriberExists), errors.Is(err, usecase.ErrAlreadyAdopted):
+		return &types.Error{Code: rpcConflict, Message: err.Error()}
+	case errors.Is(err, domain.ErrNotFound):
+		return &types.Error{Code: rpcNotFound, Message: err.Error()}
+	}
+	s.log.Error("control API", "method", method, "err", err)
+	return &types.Error{Code: rpcInternalError, Message: err.Error()}
 }
 
 // rpcRefusal is the JSON-RPC error of a refused state change: the self-service
-// API's answer as its data.
-func rpcRefusal(err error) *types.Error {
-	if body, ok := stepUpRefusal(err); ok {
-		return &types.Error{Code: rpcStepUp, Message: body["message"].(string), Data: body}
+// API's answer to the same refusal (step_up_required, device_session) as its data.
+func (s *Server) rpcRefusal(err error) *types.Error {
+	var su *domain.StepUpError
+	if errors.As(err, &su) || errors.Is(err, domain.ErrDeviceSession) {
+		a := s.errorAnswer(err, nil)
+		return &types.Error{Code: rpcStepUp, Message: a.Message, Data: a.body()}
 	}
 	return &types.Error{Code: rpcInternalError, Message: err.Error()}
 }
@@ -256,14 +259,14 @@ func params[T any](raw json.RawMessage) (T, error) {
 	return v, nil
 }
 
-func (s *Server) rpcDiscover(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcDiscover(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	if s.opts.OpenRPC == nil {
 		return nil, errors.New("the OpenRPC document is not loaded")
 	}
 	return s.opts.OpenRPC, nil
 }
 
-func (s *Server) rpcStatus(ctx context.Context, _ json.RawMessage) (any, error) {
+func (s *Server) rpcStatus(ctx context.Context, _ usecase.Admin, _ json.RawMessage) (any, error) {
 	last, err := s.opts.Store.LastSeq(ctx)
 	if err != nil {
 		return nil, err
@@ -301,7 +304,7 @@ type userSummary struct {
 	WrongPasswords    int        `json:"wrong_passwords,omitempty"`
 }
 
-func (s *Server) rpcUsersList(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcUsersList(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	now := s.now()
 	var out []userSummary
 	s.read(func(st *projections.State) {
@@ -352,7 +355,7 @@ type userView struct {
 // sessions, trusted browsers, paired devices, pairings waiting, app passwords and
 // passkeys. users.list only counts these; the admin page needs each device to revoke
 // it.
-func (s *Server) rpcUserGet(_ context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcUserGet(_ context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[userGetParams](raw)
 	if err != nil {
 		return nil, err
@@ -360,7 +363,7 @@ func (s *Server) rpcUserGet(_ context.Context, raw json.RawMessage) (any, error)
 	if p.User == "" {
 		return nil, invalidParams("user is required (a Jellyfin user name or id)")
 	}
-	uid, err := s.findUser(p.User)
+	uid, err := s.app.FindUser(p.User)
 	if err != nil {
 		return nil, err
 	}
@@ -380,69 +383,44 @@ func (s *Server) rpcUserGet(_ context.Context, raw json.RawMessage) (any, error)
 	return v, nil
 }
 
-// findUser resolves a user by name or id.
-func (s *Server) findUser(nameOrID string) (string, error) {
-	var uid string
-	s.read(func(st *projections.State) {
-		if u := st.Users[nameOrID]; u != nil {
-			uid = u.ID
-		} else if u := st.UserByName(nameOrID); u != nil {
-			uid = u.ID
-		}
-	})
-	if uid == "" {
-		return "", fmt.Errorf("%w: no user %q", domain.ErrNotFound, nameOrID)
-	}
-	return uid, nil
-}
-
 type userParams struct {
 	User   string `json:"user"`
 	Reason string `json:"reason"`
 }
 
-// rpcUserReset is account recovery: every factor, trusted browser and the lockout
-// go, and the user is signed out everywhere (sessions, held sign-ins, app
-// passwords, devices), so whoever had the account loses it too.
-func (s *Server) rpcUserReset(ctx context.Context, raw json.RawMessage) (any, error) {
+// rpcUserReset is account recovery (usecase.Service.ResetUser).
+func (s *Server) rpcUserReset(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, uid, err := s.userParam(raw)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.revokeAll(ctx, uid, domain.RevokeOnReset, p.Reason, events.Context{Actor: "admin"}, &events.UserReset{Reason: p.Reason})
+	r, err := s.app.ResetUser(ctx, admin, uid, p.Reason)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": uid, "reset": true, "revoked": revokedCounts(r)}, nil
 }
 
-// rpcUserRevokeAll signs a user out everywhere (offboarding, a stolen device):
-// every session, held sign-in, app password, paired device, pairing and trusted
-// browser; the tokens are logged out at Jellyfin. Factors stay.
-func (s *Server) rpcUserRevokeAll(ctx context.Context, raw json.RawMessage) (any, error) {
+// rpcUserRevokeAll signs a user out everywhere (usecase.Service.RevokeUserEverywhere).
+func (s *Server) rpcUserRevokeAll(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, uid, err := s.userParam(raw)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.revokeAll(ctx, uid, domain.RevokeByAdmin, p.Reason, events.Context{Actor: "admin"})
+	r, err := s.app.RevokeUserEverywhere(ctx, admin, uid, p.Reason)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": uid, "revoked": revokedCounts(r)}, nil
 }
 
-// rpcUserForget destroys a user's data key: sealed values become unreadable. The
-// user is signed out everywhere first, and the held tokens are logged out at
-// Jellyfin while they can still be unsealed.
-func (s *Server) rpcUserForget(ctx context.Context, raw json.RawMessage) (any, error) {
+// rpcUserForget destroys a user's data key (usecase.Service.ForgetUser).
+func (s *Server) rpcUserForget(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, uid, err := s.userParam(raw)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.revokeAll(ctx, uid, domain.RevokeOnForget, p.Reason, events.Context{Actor: "admin"}, &events.UserForgotten{Reason: p.Reason}); err != nil {
-		return nil, err
-	}
-	if err := s.opts.Sealer.Destroy(ctx, uid); err != nil {
+	if err := s.app.ForgetUser(ctx, admin, uid, p.Reason); err != nil {
 		return nil, err
 	}
 	return map[string]any{"user": uid, "forgotten": true}, nil
@@ -457,40 +435,12 @@ func (s *Server) userParam(raw json.RawMessage) (userParams, string, error) {
 	if p.User == "" {
 		return p, "", invalidParams("user is required (a Jellyfin user name or id)")
 	}
-	uid, err := s.findUser(p.User)
+	uid, err := s.app.FindUser(p.User)
 	return p, uid, err
 }
 
-// banView is one ban as bans.list shows it: ip is the address, or the IPv6 prefix,
-// the ban holds for; prefix is the same block in CIDR form (an IPv4 address is a /32).
-type banView struct {
-	IP     string    `json:"ip"`
-	Prefix string    `json:"prefix"`
-	Until  time.Time `json:"until"`
-	Reason string    `json:"reason"`
-}
-
-func (s *Server) rpcBansList(context.Context, json.RawMessage) (any, error) {
-	now := s.now()
-	out := []banView{}
-	s.read(func(st *projections.State) {
-		for id, a := range st.Addresses {
-			if a.Banned(now) {
-				ip := events.IPFromAggregateID(id)
-				out = append(out, banView{IP: ip, Prefix: cidr(ip), Until: a.BannedUntil, Reason: a.BanReason})
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].IP < out[j].IP })
-	return out, nil
-}
-
-// cidr writes an address or prefix as a prefix.
-func cidr(ip string) string {
-	if a, err := netip.ParseAddr(ip); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()).String()
-	}
-	return ip
+func (s *Server) rpcBansList(context.Context, usecase.Admin, json.RawMessage) (any, error) {
+	return s.app.Bans(), nil
 }
 
 type banParams struct {
@@ -499,113 +449,40 @@ type banParams struct {
 	Reason   string `json:"reason"`
 }
 
-// banTarget reads the ip parameter: an address stands for its block (its IPv6 /64,
-// by default), a prefix must be a block.
-func (s *Server) banTarget(v string) (netip.Prefix, netip.Addr, error) {
-	block, addr, err := domain.ParseBanTarget(v, s.opts.IPv6Prefix)
-	if err != nil {
-		return block, addr, invalidParams("ip %v", strings.TrimPrefix(err.Error(), domain.ErrBanTarget.Error()+": "))
-	}
-	return block, addr, nil
-}
-
 // rpcBan bans the block of the given address (or the given prefix), and says which
 // block that is.
-func (s *Server) rpcBan(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcBan(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[banParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	block, addr, err := s.banTarget(p.IP)
-	if err != nil {
-		return nil, err
-	}
-	d := 24 * time.Hour
+	var d time.Duration
 	if p.Duration != "" {
 		if d, err = time.ParseDuration(p.Duration); err != nil || d <= 0 {
 			return nil, invalidParams("duration %q is not a positive duration like 24h", p.Duration)
 		}
 	}
-	reason := p.Reason
-	if reason == "" {
-		reason = "banned by an administrator"
+	b, err := s.app.Ban(ctx, admin, p.IP, d, p.Reason)
+	if err != nil {
+		return nil, err
 	}
-	_, err = s.opts.Projector.ExecAddress(ctx, domain.AddressKey(block), banContext(addr), func(a *domain.Address, now time.Time) ([]events.Payload, error) {
-		return []events.Payload{&events.IPBanned{Until: now.Add(d), Reason: reason}}, nil
-	})
-	return map[string]any{"ip": banInput(block, addr), "prefix": block.String(), "banned": err == nil}, err
+	return map[string]any{"ip": b.Input, "prefix": b.Prefix, "banned": true}, nil
 }
 
 // rpcUnban lifts the ban on the block of the given address (or on the given prefix).
-// For an address it also lifts a ban an older version of jfguard recorded on the
-// address alone, and names the block of the first ban it lifted.
-func (s *Server) rpcUnban(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcUnban(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[banParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	block, addr, err := s.banTarget(p.IP)
+	b, err := s.app.Unban(ctx, admin, p.IP, p.Reason)
 	if err != nil {
-		// A ban recorded under another security.ipv6_prefix is listed with its own
-		// prefix, and lifted by it.
-		listed, perr := netip.ParsePrefix(strings.TrimSpace(p.IP))
-		if perr != nil || !s.isBanned(domain.AddressKey(listed.Masked())) {
-			return nil, err
-		}
-		block = listed.Masked()
+		return nil, err
 	}
-	keys := []string{domain.AddressKey(block)}
-	if addr.IsValid() {
-		keys = domain.BanKeys(addr, s.opts.IPv6Prefix)
-	}
-	lifted := ""
-	for _, key := range keys {
-		_, err := s.opts.Projector.ExecAddress(ctx, key, banContext(addr), func(a *domain.Address, now time.Time) ([]events.Payload, error) {
-			if !a.Banned(now) {
-				return nil, domain.ErrNotFound
-			}
-			return []events.Payload{&events.IPUnbanned{Reason: p.Reason}}, nil
-		})
-		switch {
-		case errors.Is(err, domain.ErrNotFound):
-		case err != nil:
-			return nil, err
-		case lifted == "":
-			lifted = cidr(events.IPFromAggregateID(key))
-		}
-	}
-	if lifted == "" {
-		return map[string]any{"ip": banInput(block, addr), "unbanned": false}, fmt.Errorf("%w: %s is not banned", domain.ErrNotFound, block)
-	}
-	return map[string]any{"ip": banInput(block, addr), "prefix": lifted, "unbanned": true}, nil
+	return map[string]any{"ip": b.Input, "prefix": b.Prefix, "unbanned": true}, nil
 }
 
-// isBanned reports whether the IP aggregate id is banned now.
-func (s *Server) isBanned(id string) bool {
-	now := s.now()
-	var banned bool
-	s.read(func(st *projections.State) { banned = st.Addresses[id].Banned(now) })
-	return banned
-}
-
-// banInput is the address an administrator gave, or the prefix.
-func banInput(block netip.Prefix, addr netip.Addr) string {
-	if addr.IsValid() {
-		return addr.String()
-	}
-	return events.IPFromAggregateID(domain.AddressKey(block))
-}
-
-// banContext names the administrator and, when one was given, the address.
-func banContext(addr netip.Addr) events.Context {
-	ec := events.Context{Actor: "admin"}
-	if addr.IsValid() {
-		ec.IP = addr.String()
-	}
-	return ec
-}
-
-func (s *Server) rpcSettingsGet(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcSettingsGet(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	p := s.Policy()
 	out := map[string]string{}
 	for _, k := range PolicyKeys() {
@@ -619,7 +496,9 @@ type settingParams struct {
 	Value string `json:"value"`
 }
 
-func (s *Server) rpcSettingsSet(ctx context.Context, raw json.RawMessage) (any, error) {
+// rpcSettingsSet changes a policy key at run time: the value is validated and put
+// in the policy's own spelling here, the change recorded by the use case.
+func (s *Server) rpcSettingsSet(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[settingParams](raw)
 	if err != nil {
 		return nil, err
@@ -631,71 +510,32 @@ func (s *Server) rpcSettingsSet(ctx context.Context, raw json.RawMessage) (any, 
 	}
 	old, _ := PolicyValue(cur, p.Key)
 	val, _ := PolicyValue(next, p.Key)
-	if old == val {
-		return map[string]any{"key": p.Key, "value": val, "changed": false}, nil
-	}
-	if _, err := s.opts.Projector.ExecSystem(ctx, "settings", events.Context{Actor: "admin"},
-		&events.SettingsChanged{Key: p.Key, Old: old, New: val, Where: "control_api"}); err != nil {
+	changed, err := s.app.SetSetting(ctx, admin, p.Key, old, val)
+	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"key": p.Key, "value": val, "changed": true}, nil
+	return map[string]any{"key": p.Key, "value": val, "changed": changed}, nil
 }
 
 type adoptParams struct {
 	Force bool `json:"force"`
 }
 
-// rpcSessionsAdopt marks the Jellyfin sessions that exist now as verified, once: the
-// sessions of users who were signed in before jfguard was installed.
-func (s *Server) rpcSessionsAdopt(ctx context.Context, raw json.RawMessage) (any, error) {
+// rpcSessionsAdopt marks the Jellyfin sessions that exist now as verified, once
+// (usecase.Service.AdoptSessions).
+func (s *Server) rpcSessionsAdopt(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[adoptParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	var done bool
-	s.read(func(st *projections.State) { done = st.Counts[events.TypeSessionsAdopted] > 0 })
-	if done && !p.Force {
-		return nil, &rpcError{rpcConflict, "sessions were already adopted once; pass force to adopt again"}
-	}
-	devs, err := s.jf.Devices(ctx)
+	n, err := s.app.AdoptSessions(ctx, admin, p.Force)
 	if err != nil {
 		return nil, err
 	}
-	adopted := 0
-	for _, d := range devs {
-		if d.AccessToken == "" || !events.ValidAggregateID(d.LastUserID) {
-			continue
-		}
-		h := tokenHash(d.AccessToken)
-		var known bool
-		s.read(func(st *projections.State) { _, known = st.Tokens[h] })
-		if known {
-			continue
-		}
-		sealed, err := s.opts.Sealer.Seal(ctx, d.LastUserID, []byte(d.AccessToken))
-		if err != nil {
-			return nil, err
-		}
-		ec := events.Context{Actor: "admin", Device: &events.Device{ID: d.ID, Name: d.Name, Client: d.AppName, Version: d.AppVersion}}
-		_, err = s.opts.Projector.ExecUser(ctx, d.LastUserID, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-			var evs []events.Payload
-			if !u.Known() && d.LastUser != "" {
-				evs = append(evs, &events.UserDiscovered{Name: d.LastUser})
-			}
-			return append(evs, domain.NewSessionVerified(h, domain.ReasonAdopted, sealed)), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		adopted++
-	}
-	if _, err := s.opts.Projector.ExecSystem(ctx, "sessions", events.Context{Actor: "admin"}, &events.SessionsAdopted{Count: adopted}); err != nil {
-		return nil, err
-	}
-	return map[string]any{"adopted": adopted}, nil
+	return map[string]any{"adopted": n}, nil
 }
 
-func (s *Server) rpcAuditCheckpoint(ctx context.Context, _ json.RawMessage) (any, error) {
+func (s *Server) rpcAuditCheckpoint(ctx context.Context, _ usecase.Admin, _ json.RawMessage) (any, error) {
 	if s.opts.Notary == nil {
 		return nil, errors.New("this node does not write checkpoints")
 	}
@@ -705,14 +545,14 @@ func (s *Server) rpcAuditCheckpoint(ctx context.Context, _ json.RawMessage) (any
 	return map[string]any{"ok": true}, nil
 }
 
-func (s *Server) rpcAuditPublicKey(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcAuditPublicKey(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	if s.opts.Notary == nil {
 		return nil, errors.New("this node does not write checkpoints")
 	}
 	return map[string]any{"public_key": audit.FormatPublicKey(s.opts.Notary.PublicKey())}, nil
 }
 
-func (s *Server) rpcAPIKeyUsage(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcAPIKeyUsage(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	return s.apiKeyUsage(), nil
 }
 
@@ -725,16 +565,16 @@ type deviceParams struct {
 }
 
 // rpcDeviceRevoke removes a paired device and logs its session out.
-func (s *Server) rpcDeviceRevoke(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcDeviceRevoke(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[deviceParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	uid, err := s.findUser(p.User)
+	uid, err := s.app.FindUser(p.User)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.revokeDevice(ctx, uid, p.Pairing, events.Context{Actor: "admin"}, func(d userDecision) userDecision { return d }); err != nil {
+	if err := s.app.RevokeUserDevice(ctx, admin, uid, p.Pairing); err != nil {
 		return nil, err
 	}
 	return map[string]any{"revoked": true}, nil
@@ -742,7 +582,7 @@ func (s *Server) rpcDeviceRevoke(ctx context.Context, raw json.RawMessage) (any,
 
 // rpcDevicePreapprove approves a device for a user before it signs in: its next
 // sign-in within the pairing window succeeds.
-func (s *Server) rpcDevicePreapprove(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcDevicePreapprove(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[deviceParams](raw)
 	if err != nil {
 		return nil, err
@@ -750,46 +590,13 @@ func (s *Server) rpcDevicePreapprove(ctx context.Context, raw json.RawMessage) (
 	if p.DeviceID == "" || p.Client == "" {
 		return nil, invalidParams("device_id and client are required (as the app sends them)")
 	}
-	uid, err := s.findUser(p.User)
+	uid, err := s.app.FindUser(p.User)
 	if err != nil {
 		return nil, err
 	}
-	id := s.newID()[:16]
-	pol := s.Policy()
-	_, err = s.opts.Projector.ExecUser(ctx, uid, events.Context{Actor: "admin"}, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return []events.Payload{
-			&events.PairingRequested{PairingID: id, DeviceID: p.DeviceID, DeviceName: p.Name, Client: p.Client, ExpiresAt: now.Add(pol.PairingTTL)},
-			&events.PairingApproved{PairingID: id, Until: now.Add(pol.PairingWindow)},
-		}, nil
-	})
+	ok, err := s.app.PreapproveDevice(ctx, admin, uid, usecase.Device{ID: p.DeviceID, Client: p.Client, Name: p.Name})
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"pairing": id, "approved_until": s.now().Add(pol.PairingWindow)}, nil
-}
-
-// userDecision is a decision on a user's state.
-type userDecision = func(u *domain.User, now time.Time) ([]events.Payload, error)
-
-// revokeDevice removes a paired device, revokes its session and logs it out. guard
-// wraps the decision with the caller's authorization.
-func (s *Server) revokeDevice(ctx context.Context, uid, pairingID string, ec events.Context, guard func(userDecision) userDecision) error {
-	var token events.Sealed
-	_, err := s.opts.Projector.ExecUser(ctx, uid, ec, guard(func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p := u.Pairings[pairingID]
-		if p == nil {
-			return nil, fmt.Errorf("%w: no device %q", domain.ErrNotFound, pairingID)
-		}
-		evs := []events.Payload{&events.DeviceRevoked{PairingID: pairingID}}
-		if ss := u.Sessions[p.TokenHash]; p.TokenHash != "" && ss != nil {
-			token = ss.Token
-			evs = append(evs, &events.SessionRevoked{TokenHash: p.TokenHash, Reason: "device_revoked"})
-		}
-		return evs, nil
-	}))
-	if err != nil {
-		return err
-	}
-	s.logoutSealed(uid, token)
-	return nil
+	return map[string]any{"pairing": ok.PairingID, "approved_until": ok.Until}, nil
 }

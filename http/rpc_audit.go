@@ -11,6 +11,7 @@ import (
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 type queryParams struct {
@@ -35,7 +36,7 @@ func parseTimeParam(name, v string) (time.Time, error) {
 }
 
 // rpcAuditQuery returns events of the audit timeline matching a filter.
-func (s *Server) rpcAuditQuery(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcAuditQuery(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[queryParams](raw)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func (s *Server) rpcAuditQuery(ctx context.Context, raw json.RawMessage) (any, e
 		return nil, err
 	}
 	if p.User != "" {
-		if f.UserID, err = s.findUser(p.User); err != nil {
+		if f.UserID, err = s.app.FindUser(p.User); err != nil {
 			return nil, err
 		}
 	}
@@ -75,7 +76,7 @@ func (s *Server) rpcAuditQuery(ctx context.Context, raw json.RawMessage) (any, e
 }
 
 // rpcAuditVerify checks the whole stream against the signed checkpoints.
-func (s *Server) rpcAuditVerify(ctx context.Context, _ json.RawMessage) (any, error) {
+func (s *Server) rpcAuditVerify(ctx context.Context, _ usecase.Admin, _ json.RawMessage) (any, error) {
 	if s.opts.Notary == nil {
 		return nil, invalidParams("this node has no audit key")
 	}
@@ -95,7 +96,7 @@ type replayParams struct {
 }
 
 // rpcReplayAt folds the stream up to an instant and describes the state then.
-func (s *Server) rpcReplayAt(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcReplayAt(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[replayParams](raw)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func (s *Server) rpcReplayAt(ctx context.Context, raw json.RawMessage) (any, err
 	}
 	uid := ""
 	if p.User != "" {
-		if uid, err = s.findUser(p.User); err != nil {
+		if uid, err = s.app.FindUser(p.User); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events/audit"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // DefaultKeyGrace is how long the previous trust-cookie and master keys stay valid
@@ -23,7 +24,7 @@ type keysRotateParams struct {
 }
 
 // rpcKeysRotate rotates this node's keys: those named, or all three when none is.
-func (s *Server) rpcKeysRotate(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcKeysRotate(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[keysRotateParams](raw)
 	if err != nil {
 		return nil, err

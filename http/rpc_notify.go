@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 type notifyTestParams struct {
@@ -10,7 +11,7 @@ type notifyTestParams struct {
 }
 
 // rpcNotifyTest sends a test alert through one sink right away.
-func (s *Server) rpcNotifyTest(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcNotifyTest(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[notifyTestParams](raw)
 	if err != nil {
 		return nil, err
@@ -32,7 +33,7 @@ type testEmailParams struct {
 }
 
 // rpcNotifyTestEmail sends a test email (to the given address, or the admins).
-func (s *Server) rpcNotifyTestEmail(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcNotifyTestEmail(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[testEmailParams](raw)
 	if err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func (s *Server) rpcNotifyTestEmail(ctx context.Context, raw json.RawMessage) (a
 }
 
 // rpcNotifyStatus lists the sinks and the alerts given up after their retries.
-func (s *Server) rpcNotifyStatus(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcNotifyStatus(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	if s.opts.Alerts == nil {
 		return map[string]any{"sinks": []string{}, "failures": []any{}}, nil
 	}

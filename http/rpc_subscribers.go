@@ -3,11 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 	"github.com/nats-io/nkeys"
 )
 
@@ -29,7 +28,7 @@ func viewSubscriber(s projections.Subscriber) subscriberView {
 
 // rpcSubscribersAdd gives an external system a NATS credential. It takes the public
 // key only: the CLI makes the key pair where it runs, so the seed never travels.
-func (s *Server) rpcSubscribersAdd(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcSubscribersAdd(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[subscriberParams](raw)
 	if err != nil {
 		return nil, err
@@ -37,20 +36,15 @@ func (s *Server) rpcSubscribersAdd(ctx context.Context, raw json.RawMessage) (an
 	if !nkeys.IsValidPublicUserKey(p.PublicKey) {
 		return nil, invalidParams("public_key %q is not the public key of a NATS user nkey (it starts with U); `jfguard subscribers add NAME` makes one", p.PublicKey)
 	}
-	seq, err := projections.AddSubscriber(ctx, s.opts.Store, events.Context{Actor: "admin"}, p.Name, p.PublicKey, s.now())
+	sub, err := s.app.AddSubscriber(ctx, admin, p.Name, p.PublicKey)
 	if err != nil {
-		return nil, subscriberError(err)
-	}
-	if err := s.opts.Projector.WaitFor(ctx, seq); err != nil {
 		return nil, err
 	}
-	var view subscriberView
-	s.read(func(st *projections.State) { view = viewSubscriber(st.Subscribers[p.Name]) })
-	return view, nil
+	return viewSubscriber(sub), nil
 }
 
 // rpcSubscribersList lists the subscribers with their public keys.
-func (s *Server) rpcSubscribersList(context.Context, json.RawMessage) (any, error) {
+func (s *Server) rpcSubscribersList(context.Context, usecase.Admin, json.RawMessage) (any, error) {
 	var out []subscriberView
 	s.read(func(st *projections.State) {
 		for _, sub := range projections.SortedSubscribers(st.Subscribers) {
@@ -65,27 +59,13 @@ func (s *Server) rpcSubscribersList(context.Context, json.RawMessage) (any, erro
 
 // rpcSubscribersRemove withdraws a subscriber's credential; the embedded NATS server
 // cuts its connections.
-func (s *Server) rpcSubscribersRemove(ctx context.Context, raw json.RawMessage) (any, error) {
+func (s *Server) rpcSubscribersRemove(ctx context.Context, admin usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[subscriberParams](raw)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := projections.RemoveSubscriber(ctx, s.opts.Store, events.Context{Actor: "admin"}, p.Name, s.now())
-	if err != nil {
-		return nil, subscriberError(err)
-	}
-	if err := s.opts.Projector.WaitFor(ctx, seq); err != nil {
+	if err := s.app.RemoveSubscriber(ctx, admin, p.Name); err != nil {
 		return nil, err
 	}
 	return map[string]any{"name": p.Name, "removed": true}, nil
-}
-
-func subscriberError(err error) error {
-	switch {
-	case errors.Is(err, domain.ErrSubscriberName):
-		return invalidParams("%v", err)
-	case errors.Is(err, domain.ErrSubscriberExists):
-		return &rpcError{rpcConflict, err.Error()}
-	}
-	return err
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -38,6 +39,9 @@ type Deps struct {
 	Projector *projections.Projector
 	Sealer    Sealer
 	Jellyfin  Jellyfin
+	// Store is the event stream, for the aggregates kept outside the projection's
+	// executor (the subscribers, which the offline CLI changes too).
+	Store *store.Store
 	// Policy is the effective policy now (settings file plus settings_changed).
 	Policy func() domain.Policy
 	// TrustKeys are the trust-cookie keys in force at an instant.

@@ -11,6 +11,7 @@ import (
 	"github.com/jfguard/jfguard/events/seal"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // openSealer loads the master keyring the settings name and opens the sealer
@@ -57,7 +58,7 @@ func (m *Main) rotateKeys(ctx context.Context, req audit.KeyRotation) (audit.Key
 		Store: m.store, Sealer: m.sealer, Ring: m.ring, Notary: m.notary,
 		DataDir: m.Settings.DataDir, Node: hostname(), Clock: m.now,
 	}
-	rep, err := rot.Rotate(ctx, req, events.Context{Actor: "admin"})
+	rep, err := rot.Rotate(ctx, req, events.Context{Actor: usecase.ActorAdmin})
 	if rep.LastSeq > 0 {
 		if werr := m.proj.WaitFor(ctx, rep.LastSeq); err == nil {
 			err = werr
@@ -131,7 +132,7 @@ func (c *KeysRotateCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		rot := audit.KeyRotator{Store: st, Sealer: sealer, Ring: ring, DataDir: r.DataDir, Node: hostname()}
-		rep, err = rot.Rotate(ctx, req, events.Context{Actor: "admin"})
+		rep, err = rot.Rotate(ctx, req, events.Context{Actor: usecase.ActorAdmin})
 		return err
 	})
 	// A rotation that failed half way still says what it did.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -19,13 +18,13 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/embed"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/seal"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -50,6 +49,7 @@ type Main struct {
 	ring      *seal.MasterKeyring
 	sealer    *seal.Sealer
 	proj      *projections.Projector
+	app       *usecase.Service
 	notary    *audit.Notary
 	gateway   *gateway.Server
 	notifiers *notifiers.Notifiers
@@ -123,6 +123,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.proj.Start(ctx); err != nil {
 		return fmt.Errorf("projections: %w", err)
 	}
+	// The facts this program records on its own account (a start, the settings
+	// file, undelivered alerts) go through the use cases, as the gateway's do.
+	m.app = usecase.New(usecase.Deps{Projector: m.proj, Store: m.store, Sealer: m.sealer, Clock: m.Clock, Logger: m.Logger})
 	signKey, err := audit.LoadSigningKey(r.DataDir)
 	if err != nil {
 		return err
@@ -179,7 +182,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.startBusAuth(); err != nil {
 		return err
 	}
-	if _, err := m.proj.ExecSystem(ctx, "node", events.Context{Actor: "jfguard"}, &events.NodeStarted{Node: hostname(), Version: Version}); err != nil {
+	if err := m.app.RecordNodeStarted(ctx, hostname(), Version); err != nil {
 		return err
 	}
 
@@ -299,27 +302,12 @@ func LockDataDir(dir string) (*os.File, error) {
 // in the settings file differs from what the file said last time. Values set later by
 // an administrator win until the file changes that key again.
 func (m *Main) recordFileSettings(ctx context.Context) error {
-	var file, current map[string]string
-	m.proj.Read(func(st *projections.State) {
-		file, current = maps.Clone(st.FileSettings), maps.Clone(st.Settings)
-	})
+	var settings []domain.FileSetting
 	for _, key := range gateway.PolicyKeys() {
 		v, _ := gateway.PolicyValue(m.Settings.Policy, key)
-		def := mustPolicyValue(domain.DefaultPolicy(), key)
-		last, recorded := file[key]
-		if (recorded && last == v) || (!recorded && v == def) {
-			continue
-		}
-		old, ok := current[key]
-		if !ok {
-			old = def
-		}
-		if _, err := m.proj.ExecSystem(ctx, "settings", events.Context{Actor: "settings file"},
-			&events.SettingsChanged{Key: key, Old: old, New: v, Where: "file"}); err != nil {
-			return err
-		}
+		settings = append(settings, domain.FileSetting{Key: key, Value: v, Default: mustPolicyValue(domain.DefaultPolicy(), key)})
 	}
-	return nil
+	return m.app.RecordFileSettings(ctx, settings)
 }
 
 func mustPolicyValue(p domain.Policy, key string) string {

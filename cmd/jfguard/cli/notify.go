@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jfguard/jfguard/events"
@@ -47,8 +48,11 @@ func (m *Main) newNotifiers(reg *prometheus.Registry) (*notifiers.Notifiers, err
 			return string(b), err == nil
 		},
 		Record: func(ctx context.Context, p events.Payload) error {
-			_, err := m.proj.ExecSystem(ctx, "notifications", events.Context{Actor: "jfguard"}, p)
-			return err
+			f, ok := p.(*events.NotificationFailed)
+			if !ok {
+				return fmt.Errorf("the notifiers record notification_failed only, not %s", p.EventType())
+			}
+			return m.app.RecordNotificationFailed(ctx, f)
 		},
 		Logger:   m.Logger,
 		Registry: reg,

@@ -11,6 +11,7 @@ import (
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 	"github.com/nats-io/nkeys"
 )
 
@@ -25,7 +26,7 @@ type SubscribersCmd struct {
 
 // cliContext is the event context of changes made by the command line offline:
 // whoever may open the data directory is an administrator.
-var cliContext = events.Context{Actor: "admin"}
+var cliContext = events.Context{Actor: usecase.ActorAdmin}
 
 // SubscribersAddCmd creates a subscriber.
 type SubscribersAddCmd struct {
