@@ -3,12 +3,10 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
@@ -28,9 +26,10 @@ const (
 
 // account declares the account-changing action of a route. The step-up rule itself
 // is decided in the domain (User.Authorize); this records the action for the
-// decision (selfService guards every change with it, on the state it changes) and
+// decision (the use case guards every change with it, on the state it changes) and
 // refuses early, before any slow work, when the session cannot take it now. A route
-// that changes the account without declaring an action fails closed in selfService.
+// that changes the account without declaring an action fails closed in the use
+// case.
 func (s *Server) account(action domain.Action) gin.HandlerFunc { return s.accountRoute(action, false) }
 
 // accountWithProof is account for the forms whose body carries a current factor
@@ -44,7 +43,7 @@ func (s *Server) accountRoute(action domain.Action, proof bool) gin.HandlerFunc 
 	return func(c *gin.Context) {
 		c.Set(ctxAction, action)
 		c.Set(ctxProof, proof)
-		if err := s.authorize(c, action, proof); err != nil {
+		if err := s.app.Authorize(c.Request.Context(), s.accountOf(c)); err != nil {
 			s.selfServiceError(c, err)
 			c.Abort()
 			return
@@ -66,38 +65,6 @@ func (s *Server) ownSessionOr(action domain.Action) gin.HandlerFunc {
 		other(c)
 	}
 }
-
-// authorize runs the step-up decision for the caller's session alone, recording a
-// refusal (step_up_required) when there is one.
-func (s *Server) authorize(c *gin.Context, action domain.Action, proof bool) error {
-	uid := userOf(c)
-	caller := s.caller(c, proof)
-	pol := s.Policy()
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return u.Authorize(caller, action, pol, now)
-	})
-	return err
-}
-
-// caller is the session of a self-service request.
-func (s *Server) caller(c *gin.Context, proof bool) domain.Caller {
-	return domain.Caller{TokenHash: tokenHash(credsOf(c).Token), Proof: proof}
-}
-
-// guarded wraps a self-service decision with the step-up rule of the route's
-// declared action. Without a declared action it refuses: a change nobody classified
-// is not made.
-func (s *Server) guarded(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) func(u *domain.User, now time.Time) ([]events.Payload, error) {
-	action, _ := c.Value(ctxAction).(domain.Action)
-	proof, _ := c.Value(ctxProof).(bool)
-	if action == "" {
-		return func(*domain.User, time.Time) ([]events.Payload, error) { return nil, errUndeclaredAction }
-	}
-	return domain.Guard(s.caller(c, proof), action, s.Policy(), decide)
-}
-
-// errUndeclaredAction: a route changed the account without declaring its action.
-var errUndeclaredAction = errors.New("this change has no declared action; refusing it")
 
 // stepUpRefusal is the answer to a refusal of the step-up rule, the same for the
 // self-service API (as the body of a 403) and the control API (as an error's data);
@@ -125,7 +92,7 @@ func stepUpAnswer(c *gin.Context, err error) bool {
 		return true
 	}
 	if errors.Is(err, domain.ErrNoSession) {
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "message": "Sign in to Jellyfin first."})
+		c.JSON(errAnsUnauthorized.Status, errAnsUnauthorized.body())
 		return true
 	}
 	return false
@@ -134,21 +101,11 @@ func stepUpAnswer(c *gin.Context, err error) bool {
 // handleStepUp proves a current factor for the caller's session: account changes
 // are allowed from it for the step-up window.
 func (s *Server) handleStepUp(c *gin.Context) {
-	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	p, ok := s.proofOf(c)
 	if !ok {
 		return
 	}
-	p, ok := s.proof(c, in)
-	if !ok {
-		return
-	}
-	uid, h, pol := userOf(c), tokenHash(credsOf(c).Token), s.Policy()
-	var until time.Time
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.requestContext(c), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p.Now = now
-		until = now.Add(pol.StepUpDuration())
-		return domain.DecideStepUp(u, pol, h, p)
-	})
+	until, err := s.app.StepUp(c.Request.Context(), s.accountOf(c), p)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
@@ -165,18 +122,21 @@ func (s *Server) handleSignOutEverywhere(c *gin.Context) {
 	if !ok {
 		return
 	}
-	withProof := in.Method != "" || in.Code != "" || in.Ceremony != ""
-	var p domain.FactorProof
-	if withProof {
-		if p, ok = s.proof(c, in); !ok {
+	ctx, a := c.Request.Context(), s.accountOf(c)
+	var proof *domain.FactorProof
+	if in.Method != "" || in.Code != "" || in.Ceremony != "" {
+		p, ok := s.proof(c, in)
+		if !ok {
 			return
 		}
-	}
-	var proof *domain.FactorProof
-	if withProof {
+		p, err := s.app.CompleteProof(ctx, a, p)
+		if err != nil {
+			s.selfServiceError(c, err)
+			return
+		}
 		proof = &p
 	}
-	r, err := s.app.SignOutEverywhere(c.Request.Context(), s.accountOf(c), proof)
+	r, err := s.app.SignOutEverywhere(ctx, a, proof)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
@@ -205,36 +165,4 @@ func (s *Server) accountOf(c *gin.Context) usecase.Account {
 		Caller: callerOf(clientAddr(c), credsOf(c)), UserID: userOf(c), TokenHash: tokenHash(credsOf(c).Token),
 		Action: action, Proof: proof,
 	}
-}
-
-// requestContext is the envelope context of an event caused by a self-service
-// request: the caller, from the address the gate resolved.
-func (s *Server) requestContext(c *gin.Context) events.Context {
-	addr := clientAddr(c)
-	return s.eventContext(userOf(c), addr, credsOf(c))
-}
-
-// sessionLevel is the caller's session as the setup page shows it.
-type sessionLevel struct {
-	Assurance   domain.Assurance `json:"assurance"`
-	StepUpUntil *time.Time       `json:"step_up_until,omitempty"`
-}
-
-// levelOf reads the level of a session of user uid at now.
-func (s *Server) levelOf(uid, h string) (sessionLevel, bool) {
-	var out sessionLevel
-	var ok bool
-	now, pol := s.now(), s.Policy()
-	s.read(func(st *projections.State) {
-		u := st.Users[uid]
-		if u == nil || u.Sessions[h] == nil {
-			return
-		}
-		ok = true
-		out.Assurance = u.Sessions[h].Level(now, pol.StepUpDuration())
-		if t := u.StepUpUntil(h, pol, now); !t.IsZero() {
-			out.StepUpUntil = &t
-		}
-	})
-	return out, ok
 }

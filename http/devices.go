@@ -2,14 +2,12 @@ package gateway
 
 import (
 	"net/http"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 )
+
+// errAnsAppPasswordLabel refuses an app password without a usable name.
+var errAnsAppPasswordLabel = newAPIError(http.StatusBadRequest, "bad_label", "Give the app password a name of 1 to 64 characters, e.g. “Living room TV”.")
 
 // handleAppPasswordCreate creates an app password and shows it once.
 func (s *Server) handleAppPasswordCreate(c *gin.Context) {
@@ -19,33 +17,20 @@ func (s *Server) handleAppPasswordCreate(c *gin.Context) {
 	if !ok {
 		return
 	}
-	label := strings.TrimSpace(in.Label)
-	if label == "" || utf8.RuneCountInString(label) > 64 {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_label", "message": "Give the app password a name of 1 to 64 characters, e.g. “Living room TV”."})
-		return
-	}
-	plain, id, hash, err := domain.NewAppPassword(s.opts.Rand, s.opts.HashParams)
+	pw, err := s.app.CreateAppPassword(c.Request.Context(), s.accountOf(c), in.Label)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
 	}
-	pol := s.Policy()
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideCreateAppPassword(u, pol, id, label, hash)
-	}) {
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"id": id, "label": label, "password": plain,
+	c.JSON(http.StatusOK, gin.H{"id": pw.ID, "label": pw.Label, "password": pw.Password,
 		"message": "Type this into the app's password field, with your user name. It is shown only now."})
 }
 
 // handleAppPasswordRevoke revokes an app password; sessions it signed in stay until
 // revoked themselves (they are listed as sessions).
 func (s *Server) handleAppPasswordRevoke(c *gin.Context) {
-	id := c.Param("id")
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideRevokeAppPassword(u, id)
-	}) {
+	if err := s.app.RevokeAppPassword(c.Request.Context(), s.accountOf(c), c.Param("id")); err != nil {
+		s.selfServiceError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true})
@@ -53,16 +38,10 @@ func (s *Server) handleAppPasswordRevoke(c *gin.Context) {
 
 // handleDeviceRevoke removes a paired device and logs its session out at Jellyfin.
 func (s *Server) handleDeviceRevoke(c *gin.Context) {
-	id := c.Param("id")
-	var token events.Sealed
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		evs, t, err := domain.DecideRevokeDevice(u, id)
-		token = t
-		return evs, err
-	}) {
+	if err := s.app.RevokeDevice(c.Request.Context(), s.accountOf(c), c.Param("id")); err != nil {
+		s.selfServiceError(c, err)
 		return
 	}
-	s.app.LogoutSealed(userOf(c), token)
 	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 

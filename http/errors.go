@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // apiError is every refusal of jfguard's own API: a status, a stable code clients
@@ -131,6 +132,19 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 	case errors.Is(err, domain.ErrCodeFormat), errors.Is(err, domain.ErrCodeInvalid), errors.Is(err, domain.ErrCodeReused),
 		errors.Is(err, domain.ErrMethodNotAvailable), errors.Is(err, domain.ErrCodeExpired):
 		return errAnsInvalidCode
+	// self-service (http/email.go, http/devices.go): the email factor, app passwords
+	case errors.As(err, new(*domain.SendLimitedError)):
+		return sendLimitedAnswer(err, s.now())
+	case errors.Is(err, usecase.ErrEmailConfirmed):
+		return errAnsEmailConfirmed
+	case errors.Is(err, domain.ErrNoEmail):
+		return errAnsNoEmail
+	case errors.Is(err, domain.ErrEmailAddress):
+		return errAnsBadAddress
+	case errors.Is(err, usecase.ErrMailUnavailable):
+		return errAnsEmailOff
+	case errors.Is(err, usecase.ErrAppPasswordLabel):
+		return errAnsAppPasswordLabel
 	}
 	if fallback == nil {
 		return errAnsInternal

@@ -16,9 +16,17 @@ import (
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 const ctxUser = "jfguard.user"
+
+// Refusals of the self-service and admin API's gates.
+var (
+	errAnsAdminsOnly = newAPIError(http.StatusForbidden, "forbidden", "Administrators only.")
+	// errAnsNoAccount: the session's user is not in the projection (yet).
+	errAnsNoAccount = newAPIError(http.StatusNotFound, "not_found", "")
+)
 
 // sessionUser returns the user of a request's verified Jellyfin token.
 func (s *Server) sessionUser(r *http.Request) (uid string, creds upstream.Credentials, ok bool) {
@@ -40,7 +48,7 @@ func (s *Server) requireSession() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		uid, creds, ok := s.sessionUser(c.Request)
 		if !ok {
-			c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "unauthorized", "message": "Sign in to Jellyfin first."})
+			s.fail(c, errAnsUnauthorized)
 			return
 		}
 		c.Set(ctxUser, uid)
@@ -57,7 +65,7 @@ func (s *Server) requireAdmin() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "forbidden", "message": "Administrators only."})
+		s.fail(c, errAnsAdminsOnly)
 	}
 }
 
@@ -124,7 +132,7 @@ type meView struct {
 	ThisBrowserID string        `json:"this_browser,omitempty"`
 	// Session is the caller's own session: its assurance level and until when a
 	// proven factor lets it change the account.
-	Session *sessionLevel `json:"session,omitempty"`
+	Session *usecase.SessionLevel `json:"session,omitempty"`
 	// Features says what this server offers, so the page can say why something is
 	// missing instead of failing when it is used.
 	Features featuresView `json:"features"`
@@ -277,11 +285,11 @@ func (s *Server) handleMe(c *gin.Context) {
 	}
 	v, ok := s.buildMe(userOf(c), credsOf(c).Token, browser)
 	if !ok {
-		c.JSON(http.StatusNotFound, gin.H{"error": "not_found"})
+		s.fail(c, errAnsNoAccount)
 		return
 	}
 	v.Features = featuresView{Passkeys: s.passkeyStatus(), Email: s.opts.Mailer != nil}
-	if lvl, ok := s.levelOf(v.User.ID, tokenHash(credsOf(c).Token)); ok {
+	if lvl, ok := s.app.LevelOf(v.User.ID, tokenHash(credsOf(c).Token)); ok {
 		v.Session = &lvl
 	}
 	// The address is sealed in the log; only its owner sees it, here.
@@ -291,7 +299,7 @@ func (s *Server) handleMe(c *gin.Context) {
 		}
 	})
 	if v.Email != nil {
-		addr, err := s.userAddress(c.Request.Context(), v.User.ID)
+		addr, err := s.app.EmailAddress(c.Request.Context(), v.User.ID)
 		if err != nil {
 			s.log.Warn("cannot unseal the email address for the setup page", "err", err)
 		}
@@ -300,111 +308,41 @@ func (s *Server) handleMe(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// selfService runs a decision for the caller, guarded by the step-up rule of the
-// route's action, and answers with the standard errors.
+// selfService runs a decision of a handler not yet moved to a use case (Quick
+// Connect approval) for the caller, under the step-up rule of the route's action,
+// and answers a refusal.
+//
+// TRANSITIONAL: it goes with usecase.Service.Change.
 func (s *Server) selfService(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) bool {
-	if err := s.execAccount(c, decide); err != nil {
+	if err := s.app.Change(c.Request.Context(), s.accountOf(c), decide); err != nil {
 		s.selfServiceError(c, err)
 		return false
 	}
 	return true
 }
 
-// execAccount runs a guarded self-service decision for the caller.
-func (s *Server) execAccount(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) error {
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), userOf(c), s.requestContext(c), s.guarded(c, decide))
-	return err
-}
-
+// selfServiceError answers a refused self-service request. A change made without
+// a declared action is a bug in the routes: it is logged as one.
 func (s *Server) selfServiceError(c *gin.Context, err error) {
-	if s.passkeyError(c, err) || stepUpAnswer(c, err) {
-		return
-	}
-	if errors.Is(err, errUndeclaredAction) {
+	if errors.Is(err, usecase.ErrUndeclaredAction) {
 		s.log.Error("refused a self-service change", "path", c.FullPath(), "err", err)
 	}
-	var locked *domain.LockedError
-	switch {
-	case errors.As(err, &locked):
-		s.verifyFailure(c, err)
-	case errors.Is(err, domain.ErrNotFound):
-		c.JSON(http.StatusNotFound, gin.H{"error": "not_found", "message": "Nothing to change: it is already gone."})
-	case errors.Is(err, domain.ErrTOTPEnrolled):
-		c.JSON(http.StatusConflict, gin.H{"error": "already_enrolled", "message": "An authenticator app is already set up. Disable it first."})
-	case errors.Is(err, domain.ErrNoPendingTOTP):
-		c.JSON(http.StatusConflict, gin.H{"error": "no_enrollment", "message": "Start adding an authenticator app first."})
-	case errors.Is(err, domain.ErrNoFactor):
-		c.JSON(http.StatusConflict, gin.H{"error": "no_factor", "message": "Two-factor sign-in is not set up."})
-	case errors.Is(err, domain.ErrPairingExpired):
-		c.JSON(http.StatusGone, gin.H{"error": "expired", "message": "This request has expired. Sign in on the device again."})
-	case errors.Is(err, domain.ErrPairingResolved):
-		c.JSON(http.StatusConflict, gin.H{"error": "already_answered", "message": "This request was already answered."})
-	case errors.Is(err, domain.ErrTooMany):
-		c.JSON(http.StatusConflict, gin.H{"error": "limit_reached", "message": "You have reached the limit. Remove one first."})
-	case errors.Is(err, domain.ErrCodeFormat), errors.Is(err, domain.ErrCodeInvalid), errors.Is(err, domain.ErrCodeReused),
-		errors.Is(err, domain.ErrMethodNotAvailable), errors.Is(err, domain.ErrCodeExpired):
-		c.JSON(http.StatusUnauthorized, gin.H{"error": "invalid_code", "message": "That code did not work."})
-	default:
-		c.JSON(http.StatusInternalServerError, gin.H{"error": "internal", "message": "Something went wrong. Try again."})
-	}
+	s.fail(c, err)
 }
 
 // handleTOTPBegin starts adding an authenticator app.
 func (s *Server) handleTOTPBegin(c *gin.Context) {
-	key, sealed, err := s.newSealedTOTP(c.Request.Context(), userOf(c))
+	key, err := s.app.BeginTOTP(c.Request.Context(), s.accountOf(c))
 	if err != nil {
 		s.selfServiceError(c, err)
-		return
-	}
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideBeginTOTP(u, sealed)
-	}) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"secret": key.Secret, "uri": key.URI, "qr": "/jfguard/api/me/totp/qr"})
 }
 
-// newSealedTOTP makes a TOTP secret labelled with the user's name, and seals it for
-// the user.
-func (s *Server) newSealedTOTP(ctx context.Context, uid string) (domain.TOTPKey, events.Sealed, error) {
-	var name string
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			name = u.Name
-		}
-	})
-	key, err := domain.NewTOTPSecret(s.opts.TOTPIssuer, name, s.opts.Rand)
-	if err != nil {
-		return key, "", err
-	}
-	sealed, err := s.opts.Sealer.Seal(ctx, uid, []byte(key.Secret))
-	return key, sealed, err
-}
-
-// pendingTOTP unseals the secret of an enrollment in progress.
-func (s *Server) pendingTOTP(ctx context.Context, uid string) (string, string, error) {
-	var sealed events.Sealed
-	var name string
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			sealed, name = u.PendingTOTP, u.Name
-		}
-	})
-	if sealed == "" {
-		return "", "", domain.ErrNoPendingTOTP
-	}
-	b, err := s.opts.Sealer.Open(ctx, uid, sealed)
-	return string(b), name, err
-}
-
 // handleTOTPQR serves the pending secret's QR code.
 func (s *Server) handleTOTPQR(c *gin.Context) {
-	secret, name, err := s.pendingTOTP(c.Request.Context(), userOf(c))
-	if err != nil {
-		s.selfServiceError(c, err)
-		return
-	}
-	png, err := domain.TOTPQRCode(domain.TOTPURI(s.opts.TOTPIssuer, name, secret), 256)
+	png, err := s.app.PendingTOTPQRCode(c.Request.Context(), s.accountOf(c))
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
@@ -421,30 +359,12 @@ func (s *Server) handleTOTPConfirm(c *gin.Context) {
 	if !ok {
 		return
 	}
-	uid := userOf(c)
-	secret, _, err := s.pendingTOTP(c.Request.Context(), uid)
+	codes, err := s.app.ConfirmTOTP(c.Request.Context(), s.accountOf(c), in.Code)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
 	}
-	plain, stored, err := domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams)
-	if err != nil {
-		s.selfServiceError(c, err)
-		return
-	}
-	gave := false
-	pol := s.Policy()
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		evs, err := domain.DecideConfirmTOTP(u, pol, secret, in.Code, now, stored)
-		gave = err == nil && len(evs) > 1
-		return evs, err
-	}) {
-		return
-	}
-	if !gave {
-		plain = []string{}
-	}
-	c.JSON(http.StatusOK, gin.H{"recovery_codes": plain})
+	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes})
 }
 
 // proofRequest carries a current factor for a sensitive change.
@@ -456,20 +376,15 @@ type proofRequest struct {
 	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
+// proof reads the factor of a proof request: the method (guessed from a bare code)
+// and the code, or a passkey's assertion, which the relying party verifies here.
+// The use case completes it (a TOTP code needs the user's secret).
 func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, bool) {
 	method := in.Method
 	if method == "" {
 		method = guessMethod(in.Code)
 	}
 	p := domain.FactorProof{Method: method, Code: in.Code}
-	if method == domain.MethodTOTP {
-		secret, err := s.totpSecret(c.Request.Context(), userOf(c))
-		if err != nil {
-			s.selfServiceError(c, err)
-			return p, false
-		}
-		p.TOTPSecret = secret
-	}
 	if method == domain.MethodPasskey {
 		a, ok := s.passkeyProof(c, in)
 		if !ok {
@@ -480,52 +395,46 @@ func (s *Server) proof(c *gin.Context, in proofRequest) (domain.FactorProof, boo
 	return p, true
 }
 
+// proofOf reads the body of a request whose form carries a current factor.
+func (s *Server) proofOf(c *gin.Context) (domain.FactorProof, bool) {
+	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
+	if !ok {
+		return domain.FactorProof{}, false
+	}
+	return s.proof(c, in)
+}
+
 // handleRecoveryRegenerate replaces the recovery codes (needs a current factor).
 func (s *Server) handleRecoveryRegenerate(c *gin.Context) {
-	plain, stored, err := domain.NewRecoveryCodes(s.opts.Rand, s.opts.HashParams)
+	p, ok := s.proofOf(c)
+	if !ok {
+		return
+	}
+	codes, err := s.app.RegenerateRecoveryCodes(c.Request.Context(), s.accountOf(c), p)
 	if err != nil {
 		s.selfServiceError(c, err)
 		return
 	}
-	if s.withProof(c, func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error) {
-		return domain.DecideRegenerateRecovery(u, pol, p, stored)
-	}) {
-		c.JSON(http.StatusOK, gin.H{"recovery_codes": plain})
-	}
-}
-
-// withProof runs a self-service change that needs a current factor: it reads the
-// proof from the body and hands it, stamped with the decision's time, to decide.
-// It reports whether the change was made (the answer for a failure is written).
-func (s *Server) withProof(c *gin.Context, decide func(u *domain.User, pol domain.Policy, p domain.FactorProof) ([]events.Payload, error)) bool {
-	in, ok := decodeJSON[proofRequest](c, maxCredentialBody)
-	if !ok {
-		return false
-	}
-	p, ok := s.proof(c, in)
-	if !ok {
-		return false
-	}
-	pol := s.Policy()
-	return s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		p.Now = now
-		return decide(u, pol, p)
-	})
+	c.JSON(http.StatusOK, gin.H{"recovery_codes": codes})
 }
 
 // handleDisable turns two-factor sign-in off (needs a current factor).
 func (s *Server) handleDisable(c *gin.Context) {
-	if s.withProof(c, domain.DecideDisable) {
-		c.JSON(http.StatusOK, gin.H{"ok": true})
+	p, ok := s.proofOf(c)
+	if !ok {
+		return
 	}
+	if err := s.app.DisableTwoFactor(c.Request.Context(), s.accountOf(c), p); err != nil {
+		s.selfServiceError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 // handleRevokeBrowser stops trusting a browser.
 func (s *Server) handleRevokeBrowser(c *gin.Context) {
-	id := c.Param("id")
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideRevokeBrowser(u, id)
-	}) {
+	if err := s.app.RevokeBrowser(c.Request.Context(), s.accountOf(c), c.Param("id")); err != nil {
+		s.selfServiceError(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true})
@@ -533,32 +442,18 @@ func (s *Server) handleRevokeBrowser(c *gin.Context) {
 
 // handleRevokeSession signs a session out, at jfguard and at Jellyfin.
 func (s *Server) handleRevokeSession(c *gin.Context) {
-	h := c.Param("hash")
-	var token events.Sealed
-	own := h == tokenHash(credsOf(c).Token)
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		if ss := u.Sessions[h]; ss != nil {
-			token = ss.Token
-		}
-		if own {
-			return domain.DecideSignOut(u, h)
-		}
-		return domain.DecideRevokeSession(u, h, "signed_out_by_user")
-	}) {
+	if err := s.app.RevokeSession(c.Request.Context(), s.accountOf(c), c.Param("hash")); err != nil {
+		s.selfServiceError(c, err)
 		return
 	}
-	s.logoutSealed(userOf(c), token)
 	c.JSON(http.StatusOK, gin.H{"ok": true})
 }
 
 // handlePairingAnswer approves or denies a device waiting for approval.
 func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.Param("id")
-		pol := s.Policy()
-		if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-			return domain.DecidePairingAnswer(u, pol, id, approve, now)
-		}) {
+		if err := s.app.AnswerPairing(c.Request.Context(), s.accountOf(c), c.Param("id"), approve); err != nil {
+			s.selfServiceError(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"ok": true})
@@ -566,25 +461,11 @@ func (s *Server) handlePairingAnswer(approve bool) gin.HandlerFunc {
 }
 
 // proxyLogout passes a sign-out to Jellyfin and records that the session ended.
+// The record outlives the request: the client may hang up once Jellyfin answered.
 func (s *Server) proxyLogout(c *gin.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) {
 	h := tokenHash(creds.Token)
 	s.proxy.ServeHTTP(c.Writer, c.Request)
-	var uid string
-	s.read(func(st *projections.State) {
-		if ref, ok := st.Tokens[h]; ok && ref.Status == projections.TokenVerified {
-			uid = ref.UserID
-		}
-	})
-	if uid == "" {
-		return
-	}
-	_, err := s.opts.Projector.ExecUser(context.WithoutCancel(c.Request.Context()), uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		if u.Sessions[h] == nil {
-			return nil, nil
-		}
-		return []events.Payload{&events.SessionRevoked{TokenHash: h, Reason: "signed_out"}}, nil
-	})
-	if err != nil {
+	if err := s.app.RecordSignOut(context.WithoutCancel(c.Request.Context()), callerOf(addr, creds), h); err != nil {
 		s.log.Error("record sign-out", "err", err)
 	}
 }

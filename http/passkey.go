@@ -80,7 +80,7 @@ var (
 )
 
 // passkeyError answers the errors of a passkey ceremony or decision and reports
-// whether err was one (selfServiceError asks it first).
+// whether err was one.
 func (s *Server) passkeyError(c *gin.Context, err error) bool {
 	for _, e := range []error{errPasskeysOff, errCeremonyUnknown, errCeremonyExpired, errCeremonyMismatch, errCeremoniesFull,
 		domain.ErrPasskeyCloned, domain.ErrPasskeyInvalid, domain.ErrPasskeyLabel, domain.ErrPasskeyRegistered} {
@@ -219,7 +219,13 @@ func (s *Server) handlePasskeyRemove(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if err := s.app.RemovePasskey(c.Request.Context(), s.accountOf(c), c.Param("id"), p); err != nil {
+	ctx, a := c.Request.Context(), s.accountOf(c)
+	p, err := s.app.CompleteProof(ctx, a, p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.app.RemovePasskey(ctx, a, c.Param("id"), p); err != nil {
 		s.fail(c, err)
 		return
 	}

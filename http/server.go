@@ -188,7 +188,7 @@ func New(opts Options) *Server {
 		Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
 		Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 		HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-		TOTPIssuer: opts.TOTPIssuer,
+		Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer,
 	})
 	s.proxy = s.newProxy()
 	s.refreshPolicy()

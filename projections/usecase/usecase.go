@@ -49,6 +49,8 @@ type Deps struct {
 	// IPv6Prefix is the prefix length IPv6 clients are counted by; 0 means 64.
 	IPv6Prefix int
 	HashParams domain.HashParams
+	// Mailer sends the email factor's codes; nil when no mail server is set up.
+	Mailer Mailer
 	// TOTPIssuer labels new authenticator-app secrets ("Issuer:user"); "" means "Jellyfin".
 	TOTPIssuer string
 	Rand       io.Reader
