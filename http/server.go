@@ -188,6 +188,7 @@ func New(opts Options) *Server {
 		Projector: opts.Projector, Sealer: opts.Sealer, Jellyfin: s.jf,
 		Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 		HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
+		Store: opts.Store,
 	})
 	s.proxy = s.newProxy()
 	s.refreshPolicy()
@@ -209,7 +210,7 @@ func (s *Server) Start(ctx context.Context) {
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.sweepLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.apiKeys.loop(ctx) }()
-	go func() { defer s.wg.Done(); s.watchForgeries(ctx) }()
+	go func() { defer s.wg.Done(); s.app.WatchForgeries(ctx) }()
 }
 
 // Stop ends the background work.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -48,6 +49,9 @@ type Deps struct {
 	Rand       io.Reader
 	Clock      func() time.Time
 	Logger     *slog.Logger
+	// Store is the event store, for the one append no aggregate decides: a
+	// forged_event_detected, whose id is derived from the forged event's sequence.
+	Store *store.Store
 }
 
 // Service runs the use cases.
