@@ -185,10 +185,9 @@ func New(opts Options) *Server {
 	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
 	s.app = usecase.New(usecase.Deps{
-		Projector: opts.Projector, Sealer: opts.Sealer, Jellyfin: s.jf,
+		Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
 		Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 		HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-		Store: opts.Store,
 	})
 	s.proxy = s.newProxy()
 	s.refreshPolicy()

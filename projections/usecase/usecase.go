@@ -39,6 +39,9 @@ type Deps struct {
 	Projector *projections.Projector
 	Sealer    Sealer
 	Jellyfin  Jellyfin
+	// Store is the event stream, for the aggregates kept outside the projection's
+	// executor (the subscribers, which the offline CLI changes too).
+	Store *store.Store
 	// Policy is the effective policy now (settings file plus settings_changed).
 	Policy func() domain.Policy
 	// TrustKeys are the trust-cookie keys in force at an instant.
@@ -49,9 +52,6 @@ type Deps struct {
 	Rand       io.Reader
 	Clock      func() time.Time
 	Logger     *slog.Logger
-	// Store is the event store, for the one append no aggregate decides: a
-	// forged_event_detected, whose id is derived from the forged event's sequence.
-	Store *store.Store
 }
 
 // Service runs the use cases.
