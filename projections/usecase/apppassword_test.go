@@ -16,9 +16,9 @@ import (
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
-// tv is an app signing in with an app password: it names its client, device id and
-// version, as Jellyfin requires.
-var tv = usecase.Caller{IP: netip.MustParseAddr("203.0.113.20"), Device: events.Device{ID: "tv-9", Client: "Jellyfin Android TV", Version: "0.18.0"}}
+// appOnTV is an app on a TV signing in with an app password: it names its client,
+// device id and version, as Jellyfin requires.
+var appOnTV = usecase.Caller{IP: netip.MustParseAddr("203.0.113.20"), Device: events.Device{ID: "tv-9", Client: "Jellyfin Android TV", Version: "0.18.0"}}
 
 // givenAppPassword gives a user (discovered first) an app password and returns it.
 func givenAppPassword(t *testing.T, w *world, uid, name, label string) string {
@@ -59,7 +59,7 @@ func TestAppPasswordSignsAnAppInAsADevice(t *testing.T) {
 	w.jf.addUser(aliceID, "alice", false)
 	plain := givenAppPassword(t, w, aliceID, "alice", "Living room TV")
 	// when the TV signs in with it, her name typed in another case
-	raw, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: tv, Username: "Alice", Password: plain})
+	raw, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: appOnTV, Username: "Alice", Password: plain})
 	// then Jellyfin's answer for a session minted for her is handed back
 	if err != nil || len(raw) == 0 || w.jf.minted != 1 {
 		t.Fatalf("sign-in: %d bytes, minted %d, err %v", len(raw), w.jf.minted, err)
@@ -93,10 +93,10 @@ func TestWrongAppPasswordIsAFailedSignInOfTheAddress(t *testing.T) {
 	for _, tc := range []struct{ name, user, password string }{
 		{"wrong secret", "alice", wrongSecret},
 		{"id nobody has", "alice", nobodys},
-		{"another user's name", "bob", plain},
+		{"another user's name", "carol", plain},
 	} {
 		// when an app password that is not alice's right one is typed
-		_, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: tv, Username: tc.user, Password: tc.password})
+		_, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: appOnTV, Username: tc.user, Password: tc.password})
 		// then it is refused, nothing is minted
 		if !errors.Is(err, usecase.ErrBadAppPassword) || w.jf.minted != 0 {
 			t.Fatalf("%s: err %v, minted %d", tc.name, err, w.jf.minted)
@@ -117,9 +117,9 @@ func TestAppPasswordSignInRefusals(t *testing.T) {
 		want    error
 	}{
 		{"an app that does not name its version", events.Device{ID: "tv-9", Client: "Jellyfin Android TV"}, nil, usecase.ErrIncompleteDevice},
-		{"no admin key", tv.Device, upstream.ErrNoAdminKey, usecase.ErrAppPasswordsUnavailable},
-		{"Quick Connect off", tv.Device, &upstream.StatusError{Status: 401}, usecase.ErrAppPasswordsUnavailable},
-		{"Jellyfin failing", tv.Device, &upstream.StatusError{Status: 500}, usecase.ErrSessionNotMinted},
+		{"no admin key", appOnTV.Device, upstream.ErrNoAdminKey, usecase.ErrAppPasswordsUnavailable},
+		{"Quick Connect off", appOnTV.Device, &upstream.StatusError{Status: 401}, usecase.ErrAppPasswordsUnavailable},
+		{"Jellyfin failing", appOnTV.Device, &upstream.StatusError{Status: 500}, usecase.ErrSessionNotMinted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -129,7 +129,7 @@ func TestAppPasswordSignInRefusals(t *testing.T) {
 			jf.mintErr = tc.mintErr
 			before := len(w.events(aliceID))
 			// when an app signs in with it
-			caller := tv
+			caller := appOnTV
 			caller.Device = tc.device
 			_, err := w.app.SignInWithAppPassword(context.Background(), usecase.AppPasswordSignIn{Caller: caller, Username: "alice", Password: plain})
 			// then no session is recorded, and the error says why
@@ -158,7 +158,7 @@ func TestAppPasswordRevokedWhileMintingSignsNothingIn(t *testing.T) {
 		}
 	}
 	// when the TV signs in with it
-	_, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: tv, Username: "alice", Password: plain})
+	_, err := w.app.SignInWithAppPassword(ctx, usecase.AppPasswordSignIn{Caller: appOnTV, Username: "alice", Password: plain})
 	// then it is refused, no session is recorded, and the minted one is logged out
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("err %v", err)

@@ -13,9 +13,9 @@ import (
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
-// signedIn gives a user a verified session for token, through the sign-in use case,
+// signInFrom gives a user a verified session for token, through the sign-in use case,
 // from caller.
-func signedIn(t *testing.T, w *world, caller usecase.Caller, uid, name, token string) {
+func signInFrom(t *testing.T, w *world, caller usecase.Caller, uid, name, token string) {
 	t.Helper()
 	res, raw := authResult(t, uid, name, token)
 	out, err := w.app.DecideSignIn(context.Background(), usecase.SignInRequest{Caller: caller, Result: res, Raw: raw, Web: true})
@@ -39,7 +39,7 @@ func TestAuthorizingAQuickConnectCodeIsRecordedForTheSession(t *testing.T) {
 	t.Parallel()
 	// given alice signed in, with no second factor to ask for
 	w, _ := newGateWorld(t)
-	signedIn(t, w, internet, aliceID, "alice", "tok-phone")
+	signInFrom(t, w, internet, aliceID, "alice", "tok-phone")
 	// when her session authorizes a code on Jellyfin's Quick Connect page
 	uid, err := w.app.AuthorizeQuickConnect(context.Background(), internet, "tok-phone")
 	// then the authorization is recorded for her session, and she is who authorized
@@ -58,9 +58,9 @@ func TestAuthorizingAQuickConnectCodeNeedsARecentFactor(t *testing.T) {
 	w, _ := newGateWorld(t)
 	ctx := context.Background()
 	enrollTOTP(t, w, aliceID, "alice")
-	signedIn(t, w, lan, aliceID, "alice", "tok-lan")
+	signInFrom(t, w, fromLAN, aliceID, "alice", "tok-lan")
 	// when that session authorizes a code
-	_, err := w.app.AuthorizeQuickConnect(ctx, lan, "tok-lan")
+	_, err := w.app.AuthorizeQuickConnect(ctx, fromLAN, "tok-lan")
 	// then the step-up rule refuses it, and the refusal is recorded, not the code
 	var su *domain.StepUpError
 	if !errors.As(err, &su) || su.Action != domain.ActionQuickConnect {
@@ -80,7 +80,7 @@ func TestApprovingAQuickConnectCodeFromTheSecurityPage(t *testing.T) {
 	// given alice signed in, with no second factor to ask for
 	w, jf := newGateWorld(t)
 	ctx := context.Background()
-	signedIn(t, w, internet, aliceID, "alice", "tok-page")
+	signInFrom(t, w, internet, aliceID, "alice", "tok-page")
 	a := usecase.Account{Caller: internet, UserID: aliceID, TokenHash: usecase.TokenHash("tok-page")}
 	// when she approves a code no device is waiting with
 	jf.qcErr = &upstream.StatusError{Status: 404}
@@ -111,7 +111,7 @@ func TestQuickConnectTokenIsVerifiedOnlyWhenItsCodeWasAuthorizedThroughJfguard(t
 	enrollTOTP(t, w, aliceID, "alice")
 	tvToken, _ := authResult(t, aliceID, "alice", "tok-tv")
 	// when Quick Connect hands a TV a token whose code she authorized through jfguard
-	err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: tv, Result: tvToken, AuthorizedBy: aliceID})
+	err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: appOnTV, Result: tvToken, AuthorizedBy: aliceID})
 	// then the TV's session is verified, as a device's
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestQuickConnectTokenIsVerifiedOnlyWhenItsCodeWasAuthorizedThroughJfguard(t
 	// Jellyfin directly
 	other, _ := authResult(t, aliceID, "alice", "tok-around")
 	before := len(w.events(aliceID))
-	err = w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: tv, Result: other})
+	err = w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: appOnTV, Result: other})
 	// then it is refused, not recorded, and logged out at Jellyfin
 	if !errors.Is(err, usecase.ErrSessionRefused) {
 		t.Fatalf("err = %v", err)
@@ -141,16 +141,16 @@ func TestQuickConnectRetryGetsTheSessionItHas(t *testing.T) {
 	// given a TV whose Quick Connect sign-in was verified
 	w, _ := newGateWorld(t)
 	ctx := context.Background()
-	res, _ := authResult(t, bobID, "bob", "tok-retry")
-	if err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: tv, Result: res}); err != nil {
+	res, _ := authResult(t, carolID, "carol", "tok-retry")
+	if err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: appOnTV, Result: res}); err != nil {
 		t.Fatal(err)
 	}
-	before := len(w.events(bobID))
+	before := len(w.events(carolID))
 	// when the TV asks again and Jellyfin answers with the same token
 	w.clock.Add(time.Second)
-	err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: tv, Result: res})
+	err := w.app.DecideQuickConnectSignIn(ctx, usecase.QuickConnectSignIn{Caller: appOnTV, Result: res})
 	// then it passes and nothing more is recorded
-	if err != nil || len(w.events(bobID)) != before {
-		t.Fatalf("retry: %v, %d more events", err, len(w.events(bobID))-before)
+	if err != nil || len(w.events(carolID)) != before {
+		t.Fatalf("retry: %v, %d more events", err, len(w.events(carolID))-before)
 	}
 }

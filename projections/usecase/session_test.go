@@ -104,33 +104,33 @@ func payloadsOf[T events.Payload](t *testing.T, w *world, uid, typ string) []T {
 	return out
 }
 
-const bobID = "b0b00000000000000000000000000002"
+const carolID = "ca201000000000000000000000000003"
 
-var lan = usecase.Caller{IP: netip.MustParseAddr("192.168.1.20"), BypassSafe: true,
+var fromLAN = usecase.Caller{IP: netip.MustParseAddr("192.168.1.20"), BypassSafe: true,
 	Device: events.Device{ID: "tv-1", Name: "Living room TV", Client: "Jellyfin Android TV", Version: "0.18.0"}}
 
 func TestResolvedTokenOfAUserWithoutFactorPassesAndIsKeptSealed(t *testing.T) {
 	t.Parallel()
-	// given a session bob made at Jellyfin directly, jfguard never saw
+	// given a session carol made at Jellyfin directly, jfguard never saw
 	w, jf := newGateWorld(t)
 	ctx := context.Background()
-	jf.owns("tok-direct", bobID, "bob")
+	jf.owns("tok-direct", carolID, "carol")
 	// when the gate meets its token
 	res, err := w.app.ResolveToken(ctx, internet, "tok-direct")
-	// then it passes, as bob has no second factor to ask for
-	if err != nil || !res.Pass || res.Reason != domain.ReasonNoSecondFactor || res.UserID != bobID {
+	// then it passes, as carol has no second factor to ask for
+	if err != nil || !res.Pass || res.Reason != domain.ReasonNoSecondFactor || res.UserID != carolID {
 		t.Fatalf("resolved = %+v, err = %v", res, err)
 	}
-	// and bob is discovered and the session recorded, with the token sealed for him
-	if got, want := types(w.events(bobID)), []string{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
+	// and carol is discovered and the session recorded, with the token sealed for her
+	if got, want := types(w.events(carolID)), []string{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
-	sv := payloadsOf[*events.SessionVerified](t, w, bobID, events.TypeSessionVerified)[0]
-	if plain, err := w.sealer.Open(ctx, bobID, sv.Token); err != nil || string(plain) != "tok-direct" {
+	sv := payloadsOf[*events.SessionVerified](t, w, carolID, events.TypeSessionVerified)[0]
+	if plain, err := w.sealer.Open(ctx, carolID, sv.Token); err != nil || string(plain) != "tok-direct" {
 		t.Fatalf("sealed token opens to %q, %v", plain, err)
 	}
 	// and the gate knows the token from now on
-	if uid := w.app.VerifiedUser("tok-direct"); uid != bobID {
+	if uid := w.app.VerifiedUser("tok-direct"); uid != carolID {
 		t.Fatalf("verified user = %q", uid)
 	}
 }
@@ -154,7 +154,7 @@ func TestResolvedTokenOfAUserWithAFactorIsRefusedUnlessFromTheLAN(t *testing.T) 
 		t.Fatalf("%d events recorded for a refused token", n-before)
 	}
 	// when the same token comes from the LAN, which may bypass
-	res, err = w.app.ResolveToken(ctx, lan, "tok-around")
+	res, err = w.app.ResolveToken(ctx, fromLAN, "tok-around")
 	// then it passes for that reason and is recorded
 	if err != nil || !res.Pass || res.Reason != domain.ReasonLAN {
 		t.Fatalf("from the LAN: resolved = %+v, err = %v", res, err)
