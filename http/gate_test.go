@@ -41,6 +41,18 @@ func TestJellyfinRoute(t *testing.T) {
 	}
 }
 
+// TestInterceptedRoutesAreComplete: every row of routes.go's table that the gate
+// hands over has a handler and says why, and the web index rows, which the proxy
+// rewrites, have none: the table is the whole of what jfguard intercepts.
+func TestInterceptedRoutesAreComplete(t *testing.T) {
+	t.Parallel()
+	for _, ir := range interceptedRoutes {
+		if (ir.handle == nil) != (ir.when == inProxy) || ir.why == "" || len(ir.methods) == 0 || ir.route == routeOther {
+			t.Errorf("%v %s: handler %v, interception %d, why %q", ir.methods, ir.path, ir.handle != nil, ir.when, ir.why)
+		}
+	}
+}
+
 // TestWebIndexMethods: the web app's index page is recognised for GET and HEAD in
 // any case, as Jellyfin's static files middleware serves it.
 func TestWebIndexMethods(t *testing.T) {

@@ -73,15 +73,6 @@ func (s *Server) newProxy() *httputil.ReverseProxy {
 	}
 }
 
-// isWebIndex reports whether a request is for the Jellyfin web app's index page.
-func isWebIndex(r *http.Request) bool {
-	if !sameMethod(r.Method, http.MethodGet) && !sameMethod(r.Method, http.MethodHead) {
-		return false
-	}
-	p := strings.ToLower(r.URL.Path)
-	return strings.HasSuffix(p, "/web/") || strings.HasSuffix(p, "/web/index.html") || strings.HasSuffix(p, "/web")
-}
-
 const injectTag = `<script src="/jfguard/inject.js" defer></script>`
 
 // injectScript adds jfguard's script to the web app's index page, and makes sure the

@@ -15,7 +15,7 @@ import (
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
-	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // quickConnectLedger remembers, for the lifetime of a Quick Connect request, which
@@ -23,6 +23,13 @@ import (
 // jfguard. A token from AuthenticateWithQuickConnect is verified only when its code
 // was authorized that way: Quick Connect is how a TV signs in with "enter the code on
 // your phone", and the phone must already have passed the second factor.
+//
+// The ledger is this node's memory of the Quick Connect exchanges passing through the
+// gateway (which secret Initiate answered with which code, which code an authorized
+// request carried), as the passkey ceremonies are of theirs: no aggregate's state,
+// and nothing the log needs, since the authorization itself is recorded
+// (quick_connect_authorized). The rule it serves is the domain's:
+// domain.DecideQuickConnectSignIn is told who authorized the code.
 type quickConnectLedger struct {
 	now        func() time.Time
 	mu         sync.Mutex
@@ -96,7 +103,7 @@ func (l *quickConnectLedger) authorizedBy(secret string) (string, bool) {
 }
 
 // handleQuickConnectInitiate passes Initiate through and notes the secret and code.
-func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
+func (s *Server) handleQuickConnectInitiate(c *gin.Context, _ clientaddr.ClientAddr, _ upstream.Credentials) {
 	body, _ := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody))
 	ans, err := s.forwardBuffered(c, body)
 	if err != nil {
@@ -115,34 +122,21 @@ func (s *Server) handleQuickConnectInitiate(c *gin.Context) {
 	ans.write(c.Writer)
 }
 
-// authorizeQuickConnect is the gate's path for Jellyfin's own "Quick Connect" page:
-// a verified session authorizing a code. Authorizing a code lets a new device in, so
-// it is an account change: only a session with a recent second factor may, decided
-// by the domain's step-up rule; a refusal points to jfguard's security page, where
-// the person proves the factor and authorizes the code. It reports whether the
-// request may go on to Jellyfin; the code is noted first, because the device
-// finishes its sign-in as soon as Jellyfin answers.
-func (s *Server) authorizeQuickConnect(c *gin.Context, creds upstream.Credentials, addr clientaddr.ClientAddr) bool {
+// errAnsQuickConnectUnavailable: authorizing a code could not be recorded.
+var errAnsQuickConnectUnavailable = newAPIError(http.StatusServiceUnavailable, "unavailable", "Try again in a moment.")
+
+// handleQuickConnectAuthorize is the gate's path for Jellyfin's own "Quick Connect"
+// page: a verified session authorizing a code (see usecase.AuthorizeQuickConnect).
+// A refusal points to jfguard's security page, where the person proves the factor
+// and authorizes the code. The code is noted before the request goes on to
+// Jellyfin, because the device finishes its sign-in as soon as Jellyfin answers.
+func (s *Server) handleQuickConnectAuthorize(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	code := queryFold(c.Request, "code")
-	h := tokenHash(creds.Token)
-	var uid string
-	s.read(func(st *projections.State) {
-		if ref, ok := st.Tokens[h]; ok && ref.Status == projections.TokenVerified {
-			uid = ref.UserID
-		}
-	})
-	if uid == "" {
+	uid, err := s.app.AuthorizeQuickConnect(c.Request.Context(), callerOf(addr, creds), creds.Token)
+	if errors.Is(err, usecase.ErrSessionNotVerified) {
 		s.refuse(c, http.StatusUnauthorized, "this session needs a second factor")
-		return false
+		return
 	}
-	caller, pol := domain.Caller{TokenHash: h}, s.Policy()
-	_, err := s.opts.Projector.ExecUser(c.Request.Context(), uid, s.eventContext(uid, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		evs, err := u.Authorize(caller, domain.ActionQuickConnect, pol, now)
-		if err != nil {
-			return evs, err
-		}
-		return []events.Payload{&events.QuickConnectAuthorized{TokenHash: h}}, nil
-	})
 	if err != nil {
 		s.setSecurityHeaders(c.Writer.Header())
 		c.Header("Cache-Control", "no-store")
@@ -150,28 +144,35 @@ func (s *Server) authorizeQuickConnect(c *gin.Context, creds upstream.Credential
 		// which asks for the second step and approves the code there.
 		c.Header(stepUpHeader, "/jfguard/setup?quick_connect="+url.QueryEscape(code)+"#devices")
 		c.Header("Access-Control-Expose-Headers", stepUpHeader)
-		if stepUpAnswer(c, err) {
+		if _, refused := stepUpRefusal(err); refused || errors.Is(err, domain.ErrNoSession) {
 			// The web app shows Jellyfin's generic error; the body says where to go.
 			s.log.Info("quick connect authorize refused", "user", uid, "err", err)
 		} else {
 			s.log.Error("quick connect authorize", "err", err)
-			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable", "message": "Try again in a moment."})
 		}
-		c.Abort()
-		return false
+		s.fail(c, err, errAnsQuickConnectUnavailable)
+		return
 	}
 	if code != "" {
 		s.qc.authorize(code, uid)
 	}
-	return true
+	s.proxy.ServeHTTP(c.Writer, c.Request)
 }
 
 // stepUpHeader names the page where a refused change can be made after a step-up.
 const stepUpHeader = "X-Jfguard-Step-Up"
 
+// Answers of authorizing a code from the security page.
+var (
+	errAnsQuickConnectBadCode     = newAPIError(http.StatusBadRequest, "bad_code", "Type the code the device shows.")
+	errAnsQuickConnectUnknownCode = newAPIError(http.StatusNotFound, "unknown_code", "No device is waiting with this code. Check it, or start again on the device.")
+	errAnsQuickConnectRefused     = newAPIError(http.StatusBadGateway, "upstream_failed", "Jellyfin did not accept the code. Is Quick Connect on?")
+)
+
 // handleQuickConnectApprove authorizes a Quick Connect code from jfguard's security
-// page (its route needs a recent second factor): jfguard asks Jellyfin to authorize
-// the code for the caller, with the caller's own token, then records it.
+// page (its route needs a recent second factor; see usecase.ApproveQuickConnect).
+// The code is noted first, because the device finishes its sign-in as soon as
+// Jellyfin authorizes it, and forgotten again if the authorization was not recorded.
 func (s *Server) handleQuickConnectApprove(c *gin.Context) {
 	in, ok := decodeJSON[struct {
 		Code string `json:"code"`
@@ -181,26 +182,22 @@ func (s *Server) handleQuickConnectApprove(c *gin.Context) {
 	}
 	code := strings.TrimSpace(in.Code)
 	if code == "" || len(code) > 32 {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_code", "message": "Type the code the device shows."})
+		s.fail(c, errAnsQuickConnectBadCode)
 		return
 	}
-	uid, creds := userOf(c), credsOf(c)
-	h := tokenHash(creds.Token)
-	s.qc.authorize(code, uid)
-	if err := s.jf.AuthorizeQuickConnect(c.Request.Context(), creds.Token, code); err != nil {
-		var se *upstream.StatusError
-		if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusBadRequest) {
-			c.JSON(http.StatusNotFound, gin.H{"error": "unknown_code", "message": "No device is waiting with this code. Check it, or start again on the device."})
-			return
-		}
-		s.log.Warn("quick connect authorize at Jellyfin", "err", err)
-		c.JSON(http.StatusBadGateway, gin.H{"error": "upstream_failed", "message": "Jellyfin did not accept the code. Is Quick Connect on?"})
+	a := s.accountOf(c)
+	s.qc.authorize(code, a.UserID)
+	err := s.app.ApproveQuickConnect(c.Request.Context(), a, credsOf(c).Token, code)
+	switch {
+	case errors.Is(err, usecase.ErrQuickConnectUnknownCode):
+		s.fail(c, errAnsQuickConnectUnknownCode)
 		return
-	}
-	if !s.selfService(c, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return []events.Payload{&events.QuickConnectAuthorized{TokenHash: h}}, nil
-	}) {
+	case errors.Is(err, usecase.ErrQuickConnectNotAccepted):
+		s.fail(c, errAnsQuickConnectRefused)
+		return
+	case err != nil:
 		s.qc.forget(code) // not recorded, so not let in
+		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"ok": true, "message": "The device is signing in."})
@@ -216,7 +213,10 @@ func queryFold(r *http.Request, name string) string {
 	return ""
 }
 
-// handleQuickConnectAuthenticate decides on the token Quick Connect hands out.
+// handleQuickConnectAuthenticate decides on the token Quick Connect hands out (see
+// usecase.DecideQuickConnectSignIn): a token authorized outside jfguard (directly at
+// Jellyfin, or by a session that did not pass the second factor) is logged out and
+// refused.
 func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
@@ -241,52 +241,17 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.
 		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
 		return
 	}
-	by, viaJfguard := s.qc.authorizedBy(in.Secret)
-	pol := s.Policy()
-	ctx := c.Request.Context()
-	h := tokenHash(res.AccessToken)
-	sealed, err := s.opts.Sealer.Seal(ctx, res.User.ID, []byte(res.AccessToken))
-	if err != nil {
-		s.logoutAsync(res.AccessToken)
-		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
-		return
-	}
-	refused := false
-	_, err = s.opts.Projector.ExecUser(ctx, res.User.ID, s.eventContext(res.User.ID, addr, creds), func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		refused = false
-		var evs []events.Payload
-		if !u.Known() {
-			evs = append(evs, &events.UserDiscovered{Name: res.User.Name, Admin: res.User.Policy.IsAdministrator})
-		}
-		if u.Sessions[h] != nil {
-			// Jellyfin answers the same secret with the same token while it keeps the
-			// request: a client retrying the call gets the session it already has.
-			return evs, nil
-		}
-		reason := ""
-		switch {
-		case !pol.Enabled:
-			reason = domain.ReasonDisabled
-		case viaJfguard && by == res.User.ID:
-			reason = domain.ReasonQuickConnect
-		case !u.HasSecondFactor() && !pol.RequireAll:
-			reason = domain.ReasonNoSecondFactor
-		case pol.LANBypass && addr.BypassSafe && pol.InLAN(addr.IP):
-			reason = domain.ReasonLAN
-		default:
-			refused = true
-			return evs, nil
-		}
-		// A token from Quick Connect is a device's, whatever let it in.
-		sv := domain.NewSessionVerified(h, reason, sealed)
-		sv.Assurance = string(domain.AssuranceDevice)
-		return append(evs, sv), nil
+	by, _ := s.qc.authorizedBy(in.Secret)
+	err = s.app.DecideQuickConnectSignIn(c.Request.Context(), usecase.QuickConnectSignIn{
+		Caller: callerOf(addr, creds), Result: res, AuthorizedBy: by,
 	})
-	if err != nil || refused {
-		// Authorized outside jfguard (directly at Jellyfin, or by a session that did
-		// not pass the second factor): the token must not be usable.
-		s.logoutAsync(res.AccessToken)
+	switch {
+	case errors.Is(err, usecase.ErrSessionRefused):
 		s.refuse(c, http.StatusUnauthorized, "this sign-in needs a second factor")
+		return
+	case err != nil:
+		s.log.Error("quick connect sign-in", "err", err)
+		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
 		return
 	}
 	ans.write(c.Writer)

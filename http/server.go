@@ -210,7 +210,7 @@ func (s *Server) Start(ctx context.Context) {
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.sweepLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.apiKeys.loop(ctx) }()
-	go func() { defer s.wg.Done(); s.watchForgeries(ctx) }()
+	go func() { defer s.wg.Done(); s.app.WatchForgeries(ctx) }()
 }
 
 // Stop ends the background work.

@@ -1,4 +1,4 @@
-package gateway
+package usecase
 
 import (
 	"context"
@@ -15,14 +15,12 @@ import (
 // integrityAggregate is the system aggregate forged_event_detected is recorded on.
 const integrityAggregate = "integrity"
 
-// watchForgeries records a forged_event_detected for every event the fold refused
-// for a missing or wrong MAC: at start (what the catch-up found) and whenever the
-// fold refuses one. Each is recorded once: the event id is derived from the forged
-// event's sequence, so nodes that detect the same one at the same moment write it
-// once (idempotent publish), and the fold forgets a detection once it is recorded.
-func (s *Server) watchForgeries(ctx context.Context) {
+// WatchForgeries records a forged_event_detected for every event the fold refused
+// for a missing or wrong MAC (or as a replay), at start (what the catch-up found)
+// and whenever the fold refuses one, until ctx ends.
+func (s *Service) WatchForgeries(ctx context.Context) {
 	kick := make(chan struct{}, 1)
-	s.opts.Projector.OnEvent(func(ev events.Event) {
+	s.d.Projector.OnEvent(func(ev events.Event) {
 		if ev.Auth == events.AuthMissing || ev.Auth == events.AuthInvalid || ev.Auth == events.AuthReplayed {
 			select {
 			case kick <- struct{}{}:
@@ -31,7 +29,7 @@ func (s *Server) watchForgeries(ctx context.Context) {
 		}
 	})
 	for {
-		s.recordForgeries(ctx)
+		s.RecordForgeries(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -40,8 +38,11 @@ func (s *Server) watchForgeries(ctx context.Context) {
 	}
 }
 
-// recordForgeries records the detections the projection holds.
-func (s *Server) recordForgeries(ctx context.Context) {
+// RecordForgeries records the detections the projection holds, in the order of the
+// forged events. Each is recorded once: the event id is derived from the forged
+// event's sequence, so nodes that detect the same one at the same moment write it
+// once (idempotent publish), and the fold forgets a detection once it is recorded.
+func (s *Service) RecordForgeries(ctx context.Context) {
 	var pending []projections.ForgedEvent
 	s.read(func(st *projections.State) {
 		for _, f := range st.Forged {
@@ -59,14 +60,14 @@ func (s *Server) recordForgeries(ctx context.Context) {
 			continue
 		}
 		ev.ID = "forged-" + strconv.FormatUint(f.Seq, 10)
-		seq, err := s.opts.Store.Append(ctx, store.AnySeq, ev)
+		seq, err := s.d.Store.Append(ctx, store.AnySeq, ev)
 		if err != nil && !errors.Is(err, store.ErrDuplicate) {
 			s.log.Error("record a forged event", "seq", f.Seq, "err", err)
 			continue
 		}
 		if seq > 0 {
 			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_ = s.opts.Projector.WaitFor(wctx, seq)
+			_ = s.d.Projector.WaitFor(wctx, seq)
 			cancel()
 		}
 	}
