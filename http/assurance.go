@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -64,38 +63,6 @@ func (s *Server) ownSessionOr(action domain.Action) gin.HandlerFunc {
 		}
 		other(c)
 	}
-}
-
-// stepUpRefusal is the answer to a refusal of the step-up rule, the same for the
-// self-service API (as the body of a 403) and the control API (as an error's data);
-// ok is false when err is no such refusal.
-func stepUpRefusal(err error) (body gin.H, ok bool) {
-	var su *domain.StepUpError
-	switch {
-	case errors.As(err, &su):
-		methods := su.Methods
-		if methods == nil {
-			methods = []string{}
-		}
-		return gin.H{"error": "step_up_required", "message": msgStepUp, "action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"}, true
-	case errors.Is(err, domain.ErrDeviceSession):
-		return gin.H{"error": "device_session", "message": msgDeviceSession}, true
-	}
-	return nil, false
-}
-
-// stepUpAnswer writes the refusals of the step-up rule and reports whether err was
-// one of them.
-func stepUpAnswer(c *gin.Context, err error) bool {
-	if body, ok := stepUpRefusal(err); ok {
-		c.JSON(http.StatusForbidden, body)
-		return true
-	}
-	if errors.Is(err, domain.ErrNoSession) {
-		c.JSON(errAnsUnauthorized.Status, errAnsUnauthorized.body())
-		return true
-	}
-	return false
 }
 
 // handleStepUp proves a current factor for the caller's session: account changes

@@ -33,7 +33,7 @@ func (s *Server) requireReader() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": "forbidden", "message": "Administrators and the auditor token only."})
+		answer(c, errAnsReadersOnly)
 	}
 }
 

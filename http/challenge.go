@@ -33,11 +33,11 @@ func decodeJSON[T any](c *gin.Context, limit int64) (T, bool) {
 	var v T
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, limit+1))
 	if err != nil || int64(len(body)) > limit {
-		c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"error": "request_too_large"})
+		answer(c, errAnsTooLarge)
 		return v, false
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
-		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "the body must be a JSON object: " + err.Error()})
+		answer(c, badRequest("the body must be a JSON object: "+err.Error()))
 		return v, false
 	}
 	return v, true
@@ -86,7 +86,7 @@ func (s *Server) challenge(id string) (challengeView, bool) {
 func (s *Server) handleChallengeInfo(c *gin.Context) {
 	v, ok := s.challenge(c.Param("id"))
 	if !ok {
-		c.JSON(http.StatusNotFound, gin.H{"error": "challenge_not_found", "message": "This sign-in has expired. Sign in again."})
+		answer(c, errAnsChallengeGone)
 		return
 	}
 	c.JSON(http.StatusOK, v)

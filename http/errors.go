@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -62,7 +63,13 @@ var (
 	errAnsUpstreamAnswer   = newAPIError(http.StatusBadGateway, "unexpected_upstream_answer", "")
 	errAnsEnrollNotOffered = newAPIError(http.StatusConflict, "enroll_not_offered", "This sign-in does not set up a new factor.")
 	errAnsNoEnrollment     = newAPIError(http.StatusConflict, "no_enrollment", "Start adding an authenticator app first.")
+	errAnsTooLarge         = newAPIError(http.StatusRequestEntityTooLarge, "request_too_large", "")
+	errAnsFeedUnavailable  = newAPIError(http.StatusServiceUnavailable, "unavailable", "")
+	errAnsReadersOnly      = newAPIError(http.StatusForbidden, "forbidden", "Administrators and the auditor token only.")
 )
+
+// badRequest is the answer to a request jfguard cannot read, saying why.
+func badRequest(msg string) *apiError { return newAPIError(http.StatusBadRequest, "bad_request", msg) }
 
 // rateLimitedAnswer refuses a request over a rate limit.
 func rateLimitedAnswer(wait time.Duration) *apiError {
@@ -78,6 +85,8 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 	var ae *apiError
 	var locked *domain.LockedError
 	var su *domain.StepUpError
+	var throttled *domain.ThrottledError
+	var held *domain.PasswordHeldError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -92,6 +101,18 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 		return newAPIError(http.StatusForbidden, "device_session", msgDeviceSession)
 	case errors.Is(err, domain.ErrNoSession):
 		return errAnsUnauthorized
+	case errors.As(err, &throttled):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Too many failed sign-ins from your network. Try again in a minute.",
+			RetryAfter: throttled.Until.Sub(s.now())}
+	case errors.As(err, &held):
+		wait := held.Until.Sub(s.now())
+		return &apiError{Status: http.StatusTooManyRequests, Code: "password_held", RetryAfter: wait,
+			Message: fmt.Sprintf("Too many wrong passwords for this user name: signing in with its password is paused. Try again in %s.", minutes(wait))}
+	case errors.Is(err, domain.ErrPasswordPaused):
+		return newAPIError(http.StatusTooManyRequests, "password_paused", "Too many wrong passwords for this user name: signing in with its password is paused until an administrator releases it. Sign in another way (a passkey, an app password or Quick Connect), or ask your administrator.")
+	case errors.Is(err, usecase.ErrLockoutGuard):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: 30 * time.Second,
+			Message: "Signing in with a password is unavailable for this user name right now: jfguard could not make sure another wrong password will not lock the account. Try again in a moment."}
 	case errors.As(err, &locked):
 		return &apiError{Status: http.StatusTooManyRequests, Code: "locked", Message: "Too many wrong codes. Try again later.",
 			RetryAfter: locked.Until.Sub(s.now()), Extra: gin.H{"locked_until": locked.Until.UTC()}}
@@ -158,9 +179,26 @@ func (s *Server) fail(c *gin.Context, err error, fallback ...*apiError) {
 	if len(fallback) > 0 {
 		fb = fallback[0]
 	}
-	a := s.errorAnswer(err, fb)
+	answer(c, s.errorAnswer(err, fb))
+}
+
+// answer writes an apiError and ends the request.
+func answer(c *gin.Context, a *apiError) {
 	if a.RetryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(a.RetryAfter.Seconds())), 1)))
+		c.Header("Retry-After", retryAfter(a.RetryAfter))
 	}
 	c.AbortWithStatusJSON(a.Status, a.body())
+}
+
+// retryAfter is a wait as a Retry-After value: whole seconds, at least one.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(int(math.Ceil(d.Seconds())), 1))
+}
+
+// isStepUpRefusal reports whether err is a refusal of the step-up rule: a session
+// that must prove a factor again, or a device's session that may never make the
+// change.
+func isStepUpRefusal(err error) bool {
+	var su *domain.StepUpError
+	return errors.As(err, &su) || errors.Is(err, domain.ErrDeviceSession)
 }

@@ -23,14 +23,14 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 	if v := c.GetHeader("Last-Event-ID"); v != "" {
 		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "Last-Event-ID must be the stream sequence of the last event received"})
+			answer(c, badRequest("Last-Event-ID must be the stream sequence of the last event received"))
 			return
 		}
 		from = n + 1
 	} else if v := c.Query("from"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "from must be a stream sequence number"})
+			answer(c, badRequest("from must be a stream sequence number"))
 			return
 		}
 		from = max(n, 1)
@@ -39,7 +39,7 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 	if from == 0 {
 		last, err := s.opts.Store.LastSeq(ctx)
 		if err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable"})
+			answer(c, errAnsFeedUnavailable)
 			return
 		}
 		from = last + 1
@@ -48,7 +48,7 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 	for _, t := range strings.Split(c.Query("type"), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			if _, ok := events.Lookup(t); !ok {
-				c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": "unknown event type " + t})
+				answer(c, badRequest("unknown event type "+t))
 				return
 			}
 			filters = append(filters, events.SubjectPrefix+".*.*."+t)
@@ -62,7 +62,7 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 		}
 	})
 	if err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "unavailable"})
+		answer(c, errAnsFeedUnavailable)
 		return
 	}
 	defer sub.Stop()

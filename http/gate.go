@@ -8,7 +8,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -174,9 +173,4 @@ func (s *Server) resolveUnknown(ctx context.Context, creds upstream.Credentials,
 		return verdictRefuse, 30 * time.Second
 	}
 	return verdictPass, time.Minute
-}
-
-// eventContext is the envelope context of an event caused by a request.
-func (s *Server) eventContext(actor string, addr clientaddr.ClientAddr, creds upstream.Credentials) events.Context {
-	return callerOf(addr, creds).Context(actor)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -306,19 +305,6 @@ func (s *Server) handleMe(c *gin.Context) {
 		v.Email.Address = addr
 	}
 	c.JSON(http.StatusOK, v)
-}
-
-// selfService runs a decision of a handler not yet moved to a use case (Quick
-// Connect approval) for the caller, under the step-up rule of the route's action,
-// and answers a refusal.
-//
-// TRANSITIONAL: it goes with usecase.Service.Change.
-func (s *Server) selfService(c *gin.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) bool {
-	if err := s.app.Change(c.Request.Context(), s.accountOf(c), decide); err != nil {
-		s.selfServiceError(c, err)
-		return false
-	}
-	return true
 }
 
 // selfServiceError answers a refused self-service request. A change made without

@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"math"
-	"net/http"
 	"path"
 	"strconv"
 	"strings"
@@ -39,37 +37,37 @@ func pathUserID(p string) string {
 // routes answer in the gate's refusal shape ({"jfguard":{"error"}}), jfguard's own API
 // in its own ({"error","message"}).
 func (s *Server) passwordRefused(c *gin.Context, err error, gate bool) {
-	status, code, msg, wait := http.StatusServiceUnavailable, "unavailable", "Sign-in is unavailable right now. Try again in a moment.", time.Duration(0)
+	if label := passwordRefusalMetric(err); label != "" {
+		s.metrics.signIns.WithLabelValues(label).Inc()
+	}
+	a := s.errorAnswer(err, errAnsUnavailable)
+	if !gate {
+		c.Header("Cache-Control", "no-store")
+		answer(c, a)
+		return
+	}
+	if a.RetryAfter > 0 {
+		c.Header("Retry-After", retryAfter(a.RetryAfter))
+	}
+	s.refuse(c, a.Status, a.Message)
+}
+
+// passwordRefusalMetric is the sign-in metric's label for a password the step did
+// not forward; "" for a refusal it does not count.
+func passwordRefusalMetric(err error) string {
 	var throttled *domain.ThrottledError
 	var held *domain.PasswordHeldError
 	switch {
 	case errors.As(err, &throttled):
-		wait = throttled.Until.Sub(s.now())
-		status, code, msg = http.StatusTooManyRequests, "rate_limited", "Too many failed sign-ins from your network. Try again in a minute."
-		s.metrics.signIns.WithLabelValues("throttled").Inc()
+		return "throttled"
 	case errors.As(err, &held):
-		wait = held.Until.Sub(s.now())
-		status, code = http.StatusTooManyRequests, "password_held"
-		msg = fmt.Sprintf("Too many wrong passwords for this user name: signing in with its password is paused. Try again in %s.", minutes(wait))
-		s.metrics.signIns.WithLabelValues("password_held").Inc()
+		return "password_held"
 	case errors.Is(err, domain.ErrPasswordPaused):
-		status, code = http.StatusTooManyRequests, "password_paused"
-		msg = "Too many wrong passwords for this user name: signing in with its password is paused until an administrator releases it. Sign in another way (a passkey, an app password or Quick Connect), or ask your administrator."
-		s.metrics.signIns.WithLabelValues("password_paused").Inc()
+		return "password_paused"
 	case errors.Is(err, usecase.ErrLockoutGuard):
-		wait = 30 * time.Second
-		msg = "Signing in with a password is unavailable for this user name right now: jfguard could not make sure another wrong password will not lock the account. Try again in a moment."
-		s.metrics.signIns.WithLabelValues("lockout_guard_failed").Inc()
+		return "lockout_guard_failed"
 	}
-	if wait > 0 {
-		c.Header("Retry-After", strconv.Itoa(max(int(math.Ceil(wait.Seconds())), 1)))
-	}
-	if gate {
-		s.refuse(c, status, msg)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": msg})
+	return ""
 }
 
 // minutes says a wait in whole minutes, at least one.

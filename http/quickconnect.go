@@ -144,7 +144,7 @@ func (s *Server) handleQuickConnectAuthorize(c *gin.Context, addr clientaddr.Cli
 		// which asks for the second step and approves the code there.
 		c.Header(stepUpHeader, "/jfguard/setup?quick_connect="+url.QueryEscape(code)+"#devices")
 		c.Header("Access-Control-Expose-Headers", stepUpHeader)
-		if _, refused := stepUpRefusal(err); refused || errors.Is(err, domain.ErrNoSession) {
+		if isStepUpRefusal(err) || errors.Is(err, domain.ErrNoSession) {
 			// The web app shows Jellyfin's generic error; the body says where to go.
 			s.log.Info("quick connect authorize refused", "user", uid, "err", err)
 		} else {

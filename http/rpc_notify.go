@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/embed"
+	broker "github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/seal"
 	"github.com/jfguard/jfguard/events/store"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/jfguard/jfguard/embed"
+	broker "github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"

@@ -62,12 +62,3 @@ func (s *Service) execProved(ctx context.Context, a Account, p domain.FactorProo
 		return decide(u, pol, p)
 	})
 }
-
-// Change runs a self-service decision made by a gateway handler not yet moved to
-// a use case of its own (Quick Connect approval), under the step-up rule of the
-// account's action.
-//
-// TRANSITIONAL: it goes once those handlers call use cases.
-func (s *Service) Change(ctx context.Context, a Account, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) error {
-	return s.execAccount(ctx, a, decide)
-}

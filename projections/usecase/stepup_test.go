@@ -142,9 +142,8 @@ func TestChangeWithoutADeclaredActionIsRefused(t *testing.T) {
 	a := webSession(t, w, "tok-web", "")
 	m := mark(w)
 	// when a change comes with no declared action
-	err := w.app.Change(context.Background(), a, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-		return domain.DecideRevokeBrowser(u, "b1")
-	})
+	a.Action = ""
+	err := w.app.RevokeBrowser(context.Background(), a, "b1")
 	// then it is refused and not made
 	if !errors.Is(err, usecase.ErrUndeclaredAction) {
 		t.Fatalf("change: %v", err)
