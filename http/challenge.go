@@ -185,12 +185,6 @@ func guessMethod(code string) string {
 	return domain.MethodRecovery
 }
 
-func addrString(a clientaddr.ClientAddr) string {
-	if a.IP.IsValid() {
-		return a.IP.String()
-	}
-	return ""
-}
 
 // browserName turns a User-Agent into a short label for the trusted browsers list.
 func browserName(ua string) string {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -99,20 +98,7 @@ func (s *Server) refuseBanned() gin.HandlerFunc {
 
 // banned reports whether a ban holds for the client: one on its address block, or
 // one an older version of jfguard recorded on its IPv6 address alone.
-func (s *Server) banned(addr clientaddr.ClientAddr) bool {
-	keys := domain.BanKeys(addr.IP, s.opts.IPv6Prefix)
-	if len(keys) == 0 {
-		return false
-	}
-	now := s.now()
-	var banned bool
-	s.read(func(st *projections.State) {
-		for _, k := range keys {
-			banned = banned || st.Addresses[k].Banned(now)
-		}
-	})
-	return banned
-}
+func (s *Server) banned(addr clientaddr.ClientAddr) bool { return s.app.Banned(addr.IP) }
 
 // classify decides whether a token may pass. Known tokens are one map lookup; API
 // keys one more; an unknown token is resolved once at Jellyfin and remembered.

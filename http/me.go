@@ -33,12 +33,7 @@ func (s *Server) sessionUser(r *http.Request) (uid string, creds upstream.Creden
 	if err != nil || creds.Token == "" {
 		return "", creds, false
 	}
-	h := tokenHash(creds.Token)
-	s.read(func(st *projections.State) {
-		if ref, found := st.Tokens[h]; found && ref.Status == projections.TokenVerified {
-			uid = ref.UserID
-		}
-	})
+	uid = s.app.VerifiedUser(creds.Token)
 	return uid, creds, uid != ""
 }
 

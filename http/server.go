@@ -128,14 +128,19 @@ type Server struct {
 	passkeyRate *limiters
 	readiness   upstreamReadiness
 	// app runs the use cases: the handlers translate requests into its calls.
-	app *usecase.Service
+	app useCases
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
 }
 
 // New builds the gateway.
-func New(opts Options) *Server {
+func New(opts Options) *Server { return newServer(opts, nil) }
+
+// newServer builds the gateway on the given use cases, or on jfguard's own
+// (usecase.Service on the options' projector, store and sealer) when app is nil.
+// Handler tests pass fakes and no projector: the policy is then the base policy.
+func newServer(opts Options, app useCases) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -184,19 +189,27 @@ func New(opts Options) *Server {
 	}
 	s.rp = rp
 	s.apiKeys = newAPIKeySet(s.jf, opts.Logger)
-	s.app = usecase.New(usecase.Deps{
-		Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
-		Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
-		HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-		Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer,
-	})
+	s.app = app
+	if s.app == nil {
+		s.app = usecase.New(usecase.Deps{
+			Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
+			Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
+			HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
+			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer,
+		})
+	}
 	s.proxy = s.newProxy()
-	s.refreshPolicy()
-	opts.Projector.OnEvent(func(ev events.Event) {
-		if ev.Type == events.TypeSettingsChanged {
-			s.refreshPolicy()
-		}
-	})
+	if opts.Projector == nil {
+		p := opts.BasePolicy
+		s.policy.Store(&p)
+	} else {
+		s.refreshPolicy()
+		opts.Projector.OnEvent(func(ev events.Event) {
+			if ev.Type == events.TypeSettingsChanged {
+				s.refreshPolicy()
+			}
+		})
+	}
 	s.engine = s.routes()
 	return s
 }

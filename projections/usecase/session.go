@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
@@ -96,4 +97,21 @@ func (s *Service) VerifiedUser(token string) string {
 		}
 	})
 	return uid
+}
+
+// Banned reports whether an address is banned now: by its block's ban, or by a ban
+// an older version recorded for the address alone.
+func (s *Service) Banned(ip netip.Addr) bool {
+	keys := domain.BanKeys(ip, s.d.IPv6Prefix)
+	if len(keys) == 0 {
+		return false
+	}
+	now := s.now()
+	var banned bool
+	s.read(func(st *projections.State) {
+		for _, k := range keys {
+			banned = banned || st.Addresses[k].Banned(now)
+		}
+	})
+	return banned
 }
