@@ -185,7 +185,6 @@ func guessMethod(code string) string {
 	return domain.MethodRecovery
 }
 
-
 // browserName turns a User-Agent into a short label for the trusted browsers list.
 func browserName(ua string) string {
 	b := "Browser"
