@@ -108,10 +108,21 @@ func (s *Service) VerifyChallenge(ctx context.Context, req VerifyRequest) (Verif
 
 // TOTPSecret unseals the user's confirmed TOTP secret.
 func (s *Service) TOTPSecret(ctx context.Context, uid string) (string, error) {
+	return s.openUserValue(ctx, uid, func(u *domain.User) events.Sealed {
+		if u.TOTP == nil {
+			return ""
+		}
+		return u.TOTP.Secret
+	})
+}
+
+// openUserValue unseals a value of a user's state that pick selects; a value the
+// user does not have is domain.ErrMethodNotAvailable.
+func (s *Service) openUserValue(ctx context.Context, uid string, pick func(*domain.User) events.Sealed) (string, error) {
 	var sealed events.Sealed
 	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil && u.TOTP != nil {
-			sealed = u.TOTP.Secret
+		if u := st.Users[uid]; u != nil {
+			sealed = pick(u)
 		}
 	})
 	if sealed == "" {

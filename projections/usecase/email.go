@@ -8,7 +8,6 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/projections"
 )
 
 // Mailer sends email (the SMTP settings the notifiers use).
@@ -130,20 +129,12 @@ func (s *Service) SendChallengeCode(ctx context.Context, caller Caller, challeng
 
 // EmailAddress unseals the user's email address, which only its owner sees.
 func (s *Service) EmailAddress(ctx context.Context, uid string) (string, error) {
-	var sealed events.Sealed
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil && u.Email != nil {
-			sealed = u.Email.Address
+	return s.openUserValue(ctx, uid, func(u *domain.User) events.Sealed {
+		if u.Email == nil {
+			return ""
 		}
+		return u.Email.Address
 	})
-	if sealed == "" {
-		return "", domain.ErrMethodNotAvailable
-	}
-	b, err := s.d.Sealer.Open(ctx, uid, sealed)
-	if err != nil {
-		return "", err
-	}
-	return string(b), nil
 }
 
 // newEmailCode makes a code and the hash the log keeps of it.
