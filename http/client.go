@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/http/clientaddr"
@@ -22,6 +23,9 @@ func (s *Server) resolveClient() gin.HandlerFunc {
 		if err != nil {
 			s.log.Debug("client address", "err", err, "peer", r.RemoteAddr)
 		}
+		if !operatorRoute(r.URL.Path) {
+			s.metrics.clients.WithLabelValues(addrSource(addr)).Inc()
+		}
 		c.Request = r.WithContext(context.WithValue(r.Context(), clientAddrKey{}, addr))
 		c.Next()
 	}
@@ -38,4 +42,30 @@ func clientAddr(c *gin.Context) clientaddr.ClientAddr {
 func clientAddrOf(ctx context.Context) (clientaddr.ClientAddr, bool) {
 	addr, ok := ctx.Value(clientAddrKey{}).(clientaddr.ClientAddr)
 	return addr, ok
+}
+
+// addrSource names how a request's client address was learned, for the
+// jfguard_client_addresses_total series that jfguard doctor reads: requests that
+// reach jfguard without a forwarding header while forwarding is trusted went around
+// the proxy, or came through one that does not say whom it forwards for.
+func addrSource(a clientaddr.ClientAddr) string {
+	switch {
+	case a.ViaProxy && a.Forwarded:
+		return "proxy"
+	case a.ViaProxy:
+		return "proxy_without_header"
+	case a.Forwarded:
+		return "untrusted_header"
+	}
+	return "direct"
+}
+
+// operatorRoute reports whether a path is one that operators and their tools call
+// directly, not through the reverse proxy: the control API and the probes.
+func operatorRoute(path string) bool {
+	switch strings.TrimSuffix(path, "/") {
+	case "/jfguard/rpc", "/jfguard/healthz", "/jfguard/readyz", "/jfguard/metrics":
+		return true
+	}
+	return false
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	factors   *prometheus.CounterVec // second-factor outcomes
 	apiKeyUse *prometheus.CounterVec // uses per API key (by key hash prefix)
 	trust     *prometheus.CounterVec // trust cookies presented, by what checking them found
+	clients   *prometheus.CounterVec // requests by how their client address was learned
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -39,8 +40,14 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		trust: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jfguard_trust_cookies_total", Help: "Trust cookies presented, by check: malformed and bad_mac are refused before any lookup; unknown and known are what the lookup found.",
 		}, []string{"check"}),
+		clients: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jfguard_client_addresses_total",
+			Help: "Requests by where their client address came from: direct (no proxy, no forwarding header), proxy (a trusted proxy that forwarded), " +
+				"proxy_without_header (a trusted proxy that sent no forwarding header) and untrusted_header (forwarding headers from an address not in trusted_proxies). " +
+				"Operator routes (rpc, healthz, readyz, metrics) are not counted.",
+		}, []string{"source"}),
 	}
-	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse, m.trust)
+	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse, m.trust, m.clients)
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

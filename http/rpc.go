@@ -104,6 +104,7 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 		"notify.status":      read(s.rpcNotifyStatus),
 		"rpc.discover":       read(s.rpcDiscover),
 		"system.status":      read(s.rpcStatus),
+		"system.doctor":      read(s.rpcDoctor),
 		"users.list":         read(s.rpcUsersList),
 		"users.get":          read(s.rpcUserGet),
 		"users.reset":        change(s.rpcUserReset),

@@ -86,6 +86,9 @@ type Options struct {
 	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
 	// when the node cannot.
 	RotateKeys func(ctx context.Context, req audit.KeyRotation) (audit.KeyRotationReport, error)
+	// Doctor runs jfguard doctor's checks inside this node for the control API's
+	// system.doctor; nil when the node cannot.
+	Doctor func(ctx context.Context) (any, error)
 
 	// Version is jfguard's version, as /jfguard/healthz and system.status report it
 	// and as jfguard names itself to Jellyfin; "dev" when empty.

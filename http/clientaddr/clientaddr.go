@@ -42,6 +42,7 @@ type ClientAddr struct {
 	IP        netip.Addr // the resolved client IP, unmapped (::ffff:1.2.3.4 becomes 1.2.3.4) and without zone
 	Peer      netip.Addr // the TCP peer, unmapped and without zone
 	Forwarded bool       // the request carried forwarding headers (X-Forwarded-For, Forwarded, X-Real-IP)
+	ViaProxy  bool       // the TCP peer is one of the trusted proxies
 	// BypassSafe is false when LAN bypass must be refused for this request even if IP
 	// is in a LAN range: forwarding headers from a peer that is not a trusted proxy,
 	// a trusted proxy whose forwarding is not trusted or that sent no
@@ -91,8 +92,9 @@ func ResolveClientAddr(remoteAddr string, h http.Header, trust ProxyTrust) (Clie
 		return ca, fmt.Errorf("%w: %q", ErrInvalidRemoteAddr, clipForLog(remoteAddr))
 	}
 	ca.Peer, ca.IP = peer, peer
+	ca.ViaProxy = trust.trusts(peer)
 	switch {
-	case !trust.trusts(peer):
+	case !ca.ViaProxy:
 		// A direct client. Forwarding headers from it are a spoof attempt or a proxy
 		// missing from trusted_proxies: either way its address may not be what it
 		// seems, so no bypass.

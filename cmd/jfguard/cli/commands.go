@@ -86,6 +86,7 @@ type CLI struct {
 	Session SessionCmd `cmd:"" name:"sessions" help:"Manage sessions (talks to a running jfguard)."`
 	RPC     RPCCmd     `cmd:"" name:"rpc" help:"Call any control API method (see docs/openrpc.json)."`
 	Keys    KeysCmd    `cmd:"" help:"Rotate jfguard's keys."`
+	Doctor  DoctorCmd  `cmd:"" help:"Diagnose a setup: settings, Jellyfin, the event store, the audit chain and the disk, one line per check."`
 
 	Subscribers SubscribersCmd `cmd:"" help:"Give external systems read-only NATS credentials for the event stream."`
 }

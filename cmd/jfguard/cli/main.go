@@ -173,6 +173,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings, Version: Version, OpenRPC: openrpc,
+		Doctor: m.doctorHook(reg),
 	})
 	m.gateway.Start(bg)
 	m.retireMasterKeys(bg)
