@@ -151,6 +151,10 @@ func TestResolveClientAddr(t *testing.T) {
 			if tt.wantPeer != "" {
 				want.Peer = netip.MustParseAddr(tt.wantPeer)
 			}
+			// ViaProxy: the peer is in trusted_proxies, forwarding trusted or not.
+			for _, p := range tt.trust.TrustedProxies {
+				want.ViaProxy = want.ViaProxy || p.Contains(want.Peer)
+			}
 			if got != want {
 				t.Fatalf("got  %+v\nwant %+v", got, want)
 			}

@@ -387,17 +387,17 @@ func (d *doctor) proxies(r *Resolved, counts map[string]float64) {
 	if counts != nil {
 		if n := counts["direct"]; forwarding && n > 0 {
 			warnings = append(warnings, "direct")
-			d.warn("proxies", fmt.Sprintf("%.0f requests since start reached jfguard from addresses that are not trusted proxies, with no forwarding header, while forwarding is trusted: clients can go around the proxy", n),
+			d.warn("proxies", fmt.Sprintf("%s since start reached jfguard from addresses that are not trusted proxies, with no forwarding header, while forwarding is trusted: clients can go around the proxy", nounCount(uint64(n), "request")),
 				"let only the reverse proxy reach jfguard's port (listen on 127.0.0.1, or a firewall rule), or add the missing proxy to security.trusted_proxies")
 		}
 		if n := counts["proxy_without_header"]; forwarding && n > 0 {
 			warnings = append(warnings, "proxy_without_header")
-			d.warn("proxies", fmt.Sprintf("%.0f requests since start came from a trusted proxy without X-Forwarded-For: their clients all look like the proxy", n),
+			d.warn("proxies", fmt.Sprintf("%s since start came from a trusted proxy without X-Forwarded-For: their clients all look like the proxy", nounCount(uint64(n), "request")),
 				"make the proxy set X-Forwarded-For (nginx: proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; Caddy and Traefik do by default)")
 		}
 		if n := counts["untrusted_header"]; n > 0 {
 			warnings = append(warnings, "untrusted_header")
-			d.warn("proxies", fmt.Sprintf("%.0f requests since start carried forwarding headers from addresses not in security.trusted_proxies, which were ignored", n),
+			d.warn("proxies", fmt.Sprintf("%s since start carried forwarding headers from addresses not in security.trusted_proxies, which were ignored", nounCount(uint64(n), "request")),
 				"if your reverse proxy sent them, list its address in security.trusted_proxies and turn security.trust_forwarded_for on; if not, someone tried to pose as another address")
 		}
 	}
@@ -598,7 +598,7 @@ func (d *doctor) streams(ctx context.Context, js jetstream.JetStream) bool {
 			d.fail("streams", msg, fix)
 			continue
 		}
-		d.ok("streams", fmt.Sprintf("%s: settings intact, %d messages", sc.name, info.State.Msgs))
+		d.ok("streams", fmt.Sprintf("%s: settings intact, %s", sc.name, nounCount(info.State.Msgs, "message")))
 		if sc.name == store.StreamName {
 			eventsOK = true
 		}
@@ -665,8 +665,11 @@ func (d *doctor) auditChain(ctx context.Context, st *store.Store, dataDir string
 			"run jfguard audit verify for the full report, and see docs/operations.md, The audit log")
 		return
 	}
-	msg := fmt.Sprintf("chain verified through the last checkpoint: %d events, %d checkpoints, sealed through event %d, %d not yet sealed",
-		rep.Events, rep.Checkpoints, rep.SealedThrough, rep.Unsealed)
+	msg := fmt.Sprintf("chain verified: %s, %s sealing them through event %d, %d newer not yet sealed",
+		nounCount(rep.Events, "event"), nounCount(uint64(rep.Checkpoints), "checkpoint"), rep.SealedThrough, rep.Unsealed)
+	if rep.Checkpoints == 0 {
+		msg = fmt.Sprintf("chain verified: %s, none sealed by a checkpoint yet (one comes within audit.checkpoint_interval)", nounCount(rep.Events, "event"))
+	}
 	if !rep.MACsChecked {
 		d.warn("audit", msg+"; event MACs not checked (no master key)", "run the doctor where the master key (master.key or master_key_file) is readable")
 		return
@@ -725,4 +728,12 @@ func bytesText(n uint64) string {
 		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// nounCount writes n and a noun, plural unless n is 1.
+func nounCount(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
