@@ -81,6 +81,7 @@ func (s *Server) routes() *gin.Engine {
 	j.POST("/rpc", s.handleRPC)
 	j.GET("/api/events", s.requireReader(), s.handleEventFeed)
 	j.GET("/api/admin/event-types", s.requireAdmin(), handleEventTypes)
+	j.POST("/api/admin/backup", s.requireAdminToken(), s.handleBackup)
 
 	// Jellyfin's routes: the gate, which hands interceptedRoutes to their handlers.
 	r.NoRoute(s.gate)

@@ -89,6 +89,9 @@ type Options struct {
 	// Doctor runs jfguard doctor's checks inside this node for the control API's
 	// system.doctor; nil when the node cannot.
 	Doctor func(ctx context.Context) (any, error)
+	// Backup writes a backup archive for POST /jfguard/api/admin/backup; nil when
+	// the node cannot.
+	Backup BackupFunc
 
 	// Version is jfguard's version, as /jfguard/healthz and system.status report it
 	// and as jfguard names itself to Jellyfin; "dev" when empty.

@@ -87,6 +87,8 @@ type CLI struct {
 	RPC     RPCCmd     `cmd:"" name:"rpc" help:"Call any control API method (see docs/openrpc.json)."`
 	Keys    KeysCmd    `cmd:"" help:"Rotate jfguard's keys."`
 	Doctor  DoctorCmd  `cmd:"" help:"Diagnose a setup: settings, Jellyfin, the event store, the audit chain and the disk, one line per check."`
+	Backup  BackupCmd  `cmd:"" help:"Write a backup archive: the event, audit and key streams and the key files (--server while jfguard runs, or --data-dir when stopped)."`
+	Restore RestoreCmd `cmd:"" help:"Restore a backup archive into a new data directory (jfguard stopped)."`
 
 	Subscribers SubscribersCmd `cmd:"" help:"Give external systems read-only NATS credentials for the event stream."`
 }
