@@ -280,7 +280,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := sealFile(filesKey, name, b)
+		sealed, err := sealFile(filesKey, filesDir+name, b)
 		if err != nil {
 			return nil, err
 		}
