@@ -236,3 +236,15 @@ func doFrom(t *testing.T, client *http.Client, method, url string, body io.Reade
 	}
 	return reply{status: res.StatusCode, header: res.Header, body: b}
 }
+
+// TestDocsShowTheRecipes: the operations guide shows the tested recipes verbatim,
+// so what a self-hoster copies is what the proxy tests run.
+func TestDocsShowTheRecipes(t *testing.T) {
+	t.Parallel()
+	guide := readRepoFile(t, "docs/operations.md")
+	for _, recipe := range []string{"deploy/proxy/nginx.conf", "deploy/proxy/Caddyfile"} {
+		if !strings.Contains(guide, "\n"+readRepoFile(t, recipe)+"```\n") {
+			t.Errorf("docs/operations.md does not show %s verbatim in a code block", recipe)
+		}
+	}
+}
