@@ -91,6 +91,7 @@ type CLI struct {
 	Restore RestoreCmd `cmd:"" help:"Restore a backup archive into a new data directory (jfguard stopped)."`
 
 	Subscribers SubscribersCmd `cmd:"" help:"Give external systems read-only NATS credentials for the event stream."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 when a running jfguard answers its health check (for containers)."`
 }
 
 // Run parses args and runs the command, returning the process exit code.
@@ -181,15 +182,6 @@ func (ServeCmd) Run(ctx context.Context, g *Globals) error {
 	<-sctx.Done()
 	m.Logger.Info("shutting down: finishing in-flight requests")
 	return m.Close()
-}
-
-// VersionCmd prints the version.
-type VersionCmd struct{}
-
-// Run prints the version.
-func (VersionCmd) Run(g *Globals) error {
-	fmt.Fprintf(g.stdout, "jfguard %s\n", Version)
-	return nil
 }
 
 // storeFlags choose where audit and replay read the log from.
