@@ -25,10 +25,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestMain lets a test run this binary as `jfguard serve` in a child process.
+// TestMain lets a test run this binary as `jfguard serve` in a child process, or
+// (JFGUARD_TEST_CHILD=cli) as jfguard with the arguments after "--".
 func TestMain(m *testing.M) {
-	if os.Getenv("JFGUARD_TEST_CHILD") == "serve" {
+	switch os.Getenv("JFGUARD_TEST_CHILD") {
+	case "serve":
 		os.Exit(Run(context.Background(), os.Args[len(os.Args)-2:], os.Environ(), os.Stdout, os.Stderr))
+	case "cli":
+		os.Exit(Run(context.Background(), childArgs(os.Args), os.Environ(), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

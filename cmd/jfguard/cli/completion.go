@@ -28,6 +28,7 @@ complete -C jfguard jfguard
 	"zsh": `# zsh completion for jfguard: the shell asks jfguard itself for the words.
 # Install: jfguard completion zsh > ~/.jfguard-completion.zsh
 # and add "source ~/.jfguard-completion.zsh" to ~/.zshrc.
+(( $+functions[compdef] )) || { autoload -U compinit && compinit }
 autoload -U +X bashcompinit && bashcompinit
 complete -C jfguard jfguard
 `,

@@ -5,11 +5,15 @@ import (
 
 	"github.com/alecthomas/kong"
 	mangokong "github.com/alecthomas/mango-kong"
+	"github.com/muesli/mango"
 	"github.com/muesli/roff"
 )
 
 // ManCmd prints the man page.
 type ManCmd struct{}
+
+// manDescription opens the page.
+const manDescription = `jfguard sits in front of a Jellyfin server as a reverse proxy and adds what Jellyfin lacks: two-factor sign-in (TOTP, passkeys, email codes, recovery codes), trusted browsers, device pairing for apps and TVs, app passwords, network bypass, brute-force protection and alerts. Every decision is an event in an append-only, signed audit log kept in NATS JetStream. jfguard serve runs the service; the other commands administer it, through the control API of a running jfguard (--server) or offline on a stopped one's data directory. Every command prints its help with --help (or -h) and then exits without doing anything else.`
 
 // manSections follow the commands and options, which come from the command
 // definitions themselves (through mango-kong), so the page lists every command and
@@ -23,7 +27,10 @@ var manSections = []struct{ name, text string }{
 
 // Run writes the man page to stdout.
 func (ManCmd) Run(kctx *kong.Context, g *Globals) error {
-	page := mangokong.NewManPage(1, kctx.Model)
+	// The page's header and NAME line want a short title; the commands and their
+	// options are what mango-kong generates from the model.
+	page := mango.NewManPage(1, kctx.Model.Name, "security gateway for Jellyfin").WithLongDescription(manDescription)
+	page.Root = mangokong.NewManPage(1, kctx.Model).Root
 	for _, s := range manSections {
 		page = page.WithSection(s.name, s.text)
 	}
