@@ -108,7 +108,7 @@ func TestAuditCommandsOffline(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI(t, "audit", "verify", "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "audit verify: OK") || !strings.Contains(out, "not yet sealed: 0") {
+	if code != 0 || !strings.Contains(out, "audit verify: OK") || !strings.Contains(out, "not yet sealed: 0") || strings.Contains(errOut, "\r") {
 		t.Fatalf("verify on a clean log: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, "audit", "query", "--data-dir", dir, "--user", "alice", "--type", "session_verified", "--json")
@@ -122,9 +122,9 @@ func TestAuditCommandsOffline(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "SEQ") || strings.Count(out, "\n") != 3 {
 		t.Fatalf("tail: exit %d\n%s", code, out)
 	}
-	code, out, _ = runCLI(t, "replay", "--data-dir", dir, "--at", between.UTC().Format(time.RFC3339Nano))
-	if code != 0 || !strings.Contains(out, "alice") {
-		t.Fatalf("replay: exit %d\n%s", code, out)
+	code, out, errOut = runCLI(t, "replay", "--data-dir", dir, "--at", between.UTC().Format(time.RFC3339Nano))
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(errOut, "\r") {
+		t.Fatalf("replay: exit %d\n%s\n%q", code, out, errOut)
 	}
 	code, _, errOut = runCLI(t, "replay", "--data-dir", dir, "--at", "yesterday")
 	if code == 0 || !strings.Contains(errOut, "RFC 3339") {
