@@ -158,7 +158,7 @@ func TestCompletionInShells(t *testing.T) {
 		sb := newSandbox(t)
 		cmd := exec.Command(fish, "--no-config", "-c", fmt.Sprintf("source %s; complete --do-complete 'jfguard '; complete --do-complete 'jfguard audit v'", file))
 		cmd.Dir = sb.work
-		cmd.Env = []string{jfguardOnPath(t), "HOME=" + sb.home, "TMPDIR=" + sb.tmp, "JFGUARD_TEST_CHILD=cli"}
+		cmd.Env = []string{jfguardOnPath(t), "HOME=" + sb.home, "TMPDIR=" + sb.tmp, "JFGUARD_TEST_CHILD=cli", childGORACE()}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("fish: %v\n%s", err, out)
