@@ -25,10 +25,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// TestMain lets a test run this binary as `jfguard serve` in a child process.
+// TestMain lets a test run this binary as `jfguard serve` in a child process, or
+// (JFGUARD_TEST_CHILD=cli) as jfguard with the arguments after "--".
 func TestMain(m *testing.M) {
-	if os.Getenv("JFGUARD_TEST_CHILD") == "serve" {
+	switch os.Getenv("JFGUARD_TEST_CHILD") {
+	case "serve":
 		os.Exit(Run(context.Background(), os.Args[len(os.Args)-2:], os.Environ(), os.Stdout, os.Stderr))
+	case "cli":
+		os.Exit(Run(context.Background(), childArgs(os.Args), os.Environ(), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -104,7 +108,7 @@ func TestAuditCommandsOffline(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI(t, "audit", "verify", "--data-dir", dir)
-	if code != 0 || !strings.Contains(out, "audit verify: OK") || !strings.Contains(out, "not yet sealed: 0") {
+	if code != 0 || !strings.Contains(out, "audit verify: OK") || !strings.Contains(out, "not yet sealed: 0") || strings.Contains(errOut, "\r") {
 		t.Fatalf("verify on a clean log: exit %d\n%s\n%s", code, out, errOut)
 	}
 	code, out, _ = runCLI(t, "audit", "query", "--data-dir", dir, "--user", "alice", "--type", "session_verified", "--json")
@@ -118,9 +122,9 @@ func TestAuditCommandsOffline(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "SEQ") || strings.Count(out, "\n") != 3 {
 		t.Fatalf("tail: exit %d\n%s", code, out)
 	}
-	code, out, _ = runCLI(t, "replay", "--data-dir", dir, "--at", between.UTC().Format(time.RFC3339Nano))
-	if code != 0 || !strings.Contains(out, "alice") {
-		t.Fatalf("replay: exit %d\n%s", code, out)
+	code, out, errOut = runCLI(t, "replay", "--data-dir", dir, "--at", between.UTC().Format(time.RFC3339Nano))
+	if code != 0 || !strings.Contains(out, "alice") || strings.Contains(errOut, "\r") {
+		t.Fatalf("replay: exit %d\n%s\n%q", code, out, errOut)
 	}
 	code, _, errOut = runCLI(t, "replay", "--data-dir", dir, "--at", "yesterday")
 	if code == 0 || !strings.Contains(errOut, "RFC 3339") {

@@ -34,11 +34,11 @@ var OpenRPCDocument = docs.OpenRPC
 
 // Globals are the flags every command takes.
 type Globals struct {
-	Config    string            `short:"c" default:"jfguard.yaml" help:"Settings file (YAML)." env:"JFGUARD_CONFIG"`
+	Config    string            `short:"c" default:"jfguard.yaml" help:"Settings file (YAML)." env:"JFGUARD_CONFIG" predictor:"file"`
 	Set       map[string]string `help:"Override a setting, e.g. --set security.require_all=true." placeholder:"KEY=VALUE"`
 	Listen    string            `help:"Address to listen on (setting listen)."`
 	Upstream  string            `help:"Jellyfin's URL (setting upstream)."`
-	DataDir   string            `help:"Data directory (setting data_dir)."`
+	DataDir   string            `help:"Data directory (setting data_dir)." predictor:"dir"`
 	PublicURL string            `help:"The URL users type (setting public_url)."`
 
 	stdout, stderr io.Writer
@@ -79,7 +79,7 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Run jfguard in front of Jellyfin."`
 	Dev     DevCmd     `cmd:"" help:"Try jfguard now: a built-in stand-in Jellyfin with users alice and admin, temporary data."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Version VersionCmd `cmd:"" help:"Print the version, commit, Go and NATS server versions."`
 	Audit   AuditCmd   `cmd:"" help:"Read and check the audit log."`
 	Replay  ReplayCmd  `cmd:"" help:"Print the state as it was at an instant."`
 	User    UserCmd    `cmd:"" help:"Manage users (talks to a running jfguard)."`
@@ -92,34 +92,41 @@ type CLI struct {
 
 	Subscribers SubscribersCmd `cmd:"" help:"Give external systems read-only NATS credentials for the event stream."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 when a running jfguard answers its health check (for containers)."`
+
+	Completion CompletionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
+	Man        ManCmd        `cmd:"" help:"Print the man page (roff)."`
 }
 
 // Run parses args and runs the command, returning the process exit code.
+//
+// Asking for help (`--help`, `-h`, `jfguard help [COMMAND]`, or no command at
+// all) prints it and returns 0 before anything else happens: no settings are read,
+// no directory is created, nothing listens.
 func Run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) int {
 	var c CLI
 	c.stdout, c.stderr, c.environ = stdout, stderr, environ
-	helped := false
-	parser, err := kong.New(&c,
-		kong.Name("jfguard"),
-		kong.Description("A security gateway for Jellyfin: two-factor sign-in, trusted browsers, device pairing, app passwords, bans and alerts, with an event-sourced audit log."),
-		kong.Writers(stdout, stderr),
-		// Printing help asks to exit; the command must then not run.
-		kong.Exit(func(int) { helped = true }),
-		kong.UsageOnError(),
-	)
+	parser, err := newParser(&c, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	kctx, err := parser.Parse(args)
+	// A shell asking for completions (COMP_LINE set) gets them, and nothing runs.
+	if completing(parser) {
+		return 0
+	}
+	switch {
+	case len(args) == 0:
+		args = []string{"--help"}
+	case args[0] == "help":
+		args = append(append([]string{}, args[1:]...), "--help")
+	}
+	kctx, helped, err := parse(parser, args)
 	if helped {
 		return 0
 	}
 	if err != nil {
-		if len(args) == 0 || containsHelp(args) {
-			return 0
-		}
 		fmt.Fprintln(stderr, "jfguard:", err)
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", helpPath(err))
 		return 2
 	}
 	for _, a := range args {
@@ -145,13 +152,46 @@ func Run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	return 0
 }
 
-func containsHelp(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "help" {
-			return true
+// newParser builds the command line parser for c. Completion, the man page and
+// the help tests read the same model, so every command is in all of them.
+func newParser(c *CLI, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("jfguard"),
+		kong.Description("A security gateway for Jellyfin: two-factor sign-in, trusted browsers, device pairing, app passwords, bans and alerts, with an event-sourced audit log."),
+		kong.Writers(stdout, stderr),
+		// Kong asks to exit once it has printed the help; parse stops right there.
+		kong.Exit(func(code int) { panic(helpPrinted{code}) }),
+	)
+}
+
+// helpPrinted stops parsing after the help was printed: kong would otherwise go on
+// resolving and validating the command line, and a hook added to a command later
+// would run although the user only asked for help.
+type helpPrinted struct{ code int }
+
+// parse parses args; helped is true when the help was printed instead.
+func parse(parser *kong.Kong, args []string) (kctx *kong.Context, helped bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(helpPrinted); !ok {
+				panic(r)
+			}
+			kctx, helped, err = nil, true, nil
+		}
+	}()
+	kctx, err = parser.Parse(args)
+	return kctx, false, err
+}
+
+// helpPath is the command a parse error happened in, for the hint that follows it.
+func helpPath(err error) string {
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if n := pe.Context.Selected(); n != nil {
+			return n.FullPath()
 		}
 	}
-	return false
+	return "jfguard"
 }
 
 // exitError ends a command with a specific exit code.
@@ -595,11 +635,12 @@ func (c *AuditVerifyCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		defer done()
-		start := time.Now()
+		bar := newProgress(g.stderr, 0, "verifying events")
 		rep, err = audit.Verify(ctx, st, audit.VerifyOptions{Keys: keys, Progress: func(n, total uint64) {
-			fmt.Fprintf(g.stderr, "\rverified %d of %d events (%.0f/s)", n, total, float64(n)/time.Since(start).Seconds())
+			bar.SetTotal(total)
+			bar.Set(n)
 		}})
-		fmt.Fprintln(g.stderr)
+		bar.Done()
 		if err != nil {
 			return err
 		}
@@ -680,11 +721,14 @@ func (c *ReplayCmd) Run(ctx context.Context, g *Globals) error {
 				return err
 			}
 		}
-		start := time.Now()
-		state, err := projections.Replay(ctx, st, at, func(seq uint64) {
-			fmt.Fprintf(g.stderr, "\rreplayed %d events (%.0f/s)", seq, float64(seq)/time.Since(start).Seconds())
-		})
-		fmt.Fprintln(g.stderr)
+		// The last sequence bounds the work: the replay stops at the instant.
+		last, err := st.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		bar := newProgress(g.stderr, last, "replaying events")
+		state, err := projections.Replay(ctx, st, at, bar.Set)
+		bar.Done()
 		if err != nil {
 			return err
 		}
@@ -872,10 +916,13 @@ func dash(s string) string {
 }
 
 // details renders a payload's readable fields; secrets, hashes and sealed values are
-// left out.
+// left out. Numbers print as they were written (json.Number): a float64 would show
+// a large integer in exponent form (5.987649e+07).
 func details(data json.RawMessage) string {
 	var m map[string]any
-	if json.Unmarshal(data, &m) != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if dec.Decode(&m) != nil {
 		return ""
 	}
 	var keys []string

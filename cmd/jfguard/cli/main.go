@@ -29,7 +29,10 @@ import (
 )
 
 // Version is set at build time (-ldflags "-X .../cli.Version=…").
-var Version = "0.1.0-dev"
+var Version = defaultVersion
+
+// defaultVersion is Version when the build set none.
+const defaultVersion = "0.1.0-dev"
 
 // Main is a running jfguard: Run starts it, Close stops it gracefully.
 type Main struct {

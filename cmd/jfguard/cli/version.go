@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -8,66 +9,96 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// Commit is the source revision, set at build time (-ldflags "-X .../cli.Commit=…")
-// where the build cannot read it from version control (a container build without
-// .git). Empty means: take it from the build information Go records.
+// Commit is the source revision, set at link time (-ldflags "-X .../cli.Commit=…")
+// where the build cannot read it from version control (GOFLAGS=-buildvcs=false, a
+// container build without .git). Empty: take it from what Go recorded.
 var Commit = ""
 
-// BuildInfo is what `jfguard version` reports: enough to tell which source, which
-// toolchain and which embedded NATS server a binary was built from.
-type BuildInfo struct {
-	Version    string
-	Commit     string
-	Modified   bool
-	CommitTime string
-	GoVersion  string
-	NATSServer string
+// VersionCmd prints what this binary is.
+type VersionCmd struct {
+	JSON bool `help:"Print JSON."`
 }
 
-// ReadBuildInfo combines the version set at build time with what the Go toolchain
-// recorded in the binary (revision, Go version) and the embedded NATS server's own
-// version constant (test binaries record no module versions).
-func ReadBuildInfo() BuildInfo {
-	b := BuildInfo{Version: Version, Commit: Commit, GoVersion: runtime.Version(), NATSServer: "v" + server.VERSION}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
+// natsServerModule is the embedded NATS server, whose version decides which
+// JetStream features the store may use.
+const natsServerModule = "github.com/nats-io/nats-server/v2"
+
+// BuildInfo says what a binary was built from, for bug reports and upgrades.
+type BuildInfo struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit"`
+	CommitTime string `json:"commit_time,omitempty"`
+	// Modified is true when the binary was built from a tree with uncommitted changes.
+	Modified   bool   `json:"modified"`
+	Go         string `json:"go"`
+	NATSServer string `json:"nats_server"`
+	Platform   string `json:"platform"`
+}
+
+// readBuildInfo describes this binary: the version set at link time (or the module
+// version when installed with `go install …@version`), the commit and the versions
+// of Go and the NATS server it was built with.
+func readBuildInfo() BuildInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return describeBuild(Version, bi)
+}
+
+// describeBuild reads what Go recorded in the binary; bi is nil when the binary
+// carries no build information.
+func describeBuild(version string, bi *debug.BuildInfo) BuildInfo {
+	info := BuildInfo{Version: version, Commit: "unknown", NATSServer: "v" + server.VERSION, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if Commit != "" {
+		info.Commit = Commit
 	}
-	for _, s := range info.Settings {
+	if bi == nil {
+		return info
+	}
+	info.Go = bi.GoVersion
+	if v := bi.Main.Version; version == defaultVersion && v != "" && v != "(devel)" {
+		info.Version = v
+	}
+	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			if b.Commit == "" {
-				b.Commit = s.Value
+			if Commit == "" {
+				info.Commit = s.Value
 			}
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
 		case "vcs.time":
-			b.CommitTime = s.Value
+			info.CommitTime = s.Value
+		case "vcs.modified":
+			info.Modified = s.Value == "true"
 		}
 	}
-	return b
+	for _, d := range bi.Deps {
+		if d.Path == natsServerModule {
+			info.NATSServer = d.Version
+			if d.Replace != nil {
+				info.NATSServer = d.Replace.Version + " (replaced by " + d.Replace.Path + ")"
+			}
+		}
+	}
+	return info
 }
 
-// VersionCmd prints the version and the build information.
-type VersionCmd struct{}
-
-// Run prints "jfguard <version>" on the first line (what scripts read), then one
-// "name: value" line for each fact the build recorded.
-func (VersionCmd) Run(g *Globals) error {
-	b := ReadBuildInfo()
-	fmt.Fprintf(g.stdout, "jfguard %s\n", b.Version)
-	commit := b.Commit
-	if commit == "" {
-		commit = "unknown"
+// Run prints the build information.
+func (c *VersionCmd) Run(g *Globals) error {
+	info := readBuildInfo()
+	if c.JSON {
+		b, err := json.MarshalIndent(info, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(g.stdout, string(b))
+		return nil
 	}
-	if b.Modified {
+	commit := info.Commit
+	if info.Modified {
 		commit += " (modified)"
 	}
-	fmt.Fprintf(g.stdout, "commit: %s\n", commit)
-	if b.CommitTime != "" {
-		fmt.Fprintf(g.stdout, "commit time: %s\n", b.CommitTime)
+	if info.CommitTime != "" {
+		commit += " from " + info.CommitTime
 	}
-	fmt.Fprintf(g.stdout, "go: %s\n", b.GoVersion)
-	fmt.Fprintf(g.stdout, "nats-server: %s\n", b.NATSServer)
+	fmt.Fprintf(g.stdout, "jfguard %s\ncommit: %s\ngo: %s\nnats-server: %s\nplatform: %s\n",
+		info.Version, commit, info.Go, info.NATSServer, info.Platform)
 	return nil
 }
