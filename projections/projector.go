@@ -128,16 +128,19 @@ func (p *Projector) apply(ev events.Event) {
 	seq := p.state.LastSeq
 	p.mu.Unlock()
 
-	p.condMu.Lock()
-	p.applied = seq
-	p.condMu.Unlock()
-	p.cond.Broadcast()
-
+	// Listeners hear the event before those waiting for its sequence wake, so a
+	// command that waits for its own write also sees what listeners made of it (the
+	// policy refreshed, a subscriber's credential in force).
 	p.listenerMu.RLock()
 	for _, l := range p.listeners {
 		l(ev)
 	}
 	p.listenerMu.RUnlock()
+
+	p.condMu.Lock()
+	p.applied = seq
+	p.condMu.Unlock()
+	p.cond.Broadcast()
 
 	snap := p.snapSeq.Load()
 	due := seq-snap >= p.opts.SnapshotEvery ||
@@ -150,8 +153,9 @@ func (p *Projector) apply(ev events.Event) {
 	}
 }
 
-// OnEvent registers a function called after each event is folded (on the fold's
-// goroutine: keep it quick).
+// OnEvent registers a function called after each event is folded, on the fold's
+// goroutine and before WaitFor returns for that event's sequence: keep it quick, and
+// never wait for the projection in it.
 func (p *Projector) OnEvent(fn func(events.Event)) {
 	p.listenerMu.Lock()
 	p.listeners = append(p.listeners, fn)

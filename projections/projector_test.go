@@ -212,3 +212,36 @@ func TestParallelCommandsOnOneUser(t *testing.T) {
 		}
 	})
 }
+
+// TestListenersHearAnEventBeforeItsWriterStopsWaiting: a command that waits for its
+// own write also sees what the listeners made of it (the policy refreshed, a
+// subscriber's credential in force).
+func TestListenersHearAnEventBeforeItsWriterStopsWaiting(t *testing.T) {
+	t.Parallel()
+	// given a projection with a listener that notes what waiters could see
+	n := start(t, t.TempDir(), fixedClock(t0))
+	defer n.stop(t)
+	var mu sync.Mutex
+	appliedWhenHeard := map[uint64]uint64{}
+	n.proj.OnEvent(func(ev events.Event) {
+		mu.Lock()
+		appliedWhenHeard[ev.Seq] = n.proj.Applied()
+		mu.Unlock()
+	})
+	// when a command appends and waits for its write
+	seq, err := n.proj.ExecSystem(context.Background(), "settings", events.Context{Actor: "test"},
+		&events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// then the listener heard the event before its sequence counted as applied
+	mu.Lock()
+	defer mu.Unlock()
+	before, heard := appliedWhenHeard[seq]
+	if !heard {
+		t.Fatalf("the listener had not heard sequence %d when the command returned", seq)
+	}
+	if before >= seq {
+		t.Fatalf("the listener heard sequence %d after waiters could see it (applied %d)", seq, before)
+	}
+}

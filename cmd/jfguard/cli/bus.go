@@ -53,38 +53,23 @@ func (m *Main) startBusAuth() error {
 		return m.conn.SetSubscribers(policy, subs)
 	}
 	// Listen before the first apply: a change folded in between is applied again.
-	changed := make(chan struct{}, 1)
+	// The listener applies on the fold's goroutine, before the writer of the change
+	// stops waiting for it: `subscribers add` returns once the credential works, and
+	// `subscribers remove` once it no longer does.
+	var mu sync.Mutex
+	applyLogged := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := apply(); err != nil {
+			m.Logger.Warn("NATS subscribers", "err", err)
+		}
+	}
 	m.proj.OnEvent(func(ev events.Event) {
 		if ev.Type == events.TypeSubscriberAdded || ev.Type == events.TypeSubscriberRemoved {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
+			applyLogged()
 		}
 	})
-	if err := apply(); err != nil {
-		m.Logger.Warn("NATS subscribers", "err", err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-changed:
-				if err := apply(); err != nil {
-					m.Logger.Warn("NATS subscribers", "err", err)
-				}
-			}
-		}
-	}()
-	m.extras = append(m.extras, func() {
-		close(stop)
-		wg.Wait()
-	})
+	applyLogged()
 	return nil
 }
 
