@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/events/internal/keyfile"
+	"github.com/jfguard/jfguard/events/keyfile"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

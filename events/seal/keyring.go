@@ -11,7 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/events/internal/keyfile"
+	"github.com/jfguard/jfguard/events/keyfile"
 	"io"
 	"os"
 	"path/filepath"

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/jfguard/jfguard/embed"
+	broker "github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/backup"
+	"github.com/jfguard/jfguard/events/keyfile"
 	"github.com/jfguard/jfguard/events/seal"
 	"github.com/jfguard/jfguard/events/store"
 )
@@ -122,11 +123,11 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progress fu
 	if err := a.RestoreStreams(ctx, conn.NC, progress); err != nil {
 		return rep, err
 	}
-	if err := writeSecretFile(filepath.Join(dir, backup.MasterKeyFile), a.Keyring); err != nil {
+	if err := keyfile.WriteExclusive(filepath.Join(dir, backup.MasterKeyFile), a.Keyring); err != nil {
 		return rep, err
 	}
 	for name, data := range a.Files {
-		if err := writeSecretFile(filepath.Join(dir, name), data); err != nil {
+		if err := keyfile.WriteExclusive(filepath.Join(dir, name), data); err != nil {
 			return rep, err
 		}
 	}
@@ -158,21 +159,4 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progress fu
 		return rep, fmt.Errorf("the restored stream holds %d events, the manifest %d", rep.Events, want.Messages)
 	}
 	return rep, nil
-}
-
-// writeSecretFile creates a file readable by its owner only; it never replaces one.
-func writeSecretFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
