@@ -55,6 +55,10 @@ type Policy struct {
 	// StepUpWindow is how long a proven second factor lets a session change the
 	// account (step-up, "sudo mode").
 	StepUpWindow time.Duration
+
+	// NewLocationSecondFactor: a sign-in from a network new to the user needs the
+	// second factor even from a trusted browser (location.go).
+	NewLocationSecondFactor bool
 }
 
 // DefaultPolicy is the policy of a fresh install.

@@ -99,7 +99,9 @@ func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	if pol.LANBypass && in.BypassSafe && pol.InLAN(in.IP) {
 		return pass(ReasonLAN)
 	}
-	if b, replayed := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil {
+	// With security.new_location_second_factor, a new network asks for the factor
+	// even from a trusted browser: a stolen cookie is used from somewhere else.
+	if b, replayed := u.trustedBrowser(in.Trust, in.Device.ID, in.Now); b != nil && !u.newLocationNeedsFactor(pol, in.IP) {
 		out.BrowserID, out.TrustExpiresAt = b.ID, b.ExpiresAt
 		// The cookie is rotated on use, but trust lasts a fixed time from when the
 		// user granted it: a browser in daily use is still asked again.

@@ -56,6 +56,7 @@ type User struct {
 	Browsers     map[string]*Browser
 	Pairings     map[string]*Pairing
 	AppPasswords map[string]*AppPassword
+	Whereabouts  Whereabouts // networks signed in from (location.go)
 }
 
 // TOTP is a confirmed authenticator app.
@@ -267,6 +268,7 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		dev = *ev.Device
 	}
 	u.Password.evolve(now, p)
+	u.Whereabouts.evolve(ev, p)
 	switch e := p.(type) {
 	case *events.UserDiscovered:
 		u.Name, u.Admin = e.Name, e.Admin
@@ -483,6 +485,7 @@ func (u *User) Clone() *User {
 	c.RecoveryUsed = append([]bool(nil), u.RecoveryUsed...)
 	c.Failures = append([]time.Time(nil), u.Failures...)
 	c.Password = u.Password.clone()
+	c.Whereabouts = u.Whereabouts.clone()
 	c.Passkeys = cloneMap(u.Passkeys)
 	for _, k := range c.Passkeys {
 		k.Transports = append([]string(nil), k.Transports...)

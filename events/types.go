@@ -82,6 +82,12 @@ const (
 	TypeSubscriberRemoved   = "subscriber_removed"
 )
 
+// Where users sign in from.
+const (
+	TypeNewLocation      = "new_location"
+	TypeImpossibleTravel = "impossible_travel"
+)
+
 // The catalog: every event type jfguard publishes, the aggregate it belongs to and a
 // sentence for subscribers. Types are named in the past tense for what happened.
 var catalog = []Entry{
@@ -159,6 +165,10 @@ var catalog = []Entry{
 	{Type: TypeMasterKeyRotated, Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
 	{Type: TypeSubscriberAdded, Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
 	{Type: TypeSubscriberRemoved, Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
+
+	// Where users sign in from.
+	{Type: TypeNewLocation, Aggregate: AggUser, Summary: "The user signed in from a network (IPv4 /24, IPv6 /48) not among the last 64 they used; country and city when a geolocation database is set up.", proto: &NewLocation{}},
+	{Type: TypeImpossibleTravel, Aggregate: AggUser, Summary: "Two successive sign-ins of the user are farther apart (great-circle distance between their geolocated places) than anyone travels in the time between them (over 1,000 km/h).", proto: &ImpossibleTravel{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.
@@ -643,3 +653,30 @@ func (*PasswordAccepted) EventType() string           { return TypePasswordAccep
 func (*PasswordStepHeld) EventType() string           { return TypePasswordStepHeld }
 func (*PasswordHoldReleased) EventType() string       { return TypePasswordHoldReleased }
 func (*JellyfinLoginFailuresReset) EventType() string { return TypeJellyfinLoginFailuresReset }
+
+// NewLocation records a sign-in from a network new to the user (the event's IP is
+// the address); Country and City are empty without a geolocation database.
+type NewLocation struct {
+	Network string `json:"network"`
+	Country string `json:"country,omitempty"`
+	City    string `json:"city,omitempty"`
+}
+
+// ImpossibleTravel records two successive sign-ins too far apart for the time
+// between them: from the previous sign-in's network and place to this one's.
+type ImpossibleTravel struct {
+	FromNetwork string  `json:"from_network"`
+	FromCountry string  `json:"from_country,omitempty"`
+	FromCity    string  `json:"from_city,omitempty"`
+	ToNetwork   string  `json:"to_network"`
+	ToCountry   string  `json:"to_country,omitempty"`
+	ToCity      string  `json:"to_city,omitempty"`
+	DistanceKm  float64 `json:"distance_km"`
+	// ElapsedSeconds is the time between the two sign-ins.
+	ElapsedSeconds int64   `json:"elapsed_seconds"`
+	SpeedKmh       float64 `json:"speed_kmh"`
+}
+
+// EventType of the location events.
+func (*NewLocation) EventType() string      { return TypeNewLocation }
+func (*ImpossibleTravel) EventType() string { return TypeImpossibleTravel }

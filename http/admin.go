@@ -108,6 +108,8 @@ var eventLabels = map[string]eventLabel{
 	events.TypeJellyfinLoginFailuresReset: {"Jellyfin's failure count reset", toneWarn},
 	events.TypeSubscriberAdded:            {"Subscriber added", toneWarn},
 	events.TypeSubscriberRemoved:          {"Subscriber removed", ""},
+	events.TypeNewLocation:                {"Sign-in from a new network", toneWarn},
+	events.TypeImpossibleTravel:           {"Impossible travel", toneBad},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

@@ -161,6 +161,8 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return description{title: "Master key rotated", summary: "A new master key wraps " + count(p.DataKeys, "data key", "data keys") + "; the previous one is dropped after " + d.when(p.PreviousValidUntil) + ". Every node needs the new key file before then.", priority: 4, tags: []string{"key", "arrows_counterclockwise"}, facts: []Fact{{"New key id", p.KeyID}, {"Previous key id", p.PreviousKeyID}}}
 	case *events.NodeStarted:
 		return description{title: "jfguard started", summary: "The jfguard node " + v(p.Node) + " started.", priority: 2, tags: []string{"rocket"}, facts: []Fact{{"Version", p.Version}}}
+	case *events.NewLocation, *events.ImpossibleTravel:
+		return describeLocation(p, who, v)
 	}
 	entry, _ := events.Lookup(ev.Type)
 	return description{title: strings.ReplaceAll(ev.Type, "_", " "), summary: entry.Summary, priority: 3}

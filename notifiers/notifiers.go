@@ -38,6 +38,7 @@ var DefaultEvents = []string{
 	events.TypeSignedOutEverywhere, events.TypeTrustedBrowserReplayed,
 	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
 	events.TypePasswordStepHeld,
+	events.TypeNewLocation, events.TypeImpossibleTravel,
 }
 
 // Defaults of the delivery policy.
