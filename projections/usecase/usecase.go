@@ -56,6 +56,8 @@ type Deps struct {
 	Rand       io.Reader
 	Clock      func() time.Time
 	Logger     *slog.Logger
+	// Geo says where sign-ins come from (location.go); nil without a database.
+	Geo Geolocator
 }
 
 // Service runs the use cases.
@@ -142,7 +144,7 @@ func (s *Service) user(uid string) *domain.User {
 
 // execUser runs a decision on a user account (see projections.Exec).
 func (s *Service) execUser(ctx context.Context, uid string, ec events.Context, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) (uint64, error) {
-	return projections.Exec(ctx, s.d.Projector, projections.UserAggregate(uid), ec, decide)
+	return projections.Exec(ctx, s.d.Projector, projections.UserAggregate(uid), ec, s.locateSignIns(ec, decide))
 }
 
 // execAddress runs a decision on an address block.
