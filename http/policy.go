@@ -79,6 +79,7 @@ var PolicySettings = map[string]policySetting{
 	"security.password_hold_window":                durationSetting(time.Minute, 24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.PasswordHoldWindow }),
 	"security.password_hold_duration":              durationSetting(time.Minute, 7*24*time.Hour, func(p *domain.Policy) *time.Duration { return &p.PasswordHoldDuration }),
 	"security.jellyfin_lockout_attempts":           intSetting(0, 100, func(p *domain.Policy) *int { return &p.JellyfinLockout }),
+	"security.new_location_second_factor":          boolSetting(func(p *domain.Policy) *bool { return &p.NewLocationSecondFactor }),
 	"security.lan_cidrs": {
 		get: func(p domain.Policy) string {
 			s := make([]string, len(p.LANCIDRs))

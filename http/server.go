@@ -53,6 +53,8 @@ type Options struct {
 	// IPv6Prefix is the prefix length IPv6 clients are counted by in rate limits,
 	// failed sign-ins and bans (security.ipv6_prefix); 0 means 64.
 	IPv6Prefix int
+	// Geo locates sign-ins for the location alerts; nil without a database.
+	Geo usecase.Geolocator
 
 	AdminAPIKey string // the Jellyfin admin API key
 	AdminToken  string // jfguard's own admin token for the control API
@@ -201,7 +203,7 @@ func newServer(opts Options, app useCases) *Server {
 			Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
 			Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 			HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer,
+			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer, Geo: opts.Geo,
 		})
 	}
 	s.proxy = s.newProxy()

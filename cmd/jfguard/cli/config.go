@@ -78,6 +78,7 @@ type Settings struct {
 		PasswordHoldWindow             string `koanf:"password_hold_window"`
 		PasswordHoldDuration           string `koanf:"password_hold_duration"`
 		JellyfinLockoutAttempts        int    `koanf:"jellyfin_lockout_attempts"`
+		NewLocationSecondFactor        bool   `koanf:"new_location_second_factor"`
 	} `koanf:"security"`
 
 	WebAuthn struct {
@@ -122,6 +123,10 @@ type Settings struct {
 		Level  string `koanf:"level"`
 		Format string `koanf:"format"`
 	} `koanf:"log"`
+
+	Geo struct {
+		DatabaseFile string `koanf:"database_file"`
+	} `koanf:"geo"`
 }
 
 // WebhookSettings is one webhook receiver.
@@ -204,6 +209,8 @@ func defaults() map[string]any {
 		"security.password_hold_window":                "15m",
 		"security.password_hold_duration":              "15m",
 		"security.jellyfin_lockout_attempts":           3,
+		"security.new_location_second_factor":          false,
+		"geo.database_file":                            "",
 	}
 }
 
@@ -476,6 +483,7 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.password_hold_window":                s.Security.PasswordHoldWindow,
 		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
 		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
+		"security.new_location_second_factor":          strconv.FormatBool(s.Security.NewLocationSecondFactor),
 	} {
 		if err := gateway.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
@@ -537,6 +545,9 @@ func (s *Settings) Resolve() (*Resolved, error) {
 			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
 	}
 	resolveBus(s, r, &errs)
+	if err := checkGeoDatabase(s.Geo.DatabaseFile); err != nil {
+		bad("geo.database_file", s.Geo.DatabaseFile, err.Error(), "point it at a GeoLite2-City.mmdb (or GeoIP2/GeoLite2 Country) downloaded with your MaxMind account, or leave it empty")
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

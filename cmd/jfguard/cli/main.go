@@ -164,6 +164,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	geoDB, err := m.openGeo()
+	if err != nil {
+		return err
+	}
 	var mailer gateway.Mailer
 	if ml := m.notifiers.Mailer(); ml != nil {
 		mailer = ml
@@ -176,7 +180,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
 		AuditorToken: auditorToken, ReadyWarnings: r.BusWarnings, Version: Version, OpenRPC: openrpc,
-		Doctor: m.doctorHook(reg),
+		Doctor: m.doctorHook(reg), Geo: geoDB,
 	})
 	m.gateway.Start(bg)
 	m.retireMasterKeys(bg)
