@@ -22,7 +22,7 @@ func TestLocationAlertsSayWhereAndHowFast(t *testing.T) {
 	if !ok {
 		t.Fatal("new_location not described")
 	}
-	if miss, ok := hasAll(a.Text(), "alice", "new network", "198.51.100.0/24", "Sydney, Australia", "198.51.100.20", "sign them out everywhere"); !ok {
+	if miss, ok := hasAll(a.Title+"\n"+a.Text(), "alice", "new network", "198.51.100.0/24", "Sydney, Australia", "198.51.100.20", "sign them out everywhere"); !ok {
 		t.Errorf("new_location alert lacks %q:\n%s", miss, a.Text())
 	}
 	a, _ = d.Describe(mk(&events.NewLocation{Network: "2001:db8:7::/48"}))
