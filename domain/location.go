@@ -119,7 +119,7 @@ type SignInPlace struct {
 // a network the user never used (new_location), and a journey from the previous
 // sign-in faster than ImpossibleSpeedKmh (impossible_travel). The first sign-in a
 // user has (no history) raises neither: there is nothing to compare it with, and
-// every user would otherwise alert once on the day this is turned on.
+// an alert on every new account's first sign-in would teach people to ignore them.
 func DecideLocation(u *User, in SignInPlace) []events.Payload {
 	var out []events.Payload
 	if u.IsNewNetwork(in.IP) {

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"math"
 	"net/netip"
@@ -233,5 +235,23 @@ func TestNewLocationSecondFactor(t *testing.T) {
 	out := DecideSignIn(given(t, testUserID, story(discovered(), []events.Payload{signedInFrom(wanIP.String(), fixedNow.Add(-time.Hour))})...), on, in)
 	if !out.Pass || out.Reason != ReasonNoSecondFactor {
 		t.Errorf("no second factor: pass = %v (%s)", out.Pass, out.Reason)
+	}
+}
+
+// The projection's snapshots are gob: the history survives a restart.
+func TestWhereaboutsSurviveASnapshot(t *testing.T) {
+	t.Parallel()
+	u := given(t, testUserID, signedInFrom("192.0.2.7", fixedNow.Add(-time.Hour)), signedInFrom("2001:db8:1::9", fixedNow))
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(u); err != nil {
+		t.Fatal(err)
+	}
+	var back User
+	if err := gob.NewDecoder(&buf).Decode(&back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Whereabouts.Networks) != 2 || back.Whereabouts.Networks[1].Prefix != netip.MustParsePrefix("2001:db8:1::/48") ||
+		back.Whereabouts.LastIP != netip.MustParseAddr("2001:db8:1::9") || !back.Whereabouts.LastSignIn.Equal(fixedNow) {
+		t.Fatalf("after a snapshot: %+v", back.Whereabouts)
 	}
 }
