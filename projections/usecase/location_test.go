@@ -9,9 +9,9 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/geo"
-	"github.com/jfguard/jfguard/geo/geotest"
 	"github.com/jfguard/jfguard/projections/usecase"
+	"github.com/jfguard/jfguard/projections/usecase/geo"
+	"github.com/jfguard/jfguard/projections/usecase/geo/geotest"
 )
 
 // withGeo rebuilds the world's use cases with a test geolocation database (Berlin,

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/geo/geotest"
+	"github.com/jfguard/jfguard/projections/usecase/geo/geotest"
 )
 
 // locationGateway is a gateway behind a trusted proxy on loopback (so tests choose

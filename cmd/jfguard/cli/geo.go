@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"github.com/jfguard/jfguard/geo"
 	"github.com/jfguard/jfguard/projections/usecase"
+	"github.com/jfguard/jfguard/projections/usecase/geo"
 )
 
 // checkGeoDatabase opens the geolocation database named by geo.database_file, if

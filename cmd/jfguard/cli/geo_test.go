@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jfguard/jfguard/geo/geotest"
+	"github.com/jfguard/jfguard/projections/usecase/geo/geotest"
 )
 
 // A geolocation database that is missing or not one stops startup, naming the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jfguard/jfguard/geo"
-	"github.com/jfguard/jfguard/geo/geotest"
+	"github.com/jfguard/jfguard/projections/usecase/geo"
+	"github.com/jfguard/jfguard/projections/usecase/geo/geotest"
 )
 
 func TestLocate(t *testing.T) {
