@@ -122,6 +122,10 @@ type Settings struct {
 		Level  string `koanf:"level"`
 		Format string `koanf:"format"`
 	} `koanf:"log"`
+
+	OIDC struct {
+		Providers []OIDCProviderSettings `koanf:"providers"`
+	} `koanf:"oidc"`
 }
 
 // WebhookSettings is one webhook receiver.
@@ -387,6 +391,7 @@ type Resolved struct {
 	GotifyToken    string
 	WebhookSecrets []string
 	WebAuthn       gateway.WebAuthnSettings
+	OIDC           []gateway.OIDCProvider
 	Warnings       []string
 
 	// The event bus: the nkey seed for an external server, the auditor token, and
@@ -536,6 +541,9 @@ func (s *Settings) Resolve() (*Resolved, error) {
 			"fix: set jellyfin.api_key_file, or turn Jellyfin's lockout off for every user (Dashboard, Users, \"Failed login tries before user is locked out\": -1) "+
 			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
 	}
+	oidcProviders, oidcErrs := resolveOIDC(s.OIDC.Providers, r.PublicURL)
+	r.OIDC = oidcProviders
+	errs = append(errs, oidcErrs...)
 	resolveBus(s, r, &errs)
 	if len(errs) > 0 {
 		return nil, errs
