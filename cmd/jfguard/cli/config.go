@@ -198,6 +198,7 @@ func defaults() map[string]any {
 		"notify.gotify.token":             "",
 		"notify.gotify.token_file":        "",
 		"notify.webhooks":                 []any{},
+		"oidc.providers":                  []any{},
 		"audit.checkpoint_every":          1000,
 		"audit.checkpoint_interval":       "60s",
 		"log.level":                       "info",
@@ -263,7 +264,7 @@ func LoadSettings(path string, explicit bool, environ []string, overrides map[st
 		known[key] = true
 	}
 	for _, key := range k.Keys() {
-		if !known[key] && !strings.HasPrefix(key, "notify.webhooks") {
+		if !known[key] && !strings.HasPrefix(key, "notify.webhooks") && !strings.HasPrefix(key, "oidc.providers") {
 			errs = append(errs, &ConfigError{Key: key, Value: fmt.Sprint(k.Get(key)), Problem: "unknown setting",
 				Fix: "remove it, or correct its name" + suggest(key, known)})
 		}
