@@ -51,6 +51,13 @@ type oidcWorld struct {
 
 func startOIDC(t *testing.T) oidcWorld {
 	t.Helper()
+	return startOIDCWith(t, options{limits: gateway.Limits{VerifyPerIP: 1000, VerifyPerUser: 1000}})
+}
+
+// startOIDCWith starts the provider and jfguard with opts (its settings file is the
+// provider's).
+func startOIDCWith(t *testing.T, opts options) oidcWorld {
+	t.Helper()
 	idp, err := mockoidc.Run()
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,8 @@ oidc:
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := startGateway(t, options{configFile: config, limits: gateway.Limits{VerifyPerIP: 1000, VerifyPerUser: 1000}})
+	opts.configFile = config
+	g := startGateway(t, opts)
 	return oidcWorld{g, idp}
 }
 
@@ -88,9 +96,18 @@ var noRedirects = &http.Client{
 // get sends a GET without following redirects, with the cookies given.
 func get(t *testing.T, u string, cookies ...*http.Cookie) reply {
 	t.Helper()
+	return getFrom(t, u, "", cookies...)
+}
+
+// getFrom is get from a client at an address (X-Forwarded-For) when from is set.
+func getFrom(t *testing.T, u, from string, cookies ...*http.Cookie) reply {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
 	}
 	for _, c := range cookies {
 		if c != nil {
@@ -333,5 +350,48 @@ func TestOIDCRefusals(t *testing.T) {
 	// Six refused tokens, two refused states, one replayed state, one unknown user.
 	if recorded != 10 {
 		t.Errorf("%d sign_in_failed with reason oidc; want 10", recorded)
+	}
+}
+
+// TestOIDCAttackers: a banned address cannot use any step of the flow, the callback
+// is rate-limited like the other sign-in routes, and an unknown provider is no route
+// to anything.
+func TestOIDCAttackers(t *testing.T) {
+	t.Parallel()
+	w := startOIDCWith(t, options{settings: proxySettings})
+	const banned, other = "203.0.113.9", "198.51.100.7"
+
+	// A flow begun before the ban, from the address that is then banned.
+	r := w.toProvider(t, oidcUser{name: "bob", groups: []string{"jellyfin"}})
+	if _, rerr := w.rpc(t, "bans.add", map[string]any{"ip": banned}); rerr != nil {
+		t.Fatalf("bans.add: %v", rerr)
+	}
+	if res := getFrom(t, w.url()+"/jfguard/oidc/test/start", banned); res.status != http.StatusForbidden {
+		t.Errorf("start from a banned address: status %d", res.status)
+	}
+	if res := getFrom(t, r.callback, banned, r.cookie); res.status != http.StatusForbidden || handoffRE.Match(res.body) {
+		t.Errorf("callback from a banned address: status %d", res.status)
+	}
+	req := w.newRequest(t, http.MethodPost, "/jfguard/oidc/finish", map[string]string{"handoff": "anything"})
+	req.Header.Set("Authorization", clientHeader("bob-browser", ""))
+	req.Header.Set("X-Forwarded-For", banned)
+	if res := send(t, req); res.status != http.StatusForbidden {
+		t.Errorf("finish from a banned address: status %d: %s", res.status, res.body)
+	}
+
+	// Forged callbacks (made-up states) from one address: ten a minute, then 429.
+	var last int
+	for range 11 {
+		last = getFrom(t, w.url()+"/jfguard/oidc/test/callback?state=made-up&code=x", other).status
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("the eleventh callback in a minute: status %d; want 429", last)
+	}
+
+	if res := get(t, w.url()+"/jfguard/oidc/nope/start"); res.status != http.StatusNotFound {
+		t.Errorf("an unknown provider: status %d", res.status)
+	}
+	if res := get(t, w.url()+"/jfguard/oidc/nope/callback?state=x&code=y"); res.status != http.StatusNotFound {
+		t.Errorf("an unknown provider's callback: status %d", res.status)
 	}
 }
