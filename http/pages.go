@@ -177,6 +177,11 @@ type pageData struct {
 
 	// Sign-in page only: passkeys are set up, so a passkey may sign in alone.
 	Passkeys bool
+	// Sign-in page only: the OIDC providers, a provider's refusal, or the handoff
+	// of a provider's sign-in the page's script finishes.
+	OIDC        []oidcProviderView
+	OIDCError   string
+	OIDCHandoff string
 }
 
 // renderPage writes one page. Pages are personal (a challenge id, a user name) and
@@ -226,7 +231,7 @@ func (s *Server) handleSetupPage(c *gin.Context) {
 // handleLoginPage serves jfguard's own sign-in page, for when the web app's own form
 // is not at hand (a bookmark, a web app jfguard's script cannot reach).
 func (s *Server) handleLoginPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in", Passkeys: s.rp != nil})
+	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in", Passkeys: s.rp != nil, OIDC: s.oidcProviders()})
 }
 
 func (s *Server) trustDays() int {

@@ -44,6 +44,12 @@ func (s *Server) routes() *gin.Engine {
 	j.POST("/api/passkey/begin", s.refuseBanned(), s.handlePasskeySignInBegin)
 	j.POST("/api/passkey/finish", s.refuseBanned(), s.handlePasskeySignIn)
 
+	// Sign-in with an OIDC provider (oidc.go); the flow's cookie is scoped to these.
+	j.GET("/api/oidc", s.handleOIDCProviders)
+	j.GET("/oidc/:provider/start", s.handleOIDCStart)
+	j.GET("/oidc/:provider/callback", s.handleOIDCCallback)
+	j.POST("/oidc/finish", s.refuseBanned(), s.handleOIDCFinish)
+
 	// Self-service, authenticated by the caller's verified Jellyfin token. Each route
 	// that changes the account names its action: the domain's step-up rule decides
 	// whether this session may take it now (a recent second factor; never a device's

@@ -85,6 +85,8 @@ type Options struct {
 	Alerts Alerts
 	// WebAuthn sets up passkeys; the zero value turns them off.
 	WebAuthn WebAuthnSettings
+	// OIDC are the providers users may sign in with (oidc.providers); none by default.
+	OIDC []OIDCProvider
 	// RotateKeys rotates this node's keys for the control API's keys.rotate; nil
 	// when the node cannot.
 	RotateKeys func(ctx context.Context, req audit.KeyRotation) (audit.KeyRotationReport, error)
@@ -134,6 +136,7 @@ type Server struct {
 	rp          *webauthn.WebAuthn // nil when passkeys are off
 	ceremonies  *ceremonies
 	passkeyRate *limiters
+	oidc        *oidcState
 	readiness   upstreamReadiness
 	// app runs the use cases: the handlers translate requests into its calls.
 	app useCases
@@ -187,6 +190,7 @@ func newServer(opts Options, app useCases) *Server {
 		qc:          newQuickConnectLedger(opts.Clock),
 		ceremonies:  newCeremonies(opts.Clock),
 		passkeyRate: newLimiters(passkeyBeginLimits()),
+		oidc:        newOIDCState(opts.OIDC, opts.Clock),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
 	// still does not build is a programming error, and passkeys stay off with a log

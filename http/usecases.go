@@ -34,6 +34,8 @@ type signInUseCases interface {
 	LogoutAsync(token string)
 	SweepChallenges(ctx context.Context)
 	VerifyChallenge(ctx context.Context, req usecase.VerifyRequest) (usecase.VerifyResult, error)
+	OIDCSignIn(ctx context.Context, req usecase.OIDCSignInRequest) ([]byte, error)
+	RecordOIDCRefused(ctx context.Context, caller usecase.Caller, name string)
 }
 
 // gateUseCases are the use cases of the gate's sessions, app-password and Quick

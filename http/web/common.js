@@ -346,6 +346,20 @@
     });
   }
 
+  // oidcSignIn finishes a sign-in an OIDC provider vouched for (the handoff of
+  // /jfguard/oidc/<id>/callback) and hands the session to the web app. It resolves
+  // to an error message when it did not sign in.
+  function oidcSignIn(handoff) {
+    return webAppAuthorization().then(function (header) {
+      return request('POST', '/jfguard/oidc/finish', { handoff: handoff }, { Authorization: header });
+    }).then(function (res) {
+      if (res.ok && res.body.auth) {
+        return signedIn(res.body.auth).then(function () { return ''; });
+      }
+      return message(res, 'The sign-in did not finish. Start again.');
+    });
+  }
+
   // The icons of list rows (static markup, never data).
   var icons = {
     browser: '<svg viewBox="0 0 24 24"><rect x="3" y="4.5" width="18" height="15" rx="2.5" fill="none" stroke="currentColor" stroke-width="1.8"/><path d="M3 9h18" stroke="currentColor" stroke-width="1.8"/><circle cx="6.5" cy="6.8" r=".9" fill="currentColor"/><circle cx="9.3" cy="6.8" r=".9" fill="currentColor"/></svg>',
@@ -411,6 +425,7 @@
     getPasskey: getPasskey,
     passkeyProblem: passkeyProblem,
     passkeySignIn: passkeySignIn,
+    oidcSignIn: oidcSignIn,
     button: button,
     row: row,
     fill: fill

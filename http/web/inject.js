@@ -1,9 +1,9 @@
 // jfguard's script inside Jellyfin's web app. It marks the app's sign-in requests as
 // coming from a browser, sends the person to jfguard's challenge page when a sign-in
 // needs a second factor (before the app can report a failed sign-in), offers "Sign in
-// with a passkey" under the app's sign-in form when the server allows it, and shows a
-// small link to the two-factor settings while someone is signed in. It must not
-// disturb anything else the app does.
+// with a passkey" and "Sign in with <provider>" (OIDC) under the app's sign-in form
+// when the server allows them, and shows a small link to the two-factor settings
+// while someone is signed in. It must not disturb anything else the app does.
 (function () {
   'use strict';
 
@@ -301,6 +301,64 @@
     }
   }
 
+  // Sign-in with an OIDC provider: one link per provider the server lists (names
+  // only), beside the passkey button. Each starts the provider's flow, which comes
+  // back to jfguard's sign-in page and from there to this web app, signed in.
+  var oidcProviders = null; // null until the server answered, then a list
+  var oidcBox = null;
+
+  function askOIDCProviders() {
+    oidcProviders = [];
+    if (!realFetch) {
+      return;
+    }
+    realFetch.call(window, '/jfguard/api/oidc', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (st) {
+        oidcProviders = (st && Array.isArray(st.providers)) ? st.providers : [];
+        updateOIDC();
+      }, function () {});
+  }
+
+  function makeOIDCBox() {
+    var box = document.createElement('div');
+    box.id = 'jfguard-oidc';
+    Object.assign(box.style, { display: 'flex', flexDirection: 'column', gap: '8px', marginTop: '14px' });
+    oidcProviders.forEach(function (p) {
+      var a = document.createElement('a');
+      a.href = '/jfguard/oidc/' + encodeURIComponent(p.id) + '/start';
+      a.className = 'jfguard-oidc-signin';
+      a.textContent = 'Sign in with ' + p.name;
+      Object.assign(a.style, {
+        display: 'block', textAlign: 'center', padding: '.85em 1.2em', borderRadius: '.2em',
+        color: 'inherit', textDecoration: 'none', background: 'rgba(255, 255, 255, .06)',
+        border: '1px solid rgba(255, 255, 255, .28)'
+      });
+      box.appendChild(a);
+    });
+    return box;
+  }
+
+  function updateOIDC() {
+    if (oidcProviders === null) {
+      askOIDCProviders();
+      return;
+    }
+    var form = oidcProviders.length ? signInForm() : null;
+    if (!form || (oidcBox && form.contains(oidcBox))) {
+      return;
+    }
+    if (!oidcBox) {
+      oidcBox = makeOIDCBox();
+    }
+    var after = (passkeyBox && form.contains(passkeyBox)) ? passkeyBox : form.querySelector('.button-submit, button[type="submit"]');
+    if (after) {
+      after.insertAdjacentElement('afterend', oidcBox);
+    } else {
+      form.appendChild(oidcBox);
+    }
+  }
+
   function update() {
     var want = signedIn() && !playing();
     if (want && !link && document.body) {
@@ -321,10 +379,12 @@
   // The sign-in form comes and goes with the app's views; looking for it is one
   // lookup by id, so it is checked often enough that the button appears with it.
   setInterval(updatePasskey, 400);
+  setInterval(updateOIDC, 400);
   if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', function () { update(); updatePasskey(); });
+    document.addEventListener('DOMContentLoaded', function () { update(); updatePasskey(); updateOIDC(); });
   } else {
     update();
     updatePasskey();
+    updateOIDC();
   }
 }());

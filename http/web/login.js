@@ -75,5 +75,18 @@
     });
   }
 
+  // A provider's sign-in came back verified: finish it with the web app's device
+  // headers, as a passkey sign-in does, and hand the session to the web app.
+  var oidcFinish = J.$('oidc-finish');
+  if (oidcFinish) {
+    J.oidcSignIn(oidcFinish.getAttribute('data-handoff')).then(function (problem) {
+      if (problem) {
+        J.hide(oidcFinish);
+        J.showAlert(alertBox, problem);
+      }
+    });
+    return;
+  }
+
   J.focus(user);
 }());

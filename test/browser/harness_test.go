@@ -83,6 +83,13 @@ type stack struct {
 // domain: http://localhost is both, while http://127.0.0.1 is secure but an address.
 func startStack(t *testing.T, settings map[string]string) *stack {
 	t.Helper()
+	return startStackWithFile(t, settings, "")
+}
+
+// startStackWithFile is startStack with a settings file read under the settings,
+// for what the command line cannot express (lists of providers).
+func startStackWithFile(t *testing.T, settings map[string]string, configFile string) *stack {
+	t.Helper()
 	jf := jellyfin.New(jellyfin.Options{ServerName: "Jellyfin", QuickConnect: true})
 	st := &stack{JF: jf, Clock: &testClock{}}
 	st.Alice = jf.AddUser("alice", alicePassword, false)
@@ -115,7 +122,7 @@ func startStack(t *testing.T, settings map[string]string) *stack {
 			"webauthn.origins": "http://localhost:" + port,
 		}
 		maps.Copy(over, settings)
-		s, err := cli.LoadSettings("", false, nil, over)
+		s, err := cli.LoadSettings(configFile, configFile != "", nil, over)
 		if err != nil {
 			t.Fatal(err)
 		}

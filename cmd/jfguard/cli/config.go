@@ -127,6 +127,9 @@ type Settings struct {
 	Geo struct {
 		DatabaseFile string `koanf:"database_file"`
 	} `koanf:"geo"`
+	OIDC struct {
+		Providers []OIDCProviderSettings `koanf:"providers"`
+	} `koanf:"oidc"`
 }
 
 // WebhookSettings is one webhook receiver.
@@ -199,6 +202,7 @@ func defaults() map[string]any {
 		"notify.gotify.token":             "",
 		"notify.gotify.token_file":        "",
 		"notify.webhooks":                 []any{},
+		"oidc.providers":                  []any{},
 		"audit.checkpoint_every":          1000,
 		"audit.checkpoint_interval":       "60s",
 		"log.level":                       "info",
@@ -266,7 +270,7 @@ func LoadSettings(path string, explicit bool, environ []string, overrides map[st
 		known[key] = true
 	}
 	for _, key := range k.Keys() {
-		if !known[key] && !strings.HasPrefix(key, "notify.webhooks") {
+		if !known[key] && !strings.HasPrefix(key, "notify.webhooks") && !strings.HasPrefix(key, "oidc.providers") {
 			errs = append(errs, &ConfigError{Key: key, Value: fmt.Sprint(k.Get(key)), Problem: "unknown setting",
 				Fix: "remove it, or correct its name" + suggest(key, known)})
 		}
@@ -394,6 +398,7 @@ type Resolved struct {
 	GotifyToken    string
 	WebhookSecrets []string
 	WebAuthn       gateway.WebAuthnSettings
+	OIDC           []gateway.OIDCProvider
 	Warnings       []string
 
 	// The event bus: the nkey seed for an external server, the auditor token, and
@@ -544,6 +549,9 @@ func (s *Settings) Resolve() (*Resolved, error) {
 			"fix: set jellyfin.api_key_file, or turn Jellyfin's lockout off for every user (Dashboard, Users, \"Failed login tries before user is locked out\": -1) "+
 			"and set security.jellyfin_lockout_attempts to 0", p.JellyfinLockout-1))
 	}
+	oidcProviders, oidcErrs := resolveOIDC(s.OIDC.Providers, r.PublicURL)
+	r.OIDC = oidcProviders
+	errs = append(errs, oidcErrs...)
 	resolveBus(s, r, &errs)
 	if err := checkGeoDatabase(s.Geo.DatabaseFile); err != nil {
 		bad("geo.database_file", s.Geo.DatabaseFile, err.Error(), "point it at a GeoLite2-City.mmdb (or GeoIP2/GeoLite2 Country) downloaded with your MaxMind account, or leave it empty")

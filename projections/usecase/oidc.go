@@ -1,0 +1,87 @@
+package usecase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
+)
+
+// ErrOIDCNoUser: the name an OIDC provider's account maps to is no Jellyfin user.
+var ErrOIDCNoUser = errors.New("no Jellyfin user has the name the provider's account maps to")
+
+// OIDCSignInRequest is a sign-in whose identity an OIDC provider vouched for: the
+// gateway verified the ID token and domain.DecideOIDCIdentity read it.
+type OIDCSignInRequest struct {
+	// Caller's Device is the web app's own device headers: the new session is the app's.
+	Caller   Caller
+	Identity domain.OIDCIdentity
+}
+
+// OIDCSignIn signs the named user in and returns the AuthenticationResult of a real
+// Jellyfin session minted through Quick Connect, as a passwordless passkey sign-in
+// does. The user must exist at Jellyfin (looked up with the admin key and recorded,
+// as the password step does); a name that matches nobody, and a user who needs a
+// second factor the provider did not check, are refused and recorded against the
+// address (sign_in_failed, reason oidc) before Jellyfin is asked for a session.
+func (s *Service) OIDCSignIn(ctx context.Context, req OIDCSignInRequest) ([]byte, error) {
+	uid, err := s.passwordUser(ctx, req.Identity.UserName, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMintFailed, err)
+	}
+	refuse := func(err error) ([]byte, error) {
+		s.log.Info("OIDC sign-in refused", "user", req.Identity.UserName, "ip", req.Caller.IPString(), "err", err)
+		s.RecordOIDCRefused(ctx, req.Caller, req.Identity.UserName)
+		return nil, err
+	}
+	if uid == "" {
+		return refuse(ErrOIDCNoUser)
+	}
+	pol := s.Policy()
+	decide := func(u *domain.User, tokenHash string, token events.Sealed) ([]events.Payload, error) {
+		return domain.DecideOIDCSignIn(u, pol, req.Identity.SecondFactor, tokenHash, token)
+	}
+	if u := s.user(uid); u == nil {
+		return refuse(ErrOIDCNoUser)
+	} else if _, err := decide(u, "", ""); err != nil {
+		return refuse(err)
+	}
+	d := req.Caller.Device
+	body, res, err := s.d.Jellyfin.MintSession(ctx, uid, d.Client, d.Name, d.ID, d.Version)
+	if err != nil {
+		s.log.Error("OIDC sign-in: cannot mint a Jellyfin session", "err", err)
+		var se *upstream.StatusError
+		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
+			return nil, fmt.Errorf("%w: %w", ErrMintUnavailable, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrMintFailed, err)
+	}
+	sealed, err := s.d.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
+	if err == nil {
+		h := TokenHash(res.AccessToken)
+		_, err = s.execUser(ctx, uid, req.Caller.Context(uid), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
+			evs, err := decide(u, h, sealed)
+			if err != nil {
+				return nil, err
+			}
+			return append(domain.DecideProfile(u, res.User.Name, res.User.Policy.IsAdministrator), evs...), nil
+		})
+	}
+	if err != nil {
+		s.LogoutAsync(res.AccessToken)
+		return nil, err
+	}
+	return body, nil
+}
+
+// RecordOIDCRefused records an OIDC sign-in refused (a token that did not verify, an
+// account not mapped or outside the allowed groups, a user not found) against the
+// address, like a wrong password.
+func (s *Service) RecordOIDCRefused(ctx context.Context, caller Caller, name string) {
+	s.RecordSignInFailed(ctx, caller, name, domain.MethodOIDC)
+}
