@@ -55,6 +55,10 @@ type Policy struct {
 	// StepUpWindow is how long a proven second factor lets a session change the
 	// account (step-up, "sudo mode").
 	StepUpWindow time.Duration
+
+	// AdminNetworks are where administrators may sign in from; empty means
+	// anywhere (networks.go).
+	AdminNetworks []netip.Prefix
 }
 
 // DefaultPolicy is the policy of a fresh install.

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -56,6 +58,10 @@ type User struct {
 	Browsers     map[string]*Browser
 	Pairings     map[string]*Pairing
 	AppPasswords map[string]*AppPassword
+
+	// Networks are where the user may sign in from; empty means anywhere
+	// (networks.go).
+	Networks []netip.Prefix
 }
 
 // TOTP is a confirmed authenticator app.
@@ -267,6 +273,7 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 		dev = *ev.Device
 	}
 	u.Password.evolve(now, p)
+	u.evolveNetworks(p)
 	switch e := p.(type) {
 	case *events.UserDiscovered:
 		u.Name, u.Admin = e.Name, e.Admin
@@ -499,6 +506,7 @@ func (u *User) Clone() *User {
 	}
 	c.Pairings = cloneMap(u.Pairings)
 	c.AppPasswords = cloneMap(u.AppPasswords)
+	c.Networks = slices.Clone(u.Networks)
 	return &c
 }
 

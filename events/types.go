@@ -80,6 +80,10 @@ const (
 	TypeMasterKeyRotated    = "master_key_rotated"
 	TypeSubscriberAdded     = "subscriber_added"
 	TypeSubscriberRemoved   = "subscriber_removed"
+
+	// Network allowlists.
+	TypeUserNetworksSet = "user_networks_set"
+	TypeSignInRefused   = "sign_in_refused"
 )
 
 // The catalog: every event type jfguard publishes, the aggregate it belongs to and a
@@ -159,6 +163,10 @@ var catalog = []Entry{
 	{Type: TypeMasterKeyRotated, Aggregate: AggSystem, Summary: "A new master key wraps every data key; the previous one still opens them until the given time, then is dropped.", proto: &MasterKeyRotated{}},
 	{Type: TypeSubscriberAdded, Aggregate: AggSystem, Summary: "An external system got a NATS credential to read the event stream (its nkey's public key; the seed is never stored).", proto: &SubscriberAdded{}},
 	{Type: TypeSubscriberRemoved, Aggregate: AggSystem, Summary: "An external system's NATS credential was taken away; its connections are cut.", proto: &SubscriberRemoved{}},
+
+	// Network allowlists.
+	{Type: TypeUserNetworksSet, Aggregate: AggUser, Summary: "An administrator set the networks the user may sign in from (CIDRs; empty: anywhere).", proto: &UserNetworksSet{}},
+	{Type: TypeSignInRefused, Aggregate: AggUser, Summary: "A sign-in whose credential was right was refused: with reason network, the address is outside the user's networks (rule user) or, for an administrator, outside security.admin_networks (rule admins). Nothing was unlocked; a Jellyfin token it got was logged out.", proto: &SignInRefused{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.
@@ -643,3 +651,22 @@ func (*PasswordAccepted) EventType() string           { return TypePasswordAccep
 func (*PasswordStepHeld) EventType() string           { return TypePasswordStepHeld }
 func (*PasswordHoldReleased) EventType() string       { return TypePasswordHoldReleased }
 func (*JellyfinLoginFailuresReset) EventType() string { return TypeJellyfinLoginFailuresReset }
+
+// UserNetworksSet sets the networks a user may sign in from; empty means anywhere.
+type UserNetworksSet struct {
+	Networks []string `json:"networks"`
+}
+
+// SignInRefused records a sign-in refused although its credential was right: the
+// reason (network), the list that refused it (user or admins), how it signed in
+// (password, passkey, app_password, quick_connect, challenge) and the address.
+type SignInRefused struct {
+	Reason  string `json:"reason"`
+	Rule    string `json:"rule,omitempty"`
+	Method  string `json:"method"`
+	Address string `json:"address"`
+}
+
+// EventType of the network allowlists' events.
+func (*UserNetworksSet) EventType() string { return TypeUserNetworksSet }
+func (*SignInRefused) EventType() string   { return TypeSignInRefused }

@@ -108,6 +108,8 @@ var eventLabels = map[string]eventLabel{
 	events.TypeJellyfinLoginFailuresReset: {"Jellyfin's failure count reset", toneWarn},
 	events.TypeSubscriberAdded:            {"Subscriber added", toneWarn},
 	events.TypeSubscriberRemoved:          {"Subscriber removed", ""},
+	events.TypeUserNetworksSet:            {"Networks set", toneWarn},
+	events.TypeSignInRefused:              {"Sign-in refused", toneBad},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

@@ -129,6 +129,7 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 		"subscribers.add":    change(s.rpcSubscribersAdd),
 		"subscribers.list":   read(s.rpcSubscribersList),
 		"subscribers.remove": change(s.rpcSubscribersRemove),
+		"users.set_networks": change(s.rpcUserSetNetworks),
 	}
 }
 
@@ -303,6 +304,9 @@ type userSummary struct {
 	// The password step: held until, and wrong passwords in a row as jfguard saw them.
 	PasswordHeldUntil *time.Time `json:"password_held_until,omitempty"`
 	WrongPasswords    int        `json:"wrong_passwords,omitempty"`
+
+	// Networks are where the user may sign in from; empty: anywhere.
+	Networks []string `json:"networks"`
 }
 
 func (s *Server) rpcUsersList(context.Context, usecase.Admin, json.RawMessage) (any, error) {
@@ -326,6 +330,7 @@ func (s *Server) rpcUsersList(context.Context, usecase.Admin, json.RawMessage) (
 				us.PasswordHeldUntil = &t
 			}
 			us.WrongPasswords = u.Password.Consecutive
+			us.Networks = domain.NetworkStrings(u.Networks)
 			if us.Methods == nil {
 				us.Methods = []string{}
 			}

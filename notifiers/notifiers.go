@@ -38,6 +38,7 @@ var DefaultEvents = []string{
 	events.TypeSignedOutEverywhere, events.TypeTrustedBrowserReplayed,
 	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
 	events.TypePasswordStepHeld,
+	events.TypeSignInRefused, events.TypeUserNetworksSet,
 }
 
 // Defaults of the delivery policy.

@@ -78,6 +78,8 @@ type Settings struct {
 		PasswordHoldWindow             string `koanf:"password_hold_window"`
 		PasswordHoldDuration           string `koanf:"password_hold_duration"`
 		JellyfinLockoutAttempts        int    `koanf:"jellyfin_lockout_attempts"`
+
+		AdminNetworks []string `koanf:"admin_networks"`
 	} `koanf:"security"`
 
 	WebAuthn struct {
@@ -204,6 +206,8 @@ func defaults() map[string]any {
 		"security.password_hold_window":                "15m",
 		"security.password_hold_duration":              "15m",
 		"security.jellyfin_lockout_attempts":           3,
+
+		"security.admin_networks": []string{},
 	}
 }
 
@@ -211,6 +215,7 @@ func defaults() map[string]any {
 var listKeys = map[string]bool{
 	"security.lan_cidrs": true, "security.trusted_proxies": true, "webauthn.origins": true,
 	"smtp.admins": true, "notify.allow_private_hosts": true, "notify.events": true,
+	"security.admin_networks": true,
 }
 
 // EnvName is the environment variable of a settings key.
@@ -476,6 +481,8 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.password_hold_window":                s.Security.PasswordHoldWindow,
 		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
 		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
+
+		"security.admin_networks": strings.Join(s.Security.AdminNetworks, ","),
 	} {
 		if err := gateway.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
