@@ -33,11 +33,7 @@ func (s *Server) rpcUserSetNetworks(ctx context.Context, admin usecase.Admin, ra
 	if p.Networks == nil {
 		return nil, invalidParams(`networks is required: a list of CIDRs like ["192.0.2.0/24","2001:db8::/48"], or [] for anywhere`)
 	}
-	uid, err := s.app.FindUser(p.User)
-	if err != nil {
-		return nil, err
-	}
-	kept, err := s.app.SetUserNetworks(ctx, admin, uid, *p.Networks)
+	uid, kept, err := s.app.SetUserNetworks(ctx, admin, p.User, *p.Networks)
 	if errors.Is(err, domain.ErrNetworkList) {
 		return nil, invalidParams("%s", err.Error())
 	}

@@ -108,5 +108,5 @@ type controlUseCases interface {
 	RevokeUserEverywhere(ctx context.Context, a usecase.Admin, uid, reason string) (domain.Revocation, error)
 	SetSetting(ctx context.Context, a usecase.Admin, key, old, value string) (bool, error)
 	Unban(ctx context.Context, a usecase.Admin, target, reason string) (usecase.BanTarget, error)
-	SetUserNetworks(ctx context.Context, a usecase.Admin, uid string, networks []string) ([]string, error)
+	SetUserNetworks(ctx context.Context, a usecase.Admin, user string, networks []string) (string, []string, error)
 }

@@ -2,6 +2,9 @@ package usecase
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
@@ -12,20 +15,46 @@ import (
 // may sign in from, and every sign-in method asks the rule once its credential
 // proved right, before anything is unlocked.
 
-// SetUserNetworks sets the networks a user may sign in from (empty: anywhere), as
-// an administrator's act, and returns the list as kept (normalised). The list is
-// validated by the domain (domain.ErrNetworkList names the entry it refused).
-func (s *Service) SetUserNetworks(ctx context.Context, a Admin, uid string, networks []string) ([]string, error) {
+// SetUserNetworks sets the networks a user (a name or an id) may sign in from
+// (empty: anywhere), as an administrator's act, and returns the user's id and the
+// list as kept (normalised). The list is validated by the domain
+// (domain.ErrNetworkList names the entry it refused). A Jellyfin user jfguard has
+// not seen sign in yet is found in Jellyfin's user list and discovered, so an
+// account can be held to its networks before its first sign-in.
+func (s *Service) SetUserNetworks(ctx context.Context, a Admin, user string, networks []string) (string, []string, error) {
+	var discover func(*domain.User) []events.Payload
+	uid, err := s.FindUser(user)
+	if errors.Is(err, domain.ErrNotFound) && strings.TrimSpace(user) != "" {
+		ju, ok, jerr := s.directory.find(ctx, user, "")
+		if jerr == nil && !ok {
+			ju, ok, jerr = s.directory.find(ctx, "", user)
+		}
+		if jerr != nil {
+			return "", nil, fmt.Errorf("look %q up at Jellyfin: %w", user, jerr)
+		}
+		if ok && events.ValidAggregateID(ju.ID) {
+			uid, err = ju.ID, nil
+			discover = func(u *domain.User) []events.Payload {
+				return domain.DecideDiscovered(u, ju.Name, ju.Policy.IsAdministrator)
+			}
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
 	var kept []string
-	_, err := s.execUser(ctx, uid, a.context(), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
+	_, err = s.execUser(ctx, uid, a.context(), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
 		evs, k, err := domain.DecideSetNetworks(u, networks)
 		kept = k
-		return evs, err
+		if err != nil || discover == nil {
+			return evs, err
+		}
+		return append(discover(u), evs...), nil
 	})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return kept, nil
+	return uid, kept, nil
 }
 
 // refuseOutsideNetworks applies the network allowlists to a sign-in of uid whose

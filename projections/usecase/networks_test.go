@@ -23,11 +23,18 @@ func refusals(t *testing.T, w *world, uid string) []*events.SignInRefused {
 
 func TestSetUserNetworksNormalisesAndRecords(t *testing.T) {
 	t.Parallel()
+	// given a Jellyfin user jfguard has not seen sign in yet
 	w := newWorld(t)
 	ctx := context.Background()
-	kept, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{"2001:db8::7/48", "192.0.2.9/24"})
+	w.jf.addUser(aliceID, "alice", false)
+	// when an administrator sets her networks, by name
+	uid, kept, err := w.app.SetUserNetworks(ctx, root, "alice", []string{"2001:db8::7/48", "192.0.2.9/24"})
 	if err != nil || !slices.Equal(kept, []string{"192.0.2.0/24", "2001:db8::/48"}) {
 		t.Fatalf("kept %v, err %v", kept, err)
+	}
+	// then she is discovered and held to the list, normalised
+	if got := types(w.events(aliceID)); uid != aliceID || !slices.Equal(got, []string{events.TypeUserDiscovered, events.TypeUserNetworksSet}) {
+		t.Fatalf("user %s, events %v", uid, got)
 	}
 	if got := domain.NetworkStrings(w.user(aliceID).Networks); !slices.Equal(got, kept) {
 		t.Fatalf("projected networks %v", got)
@@ -37,11 +44,11 @@ func TestSetUserNetworksNormalisesAndRecords(t *testing.T) {
 		t.Fatalf("user_networks_set = %+v", set)
 	}
 	// An invalid list changes nothing.
-	if _, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{"192.0.2.0/24", "not-a-network"}); !errors.Is(err, domain.ErrNetworkList) {
+	if _, _, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{"192.0.2.0/24", "not-a-network"}); !errors.Is(err, domain.ErrNetworkList) {
 		t.Fatalf("invalid list: %v", err)
 	}
 	// An empty list is anywhere again.
-	if kept, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{}); err != nil || len(kept) != 0 || len(w.user(aliceID).Networks) != 0 {
+	if _, kept, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{}); err != nil || len(kept) != 0 || len(w.user(aliceID).Networks) != 0 {
 		t.Fatalf("cleared: %v, %v", kept, err)
 	}
 }
@@ -56,7 +63,7 @@ func TestEverySignInMethodIsRefusedOutsideTheNetworks(t *testing.T) {
 	enrollTOTP(t, w, aliceID, "alice")
 	withPasskey(t, w, aliceID, "alice", phoneKey, 1)
 	plain := givenAppPassword(t, w, aliceID, "alice", "TV")
-	if _, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{"192.0.2.0/24"}); err != nil {
+	if _, _, err := w.app.SetUserNetworks(ctx, root, aliceID, []string{"192.0.2.0/24"}); err != nil {
 		t.Fatal(err)
 	}
 
