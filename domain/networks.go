@@ -29,7 +29,7 @@ var (
 	// the account may sign in from. It was recorded (sign_in_refused).
 	ErrOutsideNetworks = errors.New("sign-in refused: this account may not sign in from this network")
 	// ErrNetworkList: a network list is not one jfguard can keep.
-	ErrNetworkList = errors.New("networks")
+	ErrNetworkList = errors.New("invalid network list")
 )
 
 // MaxNetworks is how many networks one list may name.

@@ -930,6 +930,37 @@
     });
   });
 
+  // Networks: where a user may sign in from (users.set_networks).
+  function editNetworks(u) {
+    target = u;
+    J.$('networks-title').textContent = 'Where may ' + u.name + ' sign in from?';
+    J.$('networks-text').textContent = 'A sign-in of ' + u.name + ' from any other network is refused, whatever the method (password, passkey, app password, Quick Connect), and recorded. ' +
+      'Leave the list empty to allow anywhere.' + (u.admin ? ' As an administrator, ' + u.name + ' must also sign in from the administrators’ networks (security.admin_networks).' : '');
+    J.$('networks-list').value = (u.networks || []).join(', ');
+    openDialog('networks-dialog', J.$('networks-list'));
+  }
+
+  J.$('networks-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    var u = target;
+    var list = J.$('networks-list').value.split(/[\s,]+/).filter(Boolean);
+    var undo = J.busy(J.$('networks-confirm'));
+    rpc('users.set_networks', { user: u.id, networks: list }).then(function (a) {
+      undo();
+      if (a.error) {
+        if (!a.denied) {
+          fieldError(form, a.error.message, J.$('networks-list'));
+        }
+        return;
+      }
+      J.$('networks-dialog').close();
+      var kept = a.result.networks || [];
+      tell(kept.length ? u.name + ' may sign in from ' + kept.join(', ') + ' only.' : u.name + ' may sign in from anywhere.');
+      loadUsers();
+    });
+  });
+
   function confirmForget(u) {
     target = u;
     J.$('forget-title').textContent = 'Forget ' + u.name + '?';
@@ -992,6 +1023,7 @@
           J.$('devices-user').value = u.id;
           select('devices', true);
         }));
+        actions.appendChild(J.button('Networks', 'button-secondary', function () { editNetworks(u); }));
         actions.appendChild(J.button('Sign out everywhere', 'button-secondary', function () { confirmRevokeAll(u); }));
         actions.appendChild(J.button('Reset', 'button-secondary', function () { confirmReset(u); }));
         if (!u.forgotten) {
@@ -1006,6 +1038,7 @@
           count(u.app_passwords, 'app password', 'app passwords')
         ].filter(Boolean))));
         tr.appendChild(cell('Lockout', u.locked_until ? badge('Locked until ' + shortTime(u.locked_until), 'badge-bad') : null));
+        tr.appendChild(cell('Networks', u.networks && u.networks.length ? lines(u.networks) : el('span', 'muted', 'Anywhere')));
         tr.appendChild(cell('Actions', actions));
         return tr;
       }));
