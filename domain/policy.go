@@ -59,6 +59,9 @@ type Policy struct {
 	// NewLocationSecondFactor: a sign-in from a network new to the user needs the
 	// second factor even from a trusted browser (location.go).
 	NewLocationSecondFactor bool
+	// AdminNetworks are where administrators may sign in from; empty means
+	// anywhere (networks.go).
+	AdminNetworks []netip.Prefix
 }
 
 // DefaultPolicy is the policy of a fresh install.

@@ -56,6 +56,9 @@ type SignInOutcome struct {
 	// TrustExpiresAt is when the used browser's trust ends, the new cookie's expiry.
 	TrustExpiresAt time.Time
 	Events         []events.Payload
+	// Refused is why the sign-in was refused outright (ErrOutsideNetworks):
+	// nothing passes and nothing is held.
+	Refused error
 }
 
 // PresentedTrust is the trust cookie a sign-in carried, once its MAC verified and
@@ -77,6 +80,10 @@ const ConcurrentSignInWindow = 30 * time.Second
 // token through (and why) or hold it behind a challenge.
 func DecideSignIn(u *User, pol Policy, in SignIn) SignInOutcome {
 	out := SignInOutcome{Events: DecideProfile(u, in.UserName, in.Admin)}
+	if refused, err := DecideNetwork(u, pol, NetworkAttempt{Method: SignInPassword, IP: in.IP, Admin: in.Admin}); err != nil {
+		out.Events, out.Refused = append(out.Events, refused...), err
+		return out
+	}
 	pass := func(reason string, extra ...events.Payload) SignInOutcome {
 		out.Pass, out.Reason = true, reason
 		out.Events = append(out.Events, extra...)

@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -57,6 +59,10 @@ type User struct {
 	Pairings     map[string]*Pairing
 	AppPasswords map[string]*AppPassword
 	Whereabouts  Whereabouts // networks signed in from (location.go)
+
+	// Networks are where the user may sign in from; empty means anywhere
+	// (networks.go).
+	Networks []netip.Prefix
 }
 
 // TOTP is a confirmed authenticator app.
@@ -269,6 +275,7 @@ func (u *User) Evolve(ev events.Event, p events.Payload) {
 	}
 	u.Password.evolve(now, p)
 	u.Whereabouts.evolve(ev, p)
+	u.evolveNetworks(p)
 	switch e := p.(type) {
 	case *events.UserDiscovered:
 		u.Name, u.Admin = e.Name, e.Admin
@@ -502,6 +509,7 @@ func (u *User) Clone() *User {
 	}
 	c.Pairings = cloneMap(u.Pairings)
 	c.AppPasswords = cloneMap(u.AppPasswords)
+	c.Networks = slices.Clone(u.Networks)
 	return &c
 }
 

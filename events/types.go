@@ -80,6 +80,10 @@ const (
 	TypeMasterKeyRotated    = "master_key_rotated"
 	TypeSubscriberAdded     = "subscriber_added"
 	TypeSubscriberRemoved   = "subscriber_removed"
+
+	// Network allowlists.
+	TypeUserNetworksSet = "user_networks_set"
+	TypeSignInRefused   = "sign_in_refused"
 )
 
 // Where users sign in from.
@@ -169,6 +173,9 @@ var catalog = []Entry{
 	// Where users sign in from.
 	{Type: TypeNewLocation, Aggregate: AggUser, Summary: "The user signed in from a network (IPv4 /24, IPv6 /48) not among the last 64 they used; country and city when a geolocation database is set up.", proto: &NewLocation{}},
 	{Type: TypeImpossibleTravel, Aggregate: AggUser, Summary: "Two successive sign-ins of the user are farther apart (great-circle distance between their geolocated places) than anyone travels in the time between them (over 1,000 km/h).", proto: &ImpossibleTravel{}},
+	// Network allowlists.
+	{Type: TypeUserNetworksSet, Aggregate: AggUser, Summary: "An administrator set the networks the user may sign in from (CIDRs; empty: anywhere).", proto: &UserNetworksSet{}},
+	{Type: TypeSignInRefused, Aggregate: AggUser, Summary: "A sign-in whose credential was right was refused: with reason network, the address is outside the user's networks (rule user) or, for an administrator, outside security.admin_networks (rule admins). Nothing was unlocked; a Jellyfin token it got was logged out.", proto: &SignInRefused{}},
 }
 
 // UserDiscovered: the first sight of a Jellyfin user.
@@ -680,3 +687,22 @@ type ImpossibleTravel struct {
 // EventType of the location events.
 func (*NewLocation) EventType() string      { return TypeNewLocation }
 func (*ImpossibleTravel) EventType() string { return TypeImpossibleTravel }
+
+// UserNetworksSet sets the networks a user may sign in from; empty means anywhere.
+type UserNetworksSet struct {
+	Networks []string `json:"networks"`
+}
+
+// SignInRefused records a sign-in refused although its credential was right: the
+// reason (network), the list that refused it (user or admins), how it signed in
+// (password, passkey, app_password, quick_connect, challenge) and the address.
+type SignInRefused struct {
+	Reason  string `json:"reason"`
+	Rule    string `json:"rule,omitempty"`
+	Method  string `json:"method"`
+	Address string `json:"address"`
+}
+
+// EventType of the network allowlists' events.
+func (*UserNetworksSet) EventType() string { return TypeUserNetworksSet }
+func (*SignInRefused) EventType() string   { return TypeSignInRefused }

@@ -110,6 +110,8 @@ var eventLabels = map[string]eventLabel{
 	events.TypeSubscriberRemoved:          {"Subscriber removed", ""},
 	events.TypeNewLocation:                {"Sign-in from a new network", toneWarn},
 	events.TypeImpossibleTravel:           {"Impossible travel", toneBad},
+	events.TypeUserNetworksSet:            {"Networks set", toneWarn},
+	events.TypeSignInRefused:              {"Sign-in refused", toneBad},
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and

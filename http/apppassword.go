@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections/usecase"
@@ -29,6 +30,9 @@ func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr clientaddr.ClientA
 		Caller: callerOf(addr, creds), Username: in.Username, Password: in.Pw,
 	})
 	switch {
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.metrics.signIns.WithLabelValues("refused_network").Inc()
+		s.fail(c, err)
 	case errors.Is(err, usecase.ErrBadAppPassword):
 		s.metrics.signIns.WithLabelValues("bad_app_password").Inc()
 		jellyfinUnauthorized(c)

@@ -278,6 +278,10 @@ func (s *Server) handleLogin(c *gin.Context) {
 		return
 	}
 	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{Caller: caller, Result: res, Raw: ans.body, Trust: s.presentedTrust(c)})
+	if errors.Is(err, domain.ErrOutsideNetworks) {
+		s.fail(c, err) // the use case logged the token out
+		return
+	}
 	if err != nil {
 		s.app.LogoutAsync(res.AccessToken)
 		s.fail(c, errAnsUnavailable)

@@ -166,6 +166,8 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 		return errAnsEmailOff
 	case errors.Is(err, usecase.ErrAppPasswordLabel):
 		return errAnsAppPasswordLabel
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		return errAnsOutsideNetworks
 	}
 	if fallback == nil {
 		return errAnsInternal

@@ -447,6 +447,8 @@ func (s *Server) handleOIDCFinish(c *gin.Context) {
 	case err == nil:
 		s.metrics.signIns.WithLabelValues("pass_" + domain.ReasonOIDC).Inc()
 		c.JSON(http.StatusOK, gin.H{"ok": true, "auth": json.RawMessage(auth)})
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.fail(c, err) // 403 network_not_allowed, the allowlists' answer for every way in
 	case errors.Is(err, usecase.ErrOIDCNoUser):
 		s.fail(c, newAPIError(http.StatusForbidden, "oidc_unmapped", msgOIDCUnmapped))
 	case errors.Is(err, domain.ErrOIDCSecondFactor):

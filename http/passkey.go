@@ -414,6 +414,10 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 // passkeySignInRefused answers a passwordless sign-in that did not happen.
 func (s *Server) passkeySignInRefused(c *gin.Context, err error) {
 	switch {
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.metrics.signIns.WithLabelValues("refused_network").Inc()
+		s.fail(c, err)
+		return
 	case errors.Is(err, usecase.ErrPasskeyNotVerified):
 		s.metrics.signIns.WithLabelValues("bad_passkey").Inc()
 		s.fail(c, errAnsInvalidPasskey)

@@ -97,6 +97,17 @@ var PolicySettings = map[string]policySetting{
 			return nil
 		},
 	},
+	"security.admin_networks": {
+		get: func(p domain.Policy) string { return strings.Join(domain.NetworkStrings(p.AdminNetworks), ",") },
+		set: func(p *domain.Policy, v string) error {
+			nets, err := domain.ParseNetworks(splitList(v))
+			if err != nil {
+				return err
+			}
+			p.AdminNetworks = nets
+			return nil
+		},
+	},
 }
 
 // PolicyKeys lists the run-time policy keys, sorted.

@@ -246,6 +246,10 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.
 		Caller: callerOf(addr, creds), Result: res, AuthorizedBy: by,
 	})
 	switch {
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.metrics.signIns.WithLabelValues("refused_network").Inc()
+		s.fail(c, err) // the use case logged the token out
+		return
 	case errors.Is(err, usecase.ErrSessionRefused):
 		s.refuse(c, http.StatusUnauthorized, "this sign-in needs a second factor")
 		return

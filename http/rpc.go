@@ -99,36 +99,42 @@ func (s *Server) rpcTable() map[string]rpcMethod {
 	read := func(h rpcHandler) rpcMethod { return rpcMethod{call: h, readOnly: true} }
 	change := func(h rpcHandler) rpcMethod { return rpcMethod{call: h} }
 	return map[string]rpcMethod{
-		"notify.test":        change(s.rpcNotifyTest),
-		"notify.test_email":  change(s.rpcNotifyTestEmail),
-		"notify.status":      read(s.rpcNotifyStatus),
-		"rpc.discover":       read(s.rpcDiscover),
-		"system.status":      read(s.rpcStatus),
-		"system.doctor":      read(s.rpcDoctor),
-		"users.list":         read(s.rpcUsersList),
-		"users.get":          read(s.rpcUserGet),
-		"users.reset":        change(s.rpcUserReset),
-		"users.forget":       change(s.rpcUserForget),
-		"users.revoke_all":   change(s.rpcUserRevokeAll),
-		"passwords.release":  change(s.rpcReleasePasswordHold),
-		"bans.list":          read(s.rpcBansList),
-		"bans.add":           change(s.rpcBan),
-		"bans.remove":        change(s.rpcUnban),
-		"settings.get":       read(s.rpcSettingsGet),
-		"settings.set":       change(s.rpcSettingsSet),
-		"sessions.adopt":     change(s.rpcSessionsAdopt),
-		"audit.checkpoint":   change(s.rpcAuditCheckpoint),
-		"audit.query":        read(s.rpcAuditQuery),
-		"audit.verify":       read(s.rpcAuditVerify),
-		"replay.at":          read(s.rpcReplayAt),
-		"audit.public_key":   read(s.rpcAuditPublicKey),
-		"api_keys.usage":     read(s.rpcAPIKeyUsage),
-		"devices.revoke":     change(s.rpcDeviceRevoke),
-		"devices.preapprove": change(s.rpcDevicePreapprove),
-		"keys.rotate":        change(s.rpcKeysRotate),
-		"subscribers.add":    change(s.rpcSubscribersAdd),
-		"subscribers.list":   read(s.rpcSubscribersList),
-		"subscribers.remove": change(s.rpcSubscribersRemove),
+		"notify.test":          change(s.rpcNotifyTest),
+		"notify.test_email":    change(s.rpcNotifyTestEmail),
+		"notify.status":        read(s.rpcNotifyStatus),
+		"rpc.discover":         read(s.rpcDiscover),
+		"system.status":        read(s.rpcStatus),
+		"system.doctor":        read(s.rpcDoctor),
+		"users.list":           read(s.rpcUsersList),
+		"users.get":            read(s.rpcUserGet),
+		"users.reset":          change(s.rpcUserReset),
+		"users.forget":         change(s.rpcUserForget),
+		"users.revoke_all":     change(s.rpcUserRevokeAll),
+		"passwords.release":    change(s.rpcReleasePasswordHold),
+		"bans.list":            read(s.rpcBansList),
+		"bans.add":             change(s.rpcBan),
+		"bans.remove":          change(s.rpcUnban),
+		"settings.get":         read(s.rpcSettingsGet),
+		"settings.set":         change(s.rpcSettingsSet),
+		"sessions.adopt":       change(s.rpcSessionsAdopt),
+		"audit.checkpoint":     change(s.rpcAuditCheckpoint),
+		"audit.query":          read(s.rpcAuditQuery),
+		"audit.verify":         read(s.rpcAuditVerify),
+		"replay.at":            read(s.rpcReplayAt),
+		"audit.public_key":     read(s.rpcAuditPublicKey),
+		"api_keys.usage":       read(s.rpcAPIKeyUsage),
+		"devices.revoke":       change(s.rpcDeviceRevoke),
+		"devices.preapprove":   change(s.rpcDevicePreapprove),
+		"keys.rotate":          change(s.rpcKeysRotate),
+		"subscribers.add":      change(s.rpcSubscribersAdd),
+		"subscribers.list":     read(s.rpcSubscribersList),
+		"subscribers.remove":   change(s.rpcSubscribersRemove),
+		"users.set_networks":   change(s.rpcUserSetNetworks),
+		"sessions.revoke":      change(s.rpcSessionRevoke),
+		"app_passwords.revoke": change(s.rpcAppPasswordRevoke),
+		"pairings.answer":      change(s.rpcPairingAnswer),
+		"challenges.list":      read(s.rpcChallengesList),
+		"challenges.end":       change(s.rpcChallengeEnd),
 	}
 }
 
@@ -303,6 +309,9 @@ type userSummary struct {
 	// The password step: held until, and wrong passwords in a row as jfguard saw them.
 	PasswordHeldUntil *time.Time `json:"password_held_until,omitempty"`
 	WrongPasswords    int        `json:"wrong_passwords,omitempty"`
+
+	// Networks are where the user may sign in from; empty: anywhere.
+	Networks []string `json:"networks"`
 }
 
 func (s *Server) rpcUsersList(context.Context, usecase.Admin, json.RawMessage) (any, error) {
@@ -326,6 +335,7 @@ func (s *Server) rpcUsersList(context.Context, usecase.Admin, json.RawMessage) (
 				us.PasswordHeldUntil = &t
 			}
 			us.WrongPasswords = u.Password.Consecutive
+			us.Networks = domain.NetworkStrings(u.Networks)
 			if us.Methods == nil {
 				us.Methods = []string{}
 			}

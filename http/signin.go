@@ -140,6 +140,11 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{
 		Caller: caller, Result: res, Raw: ans.body, Web: c.GetHeader(webMarker) == "web", Trust: s.presentedTrust(c),
 	})
+	if errors.Is(err, domain.ErrOutsideNetworks) {
+		s.metrics.signIns.WithLabelValues("refused_network").Inc()
+		s.fail(c, err) // the use case logged the token out
+		return
+	}
 	if err != nil {
 		s.log.Error("sign-in decision failed; logging the token out", "err", err, "user", res.User.Name)
 		s.app.LogoutAsync(res.AccessToken)

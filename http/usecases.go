@@ -110,4 +110,10 @@ type controlUseCases interface {
 	RevokeUserEverywhere(ctx context.Context, a usecase.Admin, uid, reason string) (domain.Revocation, error)
 	SetSetting(ctx context.Context, a usecase.Admin, key, old, value string) (bool, error)
 	Unban(ctx context.Context, a usecase.Admin, target, reason string) (usecase.BanTarget, error)
+	SetUserNetworks(ctx context.Context, a usecase.Admin, user string, networks []string) (string, []string, error)
+	AdminRevokeSession(ctx context.Context, a usecase.Admin, uid, tokenHash string) error
+	AdminRevokeAppPassword(ctx context.Context, a usecase.Admin, uid, id string) error
+	AdminAnswerPairing(ctx context.Context, a usecase.Admin, uid, pairingID string, approve bool) error
+	HeldSignIns() []usecase.HeldSignIn
+	AdminEndChallenge(ctx context.Context, a usecase.Admin, challengeID string) (string, error)
 }

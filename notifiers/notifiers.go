@@ -39,6 +39,7 @@ var DefaultEvents = []string{
 	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
 	events.TypePasswordStepHeld,
 	events.TypeNewLocation, events.TypeImpossibleTravel,
+	events.TypeSignInRefused, events.TypeUserNetworksSet,
 }
 
 // Defaults of the delivery policy.

@@ -930,6 +930,37 @@
     });
   });
 
+  // Networks: where a user may sign in from (users.set_networks).
+  function editNetworks(u) {
+    target = u;
+    J.$('networks-title').textContent = 'Where may ' + u.name + ' sign in from?';
+    J.$('networks-text').textContent = 'A sign-in of ' + u.name + ' from any other network is refused, whatever the method (password, passkey, app password, Quick Connect), and recorded. ' +
+      'Leave the list empty to allow anywhere.' + (u.admin ? ' As an administrator, ' + u.name + ' must also sign in from the administrators’ networks (security.admin_networks).' : '');
+    J.$('networks-list').value = (u.networks || []).join(', ');
+    openDialog('networks-dialog', J.$('networks-list'));
+  }
+
+  J.$('networks-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var form = e.currentTarget;
+    var u = target;
+    var list = J.$('networks-list').value.split(/[\s,]+/).filter(Boolean);
+    var undo = J.busy(J.$('networks-confirm'));
+    rpc('users.set_networks', { user: u.id, networks: list }).then(function (a) {
+      undo();
+      if (a.error) {
+        if (!a.denied) {
+          fieldError(form, a.error.message, J.$('networks-list'));
+        }
+        return;
+      }
+      J.$('networks-dialog').close();
+      var kept = a.result.networks || [];
+      tell(kept.length ? u.name + ' may sign in from ' + kept.join(', ') + ' only.' : u.name + ' may sign in from anywhere.');
+      loadUsers();
+    });
+  });
+
   function confirmForget(u) {
     target = u;
     J.$('forget-title').textContent = 'Forget ' + u.name + '?';
@@ -992,6 +1023,7 @@
           J.$('devices-user').value = u.id;
           select('devices', true);
         }));
+        actions.appendChild(J.button('Networks', 'button-secondary', function () { editNetworks(u); }));
         actions.appendChild(J.button('Sign out everywhere', 'button-secondary', function () { confirmRevokeAll(u); }));
         actions.appendChild(J.button('Reset', 'button-secondary', function () { confirmReset(u); }));
         if (!u.forgotten) {
@@ -1006,6 +1038,7 @@
           count(u.app_passwords, 'app password', 'app passwords')
         ].filter(Boolean))));
         tr.appendChild(cell('Lockout', u.locked_until ? badge('Locked until ' + shortTime(u.locked_until), 'badge-bad') : null));
+        tr.appendChild(cell('Networks', u.networks && u.networks.length ? lines(u.networks) : el('span', 'muted', 'Anywhere')));
         tr.appendChild(cell('Actions', actions));
         return tr;
       }));
@@ -1015,14 +1048,35 @@
 
   loaders.users = loadUsers;
 
+  // act is a row's button that calls one control API method, says what happened
+  // and shows the user's devices again.
+  function act(label, cls, method, params, done) {
+    return J.button(label, cls, function (b) {
+      clearMessages();
+      var undo = J.busy(b);
+      rpc(method, params).then(function (r) {
+        undo();
+        if (r.error) {
+          if (!r.denied) {
+            error(r.error.message);
+          }
+          return;
+        }
+        tell(done);
+        loadDevices();
+      });
+    });
+  }
+
   // Devices and pairings of one user.
   function loadDevices() {
     var uid = J.$('devices-user').value;
     if (!uid) {
-      ['devices-paired', 'devices-pairings', 'devices-sessions', 'devices-browsers', 'devices-apppasswords'].forEach(function (id) { J.fill(id, []); });
+      ['devices-paired', 'devices-pairings', 'devices-sessions', 'devices-browsers', 'devices-apppasswords', 'devices-held'].forEach(function (id) { J.fill(id, []); });
       return Promise.resolve();
     }
-    return rpc('users.get', { user: uid }).then(function (a) {
+    return rpcBatch([['users.get', { user: uid }], ['challenges.list']]).then(function (answers) {
+      var a = answers[0];
       if (a.error) {
         if (!a.denied) {
           error(a.error.message);
@@ -1030,6 +1084,7 @@
         return;
       }
       var v = a.result;
+      var held = (answers[1].result || []).filter(function (h) { return h.user_id === uid; });
       var name = v.user.name;
       J.fill('devices-paired', v.devices.map(function (p) {
         return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip,
@@ -1052,17 +1107,32 @@
         ]);
       }));
       J.fill('devices-pairings', v.pairings.map(function (p) {
+        var device = p.device_name || 'The device';
         return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)],
-          p.status === 'approved' ? 'Approved' : 'Waiting', []);
+          p.status === 'approved' ? 'Approved' : 'Waiting', p.status === 'approved' ? [] : [
+            act('Approve', 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: true }, device + ' is approved for ' + name + ': it can sign in now.'),
+            act('Deny', 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: false }, device + ' is denied.')
+          ]);
       }));
       J.fill('devices-sessions', v.sessions.map(function (s) {
-        return J.row('session', [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app', [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], '', []);
+        var app = [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app';
+        return J.row('session', app, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], '', [
+          act('Sign out', 'button-secondary', 'sessions.revoke', { user: uid, session: s.id }, app + ' is signed out.')
+        ]);
+      }));
+      J.fill('devices-held', held.map(function (h) {
+        var app = [h.device.client, h.device.name].filter(Boolean).join(' · ') || 'Unknown app';
+        return J.row('session', app, [h.ip, 'since ' + J.ago(h.issued_at)], '', [
+          act('End', 'button-secondary', 'challenges.end', { challenge: h.id }, 'The sign-in from ' + app + ' is ended.')
+        ]);
       }));
       J.fill('devices-browsers', v.trusted_browsers.map(function (b) {
         return J.row('browser', b.name, ['last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)], '', []);
       }));
       J.fill('devices-apppasswords', v.app_passwords.map(function (p) {
-        return J.row('app', p.label, ['created ' + J.longDate(p.created_at), p.last_used ? 'last used ' + J.ago(p.last_used) + (p.last_ip ? ' from ' + p.last_ip : '') : 'not used yet'], '', []);
+        return J.row('app', p.label, ['created ' + J.longDate(p.created_at), p.last_used ? 'last used ' + J.ago(p.last_used) + (p.last_ip ? ' from ' + p.last_ip : '') : 'not used yet'], '', [
+          act('Revoke', 'button-secondary', 'app_passwords.revoke', { user: uid, id: p.id }, 'The app password “' + p.label + '” is revoked.')
+        ]);
       }));
     });
   }

@@ -92,6 +92,9 @@ func (s *Service) SignInWithAppPassword(ctx context.Context, in AppPasswordSignI
 	if dev.Client == "" || dev.ID == "" || dev.Version == "" {
 		return nil, ErrIncompleteDevice
 	}
+	if err := s.refuseOutsideNetworks(ctx, uid, in.Caller, domain.SignInAppPassword, s.knownAdmin(uid)); err != nil {
+		return nil, err
+	}
 	name := dev.Name
 	if name == "" {
 		name = label
@@ -108,7 +111,13 @@ func (s *Service) SignInWithAppPassword(ctx context.Context, in AppPasswordSignI
 	h := TokenHash(res.AccessToken)
 	sealed, err := s.d.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
 	if err == nil {
+		pol := s.Policy()
 		_, err = s.execUser(ctx, uid, in.Caller.Context(uid), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
+			// Jellyfin's word on the administrator role is the latest.
+			nw := domain.NetworkAttempt{Method: domain.SignInAppPassword, IP: in.Caller.IP, Admin: res.User.Policy.IsAdministrator}
+			if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
+				return evs, err
+			}
 			return domain.DecideAppPasswordSignIn(u, id, h, sealed)
 		})
 	}

@@ -51,6 +51,10 @@ func (s *Service) OIDCSignIn(ctx context.Context, req OIDCSignInRequest) ([]byte
 	} else if _, err := decide(u, "", ""); err != nil {
 		return refuse(err)
 	}
+	// The network allowlists hold for every way in (sign_in_refused, reason network).
+	if err := s.refuseOutsideNetworks(ctx, uid, req.Caller, domain.SignInOIDC, s.knownAdmin(uid)); err != nil {
+		return nil, err
+	}
 	d := req.Caller.Device
 	body, res, err := s.d.Jellyfin.MintSession(ctx, uid, d.Client, d.Name, d.ID, d.Version)
 	if err != nil {

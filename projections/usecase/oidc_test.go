@@ -72,3 +72,33 @@ func TestOIDCSignInRefusesWithoutJellyfinAsking(t *testing.T) {
 		t.Fatalf("session = %+v", s)
 	}
 }
+
+func TestOIDCSignInHoldsToTheNetworkAllowlist(t *testing.T) {
+	t.Parallel()
+	// given bob, who needs no second factor and may sign in only from 192.0.2.0/24
+	w := newWorld(t)
+	ctx := context.Background()
+	w.jf.addUser(bobOIDC, "bob", false)
+	if _, _, err := w.app.SetUserNetworks(ctx, root, bobOIDC, []string{"192.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	// when a provider vouches for him from the internet
+	_, err := w.app.OIDCSignIn(ctx, usecase.OIDCSignInRequest{Caller: internet, Identity: domain.OIDCIdentity{UserName: "bob"}})
+	// then it is refused before Jellyfin makes a session, and recorded as the network's refusal
+	if !errors.Is(err, domain.ErrOutsideNetworks) {
+		t.Fatalf("OIDC from outside: %v", err)
+	}
+	if w.jf.minted != 0 {
+		t.Fatalf("Jellyfin minted %d sessions for a refused sign-in", w.jf.minted)
+	}
+	rs := refusals(t, w, bobOIDC)
+	if len(rs) != 1 || rs[0].Method != domain.SignInOIDC || rs[0].Reason != domain.RefusedNetwork {
+		t.Fatalf("refusals = %+v", rs)
+	}
+	// and from inside it works
+	if _, err := w.app.OIDCSignIn(ctx, usecase.OIDCSignInRequest{Caller: atHome, Identity: domain.OIDCIdentity{UserName: "bob"}}); err != nil {
+		t.Fatalf("OIDC at home: %v", err)
+	}
+}
+
+const bobOIDC = "b0b0000000000000000000000000000e"

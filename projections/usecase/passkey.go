@@ -86,6 +86,9 @@ func (s *Service) PasskeySignIn(ctx context.Context, req PasskeySignInRequest) (
 		}
 		return nil, errRefusalLifted
 	}
+	if err := s.refuseOutsideNetworks(ctx, uid, req.Caller, domain.SignInPasskey, s.knownAdmin(uid)); err != nil {
+		return nil, err
+	}
 	d := req.Caller.Device
 	body, res, err := s.d.Jellyfin.MintSession(ctx, uid, d.Client, d.Name, d.ID, d.Version)
 	if err != nil {
@@ -100,6 +103,10 @@ func (s *Service) PasskeySignIn(ctx context.Context, req PasskeySignInRequest) (
 	if err == nil {
 		h := TokenHash(res.AccessToken)
 		_, err = s.execUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
+			nw := domain.NetworkAttempt{Method: domain.SignInPasskey, IP: req.Caller.IP, Admin: res.User.Policy.IsAdministrator}
+			if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
+				return evs, err
+			}
 			evs, err := decide(u, now)
 			if err != nil {
 				return evs, err

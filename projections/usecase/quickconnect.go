@@ -104,6 +104,11 @@ func (s *Service) DecideQuickConnectSignIn(ctx context.Context, req QuickConnect
 	pol := s.Policy()
 	var out domain.OutsideOutcome
 	_, err = s.execUser(ctx, uid, req.Caller.Context(uid), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
+		nw := domain.NetworkAttempt{Method: domain.SignInQuickConnect, IP: in.IP, Admin: in.Admin}
+		if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
+			out = domain.OutsideOutcome{}
+			return evs, err
+		}
 		out = domain.DecideQuickConnectSignIn(u, pol, in, req.AuthorizedBy)
 		return out.Events, nil
 	})

@@ -91,6 +91,11 @@ func (s *Service) DecideSignIn(ctx context.Context, req SignInRequest) (SignInRe
 	if err != nil {
 		return SignInResult{SignInOutcome: out}, err
 	}
+	if out.Refused != nil {
+		// Jellyfin accepted the password and made a session: end it.
+		s.LogoutAsync(res.AccessToken)
+		return SignInResult{SignInOutcome: out}, out.Refused
+	}
 	result := SignInResult{SignInOutcome: out}
 	if out.BrowserID != "" {
 		result.TrustCookie = next

@@ -79,6 +79,8 @@ type Settings struct {
 		PasswordHoldDuration           string `koanf:"password_hold_duration"`
 		JellyfinLockoutAttempts        int    `koanf:"jellyfin_lockout_attempts"`
 		NewLocationSecondFactor        bool   `koanf:"new_location_second_factor"`
+
+		AdminNetworks []string `koanf:"admin_networks"`
 	} `koanf:"security"`
 
 	WebAuthn struct {
@@ -215,6 +217,8 @@ func defaults() map[string]any {
 		"security.jellyfin_lockout_attempts":           3,
 		"security.new_location_second_factor":          false,
 		"geo.database_file":                            "",
+
+		"security.admin_networks": []string{},
 	}
 }
 
@@ -222,6 +226,7 @@ func defaults() map[string]any {
 var listKeys = map[string]bool{
 	"security.lan_cidrs": true, "security.trusted_proxies": true, "webauthn.origins": true,
 	"smtp.admins": true, "notify.allow_private_hosts": true, "notify.events": true,
+	"security.admin_networks": true,
 }
 
 // EnvName is the environment variable of a settings key.
@@ -489,6 +494,8 @@ func (s *Settings) Resolve() (*Resolved, error) {
 		"security.password_hold_duration":              s.Security.PasswordHoldDuration,
 		"security.jellyfin_lockout_attempts":           strconv.Itoa(s.Security.JellyfinLockoutAttempts),
 		"security.new_location_second_factor":          strconv.FormatBool(s.Security.NewLocationSecondFactor),
+
+		"security.admin_networks": strings.Join(s.Security.AdminNetworks, ","),
 	} {
 		if err := gateway.ApplySetting(&p, key, v); err != nil {
 			bad(key, v, strings.TrimPrefix(err.Error(), key+": "), "see docs/operations.md for the allowed range")
