@@ -108,21 +108,16 @@ func (s *Service) SignInWithAppPassword(ctx context.Context, in AppPasswordSignI
 		}
 		return nil, fmt.Errorf("%w: %w", ErrSessionNotMinted, err)
 	}
-	h := TokenHash(res.AccessToken)
-	sealed, err := s.d.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
-	if err == nil {
-		pol := s.Policy()
-		_, err = s.execUser(ctx, uid, in.Caller.Context(uid), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
-			// Jellyfin's word on the administrator role is the latest.
-			nw := domain.NetworkAttempt{Method: domain.SignInAppPassword, IP: in.Caller.IP, Admin: res.User.Policy.IsAdministrator}
-			if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
-				return evs, err
-			}
-			return domain.DecideAppPasswordSignIn(u, id, h, sealed)
-		})
-	}
+	pol := s.Policy()
+	err = s.recordMinted(ctx, uid, in.Caller.Context(uid), res, func(u *domain.User, h string, sealed events.Sealed, _ time.Time) ([]events.Payload, error) {
+		// Jellyfin's word on the administrator role is the latest.
+		nw := domain.NetworkAttempt{Method: domain.SignInAppPassword, IP: in.Caller.IP, Admin: res.User.Policy.IsAdministrator}
+		if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
+			return evs, err
+		}
+		return domain.DecideAppPasswordSignIn(u, id, h, sealed)
+	})
 	if err != nil {
-		s.LogoutAsync(res.AccessToken)
 		return nil, fmt.Errorf("record an app password sign-in: %w", err)
 	}
 	return raw, nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/http/upstream"
 )
 
 // ErrOIDCNoUser: the name an OIDC provider's account maps to is no Jellyfin user.
@@ -55,29 +53,18 @@ func (s *Service) OIDCSignIn(ctx context.Context, req OIDCSignInRequest) ([]byte
 	if err := s.refuseOutsideNetworks(ctx, uid, req.Caller, domain.SignInOIDC, s.knownAdmin(uid)); err != nil {
 		return nil, err
 	}
-	d := req.Caller.Device
-	body, res, err := s.d.Jellyfin.MintSession(ctx, uid, d.Client, d.Name, d.ID, d.Version)
+	body, res, err := s.mintFor(ctx, uid, req.Caller.Device, "OIDC sign-in")
 	if err != nil {
-		s.log.Error("OIDC sign-in: cannot mint a Jellyfin session", "err", err)
-		var se *upstream.StatusError
-		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
-			return nil, fmt.Errorf("%w: %w", ErrMintUnavailable, err)
+		return nil, err
+	}
+	err = s.recordMinted(ctx, uid, req.Caller.Context(uid), res, func(u *domain.User, h string, sealed events.Sealed, _ time.Time) ([]events.Payload, error) {
+		evs, err := decide(u, h, sealed)
+		if err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %w", ErrMintFailed, err)
-	}
-	sealed, err := s.d.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
-	if err == nil {
-		h := TokenHash(res.AccessToken)
-		_, err = s.execUser(ctx, uid, req.Caller.Context(uid), func(u *domain.User, _ time.Time) ([]events.Payload, error) {
-			evs, err := decide(u, h, sealed)
-			if err != nil {
-				return nil, err
-			}
-			return append(domain.DecideProfile(u, res.User.Name, res.User.Policy.IsAdministrator), evs...), nil
-		})
-	}
+		return append(domain.DecideProfile(u, res.User.Name, res.User.Policy.IsAdministrator), evs...), nil
+	})
 	if err != nil {
-		s.LogoutAsync(res.AccessToken)
 		return nil, err
 	}
 	return body, nil

@@ -3,13 +3,10 @@ package usecase
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
-	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -89,34 +86,23 @@ func (s *Service) PasskeySignIn(ctx context.Context, req PasskeySignInRequest) (
 	if err := s.refuseOutsideNetworks(ctx, uid, req.Caller, domain.SignInPasskey, s.knownAdmin(uid)); err != nil {
 		return nil, err
 	}
-	d := req.Caller.Device
-	body, res, err := s.d.Jellyfin.MintSession(ctx, uid, d.Client, d.Name, d.ID, d.Version)
+	body, res, err := s.mintFor(ctx, uid, req.Caller.Device, "passkey sign-in")
 	if err != nil {
-		s.log.Error("passkey sign-in: cannot mint a Jellyfin session", "err", err)
-		var se *upstream.StatusError
-		if errors.Is(err, upstream.ErrNoAdminKey) || (errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden)) {
-			return nil, fmt.Errorf("%w: %w", ErrMintUnavailable, err)
+		return nil, err
+	}
+	err = s.recordMinted(ctx, uid, ec, res, func(u *domain.User, h string, sealed events.Sealed, now time.Time) ([]events.Payload, error) {
+		nw := domain.NetworkAttempt{Method: domain.SignInPasskey, IP: req.Caller.IP, Admin: res.User.Policy.IsAdministrator}
+		if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
+			return evs, err
 		}
-		return nil, fmt.Errorf("%w: %w", ErrMintFailed, err)
-	}
-	sealed, err := s.d.Sealer.Seal(ctx, uid, []byte(res.AccessToken))
-	if err == nil {
-		h := TokenHash(res.AccessToken)
-		_, err = s.execUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
-			nw := domain.NetworkAttempt{Method: domain.SignInPasskey, IP: req.Caller.IP, Admin: res.User.Policy.IsAdministrator}
-			if evs, err := domain.DecideNetwork(u, pol, nw); err != nil {
-				return evs, err
-			}
-			evs, err := decide(u, now)
-			if err != nil {
-				return evs, err
-			}
-			evs = append(evs, domain.DecideProfile(u, res.User.Name, res.User.Policy.IsAdministrator)...)
-			return append(evs, domain.NewSessionVerified(h, domain.ReasonPasskey, sealed)), nil
-		})
-	}
+		evs, err := decide(u, now)
+		if err != nil {
+			return evs, err
+		}
+		evs = append(evs, domain.DecideProfile(u, res.User.Name, res.User.Policy.IsAdministrator)...)
+		return append(evs, domain.NewSessionVerified(h, domain.ReasonPasskey, sealed)), nil
+	})
 	if err != nil {
-		s.LogoutAsync(res.AccessToken)
 		return nil, err
 	}
 	return body, nil
