@@ -55,7 +55,7 @@ func needCommand(t *testing.T, name, debianPackage string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s is not installed: install the Debian package %s to run this test", name, debianPackage)
+		skipOrFail(t, "%s is not installed: install the Debian package %s to run this test", name, debianPackage)
 	}
 	return path
 }

@@ -55,7 +55,7 @@ func shellOrSkip(t *testing.T, shell string) string {
 	t.Helper()
 	p, err := exec.LookPath(shell)
 	if err != nil {
-		t.Skipf("%s is not installed (Debian package %s): its check of the completion script was not run", shell, shell)
+		skipOrFail(t, "%s is not installed (Debian package %s): its check of the completion script was not run", shell, shell)
 	}
 	return p
 }

@@ -59,7 +59,7 @@ func TestManPage(t *testing.T) {
 	}
 	t.Run("groff", func(t *testing.T) {
 		if _, err := exec.LookPath("groff"); err != nil {
-			t.Skip("groff is not installed (Debian package groff-base): the page was not rendered")
+			skipOrFail(t, "groff is not installed (Debian package groff-base): the page was not rendered")
 		}
 		out, err := exec.Command("groff", "-man", "-Tutf8", "-ww", "-z", file).CombinedOutput()
 		if err != nil || len(out) > 0 {
@@ -68,7 +68,7 @@ func TestManPage(t *testing.T) {
 	})
 	t.Run("man", func(t *testing.T) {
 		if _, err := exec.LookPath("man"); err != nil {
-			t.Skip("man is not installed (Debian package man-db): the page was not rendered")
+			skipOrFail(t, "man is not installed (Debian package man-db): the page was not rendered")
 		}
 		cmd := exec.Command("man", "--warnings", "-l", file)
 		cmd.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=80")
