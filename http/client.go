@@ -24,7 +24,7 @@ func (s *Server) resolveClient() gin.HandlerFunc {
 			s.log.Debug("client address", "err", err, "peer", r.RemoteAddr)
 		}
 		if !operatorRoute(r.URL.Path) {
-			s.metrics.clients.WithLabelValues(addrSource(addr)).Inc()
+			s.metrics.clientSources[addrSource(addr)].Inc()
 		}
 		c.Request = r.WithContext(context.WithValue(r.Context(), clientAddrKey{}, addr))
 		c.Next()

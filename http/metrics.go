@@ -21,6 +21,9 @@ type metrics struct {
 	apiKeyUse *prometheus.CounterVec // uses per API key (by key hash prefix)
 	trust     *prometheus.CounterVec // trust cookies presented, by what checking them found
 	clients   *prometheus.CounterVec // requests by how their client address was learned
+	// clientSources are clients' counters by source, resolved once: every request
+	// counts, so the label lookup is not made per request.
+	clientSources map[string]prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -46,6 +49,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 				"proxy_without_header (a trusted proxy that sent no forwarding header) and untrusted_header (forwarding headers from an address not in trusted_proxies). " +
 				"Operator routes (rpc, healthz, readyz, metrics) are not counted.",
 		}, []string{"source"}),
+	}
+	m.clientSources = map[string]prometheus.Counter{}
+	for _, src := range []string{"direct", "proxy", "proxy_without_header", "untrusted_header"} {
+		m.clientSources[src] = m.clients.WithLabelValues(src)
 	}
 	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse, m.trust, m.clients)
 	_ = reg.Register(collectors.NewGoCollector())
