@@ -15,20 +15,28 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
+// startEmbedded starts the embedded server on a free loopback port. A port found
+// free can be taken by another test before the server binds it; Start then says so
+// at once and the next free port is tried.
 func startEmbedded(t *testing.T) *Conn {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for attempt := 0; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		c, err := Start(Options{StoreDir: t.TempDir(), Listen: fmt.Sprintf("127.0.0.1:%d", port)})
+		if err != nil && strings.Contains(err.Error(), "address already in use") && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c, err := Start(Options{StoreDir: t.TempDir(), Listen: fmt.Sprintf("127.0.0.1:%d", port)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
 }
 
 func newUser(t *testing.T) (nkeys.KeyPair, string) {

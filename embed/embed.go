@@ -159,10 +159,15 @@ func Start(opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("start embedded NATS: %w", err)
 	}
 	auth.srv = ns
+	fatal := &fatalLog{first: make(chan string, 1)}
+	ns.SetLoggerV2(fatal, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
+	if err := waitReady(ns, fatal.first, 30*time.Second); err != nil {
 		ns.Shutdown()
-		return nil, errors.New("embedded NATS did not become ready within 30s")
+		if opts.Listen != "" {
+			return nil, fmt.Errorf("%w (nats.listen is %s)", err, opts.Listen)
+		}
+		return nil, err
 	}
 	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name(name), nats.Nkey(selfPub, self.Sign))
 	if err != nil {
@@ -235,3 +240,38 @@ func (c *Conn) Close() {
 		c.Server.WaitForShutdown()
 	}
 }
+
+// waitReady waits until the embedded server accepts connections, and gives up as
+// soon as the server reports that it cannot start (the nats.listen port is taken,
+// the store directory is unusable) rather than after the whole timeout.
+func waitReady(ns *server.Server, fatal <-chan string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if ns.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("start embedded NATS: %s", msg)
+		default:
+		}
+	}
+	return fmt.Errorf("embedded NATS did not become ready within %s", timeout)
+}
+
+// fatalLog is the embedded server's logger: jfguard keeps the server quiet and
+// reports its errors itself, except the first fatal one, which waitReady returns.
+type fatalLog struct{ first chan string }
+
+func (l *fatalLog) Fatalf(format string, v ...any) {
+	select {
+	case l.first <- fmt.Sprintf(format, v...):
+	default:
+	}
+}
+
+func (*fatalLog) Noticef(string, ...any) {}
+func (*fatalLog) Warnf(string, ...any)   {}
+func (*fatalLog) Errorf(string, ...any)  {}
+func (*fatalLog) Debugf(string, ...any)  {}
+func (*fatalLog) Tracef(string, ...any)  {}

@@ -23,12 +23,18 @@ import (
 // port, for subscribers.
 func busOptions(t *testing.T) options {
 	t.Helper()
+	return options{settings: map[string]string{"nats.listen": freeLoopbackAddr(t)}, freeNATSPort: true}
+}
+
+// freeLoopbackAddr is a loopback address whose port was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return options{settings: map[string]string{"nats.listen": l.Addr().String()}}
+	return l.Addr().String()
 }
 
 // runCLI runs a jfguard command in process and returns its exit code and output.

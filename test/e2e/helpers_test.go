@@ -47,6 +47,9 @@ type options struct {
 	configFile string
 	// notifyBackoff shortens the alert retry backoff; zero keeps the default.
 	notifyBackoff time.Duration
+	// freeNATSPort says settings["nats.listen"] is a loopback port found free just
+	// before the start; when another test takes it first, the start tries another.
+	freeNATSPort bool
 }
 
 // gateway is a running jfguard in front of a stand-in Jellyfin, with the
@@ -125,7 +128,19 @@ func startGateway(t *testing.T, opts options) *testGateway {
 		"jellyfin.api_key": g.apiKey,
 	}
 	maps.Copy(g.settings, opts.settings)
-	g.run(t)
+	for attempt := 0; opts.freeNATSPort && attempt < 5; attempt++ {
+		err := g.start()
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			if err != nil {
+				t.Fatalf("start jfguard: %v", err)
+			}
+			break
+		}
+		g.settings["nats.listen"] = freeLoopbackAddr(t)
+	}
+	if g.main == nil {
+		g.run(t)
+	}
 	t.Cleanup(func() {
 		if g.main != nil {
 			if err := g.main.Close(); err != nil {
@@ -139,13 +154,20 @@ func startGateway(t *testing.T, opts options) *testGateway {
 // run starts jfguard with the gateway's settings.
 func (g *testGateway) run(t *testing.T) {
 	t.Helper()
+	if err := g.start(); err != nil {
+		t.Fatalf("start jfguard: %v", err)
+	}
+}
+
+// start starts jfguard with the gateway's settings.
+func (g *testGateway) start() error {
 	s, err := cli.LoadSettings(g.opts.configFile, g.opts.configFile != "", nil, g.settings)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	r, err := s.Resolve()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	m := cli.NewMain(r, nil)
 	m.Limits = g.opts.limits
@@ -157,9 +179,10 @@ func (g *testGateway) run(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := m.Run(ctx); err != nil {
-		t.Fatalf("start jfguard: %v", err)
+		return err
 	}
 	g.main = m
+	return nil
 }
 
 // restartAfter stops jfguard and, when the clock has moved on by down, starts it
