@@ -13,7 +13,7 @@ import (
 // which lets in only an administrator's verified session. Anyone may load the
 // shell; only an administrator gets anything out of it.
 func (s *Server) handleAdminPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageData{Page: "admin", Title: "Security admin"})
+	s.renderPage(c, http.StatusOK, pageData{Page: "admin", Title: "admin.title"})
 }
 
 // eventTypeView is one event type as the admin page shows it: the catalog's entry

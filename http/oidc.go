@@ -269,7 +269,7 @@ func (s *Server) handleOIDCProviders(c *gin.Context) {
 // oidcPage shows the sign-in page with a refusal, or with the handoff its script
 // finishes.
 func (s *Server) oidcPage(c *gin.Context, status int, message, handoff string) {
-	s.renderPage(c, status, pageData{Page: "login", Title: "Sign in", Passkeys: s.rp != nil, OIDC: s.oidcProviders(), OIDCError: message, OIDCHandoff: handoff})
+	s.renderPage(c, status, pageData{Page: "login", Title: "login.title", Passkeys: s.rp != nil, OIDC: s.oidcProviders(), OIDCError: message, OIDCHandoff: handoff})
 }
 
 // oidcRefused shows why a sign-in with a provider did not happen.

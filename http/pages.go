@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/http/locale"
+	"golang.org/x/text/language"
 )
 
 // webFiles are the pages' templates, styles, scripts and images. They are embedded so
@@ -42,7 +44,10 @@ type asset struct {
 
 // site is everything the pages need, loaded once from the embedded files.
 type site struct {
-	pages   map[string]*template.Template
+	// pages are the page templates per language and name: the words are filled in
+	// when the templates are parsed, once per language.
+	pages   map[language.Tag]map[string]*template.Template
+	words   wording
 	assets  map[string]*asset // by hashed name and by plain name
 	inject  []byte
 	hashed  map[string]string // plain name → hashed URL
@@ -52,14 +57,21 @@ type site struct {
 // theSite is parsed when the package loads: the files are part of the binary, so a
 // template that does not parse is a build mistake that the tests catch, never a
 // runtime condition.
-var theSite = loadSite(webFiles)
+var theSite = loadSite(webFiles, locale.Default)
 
 // pageNames are the server-rendered pages; each is web/<name>.html on top of
 // web/layout.html.
 var pageNames = []string{"challenge", "setup", "login", "admin"}
 
-func loadSite(files fs.FS) *site {
-	st := &site{pages: map[string]*template.Template{}, assets: map[string]*asset{}, hashed: map[string]string{}}
+// wording is where the pages' words come from: the message catalog, or in tests a
+// stand-in that marks every message.
+type wording interface {
+	T(l language.Tag, id string, data ...any) string
+	Script(l language.Tag, areas ...string) map[string]string
+}
+
+func loadSite(files fs.FS, words wording) *site {
+	st := &site{pages: map[language.Tag]map[string]*template.Template{}, words: words, assets: map[string]*asset{}, hashed: map[string]string{}}
 	entries, err := fs.ReadDir(files, "web")
 	if err != nil {
 		st.loadErr = err
@@ -102,23 +114,35 @@ func loadSite(files fs.FS) *site {
 		"has":      func(list []string, v string) bool { return slices.Contains(list, v) },
 		"trustBox": func(method string, days int) trustBox { return trustBox{method, days} },
 	}
-	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "web/layout.html")
-	if err != nil {
-		st.loadErr = err
-		return st
-	}
-	for _, name := range pageNames {
-		t, err := layout.Clone()
-		if err == nil {
-			_, err = t.ParseFS(files, "web/"+name+".html")
-		}
+	for _, lang := range locale.Languages {
+		funcs["t"] = func(id string, data ...any) string { return words.T(lang, id, data...) }
+		funcs["lang"] = func() string { return lang.String() }
+		layout, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "web/layout.html")
 		if err != nil {
 			st.loadErr = err
 			return st
 		}
-		st.pages[name] = t
+		st.pages[lang] = map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := layout.Clone()
+			if err == nil {
+				_, err = t.ParseFS(files, "web/"+name+".html")
+			}
+			if err != nil {
+				st.loadErr = err
+				return st
+			}
+			st.pages[lang][name] = t
+		}
 	}
 	return st
+}
+
+// pageLanguage is the language a page is shown in: the web app's setting (the
+// cookie its injected script sets), else Accept-Language, else English.
+func pageLanguage(c *gin.Context) language.Tag {
+	webApp, _ := c.Cookie(locale.CookieName)
+	return locale.Pick(webApp, c.GetHeader("Accept-Language"))
 }
 
 // assetType is the Content-Type of an embedded file. The table is explicit because
@@ -162,10 +186,12 @@ type trustBox struct {
 
 // pageData is what the layout and every page template read.
 type pageData struct {
-	Page      string // names the page's script and its body class
+	Page string // names the page's script, its body class and its words' area
+	// Title is the message id of the page's title.
 	Title     string
-	Heading   string
 	TrustDays int
+	// Script are the words the page's script shows, in the page's language.
+	Script map[string]string
 
 	// Challenge page only.
 	Expired   bool
@@ -192,12 +218,16 @@ func (s *Server) renderPage(c *gin.Context, status int, data pageData) {
 		c.String(http.StatusInternalServerError, "jfguard's pages are unavailable")
 		return
 	}
+	lang := pageLanguage(c)
+	data.Script = theSite.words.Script(lang, "common", data.Page)
 	var buf bytes.Buffer
-	if err := theSite.pages[data.Page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+	if err := theSite.pages[lang][data.Page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
 		s.log.Error("render page", "page", data.Page, "err", err)
 		c.String(http.StatusInternalServerError, "jfguard's pages are unavailable")
 		return
 	}
+	c.Header("Content-Language", lang.String())
+	c.Header("Vary", "Accept-Language, Cookie")
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
@@ -205,11 +235,11 @@ func (s *Server) renderPage(c *gin.Context, status int, data pageData) {
 // lockout are rendered from the challenge itself, so the page needs no request before
 // the person can type; an unknown or finished challenge shows how to start again.
 func (s *Server) handleChallengePage(c *gin.Context) {
-	data := pageData{Page: "challenge", Title: "Verify it’s you", TrustDays: s.trustDays()}
+	data := pageData{Page: "challenge", Title: "challenge.title", TrustDays: s.trustDays()}
 	v, ok := s.challenge(c.Query("c"))
 	if !ok {
 		data.Expired = true
-		data.Title = "This sign-in has expired"
+		data.Title = "challenge.expired_title"
 		s.renderPage(c, http.StatusNotFound, data)
 		return
 	}
@@ -225,13 +255,13 @@ func (s *Server) handleChallengePage(c *gin.Context) {
 // handleSetupPage serves the self-service page. It holds no personal data: the
 // script reads the web app's session from the browser and asks /jfguard/api/me.
 func (s *Server) handleSetupPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageData{Page: "setup", Title: "Two-factor sign-in", TrustDays: s.trustDays()})
+	s.renderPage(c, http.StatusOK, pageData{Page: "setup", Title: "setup.title", TrustDays: s.trustDays()})
 }
 
 // handleLoginPage serves jfguard's own sign-in page, for when the web app's own form
 // is not at hand (a bookmark, a web app jfguard's script cannot reach).
 func (s *Server) handleLoginPage(c *gin.Context) {
-	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "Sign in", Passkeys: s.rp != nil, OIDC: s.oidcProviders()})
+	s.renderPage(c, http.StatusOK, pageData{Page: "login", Title: "login.title", Passkeys: s.rp != nil, OIDC: s.oidcProviders()})
 }
 
 func (s *Server) trustDays() int {

@@ -5,6 +5,40 @@
 (function () {
   'use strict';
 
+  // The page's words, in the language the server chose for it (<html lang>), from
+  // the JSON the page carries: id → text, with "id#one" and the like for the plural
+  // forms other than "other".
+  var LANG = document.documentElement.lang || 'en';
+  var words = {};
+  try {
+    words = JSON.parse((document.getElementById('jfguard-words') || {}).textContent || '{}') || {};
+  } catch (e) {
+    words = {};
+  }
+
+  // fillIn replaces {{.Name}} placeholders with the values given.
+  function fillIn(text, data) {
+    return text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, function (m, k) {
+      return data && data[k] !== undefined ? String(data[k]) : m;
+    });
+  }
+
+  // t is the text of a message id with its placeholders filled in. A missing id is a
+  // mistake the tests catch; the page shows the id rather than nothing.
+  function t(id, data) {
+    return fillIn(words[id] !== undefined ? words[id] : id, data);
+  }
+
+  var plurals = typeof Intl !== 'undefined' && Intl.PluralRules ? new Intl.PluralRules(LANG) : null;
+
+  // tn is t for a message with a count: the plural form the page's language uses
+  // for n, with {{.Count}} set to n.
+  function tn(id, n, data) {
+    var form = plurals ? plurals.select(n) : (n === 1 ? 'one' : 'other');
+    var key = form !== 'other' && words[id + '#' + form] !== undefined ? id + '#' + form : id;
+    return t(key, Object.assign({ Count: n }, data || {}));
+  }
+
   var CREDENTIALS_KEY = 'jellyfin_credentials';
   var DEVICE_ID_KEY = '_deviceId2';
   // ConnectionMode.Manual in the web app's connection manager: the address the
@@ -153,7 +187,7 @@
     return String(v || '').replace(/[\s-]/g, '');
   }
 
-  var relative = typeof Intl !== 'undefined' && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null;
+  var relative = typeof Intl !== 'undefined' && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(LANG, { numeric: 'auto' }) : null;
 
   // ago says when something happened in words ("5 minutes ago").
   function ago(iso) {
@@ -167,7 +201,7 @@
       return 'just now';
     }
     if (!relative) {
-      return new Date(t).toLocaleString();
+      return new Date(t).toLocaleString(LANG);
     }
     for (var i = 0; i < units.length; i++) {
       if (Math.abs(secs) >= units[i][1]) {
@@ -179,7 +213,7 @@
 
   function longDate(iso) {
     var t = Date.parse(iso);
-    return t ? new Date(t).toLocaleDateString(undefined, { year: 'numeric', month: 'long', day: 'numeric' }) : '';
+    return t ? new Date(t).toLocaleDateString(LANG, { year: 'numeric', month: 'long', day: 'numeric' }) : '';
   }
 
   // clock formats a number of seconds as m:ss.
@@ -402,6 +436,9 @@
   }
 
   window.jfguard = {
+    lang: LANG,
+    t: t,
+    tn: tn,
     readCredentials: readCredentials,
     deviceId: deviceId,
     publicInfo: publicInfo,
