@@ -262,7 +262,16 @@ func chromePath(t *testing.T) string {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	return newBrowserIn(t, "en-US,en")
+}
+
+// newBrowserIn is a browser whose person prefers the given languages (its
+// Accept-Language and navigator.languages).
+func newBrowserIn(t *testing.T, languages string) *browser {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.Flag("lang", strings.SplitN(languages, ",", 2)[0]),
+		chromedp.Flag("accept-lang", languages),
 		chromedp.ExecPath(chromePath(t)),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
