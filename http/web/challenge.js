@@ -47,7 +47,7 @@
 
   function setDisabled(disabled) {
     forms.forEach(function (f) {
-      f.querySelectorAll('input, button').forEach(function (el) { el.disabled = disabled; });
+      f.querySelectorAll('input, button').forEach(function (el) { el.disabled = disabled; }); // i18n: not text (a selector)
     });
   }
 
@@ -59,7 +59,7 @@
     var minutes = Math.ceil(seconds / 60);
     // The countdown itself is not a live region (it would be read every second):
     // the lockout is announced once, in words.
-    J.$('announce').textContent = 'Too many wrong codes. You can try again in ' + minutes + (minutes === 1 ? ' minute.' : ' minutes.');
+    J.$('announce').textContent = J.tn('js.challenge.locked_announce', minutes);
     J.hide(alertBox);
     box.hidden = false;
     forms.forEach(function (f) {
@@ -134,7 +134,7 @@
       }
       if (res.ok && res.body.auth) {
         finished = true;
-        button.textContent = 'Signed in';
+        button.textContent = J.t('js.challenge.signed_in');
         return J.signedIn(res.body.auth);
       }
       done();
@@ -162,11 +162,11 @@
     var method = form.dataset.method;
     var code = method === 'recovery' ? input.value.trim() : J.digits(input.value);
     if (method === 'recovery' && code === '') {
-      fail(form, 'Enter one of your recovery codes.');
+      fail(form, J.t('js.challenge.enter_recovery_code'));
       return;
     }
     if (method !== 'recovery' && !/^[0-9]{6}$/.test(code)) {
-      fail(form, 'Enter the 6 digits of your code.');
+      fail(form, J.t('js.challenge.enter_six_digits'));
       return;
     }
     verify(form, { method: method, code: code });
@@ -213,7 +213,7 @@
         send.disabled = lockedUntil > 0;
         return;
       }
-      wait.textContent = 'A new code can be sent in ' + J.clock(left) + '.';
+      wait.textContent = J.t('js.challenge.email_wait', { Time: J.clock(left) });
     };
     var interval = setInterval(tick, 500);
     tick();
@@ -231,11 +231,11 @@
           return;
         }
         if (!res.ok) {
-          fail(form, J.message(res, 'The code could not be sent. Try another way to verify.'));
+          fail(form, J.message(res, J.t('js.challenge.email_not_sent')));
           return;
         }
-        send.textContent = 'Send a new code';
-        J.$('email-sent').textContent = J.message(res, 'We emailed you a code.');
+        send.textContent = J.t('js.challenge.send_new_code');
+        J.$('email-sent').textContent = J.message(res, J.t('js.challenge.email_sent'));
         J.hide(alertBox);
         J.focus(form.querySelector('input[data-code]'));
       });
@@ -247,7 +247,7 @@
   // with the ceremony's id to be verified like a code.
   function passkey(form) {
     if (!J.passkeysSupported()) {
-      fail(form, 'This browser cannot use passkeys here. Try another way to verify.');
+      fail(form, J.t('js.challenge.passkeys_unsupported'));
       return;
     }
     var button = form.querySelector('button[type="submit"]');
@@ -255,7 +255,7 @@
     var ceremony = '';
     J.request('POST', base + '/passkey', {}).then(function (res) {
       if (!res.ok || !res.body.publicKey) {
-        var e = new Error(J.message(res, 'Passkeys are not available right now. Try another way to verify.'));
+        var e = new Error(J.message(res, J.t('js.challenge.passkeys_unavailable')));
         e.res = res;
         throw e;
       }
@@ -274,7 +274,7 @@
         lock(Number(err.res.headers.get('Retry-After')) || 60);
         return;
       }
-      fail(form, J.passkeyProblem(err, 'That did not work.'));
+      fail(form, J.passkeyProblem(err, J.t('js.challenge.passkey_failed')));
     });
   }
 
@@ -286,7 +286,7 @@
           expire(J.message(res));
           return;
         }
-        fail(formOf('enroll_totp'), J.message(res, 'The authenticator app could not be set up. Sign in again.'));
+        fail(formOf('enroll_totp'), J.message(res, J.t('js.challenge.enroll_failed')));
         return;
       }
       var img = J.$('enroll-qr');
@@ -311,7 +311,7 @@
   }
 
   if (methods[0] === 'enroll_totp') {
-    J.$('heading').textContent = 'One more step';
+    J.$('heading').textContent = J.t('js.challenge.one_more_step');
     beginEnroll();
   }
   show(methods[0], false);
