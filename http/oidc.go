@@ -72,13 +72,11 @@ var (
 	errOIDCFull     = errors.New("too many OIDC sign-ins in progress")
 )
 
-// Messages the sign-in page shows.
+// Messages of the finish route's answers (the page's script shows them; a page not
+// in English has its own words for their codes, js.common.error.<code>).
 const (
 	msgOIDCExpired  = "This sign-in has expired or was already used. Start again."
-	msgOIDCProvider = "The sign-in provider did not answer or refused. Try again in a moment."
-	msgOIDCToken    = "The sign-in provider's answer did not verify. Start again."
 	msgOIDCUnmapped = "Your account at the sign-in provider is not linked to a Jellyfin user here. Ask the server's owner."
-	msgOIDCGroup    = "Your account at the sign-in provider may not sign in here. Ask the server's owner."
 	msgOIDC2FA      = "This account needs a second factor, and the sign-in provider did not check one. Sign in with your password and code, or sign in to the provider with its second factor."
 	msgOIDCOff      = "Signing in with a provider is not available on this server: Quick Connect is off in Jellyfin, or jfguard has no admin API key."
 )
@@ -266,29 +264,29 @@ func (s *Server) handleOIDCProviders(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"providers": s.oidcProviders()})
 }
 
-// oidcPage shows the sign-in page with a refusal, or with the handoff its script
-// finishes.
-func (s *Server) oidcPage(c *gin.Context, status int, message, handoff string) {
-	s.renderPage(c, status, pageData{Page: "login", Title: "login.title", Passkeys: s.rp != nil, OIDC: s.oidcProviders(), OIDCError: message, OIDCHandoff: handoff})
+// oidcPage shows the sign-in page with a refusal (the id of its message, login.oidc_*,
+// in the page's language), or with the handoff its script finishes.
+func (s *Server) oidcPage(c *gin.Context, status int, messageID, handoff string) {
+	s.renderPage(c, status, pageData{Page: "login", Title: "login.title", Passkeys: s.rp != nil, OIDC: s.oidcProviders(), OIDCError: messageID, OIDCHandoff: handoff})
 }
 
 // oidcRefused shows why a sign-in with a provider did not happen.
 func (s *Server) oidcRefused(c *gin.Context, err error) {
 	switch {
 	case errors.Is(err, errOIDCUnknown):
-		s.oidcPage(c, http.StatusNotFound, "There is no such sign-in provider here.", "")
+		s.oidcPage(c, http.StatusNotFound, "login.oidc_unknown", "")
 	case errors.Is(err, errOIDCExpired):
-		s.oidcPage(c, http.StatusBadRequest, msgOIDCExpired, "")
+		s.oidcPage(c, http.StatusBadRequest, "login.oidc_expired", "")
 	case errors.Is(err, errOIDCFull):
-		s.oidcPage(c, http.StatusServiceUnavailable, "Too many sign-ins right now. Try again in a minute.", "")
+		s.oidcPage(c, http.StatusServiceUnavailable, "login.oidc_busy", "")
 	case errors.Is(err, errOIDCToken):
-		s.oidcPage(c, http.StatusUnauthorized, msgOIDCToken, "")
+		s.oidcPage(c, http.StatusUnauthorized, "login.oidc_token", "")
 	case errors.Is(err, domain.ErrOIDCUnmapped):
-		s.oidcPage(c, http.StatusForbidden, msgOIDCUnmapped, "")
+		s.oidcPage(c, http.StatusForbidden, "login.oidc_unmapped", "")
 	case errors.Is(err, domain.ErrOIDCGroup):
-		s.oidcPage(c, http.StatusForbidden, msgOIDCGroup, "")
+		s.oidcPage(c, http.StatusForbidden, "login.oidc_group", "")
 	default:
-		s.oidcPage(c, http.StatusBadGateway, msgOIDCProvider, "")
+		s.oidcPage(c, http.StatusBadGateway, "login.oidc_provider", "")
 	}
 }
 
@@ -297,12 +295,12 @@ func (s *Server) oidcRefused(c *gin.Context, err error) {
 func (s *Server) oidcCheck(c *gin.Context, limits *limiters) bool {
 	addr := clientAddr(c)
 	if s.banned(addr) {
-		s.oidcPage(c, http.StatusForbidden, "This address may not sign in right now.", "")
+		s.oidcPage(c, http.StatusForbidden, "login.oidc_banned", "")
 		return false
 	}
 	if ok, wait := limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
 		c.Header("Retry-After", retryAfter(wait))
-		s.oidcPage(c, http.StatusTooManyRequests, "Too many attempts. Wait a moment, then try again.", "")
+		s.oidcPage(c, http.StatusTooManyRequests, "login.oidc_rate_limited", "")
 		return false
 	}
 	return true

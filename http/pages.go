@@ -167,13 +167,14 @@ func assetType(ext string) string {
 
 // pageRoutes registers the browser pages and their files: the challenge page, the
 // self-service setup page, jfguard's own sign-in page, the admin page, the script
-// injected into Jellyfin's web app, and the static assets.
+// injected into Jellyfin's web app and its words, and the static assets.
 func (s *Server) pageRoutes(j *gin.RouterGroup) {
 	j.GET("/challenge", s.handleChallengePage)
 	j.GET("/setup", s.handleSetupPage)
 	j.GET("/login", s.handleLoginPage)
 	j.GET("/admin", s.handleAdminPage)
 	j.GET("/inject.js", handleInjectScript)
+	j.GET("/api/words/inject", handleInjectWords)
 	j.GET("/assets/*file", handleAsset)
 }
 
@@ -274,6 +275,18 @@ func (s *Server) trustDays() int {
 func handleInjectScript(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "application/javascript; charset=utf-8", theSite.inject)
+}
+
+// handleInjectWords answers the words of the script in Jellyfin's web app, in the
+// language jfguard's pages would be shown in (the web app's own setting, which the
+// script put in the cookie before asking): {"lang": "de", "words": {id: text}}. They
+// include common.js's words, which the script loads for a passkey sign-in. The
+// answer follows the cookie and Accept-Language, so it is never cached.
+func handleInjectWords(c *gin.Context) {
+	lang := pageLanguage(c)
+	c.Header("Cache-Control", "no-store")
+	c.Header("Vary", "Accept-Language, Cookie")
+	c.JSON(http.StatusOK, gin.H{"lang": lang.String(), "words": theSite.words.Script(lang, "common", "inject")})
 }
 
 // handleAsset serves an embedded file. Pages link to content-hashed names, which are

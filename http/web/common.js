@@ -7,11 +7,19 @@
 
   // The page's words, in the language the server chose for it (<html lang>), from
   // the JSON the page carries: id → text, with "id#one" and the like for the plural
-  // forms other than "other".
+  // forms other than "other". Inside Jellyfin's web app there is no such JSON: the
+  // injected script fetched the words first and left them in window.__jfguardWords
+  // ({lang, words}).
   var LANG = document.documentElement.lang || 'en';
   var words = {};
+  var carried = document.getElementById('jfguard-words');
   try {
-    words = JSON.parse((document.getElementById('jfguard-words') || {}).textContent || '{}') || {};
+    if (carried) {
+      words = JSON.parse(carried.textContent || '{}') || {};
+    } else if (window.__jfguardWords && window.__jfguardWords.words) {
+      words = window.__jfguardWords.words;
+      LANG = window.__jfguardWords.lang || LANG;
+    }
   } catch (e) {
     words = {};
   }
@@ -27,6 +35,12 @@
   // mistake the tests catch; the page shows the id rather than nothing.
   function t(id, data) {
     return fillIn(words[id] !== undefined ? words[id] : id, data);
+  }
+
+  // has reports whether the page's words hold a message id (for ids made from data,
+  // such as an API error's code, which may have no message).
+  function has(id) {
+    return Object.prototype.hasOwnProperty.call(words, id);
   }
 
   var plurals = typeof Intl !== 'undefined' && Intl.PluralRules ? new Intl.PluralRules(LANG) : null;
@@ -129,9 +143,9 @@
   // The header Jellyfin clients send; jfguard's self-service API authenticates the
   // same way, so these pages reuse the web app's sign-in.
   function authorization(client, token) {
-    var parts = [['Client', client], ['Device', 'Browser'], ['DeviceId', deviceId()], ['Version', '1']];
+    var parts = [['Client', client], ['Device', 'Browser'], ['DeviceId', deviceId()], ['Version', '1']]; // i18n: not text
     if (token) {
-      parts.push(['Token', token]);
+      parts.push(['Token', token]); // i18n: not text
     }
     return header(parts);
   }
@@ -151,12 +165,37 @@
         return { status: r.status, ok: r.ok, body: data || {}, headers: r.headers };
       });
     }, function () {
-      return { status: 0, ok: false, body: { message: 'Cannot reach the server. Check your connection and try again.' }, headers: new Headers() };
+      return { status: 0, ok: false, body: { message: t('js.common.network') }, headers: new Headers() };
     });
   }
 
+  // english: the page is in English, the language of the server's own messages.
+  var english = LANG === 'en' || LANG.indexOf('en-') === 0;
+
+  // wait says a number of seconds in words, as the server's messages do: seconds
+  // under a minute, else whole minutes.
+  function wait(secs) {
+    secs = Math.max(1, Math.ceil(secs) || 1);
+    return secs < 60 ? tn('js.common.seconds', secs) : tn('js.common.minutes', Math.ceil(secs / 60));
+  }
+
+  // message is what to tell a person about an answer of jfguard's API. The server
+  // says it in English (message) and names it with a stable code (error): a page in
+  // another language shows its own words for the code, js.common.error.<code>, when
+  // it has them ({{.Wait}} in them is the answer's retry_after or Retry-After). An
+  // English page shows the server's message, which may be more specific than the
+  // words for its code. Without a message, fallback says it.
   function message(res, fallback) {
-    return (res.body && res.body.message) || fallback || 'Something went wrong. Try again.';
+    var body = res.body || {};
+    if (body.message) {
+      var id = 'js.common.error.' + body.error; // i18n: not text (a message id)
+      if (!english && typeof body.error === 'string' && has(id)) {
+        var secs = Number(body.retry_after || (res.headers && res.headers.get && res.headers.get('Retry-After')));
+        return t(id, { Wait: wait(secs) });
+      }
+      return body.message;
+    }
+    return fallback || t('js.common.error_fallback');
   }
 
   function $(id) { return document.getElementById(id); }
@@ -191,24 +230,24 @@
 
   // ago says when something happened in words ("5 minutes ago").
   function ago(iso) {
-    var t = Date.parse(iso);
-    if (!t) {
-      return 'never';
+    var at = Date.parse(iso);
+    if (!at) {
+      return t('js.common.never');
     }
-    var secs = Math.round((t - Date.now()) / 1000);
+    var secs = Math.round((at - Date.now()) / 1000);
     var units = [['year', 31536000], ['month', 2592000], ['week', 604800], ['day', 86400], ['hour', 3600], ['minute', 60]];
     if (Math.abs(secs) < 60) {
-      return 'just now';
+      return t('js.common.just_now');
     }
     if (!relative) {
-      return new Date(t).toLocaleString(LANG);
+      return new Date(at).toLocaleString(LANG);
     }
     for (var i = 0; i < units.length; i++) {
       if (Math.abs(secs) >= units[i][1]) {
         return relative.format(Math.round(secs / units[i][1]), units[i][0]);
       }
     }
-    return 'just now';
+    return t('js.common.just_now');
   }
 
   function longDate(iso) {
@@ -230,7 +269,7 @@
   function copy(text, button) {
     var label = button.textContent;
     var copied = function () {
-      button.textContent = 'Copied';
+      button.textContent = t('js.common.copied');
       setTimeout(function () { button.textContent = label; }, 2000);
       return true;
     };
@@ -326,15 +365,15 @@
     switch (err && err.name) {
       case 'NotAllowedError':
       case 'AbortError':
-        return 'The passkey was not used. Try again when you are ready.';
+        return t('js.common.passkey_not_used');
       case 'InvalidStateError':
-        return 'This device already holds a passkey for your account.';
+        return t('js.common.passkey_exists');
       case 'SecurityError':
-        return 'Passkeys do not work at this address. Open Jellyfin at the address the server’s owner set up for passkeys.';
+        return t('js.common.passkey_wrong_address');
       case 'NotSupportedError':
-        return 'This browser or device cannot make that kind of passkey.';
+        return t('js.common.passkey_unsupported_kind');
     }
-    return (err && err.message) || fallback || 'The passkey did not work. Try again.';
+    return (err && err.message) || fallback || t('js.common.passkey_failed');
   }
 
   // webAppAuthorization is the header the Jellyfin web app sends for this browser,
@@ -344,12 +383,12 @@
   function webAppAuthorization() {
     var api = window.ApiClient;
     if (api && typeof api.appName === 'function' && typeof api.deviceId === 'function') {
-      return Promise.resolve(header([['Client', api.appName()], ['Device', api.deviceName()], ['DeviceId', api.deviceId()], ['Version', api.appVersion()]]));
+      return Promise.resolve(header([['Client', api.appName()], ['Device', api.deviceName()], ['DeviceId', api.deviceId()], ['Version', api.appVersion()]])); // i18n: not text
     }
     var ua = navigator.userAgent;
-    var device = /Edg\//.test(ua) ? 'Edge Chromium' : /Firefox\//.test(ua) ? 'Firefox' : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Web Browser';
+    var device = /Edg\//.test(ua) ? 'Edge Chromium' : /Firefox\//.test(ua) ? 'Firefox' : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Web Browser'; // i18n: not text
     return publicInfo().then(function (info) {
-      return header([['Client', 'Jellyfin Web'], ['Device', device], ['DeviceId', deviceId()], ['Version', (info && info.Version) || '1']]);
+      return header([['Client', 'Jellyfin Web'], ['Device', device], ['DeviceId', deviceId()], ['Version', (info && info.Version) || '1']]); // i18n: not text
     });
   }
 
@@ -357,7 +396,7 @@
   // app. It resolves to an error message when it did not sign in.
   function passkeySignIn() {
     if (!passkeysSupported()) {
-      return Promise.resolve('This browser cannot use passkeys here.');
+      return Promise.resolve(t('js.common.passkeys_unsupported'));
     }
     var header;
     return webAppAuthorization().then(function (h) {
@@ -365,7 +404,7 @@
       return request('POST', '/jfguard/api/passkey/begin', {}, { Authorization: header });
     }).then(function (res) {
       if (!res.ok || !res.body.publicKey) {
-        throw new Error(message(res, 'Passkey sign-in is not available right now.'));
+        throw new Error(message(res, t('js.common.passkey_sign_in_unavailable')));
       }
       return getPasskey(res.body.publicKey);
     }).then(function (credential) {
@@ -374,7 +413,7 @@
       if (res.ok && res.body.auth) {
         return signedIn(res.body.auth).then(function () { return ''; });
       }
-      return message(res, 'That passkey did not work. Try again, or sign in with your password.');
+      return message(res, t('js.common.passkey_sign_in_failed'));
     }, function (err) {
       return passkeyProblem(err);
     });
@@ -390,7 +429,7 @@
       if (res.ok && res.body.auth) {
         return signedIn(res.body.auth).then(function () { return ''; });
       }
-      return message(res, 'The sign-in did not finish. Start again.');
+      return message(res, t('js.common.oidc_unfinished'));
     });
   }
 
@@ -408,7 +447,7 @@
   function button(label, cls, onClick) {
     var b = document.createElement('button');
     b.type = 'button';
-    b.className = 'button button-small ' + cls;
+    b.className = 'button button-small ' + cls; // i18n: not text
     b.textContent = label;
     b.addEventListener('click', function () { onClick(b); });
     return b;
@@ -439,6 +478,7 @@
     lang: LANG,
     t: t,
     tn: tn,
+    has: has,
     readCredentials: readCredentials,
     deviceId: deviceId,
     publicInfo: publicInfo,

@@ -3,7 +3,9 @@
 // needs a second factor (before the app can report a failed sign-in), offers "Sign in
 // with a passkey" and "Sign in with <provider>" (OIDC) under the app's sign-in form
 // when the server allows them, and shows a small link to the two-factor settings
-// while someone is signed in. It must not disturb anything else the app does.
+// while someone is signed in. It must not disturb anything else the app does. It
+// also tells jfguard the language the person chose in the web app, so jfguard's pages
+// speak it, and shows its own words in that language.
 (function () {
   'use strict';
 
@@ -19,6 +21,116 @@
   // jfguard names the page where the person proves it and approves the code.
   var QUICK_CONNECT = /\/quickconnect\/authorize(?:[?#]|$)/i;
   var STEP_UP = 'X-Jfguard-Step-Up';
+  var realFetch = window.fetch;
+
+  // The web app keeps each user's display language in localStorage, under
+  // "<userId>-language": "de", "fr-FR", "zh-CN", or empty (or "auto") for the
+  // browser's own. The language of the user who signed in last counts; without one,
+  // any user's. Values are language tags; anything else counts as none.
+  function webAppLanguage() {
+    var store;
+    try {
+      store = window.localStorage;
+    } catch (e) {
+      return '';
+    }
+    if (!store) {
+      return '';
+    }
+    var named = function (v) {
+      return v && v.toLowerCase() !== 'auto' && /^[A-Za-z0-9_-]{1,35}$/.test(v) ? v : '';
+    };
+    var user = null;
+    var last = -Infinity;
+    try {
+      var c = JSON.parse(store.getItem('jellyfin_credentials') || '{}');
+      (Array.isArray(c.Servers) ? c.Servers : []).forEach(function (s) {
+        var at = Number(s && s.DateLastAccessed) || 0;
+        if (s && s.UserId && at > last) {
+          user = s.UserId;
+          last = at;
+        }
+      });
+    } catch (e) {
+      user = null;
+    }
+    if (user !== null) {
+      var own = store.getItem(user + '-language');
+      if (own !== null) {
+        return named(own);
+      }
+    }
+    for (var i = 0; i < store.length; i++) {
+      var key = store.key(i);
+      var value = key && /-language$/.test(key) ? named(store.getItem(key)) : '';
+      if (value) {
+        return value;
+      }
+    }
+    return '';
+  }
+
+  // syncLanguage puts the web app's language in the cookie jfguard reads before the
+  // browser's Accept-Language (so the challenge page follows the web app), or removes
+  // the cookie when the web app leaves it to the browser.
+  var LANG_COOKIE = 'jfguard_lang';
+  var langSent = null;
+  function syncLanguage() {
+    var lang = webAppLanguage();
+    if (lang === langSent) {
+      return;
+    }
+    langSent = lang;
+    var secure = location.protocol === 'https:' ? '; Secure' : '';
+    document.cookie = lang ?
+      LANG_COOKIE + '=' + encodeURIComponent(lang) + '; Path=/; SameSite=Lax; Max-Age=31536000' + secure :
+      LANG_COOKIE + '=; Path=/; SameSite=Lax; Max-Age=0' + secure;
+  }
+
+  // The script's words, in the language of jfguard's pages: null until jfguard
+  // answered (nothing is shown before), then {id: text}. They include common.js's,
+  // left in window.__jfguardWords for it. Only when they cannot be fetched does the
+  // script fall back to these few English words of its own.
+  var words = null;
+  var FALLBACK = {
+    // The offline fallback, used only when /jfguard/api/words/inject fails.
+    'js.inject.settings_title': 'Two-factor sign-in settings', // i18n: not text (offline fallback)
+    'js.inject.settings_link': 'Two-factor sign-in', // i18n: not text (offline fallback)
+    'js.inject.passkey_button': 'Sign in with a passkey', // i18n: not text (offline fallback)
+    'js.inject.passkey_no_start': 'Passkey sign-in could not start. Reload the page and try again.', // i18n: not text (offline fallback)
+    'js.inject.oidc_button': 'Sign in with {{.Name}}' // i18n: not text (offline fallback)
+  };
+
+  // t is the text of a message id with its {{.Name}} placeholders filled in.
+  function t(id, data) {
+    var text = (words && words[id]) || FALLBACK[id] || id;
+    return text.replace(/\{\{\s*\.(\w+)\s*\}\}/g, function (m, k) {
+      return data && data[k] !== undefined ? String(data[k]) : m;
+    });
+  }
+
+  function loadWords() {
+    var settle = function (answer) {
+      if (words) {
+        return;
+      }
+      words = (answer && answer.words) || {};
+      if (answer && answer.words) {
+        window.__jfguardWords = { lang: answer.lang || 'en', words: answer.words };
+      }
+      update();
+      updatePasskey();
+      updateOIDC();
+    };
+    if (!realFetch) {
+      settle(null);
+      return;
+    }
+    setTimeout(function () { settle(null); }, 5000);
+    realFetch.call(window, '/jfguard/api/words/inject', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(settle, function () { settle(null); });
+  }
 
   function sameOrigin(url, pattern) {
     try {
@@ -49,7 +161,6 @@
 
   // fetch: mark the sign-in, and when jfguard answers with a challenge, leave for
   // the challenge page and never settle, so the app shows no "wrong password".
-  var realFetch = window.fetch;
   if (realFetch) {
     window.fetch = function (input, init) {
       var url = typeof input === 'string' ? input : (input && (input.url || String(input)));
@@ -131,7 +242,7 @@
     if (document.fullscreenElement) {
       return true;
     }
-    var media = document.querySelectorAll('video, audio');
+    var media = document.querySelectorAll('video, audio'); // i18n: not text
     for (var i = 0; i < media.length; i++) {
       if (!media[i].paused) {
         return true;
@@ -144,8 +255,8 @@
     var a = document.createElement('a');
     a.id = 'jfguard-settings-link';
     a.href = '/jfguard/setup';
-    a.title = 'Two-factor sign-in settings';
-    a.textContent = 'Two-factor sign-in';
+    a.title = t('js.inject.settings_title');
+    a.textContent = t('js.inject.settings_link');
     Object.assign(a.style, {
       position: 'fixed', right: '16px', bottom: '16px', zIndex: '2147483000',
       display: 'inline-flex', alignItems: 'center', gap: '6px',
@@ -246,7 +357,7 @@
     icon.innerHTML = '<circle cx="8" cy="9" r="4.2" fill="none" stroke="currentColor" stroke-width="1.8"/>' +
       '<path d="M11.4 11.6 20 20.2M16.6 16.8l2-2M18.6 18.8l1.6-1.6" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/>';
     button.appendChild(icon);
-    button.appendChild(document.createTextNode('Sign in with a passkey'));
+    button.appendChild(document.createTextNode(t('js.inject.passkey_button')));
     var note = document.createElement('p');
     note.id = 'jfguard-passkey-error';
     note.setAttribute('role', 'alert');
@@ -264,7 +375,7 @@
       };
       loadCommon(function (J) {
         if (!J) {
-          fail('Passkey sign-in could not start. Reload the page and try again.');
+          fail(t('js.inject.passkey_no_start'));
           return;
         }
         J.passkeySignIn().then(function (problem) {
@@ -280,6 +391,9 @@
   }
 
   function updatePasskey() {
+    if (!words) {
+      return;
+    }
     if (passkeyOffer === null) {
       askPasskeyOffer();
       return;
@@ -328,7 +442,7 @@
       var a = document.createElement('a');
       a.href = '/jfguard/oidc/' + encodeURIComponent(p.id) + '/start';
       a.className = 'jfguard-oidc-signin';
-      a.textContent = 'Sign in with ' + p.name;
+      a.textContent = t('js.inject.oidc_button', { Name: p.name });
       Object.assign(a.style, {
         display: 'block', textAlign: 'center', padding: '.85em 1.2em', borderRadius: '.2em',
         color: 'inherit', textDecoration: 'none', background: 'rgba(255, 255, 255, .06)',
@@ -340,6 +454,9 @@
   }
 
   function updateOIDC() {
+    if (!words) {
+      return;
+    }
     if (oidcProviders === null) {
       askOIDCProviders();
       return;
@@ -360,6 +477,10 @@
   }
 
   function update() {
+    syncLanguage();
+    if (!words) {
+      return;
+    }
     var want = signedIn() && !playing();
     if (want && !link && document.body) {
       link = makeLink();
@@ -380,6 +501,8 @@
   // lookup by id, so it is checked often enough that the button appears with it.
   setInterval(updatePasskey, 400);
   setInterval(updateOIDC, 400);
+  syncLanguage();
+  loadWords();
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', function () { update(); updatePasskey(); updateOIDC(); });
   } else {

@@ -27,13 +27,13 @@
     e.preventDefault();
     J.hide(alertBox);
     if (!user.value.trim()) {
-      fail('Enter your username.', user);
+      fail(J.t('js.login.enter_username'), user);
       return;
     }
     var button = form.querySelector('button[type="submit"]');
     var done = J.busy(button);
     J.request('POST', '/Users/AuthenticateByName', { Username: user.value.trim(), Pw: password.value }, {
-      'Authorization': J.authorization('jfguard', ''),
+      Authorization: J.authorization('jfguard', ''),
       'X-Jfguard-Client': 'web'
     }).then(function (res) {
       var challenge = res.headers.get('X-Jfguard-Challenge');
@@ -47,13 +47,13 @@
       done();
       password.value = '';
       if (res.status === 401 || res.status === 400) {
-        fail('Wrong username or password.', password);
+        fail(J.t('js.login.wrong_password'), password);
       } else if (res.status === 403) {
-        fail('This account cannot sign in from here. Ask the server’s owner.', user);
+        fail(J.t('js.login.not_from_here'), user);
       } else if (res.status === 429) {
-        fail('Too many attempts. Wait a moment, then try again.', password);
+        fail(J.t('js.login.too_many'), password);
       } else {
-        fail(res.status === 0 ? J.message(res) : 'Jellyfin did not answer. Try again in a moment.', password);
+        fail(res.status === 0 ? J.message(res) : J.t('js.login.no_answer'), password);
       }
       return null;
     });
