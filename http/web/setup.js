@@ -11,16 +11,23 @@
   var alertBox = J.$('alert');
   var notice = J.$('notice');
 
-  // The second steps, in the words the status and the proof forms use.
+  // The second steps, in the words the status uses ("Jellyfin asks for …").
   var stepWords = {
-    totp: 'a code from your authenticator app',
-    passkey: 'your passkey',
-    email: 'a code by email'
+    totp: J.t('js.setup.step_totp'),
+    passkey: J.t('js.setup.step_passkey'),
+    email: J.t('js.setup.step_email')
   };
 
-  // list joins words as a sentence does: "a, b or c".
-  function list(words, last) {
-    return words.length < 2 ? words.join('') : words.slice(0, -1).join(', ') + ' ' + last + ' ' + words[words.length - 1];
+  // orList joins up to three phrases as a sentence does: "a, b or c". The phrases
+  // are the words of one sentence, so each language words them for that sentence.
+  function orList(words) {
+    if (words.length < 2) {
+      return words.join('');
+    }
+    if (words.length === 2) {
+      return J.t('js.setup.or_two', { First: words[0], Second: words[1] });
+    }
+    return J.t('js.setup.or_three', { First: words.slice(0, -2).join(J.t('js.setup.list_separator')), Second: words[words.length - 2], Third: words[words.length - 1] });
   }
 
   function has(method) {
@@ -29,14 +36,14 @@
 
   // Why a session was let in, in the words a person would use.
   var reasons = {
-    no_2fa: 'Signed in before two-factor sign-in was on',
-    jfguard_disabled: 'Signed in while checks were off',
-    lan: 'Signed in from your home network',
-    trusted_browser: 'Signed in from a trusted browser',
-    challenge: 'Verified with a second step',
-    pairing: 'Approved device',
-    app_password: 'Signed in with an app password',
-    passkey_sign_in: 'Signed in with a passkey'
+    no_2fa: J.t('js.setup.reason_no_2fa'),
+    jfguard_disabled: J.t('js.setup.reason_jfguard_disabled'),
+    lan: J.t('js.setup.reason_lan'),
+    trusted_browser: J.t('js.setup.reason_trusted_browser'),
+    challenge: J.t('js.setup.reason_challenge'),
+    pairing: J.t('js.setup.reason_pairing'),
+    app_password: J.t('js.setup.reason_app_password'),
+    passkey_sign_in: J.t('js.setup.reason_passkey_sign_in')
   };
 
   // send calls the self-service API. When the session is gone (signed out elsewhere),
@@ -89,7 +96,7 @@
         }
         resolve(proved);
       };
-      proof('stepup-proof', J.$('stepup-anchor'), '', 'Confirm', 'button-primary', function (factor) {
+      proof('stepup-proof', J.$('stepup-anchor'), '', J.t('js.setup.confirm'), J.t('js.setup.confirm_with_passkey'), 'button-primary', function (factor) {
         return send('POST', '/step-up', factor).then(function (res) {
           if (res.ok) {
             setTimeout(function () { finish(true); }, 0);
@@ -137,7 +144,7 @@
         show('ready');
       } else if (!res.signedOut) {
         show('ready');
-        error(J.message(res, 'Your settings could not be loaded. Reload the page to try again.'));
+        error(J.message(res, J.t('js.setup.load_failed')));
       }
     });
   }
@@ -165,29 +172,29 @@
     var status = J.$('status');
     status.classList.toggle('is-on', on);
     status.classList.toggle('is-off', !on);
-    J.$('status-title').textContent = on ? 'Two-factor sign-in is on' : 'Two-factor sign-in is off';
+    J.$('status-title').textContent = on ? J.t('js.setup.status_on') : J.t('js.setup.status_off');
     var steps = me.methods.filter(function (m) { return stepWords[m]; }).map(function (m) { return stepWords[m]; });
     J.$('status-detail').textContent = on ?
-      'After your password, Jellyfin asks for ' + list(steps, 'or') + '. A stolen password alone is not enough to sign in as you.' :
-      'Anyone who knows your password can sign in as you. Add an authenticator app or a passkey to add a second step.';
+      J.t('js.setup.status_on_detail', { Steps: orList(steps) }) :
+      J.t('js.setup.status_off_detail');
 
     var totp = me.totp || {};
     var badge = J.$('totp-badge');
     badge.className = 'badge' + (totp.enrolled ? ' badge-on' : '');
-    badge.textContent = totp.enrolled ? 'On' : 'Not set up';
+    badge.textContent = totp.enrolled ? J.t('js.setup.badge_on') : J.t('js.setup.badge_not_set_up');
     J.$('totp-text').textContent = totp.enrolled ?
-      'Added on ' + J.longDate(totp.enrolled_at) + '. Jellyfin asks for a code from this app when you sign in.' :
-      'An app on your phone shows a new 6-digit code every 30 seconds. You type it after your password.';
+      J.t('js.setup.totp_on', { Date: J.longDate(totp.enrolled_at) }) :
+      J.t('js.setup.totp_off');
     J.$('totp-actions').hidden = totp.enrolled || !J.$('enroll').hidden;
 
     J.$('recovery').hidden = !on;
     var left = me.recovery_codes_left;
     var rb = J.$('recovery-badge');
     rb.className = 'badge' + (left <= 3 ? ' badge-warn' : '');
-    rb.textContent = left + ' left';
+    rb.textContent = J.tn('js.setup.codes_left', left);
     J.$('recovery-text').textContent = left === 0 ?
-      'You have no recovery codes left. Get new ones, so losing your phone does not lock you out.' :
-      'Each code signs you in once if you lose your phone. Getting new codes replaces the old ones.';
+      J.t('js.setup.recovery_none') :
+      J.t('js.setup.recovery_text');
     J.$('disable').hidden = !on;
 
     renderPasskeys();
@@ -195,41 +202,42 @@
     renderAppPasswords();
 
     J.fill('browsers-list', me.trusted_browsers.map(function (b) {
-      return J.row('browser', b.name, ['Last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)],
-        b.current ? 'This browser' : '',
-        [J.button('Revoke', 'button-secondary', function (el) {
+      return J.row('browser', b.name, [J.t('js.setup.browser_last_used', { When: J.ago(b.last_used) }), b.ip, J.t('js.setup.browser_trusted_until', { Date: J.longDate(b.expires_at) })],
+        b.current ? J.t('js.setup.this_browser') : '',
+        [J.button(J.t('js.setup.revoke'), 'button-secondary', function (el) {
           act(el, 'DELETE', '/browsers/' + encodeURIComponent(b.id), b.current ?
-            'This browser is no longer trusted. You will be asked for a code next time.' :
-            b.name + ' is no longer trusted.');
+            J.t('js.setup.browser_revoked_this') :
+            J.t('js.setup.browser_revoked', { Name: b.name }));
         })]);
     }));
 
     J.fill('sessions-list', me.sessions.map(function (s) {
-      var name = [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app';
-      var actions = s.current ? [] : [J.button('Sign out', 'button-secondary', function (el) {
-        act(el, 'DELETE', '/sessions/' + encodeURIComponent(s.id), name + ' is signed out.');
+      var name = [s.client, s.device].filter(Boolean).join(' · ') || J.t('js.setup.unknown_app');
+      var actions = s.current ? [] : [J.button(J.t('js.setup.sign_out'), 'button-secondary', function (el) {
+        act(el, 'DELETE', '/sessions/' + encodeURIComponent(s.id), J.t('js.setup.session_signed_out', { Name: name }));
       })];
-      return J.row('session', name, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], s.current ? 'This browser' : '', actions);
+      return J.row('session', name, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], s.current ? J.t('js.setup.this_browser') : '', actions);
     }));
 
     J.fill('pairings-list', me.pairings.map(function (p) {
-      var meta = [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)];
+      var meta = [p.client + (p.version ? ' ' + p.version : ''), p.ip, J.t('js.setup.pairing_asked', { When: J.ago(p.requested_at) })];
       if (p.status === 'approved') {
-        return J.row('device', p.device_name, meta.concat('Approved: sign in on the device now'), 'Approved', []);
+        return J.row('device', p.device_name, meta.concat(J.t('js.setup.pairing_approved_hint')), J.t('js.setup.badge_approved'), []);
       }
       return J.row('device', p.device_name, meta, '', [
-        J.button('Approve', 'button-primary', function (el) {
-          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/approve', p.device_name + ' is approved. Sign in on it again within 15 minutes.');
+        J.button(J.t('js.setup.approve'), 'button-primary', function (el) {
+          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/approve', J.t('js.setup.pairing_approved', { Name: p.device_name }));
         }),
-        J.button('Deny', 'button-secondary', function (el) {
-          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/deny', p.device_name + ' was denied.');
+        J.button(J.t('js.setup.deny'), 'button-secondary', function (el) {
+          act(el, 'POST', '/pairings/' + encodeURIComponent(p.id) + '/deny', J.t('js.setup.pairing_denied', { Name: p.device_name }));
         })
       ]);
     }));
     J.fill('paired-list', me.devices.map(function (p) {
-      return J.row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), p.last_used ? 'last used ' + J.ago(p.last_used) : 'approved ' + J.ago(p.requested_at)], '', [
-        J.button('Remove', 'button-secondary', function (el) {
-          act(el, 'DELETE', '/devices/' + encodeURIComponent(p.id), p.device_name + ' is removed and signed out. It needs your approval to sign in again.');
+      var used = p.last_used ? J.t('js.setup.last_used', { When: J.ago(p.last_used) }) : J.t('js.setup.device_approved_when', { When: J.ago(p.requested_at) });
+      return J.row('device', p.device_name, [p.client + (p.version ? ' ' + p.version : ''), used], '', [
+        J.button(J.t('js.setup.remove'), 'button-secondary', function (el) {
+          act(el, 'DELETE', '/devices/' + encodeURIComponent(p.id), J.t('js.setup.device_removed', { Name: p.device_name }));
         })
       ]);
     }));
@@ -242,7 +250,7 @@
   function copy(text, b) {
     J.copy(text, b).then(function (done) {
       if (!done) {
-        error('Copying was blocked. Select the text and copy it yourself.');
+        error(J.t('js.setup.copy_blocked'));
       }
     });
   }
@@ -329,7 +337,7 @@
     clearFieldError(form);
     var code = J.digits(J.$('enroll-code').value);
     if (!/^[0-9]{6}$/.test(code)) {
-      fieldError(form, 'Enter the 6 digits the app shows.');
+      fieldError(form, J.t('js.setup.enroll_six_digits'));
       return;
     }
     var undo = J.busy(form.querySelector('button[type="submit"]'));
@@ -338,7 +346,7 @@
       if (!res.ok) {
         if (!res.signedOut) {
           fieldError(form, res.body.error === 'invalid_code' ?
-            'That code did not work. Check that the app shows “Jellyfin” and type the code it shows now.' : J.message(res));
+            J.t('js.setup.enroll_wrong_code') : J.message(res));
         }
         return;
       }
@@ -346,7 +354,7 @@
       J.$('enroll-qr').removeAttribute('src');
       J.$('enroll-open').href = '#';
       secret = '';
-      tell('Your authenticator app is set up. Two-factor sign-in is on.');
+      tell(J.t('js.setup.totp_done'));
       if (res.body.recovery_codes && res.body.recovery_codes.length) {
         showCodes(res.body.recovery_codes);
       }
@@ -358,22 +366,22 @@
   var codes = [];
 
   function codesFor() {
-    return 'Jellyfin recovery codes for ' + (me ? me.user.name : '') + ' at ' + location.host;
+    return J.t('js.setup.codes_for', { Name: me ? me.user.name : '', Host: location.host });
   }
 
   function codesText() {
     return [
       codesFor(),
-      'Created ' + new Date().toLocaleString(),
+      J.t('js.setup.codes_created', { Date: new Date().toLocaleString(J.lang) }),
       '',
-      'Each code signs you in once if you cannot use your authenticator app.',
+      J.t('js.setup.codes_file_note'),
       ''
     ].concat(codes.map(function (c, i) { return (i + 1) + '. ' + c; })).join('\n') + '\n';
   }
 
   function showCodes(list) {
     codes = list.slice();
-    J.$('codes-for').textContent = codesFor() + ', ' + new Date().toLocaleDateString();
+    J.$('codes-for').textContent = J.t('js.setup.codes_for_dated', { Name: me ? me.user.name : '', Host: location.host, Date: new Date().toLocaleDateString(J.lang) });
     J.fill('codes-list', codes.map(function (c) {
       var li = document.createElement('li');
       li.textContent = c;
@@ -388,7 +396,7 @@
     var url = URL.createObjectURL(new Blob([codesText()], { type: 'text/plain;charset=utf-8' }));
     var a = document.createElement('a');
     a.href = url;
-    a.download = 'jellyfin-recovery-codes.txt';
+    a.download = J.t('js.setup.codes_file_name');
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -418,7 +426,7 @@
         buttons.forEach(function (b) { b.disabled = false; });
         return;
       }
-      el.textContent = 'A new code can be sent in ' + J.clock(left) + '.';
+      el.textContent = J.t('js.setup.wait', { Time: J.clock(left) });
     };
     var interval = setInterval(tick, 500);
     tick();
@@ -428,7 +436,9 @@
   // whichever factor the person has: a code from the authenticator app, a recovery
   // code, a code jfguard emails on request, or a passkey. send gets the factor as the
   // API takes it ({method, code} or {method: 'passkey', ceremony, credential}).
-  function proof(slotId, trigger, title, label, cls, send) {
+  // label names the change on its button; passkeyLabel on the button that proves it
+  // with a passkey when there is no code to type.
+  function proof(slotId, trigger, title, label, passkeyLabel, cls, send) {
     var slot = J.$(slotId);
     if (slot.firstElementChild) {
       J.focus(slot.querySelector('input:not([hidden]), button'));
@@ -448,27 +458,27 @@
     var emailMode = !has('totp') && has('email');
     var codes = [];
     if (has('totp')) {
-      codes.push('a code from your authenticator app');
+      codes.push(J.t('js.setup.enter_totp'));
     }
     if (has('email')) {
-      codes.push('a code we email you');
+      codes.push(J.t('js.setup.enter_email'));
     }
     if (has('recovery')) {
-      codes.push('a recovery code');
+      codes.push(J.t('js.setup.enter_recovery'));
     }
     var passkeys = has('passkey') && J.passkeysSupported();
     titleEl.textContent = title;
     titleEl.hidden = !title;
     input.id = slotId + '-code';
     labelEl.htmlFor = input.id;
-    labelEl.textContent = codes.length ? 'Enter ' + list(codes, 'or') : 'Confirm with your passkey';
+    labelEl.textContent = codes.length ? J.t('js.setup.enter_codes', { Codes: orList(codes) }) : J.t('js.setup.confirm_with_your_passkey');
     submit.textContent = label;
     submit.classList.add(cls);
     byEmail.hidden = !has('email');
     byPasskey.hidden = !passkeys;
     if (!codes.length) {
       row.hidden = true;
-      byPasskey.textContent = label + ' with a passkey';
+      byPasskey.textContent = passkeyLabel;
       byPasskey.className = 'button ' + cls;
     }
     var close = function () {
@@ -499,7 +509,7 @@
       var raw = input.value.trim();
       var code = /^[0-9\s-]+$/.test(raw) ? J.digits(raw) : raw;
       if (!code) {
-        fieldError(form, 'Enter a code.');
+        fieldError(form, J.t('js.setup.enter_a_code'));
         return;
       }
       var method = !/^[0-9]{6}$/.test(code) ? 'recovery' : emailMode ? 'email' : 'totp';
@@ -521,8 +531,8 @@
           return;
         }
         emailMode = true;
-        byEmail.textContent = 'Email me a new code';
-        sent.textContent = 'We emailed you a code. It works for 5 minutes.';
+        byEmail.textContent = J.t('js.setup.email_me_new_code');
+        sent.textContent = J.t('js.setup.email_sent');
         J.focus(input);
       });
     });
@@ -554,10 +564,10 @@
 
   J.$('recovery-new').addEventListener('click', function (e) {
     clearMessages();
-    proof('recovery-proof', e.currentTarget, '', 'Get new codes', 'button-primary', function (factor) {
+    proof('recovery-proof', e.currentTarget, '', J.t('js.setup.recovery_new'), J.t('js.setup.recovery_new_with_passkey'), 'button-primary', function (factor) {
       return api('POST', '/recovery-codes', factor).then(function (res) {
         if (res.ok) {
-          tell('New recovery codes are ready. The old ones no longer work.');
+          tell(J.t('js.setup.recovery_done'));
           showCodes(res.body.recovery_codes);
           load();
         }
@@ -568,10 +578,10 @@
 
   J.$('disable-start').addEventListener('click', function (e) {
     clearMessages();
-    proof('disable-proof', e.currentTarget, '', 'Turn off', 'button-danger', function (factor) {
+    proof('disable-proof', e.currentTarget, '', J.t('js.setup.turn_off'), J.t('js.setup.turn_off_with_passkey'), 'button-danger', function (factor) {
       return api('POST', '/disable', factor).then(function (res) {
         if (res.ok) {
-          tell('Two-factor sign-in is off. Your password alone now signs you in.');
+          tell(J.t('js.setup.disable_done'));
           load();
           window.scrollTo({ top: 0 });
         }
@@ -587,27 +597,28 @@
     var keys = me.passkeys;
     var badge = J.$('passkeys-badge');
     badge.className = 'badge' + (keys.length ? ' badge-on' : '');
-    badge.textContent = keys.length ? keys.length + (keys.length === 1 ? ' passkey' : ' passkeys') : st.enabled ? 'Not set up' : 'Unavailable';
-    var text = 'Sign in with your fingerprint, face, screen lock or a security key instead of a code.';
+    badge.textContent = keys.length ? J.tn('js.setup.passkey_count', keys.length) : st.enabled ? J.t('js.setup.badge_not_set_up') : J.t('js.setup.badge_unavailable');
+    // Passkeys are off only when the server has no webauthn settings.
+    var text = J.t('js.setup.passkeys_text');
     if (!st.enabled) {
-      text = st.message + ' The server’s owner can turn them on (the webauthn settings).';
+      text = J.t('js.setup.passkeys_off');
     } else if (!J.passkeysSupported()) {
-      text += ' This browser cannot make passkeys here.';
+      text = J.t('js.setup.passkeys_text_unsupported');
     } else if (st.sign_in) {
-      text += ' A passkey can also sign you in on its own, without your password.';
+      text = J.t('js.setup.passkeys_text_sign_in');
     }
     J.$('passkeys-text').textContent = text;
     J.$('passkey-add').hidden = !st.enabled || !J.passkeysSupported() || keys.length >= 20;
     J.fill('passkeys-list', keys.map(function (k) {
-      var meta = ['Added ' + J.longDate(k.created_at), k.last_used ? 'last used ' + J.ago(k.last_used) : 'not used yet', k.synced ? 'synced' : ''];
+      var meta = [J.t('js.setup.passkey_added_on', { Date: J.longDate(k.created_at) }), k.last_used ? J.t('js.setup.last_used', { When: J.ago(k.last_used) }) : J.t('js.setup.not_used_yet'), k.synced ? J.t('js.setup.passkey_synced') : ''];
       var li = J.row('key', k.label, meta, '', [
-        J.button('Rename', 'button-secondary', function () { rename(li, k); }),
-        J.button('Remove', 'button-secondary', function (el) {
+        J.button(J.t('js.setup.rename'), 'button-secondary', function () { rename(li, k); }),
+        J.button(J.t('js.setup.remove'), 'button-secondary', function (el) {
           clearMessages();
-          proof('passkey-proof', el, 'Remove “' + k.label + '”', 'Remove', 'button-danger', function (factor) {
+          proof('passkey-proof', el, J.t('js.setup.passkey_remove_title', { Name: k.label }), J.t('js.setup.remove'), J.t('js.setup.remove_with_passkey'), 'button-danger', function (factor) {
             return api('POST', '/passkeys/' + encodeURIComponent(k.id) + '/remove', factor).then(function (res) {
               if (res.ok) {
-                tell('“' + k.label + '” is removed: it no longer signs you in.');
+                tell(J.t('js.setup.passkey_removed', { Name: k.label }));
                 load();
               }
               return res;
@@ -651,7 +662,7 @@
           }
           return;
         }
-        tell('The passkey is now called “' + label + '”.');
+        tell(J.t('js.setup.passkey_renamed', { Name: label }));
         load();
       });
     });
@@ -686,7 +697,7 @@
           return;
         }
         J.$('passkey-label').value = '';
-        tell('Your passkey “' + done.body.passkey.label + '” is added. Use it when Jellyfin asks for your second step, or to sign in without your password.');
+        tell(J.t('js.setup.passkey_added', { Name: done.body.passkey.label }));
         if (done.body.recovery_codes && done.body.recovery_codes.length) {
           showCodes(done.body.recovery_codes);
         }
@@ -709,14 +720,14 @@
     var confirmed = e && e.confirmed;
     var waiting = e && !e.confirmed && !emailChanging;
     badge.className = 'badge' + (confirmed ? ' badge-on' : waiting ? ' badge-warn' : '');
-    badge.textContent = confirmed ? 'On' : waiting ? 'Waiting for the code' : on ? 'Not set up' : 'Unavailable';
-    var text = 'Get a sign-in code by email when your phone is not at hand.';
+    badge.textContent = confirmed ? J.t('js.setup.badge_on') : waiting ? J.t('js.setup.badge_waiting') : on ? J.t('js.setup.badge_not_set_up') : J.t('js.setup.badge_unavailable');
+    var text = J.t('js.setup.email_text');
     if (confirmed) {
-      text = 'Codes go to ' + e.address + '. Jellyfin can email you a sign-in code when your phone is not at hand.';
+      text = J.t('js.setup.email_on', { Address: e.address });
     } else if (!on) {
-      text = 'Email codes are not set up on this server: it has no mail server to send them from (the smtp settings).';
+      text = J.t('js.setup.email_off');
     } else if (waiting) {
-      text = 'We emailed a code to ' + e.address + '. Enter it to confirm the address.';
+      text = J.t('js.setup.email_waiting', { Address: e.address });
     }
     J.$('email-text').textContent = text;
     J.$('email-add').hidden = !on || confirmed || waiting;
@@ -749,7 +760,7 @@
     var form = e.currentTarget;
     var address = J.$('email-address').value.trim();
     if (!address) {
-      fieldError(form, 'Enter your email address.');
+      fieldError(form, J.t('js.setup.email_enter_address'));
       return;
     }
     clearMessages();
@@ -766,7 +777,7 @@
     clearFieldError(form);
     var code = J.digits(J.$('email-code').value);
     if (!/^[0-9]{6}$/.test(code)) {
-      fieldError(form, 'Enter the 6 digits of the code in the email.');
+      fieldError(form, J.t('js.setup.email_six_digits'));
       return;
     }
     var undo = J.busy(form.querySelector('button[type="submit"]'));
@@ -779,7 +790,7 @@
         return;
       }
       J.$('email-code').value = '';
-      tell('Your email address is confirmed. Jellyfin can now email you sign-in codes.');
+      tell(J.t('js.setup.email_confirmed'));
       load();
     });
   });
@@ -788,7 +799,7 @@
     var form = J.$('email-confirm');
     sendAddress(me.email.address, form, e.currentTarget, function () {
       var wait = form.querySelector('.wait');
-      wait.textContent = 'We emailed you a new code.';
+      wait.textContent = J.t('js.setup.email_resent');
       wait.hidden = false;
       J.focus(J.$('email-code'));
     });
@@ -802,10 +813,10 @@
 
   J.$('email-remove').addEventListener('click', function (e) {
     clearMessages();
-    proof('email-proof', e.currentTarget, 'Remove ' + me.email.address, 'Remove', 'button-danger', function (factor) {
+    proof('email-proof', e.currentTarget, J.t('js.setup.email_remove_title', { Address: me.email.address }), J.t('js.setup.remove'), J.t('js.setup.remove_with_passkey'), 'button-danger', function (factor) {
       return api('POST', '/email/remove', factor).then(function (res) {
         if (res.ok) {
-          tell('Your email address is removed: Jellyfin no longer emails you codes.');
+          tell(J.t('js.setup.email_removed'));
           load();
         }
         return res;
@@ -818,10 +829,12 @@
 
   function renderAppPasswords() {
     J.fill('apppasswords-list', me.app_passwords.map(function (a) {
-      var used = a.last_used ? 'last used ' + J.ago(a.last_used) + (a.last_ip ? ' from ' + a.last_ip : '') : 'not used yet';
-      return J.row('app', a.label, ['Created ' + J.longDate(a.created_at), used], '', [
-        J.button('Revoke', 'button-secondary', function (el) {
-          act(el, 'DELETE', '/app-passwords/' + encodeURIComponent(a.id), '“' + a.label + '” is revoked: it no longer signs anything in.');
+      var used = !a.last_used ? J.t('js.setup.not_used_yet') : a.last_ip ?
+        J.t('js.setup.last_used_from', { When: J.ago(a.last_used), IP: a.last_ip }) :
+        J.t('js.setup.last_used', { When: J.ago(a.last_used) });
+      return J.row('app', a.label, [J.t('js.setup.apppassword_created_on', { Date: J.longDate(a.created_at) }), used], '', [
+        J.button(J.t('js.setup.revoke'), 'button-secondary', function (el) {
+          act(el, 'DELETE', '/app-passwords/' + encodeURIComponent(a.id), J.t('js.setup.apppassword_revoked', { Name: a.label }));
         })
       ]);
     }));
@@ -841,7 +854,7 @@
     clearMessages();
     var label = J.$('apppassword-label').value.trim();
     if (!label) {
-      fieldError(form, 'Name the app or device it is for, e.g. “Living room TV”.');
+      fieldError(form, J.t('js.setup.apppassword_name_missing'));
       return;
     }
     var undo = J.busy(form.querySelector('button[type="submit"]'));
@@ -855,10 +868,9 @@
       }
       appPassword = res.body.password;
       J.$('apppassword-label').value = '';
-      J.$('apppassword-created-heading').textContent = 'App password for “' + res.body.label + '”';
+      J.$('apppassword-created-heading').textContent = J.t('js.setup.apppassword_for', { Name: res.body.label });
       J.$('apppassword-value').textContent = appPassword;
-      J.$('apppassword-note').textContent = 'In the app, sign in with your user name, ' + me.user.name +
-        ', and type this app password in the password field. It is shown only now: once you close this, it cannot be shown again.';
+      J.$('apppassword-note').textContent = J.t('js.setup.apppassword_note', { User: me.user.name });
       J.$('apppassword-created').hidden = false;
       form.hidden = true;
       load();
@@ -874,7 +886,7 @@
     clearMessages();
     var code = J.digits(J.$('quickconnect-code').value);
     if (!code) {
-      fieldError(form, 'Type the code the TV or app shows.');
+      fieldError(form, J.t('js.setup.quickconnect_missing'));
       return;
     }
     var undo = J.busy(form.querySelector('button[type="submit"]'));
@@ -887,7 +899,7 @@
         return;
       }
       J.$('quickconnect-code').value = '';
-      tell('The code is approved: the device is signing in as you.');
+      tell(J.t('js.setup.quickconnect_done'));
       load();
     });
   });
@@ -906,8 +918,12 @@
         return;
       }
       var r = res.body.revoked || {};
-      tell('Signed out everywhere else: ' + (r.sessions || 0) + ' sessions, ' + (r.app_passwords || 0) + ' app passwords, ' +
-        (r.devices || 0) + ' devices and ' + (r.trusted_browsers || 0) + ' trusted browsers no longer work. If your password may be known, change it in Jellyfin now.');
+      tell(J.t('js.setup.everywhere_done', {
+        Sessions: J.tn('js.setup.n_sessions', r.sessions || 0),
+        AppPasswords: J.tn('js.setup.n_app_passwords', r.app_passwords || 0),
+        Devices: J.tn('js.setup.n_devices', r.devices || 0),
+        Browsers: J.tn('js.setup.n_trusted_browsers', r.trusted_browsers || 0)
+      }));
       load();
     });
   });
