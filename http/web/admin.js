@@ -46,7 +46,8 @@
 
   // The policy keys in words, grouped as an admin thinks of them. A key the page
   // does not know yet still shows, under its own name, as plain text. A setting with
-  // a unit says its value with count, in the plural form the number needs.
+  // a unit has count, which says a saved value with its unit in the plural form the
+  // number needs.
   var settingGroups = ['second_step', 'home', 'passwords', 'lockouts', 'other'];
   var groupNames = {
     second_step: J.t('js.admin.group_second_step'),
