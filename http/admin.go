@@ -17,12 +17,12 @@ func (s *Server) handleAdminPage(c *gin.Context) {
 }
 
 // eventTypeView is one event type as the admin page shows it: the catalog's entry
-// with a short label for the timeline's column and filter, a tone for its badge, and
-// the payload fields the timeline leaves out.
+// with a tone for its badge and the payload fields the timeline leaves out. Its
+// label for people is the page's message js.admin.event.<type>, in the reader's
+// language.
 type eventTypeView struct {
 	Type      string   `json:"type"`
 	Aggregate string   `json:"aggregate"`
-	Label     string   `json:"label"`
 	Tone      string   `json:"tone,omitempty"`
 	Summary   string   `json:"summary"`
 	Hidden    []string `json:"hidden"`
@@ -36,82 +36,78 @@ const (
 	toneBad  = "bad"
 )
 
-// eventLabel is the timeline's word for an event type.
-type eventLabel struct {
-	label string
-	tone  string
-}
+// eventTones gives every event type the tone of its badge on the timeline ("" for
+// the quiet ones). The words for each type are the admin page's messages
+// js.admin.event.<type> (http/locale/messages/admin.*.toml), so they are in the
+// reader's language; a test checks that every catalog type has a tone here and a
+// label there, so a new type cannot reach the timeline unnamed.
+var eventTones = map[string]string{
+	events.TypeUserDiscovered:         "",
+	events.TypeUserProfileChanged:     "",
+	events.TypeUserForgotten:          toneWarn,
+	events.TypeUserReset:              toneWarn,
+	events.TypeChallengeIssued:        "",
+	events.TypeFactorVerified:         toneGood,
+	events.TypeFactorFailed:           toneBad,
+	events.TypeChallengeBurned:        toneBad,
+	events.TypeChallengeExpired:       "",
+	events.TypeLockoutStarted:         toneBad,
+	events.TypeSessionVerified:        toneGood,
+	events.TypeSessionRevoked:         "",
+	events.TypeStepUpRequired:         toneWarn,
+	events.TypeSessionSteppedUp:       toneGood,
+	events.TypeSignedOutEverywhere:    toneWarn,
+	events.TypeTOTPEnrollmentStarted:  "",
+	events.TypeTOTPEnrolled:           toneGood,
+	events.TypeTOTPRemoved:            toneWarn,
+	events.TypeRecoveryCodesGenerated: "",
+	events.TypeRecoveryCodeUsed:       toneWarn,
+	events.TypeTwoFactorDisabled:      toneWarn,
+	events.TypePasskeyRegistered:      toneGood,
+	events.TypePasskeyRenamed:         "",
+	events.TypePasskeyRemoved:         toneWarn,
+	events.TypePasskeyUsed:            "",
+	events.TypePasskeyCloneSuspected:  toneBad,
+	events.TypeEmailAddressAdded:      "",
+	events.TypeEmailAddressConfirmed:  toneGood,
+	events.TypeEmailAddressRemoved:    toneWarn,
+	events.TypeEmailCodeSent:          "",
+	events.TypeBrowserTrusted:         "",
+	events.TypeTrustedBrowserUsed:     "",
+	events.TypeTrustedBrowserReplayed: toneBad,
+	events.TypeBrowserTrustRevoked:    "",
+	events.TypePairingRequested:       toneWarn,
+	events.TypePairingApproved:        toneGood,
+	events.TypePairingDenied:          "",
+	events.TypeDevicePaired:           toneGood,
+	events.TypeDeviceRevoked:          "",
+	events.TypeAppPasswordCreated:     "",
+	events.TypeAppPasswordUsed:        "",
+	events.TypeAppPasswordRevoked:     "",
+	events.TypeQuickConnectAuthorized: "",
+	events.TypeSignInFailed:           toneBad,
+	events.TypeIPBanned:               toneBad,
+	events.TypeIPUnbanned:             "",
+	events.TypeSettingsChanged:        toneWarn,
+	events.TypeSessionsAdopted:        toneWarn,
+	events.TypeNotificationFailed:     toneBad,
+	events.TypeNodeStarted:            "",
+	events.TypeForgedEventDetected:    toneBad,
+	events.TypeTrustKeyRotated:        toneWarn,
+	events.TypeAuditKeyRotated:        toneWarn,
+	events.TypeMasterKeyRotated:       toneWarn,
 
-// eventLabels names every event type for people. The catalog's summaries are
-// sentences for subscribers; a table column needs two or three words. A test checks
-// that every catalog type has one, so a new type cannot reach the timeline unnamed.
-var eventLabels = map[string]eventLabel{
-	events.TypeUserDiscovered:         {"New user", ""},
-	events.TypeUserProfileChanged:     {"Profile changed", ""},
-	events.TypeUserForgotten:          {"User forgotten", toneWarn},
-	events.TypeUserReset:              {"Account reset", toneWarn},
-	events.TypeChallengeIssued:        {"Second step asked", ""},
-	events.TypeFactorVerified:         {"Second step passed", toneGood},
-	events.TypeFactorFailed:           {"Second step failed", toneBad},
-	events.TypeChallengeBurned:        {"Too many wrong codes", toneBad},
-	events.TypeChallengeExpired:       {"Sign-in expired", ""},
-	events.TypeLockoutStarted:         {"Locked out", toneBad},
-	events.TypeSessionVerified:        {"Signed in", toneGood},
-	events.TypeSessionRevoked:         {"Session ended", ""},
-	events.TypeStepUpRequired:         {"Change refused: needs a fresh second step", toneWarn},
-	events.TypeSessionSteppedUp:       {"Second step proven again", toneGood},
-	events.TypeSignedOutEverywhere:    {"Signed out everywhere", toneWarn},
-	events.TypeTOTPEnrollmentStarted:  {"Authenticator setup began", ""},
-	events.TypeTOTPEnrolled:           {"Authenticator added", toneGood},
-	events.TypeTOTPRemoved:            {"Authenticator removed", toneWarn},
-	events.TypeRecoveryCodesGenerated: {"New recovery codes", ""},
-	events.TypeRecoveryCodeUsed:       {"Recovery code used", toneWarn},
-	events.TypeTwoFactorDisabled:      {"Two-factor turned off", toneWarn},
-	events.TypePasskeyRegistered:      {"Passkey added", toneGood},
-	events.TypePasskeyRenamed:         {"Passkey renamed", ""},
-	events.TypePasskeyRemoved:         {"Passkey removed", toneWarn},
-	events.TypePasskeyUsed:            {"Passkey used", ""},
-	events.TypePasskeyCloneSuspected:  {"Passkey clone suspected", toneBad},
-	events.TypeEmailAddressAdded:      {"Email added", ""},
-	events.TypeEmailAddressConfirmed:  {"Email confirmed", toneGood},
-	events.TypeEmailAddressRemoved:    {"Email removed", toneWarn},
-	events.TypeEmailCodeSent:          {"Email code sent", ""},
-	events.TypeBrowserTrusted:         {"Browser trusted", ""},
-	events.TypeTrustedBrowserUsed:     {"Trusted browser used", ""},
-	events.TypeTrustedBrowserReplayed: {"Trust cookie replayed", toneBad},
-	events.TypeBrowserTrustRevoked:    {"Browser trust revoked", ""},
-	events.TypePairingRequested:       {"Device asks to pair", toneWarn},
-	events.TypePairingApproved:        {"Pairing approved", toneGood},
-	events.TypePairingDenied:          {"Pairing denied", ""},
-	events.TypeDevicePaired:           {"Device paired", toneGood},
-	events.TypeDeviceRevoked:          {"Device revoked", ""},
-	events.TypeAppPasswordCreated:     {"App password created", ""},
-	events.TypeAppPasswordUsed:        {"App password used", ""},
-	events.TypeAppPasswordRevoked:     {"App password revoked", ""},
-	events.TypeQuickConnectAuthorized: {"Quick Connect code approved", ""},
-	events.TypeSignInFailed:           {"Sign-in failed", toneBad},
-	events.TypeIPBanned:               {"Address banned", toneBad},
-	events.TypeIPUnbanned:             {"Address unbanned", ""},
-	events.TypeSettingsChanged:        {"Setting changed", toneWarn},
-	events.TypeSessionsAdopted:        {"Sessions adopted", toneWarn},
-	events.TypeNotificationFailed:     {"Alert not delivered", toneBad},
-	events.TypeNodeStarted:            {"Node started", ""},
-	events.TypeForgedEventDetected:    {"Forged event refused", toneBad},
-	events.TypeTrustKeyRotated:        {"Trust-cookie key rotated", toneWarn},
-	events.TypeAuditKeyRotated:        {"Audit key rotated", toneWarn},
-	events.TypeMasterKeyRotated:       {"Master key rotated", toneWarn},
-
-	events.TypePasswordRejected:           {"Wrong password", toneBad},
-	events.TypePasswordAccepted:           {"Password right after wrong ones", ""},
-	events.TypePasswordStepHeld:           {"Password sign-in paused", toneBad},
-	events.TypePasswordHoldReleased:       {"Password sign-in released", toneWarn},
-	events.TypeJellyfinLoginFailuresReset: {"Jellyfin's failure count reset", toneWarn},
-	events.TypeSubscriberAdded:            {"Subscriber added", toneWarn},
-	events.TypeSubscriberRemoved:          {"Subscriber removed", ""},
-	events.TypeNewLocation:                {"Sign-in from a new network", toneWarn},
-	events.TypeImpossibleTravel:           {"Impossible travel", toneBad},
-	events.TypeUserNetworksSet:            {"Networks set", toneWarn},
-	events.TypeSignInRefused:              {"Sign-in refused", toneBad},
+	events.TypePasswordRejected:           toneBad,
+	events.TypePasswordAccepted:           "",
+	events.TypePasswordStepHeld:           toneBad,
+	events.TypePasswordHoldReleased:       toneWarn,
+	events.TypeJellyfinLoginFailuresReset: toneWarn,
+	events.TypeSubscriberAdded:            toneWarn,
+	events.TypeSubscriberRemoved:          "",
+	events.TypeNewLocation:                toneWarn,
+	events.TypeImpossibleTravel:           toneBad,
+	events.TypeUserNetworksSet:            toneWarn,
+	events.TypeSignInRefused:              toneBad,
 }
 
 // hiddenFields are the payload fields the timeline leaves out: sealed values and
@@ -139,17 +135,13 @@ func eventTypes() []eventTypeView {
 	cat := events.Catalog()
 	out := make([]eventTypeView, 0, len(cat))
 	for _, e := range cat {
-		l, ok := eventLabels[e.Type]
-		if !ok {
-			l.label = strings.ReplaceAll(e.Type, "_", " ")
-		}
-		out = append(out, eventTypeView{Type: e.Type, Aggregate: e.Aggregate, Label: l.label, Tone: l.tone, Summary: e.Summary, Hidden: hiddenFields(e)})
+		out = append(out, eventTypeView{Type: e.Type, Aggregate: e.Aggregate, Tone: eventTones[e.Type], Summary: e.Summary, Hidden: hiddenFields(e)})
 	}
 	return out
 }
 
 // handleEventTypes answers GET /jfguard/api/admin/event-types: the admin page's
-// type filter and the labels and hidden fields of its timeline. The list is the
+// type filter and the tones and hidden fields of its timeline. The list is the
 // catalog the binary was built with, so the page never offers a type the server
 // does not know.
 func handleEventTypes(c *gin.Context) {

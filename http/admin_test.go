@@ -13,6 +13,8 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/locale"
+	"golang.org/x/text/language"
 )
 
 const testAdminToken = "admin-token-for-tests"
@@ -85,8 +87,8 @@ func TestAdminPageHoldsNoData(t *testing.T) {
 	}
 }
 
-// TestEventTypes lists the whole catalog to administrators only, each type with a
-// label for people and the fields the timeline must not show.
+// TestEventTypes lists the whole catalog to administrators only, each type with the
+// tone of its badge and the fields the timeline must not show.
 func TestEventTypes(t *testing.T) {
 	s := newAdminServer(t)
 	if rec := adminGet(t, s, "/jfguard/api/admin/event-types", ""); rec.Code != http.StatusForbidden {
@@ -118,7 +120,7 @@ func TestEventTypes(t *testing.T) {
 			t.Errorf("%s is missing", e.Type)
 			continue
 		}
-		if v.Summary != e.Summary || v.Aggregate != e.Aggregate || v.Label == "" {
+		if v.Summary != e.Summary || v.Aggregate != e.Aggregate || v.Tone != eventTones[e.Type] {
 			t.Errorf("%s: %+v", e.Type, v)
 		}
 	}
@@ -149,22 +151,33 @@ func TestEventTypes(t *testing.T) {
 }
 
 // TestEveryEventTypeHasALabel keeps the timeline's words in step with the catalog:
-// a new event type needs a label, and a removed one takes its label along.
+// a new event type needs a label (the English message js.admin.event.<type>, which
+// the other languages must then translate) and a tone, and a removed one takes its
+// label and tone along.
 func TestEveryEventTypeHasALabel(t *testing.T) {
+	const prefix = "js.admin.event."
 	known := map[string]bool{}
 	for _, e := range events.Catalog() {
 		known[e.Type] = true
-		l, ok := eventLabels[e.Type]
-		if !ok || l.label == "" {
-			t.Errorf("%s has no label for the admin page's timeline", e.Type)
+		if m := locale.Default.Message(language.English, prefix+e.Type); m == nil || strings.TrimSpace(m.Other) == "" {
+			t.Errorf("%s has no label for the admin page's timeline (message %s%s)", e.Type, prefix, e.Type)
 		}
-		if !slices.Contains([]string{"", toneGood, toneWarn, toneBad}, l.tone) {
-			t.Errorf("%s has the tone %q", e.Type, l.tone)
+		tone, ok := eventTones[e.Type]
+		if !ok {
+			t.Errorf("%s has no tone for the admin page's timeline", e.Type)
+		}
+		if !slices.Contains([]string{"", toneGood, toneWarn, toneBad}, tone) {
+			t.Errorf("%s has the tone %q", e.Type, tone)
 		}
 	}
-	for typ := range eventLabels {
+	for _, id := range locale.Default.IDs(language.English) {
+		if typ, ok := strings.CutPrefix(id, prefix); ok && !known[typ] {
+			t.Errorf("%s is a label, but %s is not in the catalog", id, typ)
+		}
+	}
+	for typ := range eventTones {
 		if !known[typ] {
-			t.Errorf("%s has a label but is not in the catalog", typ)
+			t.Errorf("%s has a tone but is not in the catalog", typ)
 		}
 	}
 }

@@ -20,42 +20,62 @@
   // slow the page down over a long watch.
   var TIMELINE_MAX_ROWS = 500;
 
-  var methodWords = { totp: 'Authenticator', passkey: 'Passkey', email: 'Email', recovery: 'Recovery codes' };
+  // The label of the actions column is the stylesheet's hook; people never see it.
+  var ACTIONS = 'Actions'; // i18n: not text
+
+  var methodWords = {
+    totp: J.t('js.admin.method_totp'),
+    passkey: J.t('js.admin.method_passkey'),
+    email: J.t('js.admin.method_email'),
+    recovery: J.t('js.admin.method_recovery')
+  };
 
   // Why a session was let in, in the words of the setup page.
   var reasons = {
-    no_2fa: 'No second step set up',
-    jfguard_disabled: 'Checks were off',
-    lan: 'Home network',
-    trusted_browser: 'Trusted browser',
-    challenge: 'Second step',
-    pairing: 'Approved device',
-    app_password: 'App password',
-    passkey_sign_in: 'Passkey',
-    quick_connect: 'Quick Connect',
-    adopted: 'Adopted at install'
+    no_2fa: J.t('js.admin.reason_no_2fa'),
+    jfguard_disabled: J.t('js.admin.reason_jfguard_disabled'),
+    lan: J.t('js.admin.reason_lan'),
+    trusted_browser: J.t('js.admin.reason_trusted_browser'),
+    challenge: J.t('js.admin.reason_challenge'),
+    pairing: J.t('js.admin.reason_pairing'),
+    app_password: J.t('js.admin.reason_app_password'),
+    passkey_sign_in: J.t('js.admin.reason_passkey_sign_in'),
+    quick_connect: J.t('js.admin.reason_quick_connect'),
+    adopted: J.t('js.admin.reason_adopted')
   };
 
   // The policy keys in words, grouped as an admin thinks of them. A key the page
-  // does not know yet still shows, under its own name, as plain text.
-  var settingGroups = ['Second step', 'Home network', 'Passwords', 'Lockouts and bans', 'Other'];
+  // does not know yet still shows, under its own name, as plain text. A setting with
+  // a unit has count, which says a saved value with its unit in the plural form the
+  // number needs.
+  var settingGroups = ['second_step', 'home', 'passwords', 'lockouts', 'other'];
+  var groupNames = {
+    second_step: J.t('js.admin.group_second_step'),
+    home: J.t('js.admin.group_home'),
+    passwords: J.t('js.admin.group_passwords'),
+    lockouts: J.t('js.admin.group_lockouts'),
+    other: J.t('js.admin.group_other')
+  };
   var settingsMeta = {
-    'security.enabled': { group: 'Second step', label: 'Check sign-ins', kind: 'bool', help: 'Off lets every sign-in through with the password alone, for everyone. Each sign-in is still recorded.' },
-    'security.require_all': { group: 'Second step', label: 'Require a second step from everyone', kind: 'bool', help: 'Also users who have not set one up need a second step to sign in.' },
-    'security.trust_cookie_days': { group: 'Second step', label: 'Trust a browser for', kind: 'int', unit: 'days', help: 'How long “Trust this browser” skips the second step: 1 to 365 days.' },
-    'security.lan_bypass': { group: 'Home network', label: 'Skip the second step at home', kind: 'bool', help: 'Sign-ins from the home network ranges below need the password only.' },
-    'security.lan_cidrs': { group: 'Home network', label: 'Home network ranges', kind: 'list', help: 'Addresses and ranges, separated by commas, e.g. 192.168.0.0/16, 10.0.0.0/8.' },
-    'security.loopback_bypass': { group: 'Home network', label: 'Count this machine as home', kind: 'bool', help: 'Adds 127.0.0.1 and ::1. Leave it off when a reverse proxy on this machine forwards every visitor.' },
-    'security.lockout_threshold': { group: 'Lockouts and bans', label: 'Wrong second steps before a lockout', kind: 'int', help: 'Wrong codes within a short window that lock the user’s second step: 1 to 100.' },
-    'security.lockout_duration': { group: 'Lockouts and bans', label: 'A lockout lasts', kind: 'duration', help: 'A duration such as 15m or 1h.' },
-    'security.challenge_max_failures': { group: 'Lockouts and bans', label: 'Wrong codes per sign-in', kind: 'int', help: 'After this many, the sign-in ends and must start again with the password: 1 to 100.' },
-    'security.ban_threshold': { group: 'Lockouts and bans', label: 'Failed sign-ins before a ban', kind: 'int', help: 'Failed sign-ins from one address within a short window that ban it. 0 turns bans off.' },
-    'security.ban_duration': { group: 'Lockouts and bans', label: 'A ban lasts', kind: 'duration', help: 'A duration such as 1h or 24h.' },
-    'security.password_failures_per_ip_per_minute': { group: 'Passwords', label: 'Failed sign-ins a minute from one network', kind: 'int', help: 'More wait a moment before jfguard passes another password to Jellyfin: 0 to 1000, 0 for no limit.' },
-    'security.password_hold_after': { group: 'Passwords', label: 'Wrong passwords before a pause', kind: 'int', help: 'Wrong passwords for one user name within the window below that pause password sign-in for that name: 0 to 100, 0 for never.' },
-    'security.password_hold_window': { group: 'Passwords', label: 'Counting wrong passwords over', kind: 'duration', help: 'A duration such as 15m.' },
-    'security.password_hold_duration': { group: 'Passwords', label: 'A pause lasts', kind: 'duration', help: 'A duration such as 15m or 1h.' },
-    'security.jellyfin_lockout_attempts': { group: 'Passwords', label: 'Jellyfin locks an account after', kind: 'int', unit: 'wrong passwords', help: 'Used only without a Jellyfin admin API key: jfguard stops one short of it. 0 when Jellyfin’s lockout is off.' }
+    'security.enabled': { group: 'second_step', label: J.t('js.admin.setting_enabled'), kind: 'bool', help: J.t('js.admin.setting_enabled_help') },
+    'security.require_all': { group: 'second_step', label: J.t('js.admin.setting_require_all'), kind: 'bool', help: J.t('js.admin.setting_require_all_help') },
+    'security.trust_cookie_days': { group: 'second_step', label: J.t('js.admin.setting_trust_cookie_days'), kind: 'int', unit: J.t('js.admin.unit_days'),
+      count: function (n) { return J.tn('js.admin.count_days', n); }, help: J.t('js.admin.setting_trust_cookie_days_help') },
+    'security.lan_bypass': { group: 'home', label: J.t('js.admin.setting_lan_bypass'), kind: 'bool', help: J.t('js.admin.setting_lan_bypass_help') },
+    'security.lan_cidrs': { group: 'home', label: J.t('js.admin.setting_lan_cidrs'), kind: 'list', help: J.t('js.admin.setting_lan_cidrs_help') },
+    'security.loopback_bypass': { group: 'home', label: J.t('js.admin.setting_loopback_bypass'), kind: 'bool', help: J.t('js.admin.setting_loopback_bypass_help') },
+    'security.lockout_threshold': { group: 'lockouts', label: J.t('js.admin.setting_lockout_threshold'), kind: 'int', help: J.t('js.admin.setting_lockout_threshold_help') },
+    'security.lockout_duration': { group: 'lockouts', label: J.t('js.admin.setting_lockout_duration'), kind: 'duration', help: J.t('js.admin.setting_lockout_duration_help') },
+    'security.challenge_max_failures': { group: 'lockouts', label: J.t('js.admin.setting_challenge_max_failures'), kind: 'int', help: J.t('js.admin.setting_challenge_max_failures_help') },
+    'security.ban_threshold': { group: 'lockouts', label: J.t('js.admin.setting_ban_threshold'), kind: 'int', help: J.t('js.admin.setting_ban_threshold_help') },
+    'security.ban_duration': { group: 'lockouts', label: J.t('js.admin.setting_ban_duration'), kind: 'duration', help: J.t('js.admin.setting_ban_duration_help') },
+    'security.password_failures_per_ip_per_minute': { group: 'passwords', label: J.t('js.admin.setting_password_failures_per_ip_per_minute'), kind: 'int',
+      help: J.t('js.admin.setting_password_failures_per_ip_per_minute_help') },
+    'security.password_hold_after': { group: 'passwords', label: J.t('js.admin.setting_password_hold_after'), kind: 'int', help: J.t('js.admin.setting_password_hold_after_help') },
+    'security.password_hold_window': { group: 'passwords', label: J.t('js.admin.setting_password_hold_window'), kind: 'duration', help: J.t('js.admin.setting_password_hold_window_help') },
+    'security.password_hold_duration': { group: 'passwords', label: J.t('js.admin.setting_password_hold_duration'), kind: 'duration', help: J.t('js.admin.setting_password_hold_duration_help') },
+    'security.jellyfin_lockout_attempts': { group: 'passwords', label: J.t('js.admin.setting_jellyfin_lockout_attempts'), kind: 'int', unit: J.t('js.admin.unit_wrong_passwords'),
+      count: function (n) { return J.tn('js.admin.count_wrong_passwords', n); }, help: J.t('js.admin.setting_jellyfin_lockout_attempts_help') }
   };
 
   function el(tag, cls, text) {
@@ -108,14 +128,14 @@
     }
     t.dateTime = iso;
     t.title = d.toISOString();
-    t.appendChild(el('span', 'time-clock', d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' })));
-    t.appendChild(el('span', 'time-date', d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })));
+    t.appendChild(el('span', 'time-clock', d.toLocaleTimeString(J.lang, { hour: '2-digit', minute: '2-digit', second: '2-digit' })));
+    t.appendChild(el('span', 'time-date', d.toLocaleDateString(J.lang, { year: 'numeric', month: 'short', day: 'numeric' })));
     return t;
   }
 
   function shortTime(iso) {
     var d = new Date(iso);
-    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString(J.lang, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
   // localInput writes an instant as a datetime-local input's value, in local time.
@@ -167,7 +187,7 @@
     if (!/^ip /.test(message)) {
       return '';
     }
-    return /prefix/.test(message) ? message.replace(/^ip /, '') : 'Enter an IP address, like 203.0.113.7 or 2001:db8::7, or an IPv6 prefix, like 2001:db8:1:2::/64.';
+    return /prefix/.test(message) ? message.replace(/^ip /, '') : J.t('js.admin.ip_problem');
   }
 
   function clearFieldError(form) {
@@ -244,7 +264,7 @@
             finish(true);
             return;
           }
-          fieldError(form, J.message(res, 'That did not work. Try again.'), input);
+          fieldError(form, J.message(res, J.t('js.admin.stepup_failed')), input);
         });
       };
       onClose = function () { finish(false); };
@@ -254,7 +274,7 @@
         var raw = input.value.trim();
         var code = /^[0-9\s-]+$/.test(raw) ? J.digits(raw) : raw;
         if (!code) {
-          fieldError(form, 'Enter a code.', input);
+          fieldError(form, J.t('js.admin.enter_code'), input);
           return;
         }
         prove({ code: code }, J.$('stepup-confirm'));
@@ -291,14 +311,14 @@
     return J.request('POST', '/jfguard/rpc', body, { Authorization: J.authorization('jfguard', token) }).then(function (res) {
       if (res.status === 403) {
         lost();
-        return failed('Administrators only.', true);
+        return failed(J.t('js.admin.admins_only'), true);
       }
       if (!res.ok || !Array.isArray(res.body)) {
-        return failed(J.message(res, 'The server did not answer. Try again.'), false);
+        return failed(J.message(res, J.t('js.admin.no_answer')), false);
       }
       var byId = {};
       res.body.forEach(function (r) { byId[r.id] = r; });
-      return body.map(function (b) { return byId[b.id] || { error: { message: 'The server did not answer this call.' } }; });
+      return body.map(function (b) { return byId[b.id] || { error: { message: J.t('js.admin.no_answer_call') } }; });
     });
   }
 
@@ -326,8 +346,7 @@
         return;
       }
       if (res.ok && res.body.user) {
-        J.$('refused-text').textContent = 'You are signed in to Jellyfin as ' + res.body.user.name +
-          ', who is not an administrator. Your own two-factor settings are on the setup page.';
+        J.$('refused-text').textContent = J.t('js.admin.refused_as', { Name: res.body.user.name });
       }
       show('refused');
     });
@@ -382,10 +401,10 @@
         case 'ArrowLeft':
           next = tabs[(i - 1 + tabs.length) % tabs.length];
           break;
-        case 'Home':
+        case 'Home': // i18n: not text
           next = tabs[0];
           break;
-        case 'End':
+        case 'End': // i18n: not text
           next = tabs[tabs.length - 1];
           break;
       }
@@ -406,7 +425,7 @@
       var keep = sel.value;
       var first = id === 'devices-user' ? [] : [sel.options[0]];
       sel.replaceChildren.apply(sel, first.concat(users.map(function (u) {
-        var o = el('option', '', u.name + (u.admin ? ' (administrator)' : ''));
+        var o = el('option', '', u.admin ? J.t('js.admin.user_option_admin', { Name: u.name }) : u.name);
         o.value = u.id;
         return o;
       })));
@@ -432,8 +451,17 @@
   // the next event, so nothing falls between the query and the feed.
   var seen = 0;
 
+  // eventLabel is the timeline's word for an event type: the message
+  // js.admin.event.<type>, or the type itself for one the catalog lacks (a newer
+  // server than this page's words).
+  function eventLabel(type) {
+    var id = 'js.admin.event.' + type; // i18n: not text
+    var label = J.t(id);
+    return label === id ? type.replace(/_/g, ' ') : label;
+  }
+
   function typeInfo(type) {
-    return types[type] || { type: type, label: type.replace(/_/g, ' '), tone: '', summary: '', hidden: [] };
+    return types[type] || { type: type, label: eventLabel(type), tone: '', summary: '', hidden: [] };
   }
 
   function shorten(v) {
@@ -456,7 +484,7 @@
         }
         v = v.join(', ');
       } else if (typeof v === 'boolean') {
-        v = v ? 'yes' : 'no';
+        v = v ? J.t('js.admin.yes') : J.t('js.admin.no');
       } else if (v === null || v === '' || typeof v === 'object') {
         return;
       } else if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) {
@@ -465,7 +493,7 @@
       out.push([k.replace(/_/g, ' '), String(v)]);
     });
     if (ev.actor && ev.actor !== ev.aggregate_id) {
-      out.push(['by', nameOf(ev.actor)]);
+      out.push([J.t('js.admin.detail_by'), nameOf(ev.actor)]);
     }
     return out;
   }
@@ -498,19 +526,19 @@
     if (ev.aggregate === 'user') {
       var uid = ev.aggregate_id;
       tr.setAttribute('data-user', nameOf(uid));
-      who = filterButton(nameOf(uid), 'Show only ' + nameOf(uid) + '’s events', function () {
+      who = filterButton(nameOf(uid), J.t('js.admin.only_user', { Name: nameOf(uid) }), function () {
         J.$('filter-user').value = uid;
       });
     } else if (ev.data && ev.data.username) {
       who = el('span', 'typed', ev.data.username);
-      who.title = 'The user name typed at sign-in';
+      who.title = J.t('js.admin.typed_name');
     }
 
     // Where from: the address, then the app and device that sent the request.
     var from = el('span', 'from');
     var ip = ev.ip || ev.address || '';
     if (ip) {
-      var where = filterButton(ip, 'Show only events of ' + ip, function () { J.$('filter-ip').value = ip; });
+      var where = filterButton(ip, J.t('js.admin.only_address', { Address: ip }), function () { J.$('filter-ip').value = ip; });
       where.classList.add('mono');
       from.appendChild(where);
     }
@@ -537,11 +565,11 @@
       });
     }
 
-    tr.appendChild(cell('Time', timeEl(ev.time)));
-    tr.appendChild(cell('Event', kind));
-    tr.appendChild(cell('User', who));
-    tr.appendChild(cell('From', from.childNodes.length ? from : null));
-    tr.appendChild(cell('Details', kv));
+    tr.appendChild(cell(J.t('js.admin.col_time'), timeEl(ev.time)));
+    tr.appendChild(cell(J.t('js.admin.col_event'), kind));
+    tr.appendChild(cell(J.t('js.admin.col_user'), who));
+    tr.appendChild(cell(J.t('js.admin.col_from'), from.childNodes.length ? from : null));
+    tr.appendChild(cell(J.t('js.admin.col_details'), kv));
     return tr;
   }
 
@@ -550,7 +578,7 @@
   }
 
   function timelineCount(n) {
-    var words = n === 0 ? '' : n >= TIMELINE_LIMIT ? 'The ' + n + ' newest events' : n === 1 ? '1 event' : n + ' events';
+    var words = n === 0 ? '' : n >= TIMELINE_LIMIT ? J.tn('js.admin.newest_events', n) : J.tn('js.admin.event_count', n);
     J.$('timeline-empty').hidden = n > 0;
     return words;
   }
@@ -577,7 +605,7 @@
         return;
       }
       if (a[1].error) {
-        var msg = a[1].error.message || 'The events could not be loaded.';
+        var msg = a[1].error.message || J.t('js.admin.events_failed');
         fieldError(form, ipProblem(msg) || msg, ipProblem(msg) ? J.$('filter-ip') : null);
         return;
       }
@@ -693,17 +721,17 @@
         return null;
       }
       if (!r.ok || !r.body) {
-        throw new Error('the feed answered ' + r.status);
+        throw new Error('the feed answered ' + r.status); // i18n: not text
       }
       J.$('live').classList.add('is-connected');
-      setLiveStatus('Live: new events appear at the top as they happen.');
+      setLiveStatus(J.t('js.admin.live_on'));
       var reader = r.body.getReader();
       var decoder = new TextDecoder();
       var buf = '';
       var pump = function () {
         return reader.read().then(function (chunk) {
           if (chunk.done) {
-            throw new Error('the feed ended');
+            throw new Error('the feed ended'); // i18n: not text
           }
           buf += decoder.decode(chunk.value, { stream: true });
           var blocks = buf.split(/\r?\n\r?\n/);
@@ -718,7 +746,7 @@
         return;
       }
       J.$('live').classList.remove('is-connected');
-      setLiveStatus('The live feed was interrupted. Reconnecting…');
+      setLiveStatus(J.t('js.admin.live_interrupted'));
       live.retry = setTimeout(startStream, 3000);
     });
   }
@@ -734,12 +762,12 @@
   J.$('live').addEventListener('click', function () {
     if (live.on) {
       stopLive();
-      setLiveStatus('Live updates are off.');
+      setLiveStatus(J.t('js.admin.live_off'));
       return;
     }
     live.on = true;
     J.$('live').setAttribute('aria-checked', 'true');
-    setLiveStatus('Connecting to the live feed…');
+    setLiveStatus(J.t('js.admin.live_connecting'));
     startStream();
   });
 
@@ -752,7 +780,7 @@
     var box = el('span', 'badges');
     (methods || []).forEach(function (m) { box.appendChild(badge(methodWords[m] || m, 'badge-on')); });
     if (!box.childNodes.length) {
-      box.appendChild(el('span', 'none', 'None'));
+      box.appendChild(el('span', 'none', J.t('js.admin.none')));
     }
     return box;
   }
@@ -770,10 +798,10 @@
     var box = el('span', 'user-cell');
     box.appendChild(el('strong', '', u.name));
     if (u.admin) {
-      box.appendChild(badge('Admin', 'badge-accent'));
+      box.appendChild(badge(J.t('js.admin.badge_admin'), 'badge-accent'));
     }
     if (u.forgotten) {
-      box.appendChild(badge('Forgotten', 'badge-warn'));
+      box.appendChild(badge(J.t('js.admin.badge_forgotten'), 'badge-warn'));
     }
     return box;
   }
@@ -782,25 +810,28 @@
     var at = new Date(s.at);
     // The instant in UTC too, unless the reader's clock is on UTC already.
     var utc = at.getTimezoneOffset() ? ' (' + at.toISOString().replace('.000Z', 'Z') + ')' : '';
-    J.$('replay-summary').textContent = 'As it was at ' + shortTime(s.at) + utc + ': ' +
-      s.events + (s.events === 1 ? ' event' : ' events') + (s.last_sequence ? ', up to #' + s.last_sequence : '') + '.';
+    var when = shortTime(s.at) + utc;
+    J.$('replay-summary').textContent = s.last_sequence ?
+      J.tn('js.admin.replay_summary_up_to', s.events, { Time: when, Sequence: s.last_sequence }) :
+      J.tn('js.admin.replay_summary', s.events, { Time: when });
     var list = s.users || [];
     fillBody('replay-users', list.map(function (u) {
       var tr = el('tr');
       tr.setAttribute('data-user', u.name);
       var factors = factorBadges(u.methods);
       if (u.methods && u.methods.indexOf('recovery') >= 0) {
-        factors.appendChild(el('span', 'muted small', u.recovery_codes_left + ' codes left'));
+        var left = J.tn('js.admin.codes_left', u.recovery_codes_left);
+        factors.appendChild(el('span', 'muted small', left)); // i18n: not text
       }
-      tr.appendChild(cell('User', userCell(u)));
-      tr.appendChild(cell('Factors', factors));
-      tr.appendChild(cell('Sessions', lines((u.sessions || []).map(function (ss) {
-        return [ss.client || 'Unknown app', reasons[ss.reason] || ss.reason, ss.ip].filter(Boolean).join(' · ');
+      tr.appendChild(cell(J.t('js.admin.col_user'), userCell(u)));
+      tr.appendChild(cell(J.t('js.admin.col_factors'), factors));
+      tr.appendChild(cell(J.t('js.admin.col_sessions'), lines((u.sessions || []).map(function (ss) {
+        return [ss.client || J.t('js.admin.unknown_app'), reasons[ss.reason] || ss.reason, ss.ip].filter(Boolean).join(' · ');
       }))));
-      tr.appendChild(cell('Browsers', u.trusted_browsers ? String(u.trusted_browsers) : null));
-      tr.appendChild(cell('Devices', lines((u.paired_devices || []).concat(u.pending_pairings ? [u.pending_pairings + ' waiting for approval'] : []))));
-      tr.appendChild(cell('App passwords', lines(u.app_passwords)));
-      tr.appendChild(cell('Locked until', u.locked_until ? shortTime(u.locked_until) : null));
+      tr.appendChild(cell(J.t('js.admin.col_browsers'), u.trusted_browsers ? String(u.trusted_browsers) : null));
+      tr.appendChild(cell(J.t('js.admin.col_devices'), lines((u.paired_devices || []).concat(u.pending_pairings ? [J.tn('js.admin.pending_pairings', u.pending_pairings)] : []))));
+      tr.appendChild(cell(J.t('js.admin.col_app_passwords'), lines(u.app_passwords)));
+      tr.appendChild(cell(J.t('js.admin.col_locked_until'), u.locked_until ? shortTime(u.locked_until) : null));
       return tr;
     }));
     J.$('replay-users-empty').hidden = list.length > 0;
@@ -808,9 +839,9 @@
     var bans = s.bans || [];
     fillBody('replay-bans', bans.map(function (b) {
       var tr = el('tr');
-      tr.appendChild(cell('Address', el('span', 'mono', b.ip)));
-      tr.appendChild(cell('Until', shortTime(b.until)));
-      tr.appendChild(cell('Reason', b.reason));
+      tr.appendChild(cell(J.t('js.admin.col_address'), el('span', 'mono', b.ip)));
+      tr.appendChild(cell(J.t('js.admin.col_until'), shortTime(b.until)));
+      tr.appendChild(cell(J.t('js.admin.col_reason'), b.reason));
       return tr;
     }));
     J.$('replay-bans-empty').hidden = bans.length > 0;
@@ -818,8 +849,8 @@
     J.$('replay-settings-block').hidden = keys.length === 0;
     fillBody('replay-settings', keys.map(function (k) {
       var tr = el('tr');
-      tr.appendChild(cell('Setting', (settingsMeta[k] || {}).label || k));
-      tr.appendChild(cell('Value', el('span', 'mono', s.settings[k])));
+      tr.appendChild(cell(J.t('js.admin.col_setting'), (settingsMeta[k] || {}).label || k));
+      tr.appendChild(cell(J.t('js.admin.col_value'), el('span', 'mono', s.settings[k])));
       return tr;
     }));
     J.$('replay-result').hidden = false;
@@ -833,7 +864,7 @@
     var input = J.$('replay-at');
     var d = new Date(input.value);
     if (!input.value || isNaN(d.getTime())) {
-      fieldError(form, 'Choose the date and time to replay to.', input);
+      fieldError(form, J.t('js.admin.replay_choose'), input);
       return;
     }
     var p = { at: d.toISOString().replace('.000Z', 'Z') };
@@ -891,10 +922,9 @@
   function confirmReset(u) {
     target = u;
     resetMode = 'reset';
-    J.$('reset-title').textContent = 'Reset ' + u.name + '’s two-factor sign-in?';
-    J.$('reset-text').textContent = 'This removes ' + u.name + '’s authenticator app, passkeys, email address, recovery codes and trusted browsers, ends a lockout ' +
-      'and signs ' + u.name + ' out everywhere, so that ' + u.name + ' signs in with the password alone and can set up a new second step. Do it only when you are sure it is ' + u.name + ' who asks, e.g. after a lost phone.';
-    J.$('reset-confirm').textContent = 'Reset ' + u.name;
+    J.$('reset-title').textContent = J.t('js.admin.reset_title', { Name: u.name });
+    J.$('reset-text').textContent = J.t('js.admin.reset_text', { Name: u.name });
+    J.$('reset-confirm').textContent = J.t('js.admin.reset_confirm', { Name: u.name });
     J.$('reset-reason').value = '';
     openDialog('reset-dialog', J.$('reset-reason'));
   }
@@ -902,10 +932,9 @@
   function confirmRevokeAll(u) {
     target = u;
     resetMode = 'revoke';
-    J.$('reset-title').textContent = 'Sign ' + u.name + ' out everywhere?';
-    J.$('reset-text').textContent = 'Every session, app password, approved device and trusted browser of ' + u.name + ' stops working at once and is signed out of Jellyfin. ' +
-      u.name + '’s second steps stay: signing in again needs the password and the second step.';
-    J.$('reset-confirm').textContent = 'Sign ' + u.name + ' out everywhere';
+    J.$('reset-title').textContent = J.t('js.admin.revoke_title', { Name: u.name });
+    J.$('reset-text').textContent = J.t('js.admin.revoke_text', { Name: u.name });
+    J.$('reset-confirm').textContent = J.t('js.admin.revoke_confirm', { Name: u.name });
     J.$('reset-reason').value = '';
     openDialog('reset-dialog', J.$('reset-reason'));
   }
@@ -925,7 +954,7 @@
         return;
       }
       J.$('reset-dialog').close();
-      tell(revoke ? u.name + ' is signed out everywhere.' : u.name + '’s second steps, trusted browsers and lockout are removed, and ' + u.name + ' is signed out everywhere.');
+      tell(revoke ? J.t('js.admin.revoked_all', { Name: u.name }) : J.t('js.admin.reset_done', { Name: u.name }));
       loadUsers();
     });
   });
@@ -933,9 +962,8 @@
   // Networks: where a user may sign in from (users.set_networks).
   function editNetworks(u) {
     target = u;
-    J.$('networks-title').textContent = 'Where may ' + u.name + ' sign in from?';
-    J.$('networks-text').textContent = 'A sign-in of ' + u.name + ' from any other network is refused, whatever the method (password, passkey, app password, Quick Connect), and recorded. ' +
-      'Leave the list empty to allow anywhere.' + (u.admin ? ' As an administrator, ' + u.name + ' must also sign in from the administrators’ networks (security.admin_networks).' : '');
+    J.$('networks-title').textContent = J.t('js.admin.networks_title', { Name: u.name });
+    J.$('networks-text').textContent = u.admin ? J.t('js.admin.networks_text_admin', { Name: u.name }) : J.t('js.admin.networks_text', { Name: u.name });
     J.$('networks-list').value = (u.networks || []).join(', ');
     openDialog('networks-dialog', J.$('networks-list'));
   }
@@ -956,19 +984,17 @@
       }
       J.$('networks-dialog').close();
       var kept = a.result.networks || [];
-      tell(kept.length ? u.name + ' may sign in from ' + kept.join(', ') + ' only.' : u.name + ' may sign in from anywhere.');
+      tell(kept.length ? J.t('js.admin.networks_set', { Name: u.name, Networks: kept.join(', ') }) : J.t('js.admin.networks_anywhere', { Name: u.name }));
       loadUsers();
     });
   });
 
   function confirmForget(u) {
     target = u;
-    J.$('forget-title').textContent = 'Forget ' + u.name + '?';
-    J.$('forget-text').textContent = 'jfguard destroys ' + u.name + '’s data key. Everything sealed with it becomes unreadable for good, in every copy of the log: ' +
-      'the authenticator app’s secret, the email address and held sign-in tokens. ' + u.name + '’s second steps, trusted browsers and app passwords stop working. ' +
-      'The audit facts stay: who signed in, when and from where.';
-    J.$('forget-name-label').textContent = 'Type ' + u.name + ' to confirm';
-    J.$('forget-confirm').textContent = 'Forget ' + u.name;
+    J.$('forget-title').textContent = J.t('js.admin.forget_title', { Name: u.name });
+    J.$('forget-text').textContent = J.t('js.admin.forget_text', { Name: u.name });
+    J.$('forget-name-label').textContent = J.t('js.admin.forget_name_label', { Name: u.name });
+    J.$('forget-confirm').textContent = J.t('js.admin.forget_confirm', { Name: u.name });
     J.$('forget-confirm').disabled = true;
     J.$('forget-reason').value = '';
     J.$('forget-name').value = '';
@@ -984,7 +1010,7 @@
     var form = e.currentTarget;
     var u = target;
     if (J.$('forget-name').value.trim() !== u.name) {
-      fieldError(form, 'Type ' + u.name + ' exactly, to confirm.', J.$('forget-name'));
+      fieldError(form, J.t('js.admin.forget_name_mismatch', { Name: u.name }), J.$('forget-name'));
       return;
     }
     var undo = J.busy(J.$('forget-confirm'));
@@ -997,14 +1023,15 @@
         return;
       }
       J.$('forget-dialog').close();
-      tell(u.name + ' is forgotten: their sealed data can no longer be read.');
+      tell(J.t('js.admin.forgotten', { Name: u.name }));
       loadUsers();
     });
   });
 
-  // count says how many of a thing there are, or nothing when there are none.
-  function count(n, one, many) {
-    return n ? n + ' ' + (n === 1 ? one : many) : '';
+  // count says how many of a thing there are (words made by J.tn), or nothing when
+  // there are none.
+  function count(n, words) {
+    return n ? words(n) : '';
   }
 
   function loadUsers() {
@@ -1019,27 +1046,27 @@
         var tr = el('tr');
         tr.setAttribute('data-user', u.name);
         var actions = el('span', 'cell-actions');
-        actions.appendChild(J.button('Devices', 'button-secondary', function () {
+        actions.appendChild(J.button(J.t('js.admin.button_devices'), 'button-secondary', function () {
           J.$('devices-user').value = u.id;
           select('devices', true);
         }));
-        actions.appendChild(J.button('Networks', 'button-secondary', function () { editNetworks(u); }));
-        actions.appendChild(J.button('Sign out everywhere', 'button-secondary', function () { confirmRevokeAll(u); }));
-        actions.appendChild(J.button('Reset', 'button-secondary', function () { confirmReset(u); }));
+        actions.appendChild(J.button(J.t('js.admin.button_networks'), 'button-secondary', function () { editNetworks(u); }));
+        actions.appendChild(J.button(J.t('js.admin.button_sign_out_everywhere'), 'button-secondary', function () { confirmRevokeAll(u); }));
+        actions.appendChild(J.button(J.t('js.admin.button_reset'), 'button-secondary', function () { confirmReset(u); }));
         if (!u.forgotten) {
-          actions.appendChild(J.button('Forget', 'button-danger-outline', function () { confirmForget(u); }));
+          actions.appendChild(J.button(J.t('js.admin.button_forget'), 'button-danger-outline', function () { confirmForget(u); }));
         }
-        tr.appendChild(cell('User', userCell(u)));
-        tr.appendChild(cell('Two-factor', factorBadges(u.methods)));
-        tr.appendChild(cell('Access', lines([
-          count(u.sessions, 'session', 'sessions'),
-          count(u.trusted_browsers, 'trusted browser', 'trusted browsers'),
-          count(u.devices, 'paired device', 'paired devices'),
-          count(u.app_passwords, 'app password', 'app passwords')
+        tr.appendChild(cell(J.t('js.admin.col_user'), userCell(u)));
+        tr.appendChild(cell(J.t('js.admin.col_two_factor'), factorBadges(u.methods)));
+        tr.appendChild(cell(J.t('js.admin.col_access'), lines([
+          count(u.sessions, function (n) { return J.tn('js.admin.count_sessions', n); }),
+          count(u.trusted_browsers, function (n) { return J.tn('js.admin.count_trusted_browsers', n); }),
+          count(u.devices, function (n) { return J.tn('js.admin.count_paired_devices', n); }),
+          count(u.app_passwords, function (n) { return J.tn('js.admin.count_app_passwords', n); })
         ].filter(Boolean))));
-        tr.appendChild(cell('Lockout', u.locked_until ? badge('Locked until ' + shortTime(u.locked_until), 'badge-bad') : null));
-        tr.appendChild(cell('Networks', u.networks && u.networks.length ? lines(u.networks) : el('span', 'muted', 'Anywhere')));
-        tr.appendChild(cell('Actions', actions));
+        tr.appendChild(cell(J.t('js.admin.col_lockout'), u.locked_until ? badge(J.t('js.admin.locked_until', { Time: shortTime(u.locked_until) }), 'badge-bad') : null));
+        tr.appendChild(cell(J.t('js.admin.col_networks'), u.networks && u.networks.length ? lines(u.networks) : el('span', 'muted', J.t('js.admin.anywhere'))));
+        tr.appendChild(cell(ACTIONS, actions));
         return tr;
       }));
       J.$('users-empty').hidden = users.length > 0;
@@ -1087,9 +1114,9 @@
       var held = (answers[1].result || []).filter(function (h) { return h.user_id === uid; });
       var name = v.user.name;
       J.fill('devices-paired', v.devices.map(function (p) {
-        return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip,
-          p.last_used ? 'last used ' + J.ago(p.last_used) : 'paired ' + J.ago(p.requested_at)], '', [
-          J.button('Revoke', 'button-secondary', function (b) {
+        return J.row('device', p.device_name || J.t('js.admin.unnamed_device'), [p.client + (p.version ? ' ' + p.version : ''), p.ip,
+          p.last_used ? J.t('js.admin.last_used', { When: J.ago(p.last_used) }) : J.t('js.admin.paired_ago', { When: J.ago(p.requested_at) })], '', [
+          J.button(J.t('js.admin.button_revoke'), 'button-secondary', function (b) {
             clearMessages();
             var undo = J.busy(b);
             rpc('devices.revoke', { user: uid, pairing: p.id }).then(function (r) {
@@ -1100,38 +1127,40 @@
                 }
                 return;
               }
-              tell((p.device_name || 'The device') + ' is revoked and signed out: it needs ' + name + '’s approval to sign in again.');
+              tell(J.t('js.admin.device_revoked', { Device: p.device_name || J.t('js.admin.the_device'), Name: name }));
               loadDevices();
             });
           })
         ]);
       }));
       J.fill('devices-pairings', v.pairings.map(function (p) {
-        var device = p.device_name || 'The device';
-        return J.row('device', p.device_name || 'Unnamed device', [p.client + (p.version ? ' ' + p.version : ''), p.ip, 'asked ' + J.ago(p.requested_at)],
-          p.status === 'approved' ? 'Approved' : 'Waiting', p.status === 'approved' ? [] : [
-            act('Approve', 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: true }, device + ' is approved for ' + name + ': it can sign in now.'),
-            act('Deny', 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: false }, device + ' is denied.')
+        var device = p.device_name || J.t('js.admin.the_device');
+        return J.row('device', p.device_name || J.t('js.admin.unnamed_device'), [p.client + (p.version ? ' ' + p.version : ''), p.ip, J.t('js.admin.asked_ago', { When: J.ago(p.requested_at) })],
+          p.status === 'approved' ? J.t('js.admin.status_approved') : J.t('js.admin.status_waiting'), p.status === 'approved' ? [] : [
+            act(J.t('js.admin.button_approve'), 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: true }, J.t('js.admin.pairing_approved', { Device: device, Name: name })),
+            act(J.t('js.admin.button_deny'), 'button-secondary', 'pairings.answer', { user: uid, pairing: p.id, approve: false }, J.t('js.admin.pairing_denied', { Device: device }))
           ]);
       }));
       J.fill('devices-sessions', v.sessions.map(function (s) {
-        var app = [s.client, s.device].filter(Boolean).join(' · ') || 'Unknown app';
+        var app = [s.client, s.device].filter(Boolean).join(' · ') || J.t('js.admin.unknown_app');
         return J.row('session', app, [reasons[s.reason] || s.reason, J.ago(s.verified_at), s.ip], '', [
-          act('Sign out', 'button-secondary', 'sessions.revoke', { user: uid, session: s.id }, app + ' is signed out.')
+          act(J.t('js.admin.button_sign_out'), 'button-secondary', 'sessions.revoke', { user: uid, session: s.id }, J.t('js.admin.session_signed_out', { App: app }))
         ]);
       }));
       J.fill('devices-held', held.map(function (h) {
-        var app = [h.device.client, h.device.name].filter(Boolean).join(' · ') || 'Unknown app';
-        return J.row('session', app, [h.ip, 'since ' + J.ago(h.issued_at)], '', [
-          act('End', 'button-secondary', 'challenges.end', { challenge: h.id }, 'The sign-in from ' + app + ' is ended.')
+        var app = [h.device.client, h.device.name].filter(Boolean).join(' · ') || J.t('js.admin.unknown_app');
+        return J.row('session', app, [h.ip, J.t('js.admin.held_since', { When: J.ago(h.issued_at) })], '', [
+          act(J.t('js.admin.button_end'), 'button-secondary', 'challenges.end', { challenge: h.id }, J.t('js.admin.held_ended', { App: app }))
         ]);
       }));
       J.fill('devices-browsers', v.trusted_browsers.map(function (b) {
-        return J.row('browser', b.name, ['last used ' + J.ago(b.last_used), b.ip, 'trusted until ' + J.longDate(b.expires_at)], '', []);
+        return J.row('browser', b.name, [J.t('js.admin.last_used', { When: J.ago(b.last_used) }), b.ip, J.t('js.admin.trusted_until', { Date: J.longDate(b.expires_at) })], '', []);
       }));
       J.fill('devices-apppasswords', v.app_passwords.map(function (p) {
-        return J.row('app', p.label, ['created ' + J.longDate(p.created_at), p.last_used ? 'last used ' + J.ago(p.last_used) + (p.last_ip ? ' from ' + p.last_ip : '') : 'not used yet'], '', [
-          act('Revoke', 'button-secondary', 'app_passwords.revoke', { user: uid, id: p.id }, 'The app password “' + p.label + '” is revoked.')
+        var used = !p.last_used ? J.t('js.admin.not_used_yet') : p.last_ip ?
+          J.t('js.admin.last_used_from', { When: J.ago(p.last_used), Address: p.last_ip }) : J.t('js.admin.last_used', { When: J.ago(p.last_used) });
+        return J.row('app', p.label, [J.t('js.admin.created_on', { Date: J.longDate(p.created_at) }), used], '', [
+          act(J.t('js.admin.button_revoke'), 'button-secondary', 'app_passwords.revoke', { user: uid, id: p.id }, J.t('js.admin.app_password_revoked', { Label: p.label }))
         ]);
       }));
     });
@@ -1167,13 +1196,13 @@
       fillBody('bans', bans.map(function (b) {
         var tr = el('tr');
         tr.setAttribute('data-ip', b.ip);
-        tr.appendChild(cell('Address', el('span', 'mono', b.ip)));
-        tr.appendChild(cell('Until', timeEl(b.until)));
-        tr.appendChild(cell('Reason', b.reason));
-        tr.appendChild(cell('Actions', J.button('Lift the ban', 'button-secondary', function (btn) {
+        tr.appendChild(cell(J.t('js.admin.col_address'), el('span', 'mono', b.ip)));
+        tr.appendChild(cell(J.t('js.admin.col_until'), timeEl(b.until)));
+        tr.appendChild(cell(J.t('js.admin.col_reason'), b.reason));
+        tr.appendChild(cell(ACTIONS, J.button(J.t('js.admin.button_lift_ban'), 'button-secondary', function (btn) {
           clearMessages();
           var undo = J.busy(btn);
-          rpc('bans.remove', { ip: b.ip, reason: 'lifted on the admin page' }).then(function (r) {
+          rpc('bans.remove', { ip: b.ip, reason: J.t('js.admin.lift_reason') }).then(function (r) {
             undo();
             if (r.error) {
               if (!r.denied) {
@@ -1181,7 +1210,7 @@
               }
               return;
             }
-            tell((r.result.prefix || b.ip) + ' is no longer banned.');
+            tell(J.t('js.admin.unbanned', { Address: r.result.prefix || b.ip }));
             loadBans();
           });
         })));
@@ -1198,11 +1227,12 @@
     clearMessages();
     var ip = J.$('ban-ip').value.trim();
     if (!ip) {
-      fieldError(form, 'Enter the address to ban, e.g. 203.0.113.7.', J.$('ban-ip'));
+      fieldError(form, J.t('js.admin.ban_enter_address'), J.$('ban-ip'));
       return;
     }
     var undo = J.busy(form.querySelector('button[type="submit"]'));
-    rpc('bans.add', { ip: ip, duration: J.$('ban-duration').value, reason: J.$('ban-reason').value.trim() }).then(function (a) {
+    // The choices are in hours; the API takes a duration.
+    rpc('bans.add', { ip: ip, duration: J.$('ban-duration').value + 'h', reason: J.$('ban-reason').value.trim() }).then(function (a) {
       undo();
       if (a.error) {
         if (!a.denied) {
@@ -1212,7 +1242,7 @@
       }
       J.$('ban-ip').value = '';
       J.$('ban-reason').value = '';
-      tell((a.result.prefix || a.result.ip) + ' is banned for ' + J.$('ban-duration').selectedOptions[0].textContent + '.');
+      tell(J.t('js.admin.banned', { Address: a.result.prefix || a.result.ip, Duration: J.$('ban-duration').selectedOptions[0].textContent }));
       loadBans();
     });
   });
@@ -1264,9 +1294,9 @@
   function settingWords(key, v) {
     var meta = settingsMeta[key] || {};
     if (meta.kind === 'bool') {
-      return v === 'true' ? 'on' : 'off';
+      return v === 'true' ? J.t('js.admin.on') : J.t('js.admin.off');
     }
-    return meta.unit ? v + ' ' + meta.unit : v;
+    return meta.count && /^\d+$/.test(v) ? meta.count(Number(v)) : v;
   }
 
   function renderSettings() {
@@ -1274,17 +1304,17 @@
     var known = Object.keys(settingsMeta).filter(function (k) { return k in settings; });
     var other = Object.keys(settings).filter(function (k) { return !settingsMeta[k]; }).sort();
     known.concat(other).forEach(function (k) {
-      var g = (settingsMeta[k] || {}).group || 'Other';
+      var g = (settingsMeta[k] || {}).group || 'other';
       (byGroup[g] = byGroup[g] || []).push(k);
     });
     var box = J.$('settings-groups');
     box.replaceChildren.apply(box, settingGroups.filter(function (g) { return byGroup[g]; }).map(function (g) {
       var fs = el('fieldset', 'setting-group');
-      fs.appendChild(el('legend', '', g));
+      fs.appendChild(el('legend', '', groupNames[g]));
       byGroup[g].forEach(function (k) {
         var meta = settingsMeta[k] || { label: k, kind: 'text', help: '' };
         var input = settingInput(k, settings[k]);
-        var wrap = el('div', 'setting setting-' + meta.kind);
+        var wrap = el('div', 'setting setting-' + meta.kind); // i18n: not text
         wrap.setAttribute('data-key', k);
         var text = el('div', 'setting-text');
         var label = el('label', 'label', meta.label);
@@ -1356,7 +1386,7 @@
       }
     });
     if (!changed.length) {
-      tell('Nothing to save: no setting was changed.');
+      tell(J.t('js.admin.nothing_to_save'));
       return;
     }
     var undo = J.busy(e.currentTarget.querySelector('button[type="submit"]'));
@@ -1376,10 +1406,10 @@
           return;
         }
         settings[key] = shownValue(key, a.result.value);
-        saved.push((settingsMeta[key] || { label: key }).label + ': ' + settingWords(key, settings[key]));
+        saved.push(J.t('js.admin.saved_setting', { Setting: (settingsMeta[key] || { label: key }).label, Value: settingWords(key, settings[key]) }));
       });
       if (saved.length) {
-        tell('Saved. ' + saved.join('; ') + '.');
+        tell(J.t('js.admin.saved', { Settings: saved.join(J.t('js.admin.saved_separator')) }));
       }
       Array.prototype.forEach.call(document.querySelectorAll('#settings-groups .setting'), function (wrap) {
         var key = wrap.getAttribute('data-key');
@@ -1414,29 +1444,29 @@
       }
       var st = a.result;
       J.fill('sinks', (st.sinks || []).map(function (name) {
-        return J.row('bell', name, [], '', [J.button('Send a test alert', 'button-secondary', function (b) {
+        return J.row('bell', name, [], '', [J.button(J.t('js.admin.button_test_alert'), 'button-secondary', function (b) {
           clearMessages();
           var undo = J.busy(b);
           rpc('notify.test', { sink: name }).then(function (r) {
             undo();
             if (r.error) {
               if (!r.denied) {
-                error('The test alert to ' + name + ' failed: ' + r.error.message);
+                error(J.t('js.admin.test_alert_failed', { Destination: name, Error: r.error.message }));
               }
               return;
             }
-            tell('A test alert went to ' + name + '.');
+            tell(J.t('js.admin.test_alert_sent', { Destination: name }));
           });
         })]);
       }));
       var failures = st.failures || [];
       fillBody('failures', failures.map(function (f) {
         var tr = el('tr');
-        tr.appendChild(cell('Time', timeEl(f.time)));
-        tr.appendChild(cell('Destination', f.sink));
-        tr.appendChild(cell('Event', typeInfo(f.event_type || '').label));
-        tr.appendChild(cell('Attempts', String(f.attempts)));
-        tr.appendChild(cell('Error', f.error));
+        tr.appendChild(cell(J.t('js.admin.col_time'), timeEl(f.time)));
+        tr.appendChild(cell(J.t('js.admin.col_destination'), f.sink));
+        tr.appendChild(cell(J.t('js.admin.col_event'), typeInfo(f.event_type || '').label));
+        tr.appendChild(cell(J.t('js.admin.col_attempts'), String(f.attempts)));
+        tr.appendChild(cell(J.t('js.admin.col_error'), f.error));
         return tr;
       }));
       J.$('failures-empty').hidden = failures.length > 0;
@@ -1458,7 +1488,7 @@
         }
         return;
       }
-      tell('A test email was sent to ' + (to || 'the administrators') + '.');
+      tell(to ? J.t('js.admin.test_email_sent', { To: to }) : J.t('js.admin.test_email_sent_admins'));
     });
   });
 
@@ -1471,14 +1501,14 @@
     box.classList.toggle('is-on', res.ok);
     box.classList.toggle('is-off', !res.ok);
     box.hidden = false;
-    J.$('verify-title').textContent = res.ok ? 'The audit log is intact' : 'The audit log was altered';
-    var detail = rep.events + (rep.events === 1 ? ' event' : ' events') + ' checked against ' + rep.checkpoints +
-      (rep.checkpoints === 1 ? ' signed checkpoint' : ' signed checkpoints') + (rep.sealed_through ? ', sealed through #' + rep.sealed_through : '') + '.';
+    J.$('verify-title').textContent = res.ok ? J.t('js.admin.verify_ok') : J.t('js.admin.verify_altered');
+    var counts = { Events: J.tn('js.admin.verify_events', rep.events || 0), Checkpoints: J.tn('js.admin.verify_checkpoints', rep.checkpoints || 0) };
+    var detail = rep.sealed_through ? J.t('js.admin.verify_checked_sealed', Object.assign({ Sequence: rep.sealed_through }, counts)) : J.t('js.admin.verify_checked', counts);
     if (rep.unsealed) {
-      detail += ' ' + rep.unsealed + (rep.unsealed === 1 ? ' newer event is' : ' newer events are') + ' not in a checkpoint yet.';
+      detail = J.t('js.admin.two_sentences', { First: detail, Second: J.tn('js.admin.verify_unsealed', rep.unsealed) });
     }
     if (!res.ok && rep.first_bad) {
-      detail = 'The first changed, removed or reordered event is #' + rep.first_bad + '. ' + detail;
+      detail = J.t('js.admin.two_sentences', { First: J.t('js.admin.verify_first_bad', { Sequence: rep.first_bad }), Second: detail });
     }
     J.$('verify-detail').textContent = detail;
     J.fill('verify-problems', (rep.problems || []).map(function (p) { return el('li', '', p); }));
@@ -1511,14 +1541,14 @@
         }
         return;
       }
-      tell('A checkpoint was written: every event so far is sealed.');
+      tell(J.t('js.admin.checkpoint_written'));
     });
   });
 
   J.$('public-key-copy').addEventListener('click', function (e) {
     J.copy(J.$('public-key').textContent, e.currentTarget).then(function (done) {
       if (!done) {
-        error('Copying was blocked. Select the key and copy it yourself.');
+        error(J.t('js.admin.copy_blocked'));
       }
     });
   });
@@ -1526,20 +1556,18 @@
   loaders.audit = function () {
     return rpc('audit.public_key').then(function (a) {
       var has = !a.error;
-      J.$('public-key').textContent = has ? a.result.public_key : 'This node does not write checkpoints.';
+      J.$('public-key').textContent = has ? a.result.public_key : J.t('js.admin.no_checkpoints');
       J.$('public-key-copy').hidden = !has;
     });
   };
 
   function serverStatus(st) {
-    J.$('server-status').textContent = ' · jfguard ' + st.version + ' · ' + st.last_sequence + (st.last_sequence === 1 ? ' event' : ' events');
+    J.$('server-status').textContent = ' · jfguard ' + st.version + ' · ' + J.tn('js.admin.event_count', st.last_sequence);
     // Events written around jfguard (no valid MAC) were refused: say so on every view.
     var forged = st.forged_events || 0;
     var box = J.$('integrity');
     box.hidden = forged === 0;
-    box.textContent = forged === 0 ? '' : (forged === 1 ? 'One event was' : forged + ' events were') +
-      ' written to the event stream by something other than jfguard and ignored (see “Forged event refused” in the timeline). ' +
-      'Check who can write to the NATS server and rotate its credentials.';
+    box.textContent = forged === 0 ? '' : J.tn('js.admin.forged_events', forged, { Label: eventLabel('forged_event_detected') });
   }
 
   // Start: the web app's session, then whether it is an administrator's.
@@ -1555,17 +1583,18 @@
       }
       var st = a[0].result;
       setUsers(a[1].result);
-      J.$('admin-name').textContent = userNames[selfId] || 'an administrator';
+      J.$('admin-name').textContent = userNames[selfId] || J.t('js.admin.an_administrator');
       serverStatus(st);
       return J.request('GET', '/jfguard/api/admin/event-types', undefined, { Authorization: J.authorization('jfguard', token) });
     }).then(function (res) {
       if (!res) {
         return;
       }
-      var groups = { user: 'Users', ip: 'Addresses', system: 'System' };
+      var groups = { user: J.t('js.admin.types_users'), ip: J.t('js.admin.types_addresses'), system: J.t('js.admin.types_system') };
       var sel = J.$('filter-type');
       var byGroup = {};
       ((res.ok && res.body.types) || []).forEach(function (t) {
+        t.label = eventLabel(t.type);
         types[t.type] = t;
         (byGroup[t.aggregate] = byGroup[t.aggregate] || []).push(t);
       });
@@ -1575,7 +1604,7 @@
         }
         var og = el('optgroup');
         og.label = groups[g];
-        byGroup[g].sort(function (x, y) { return x.label.localeCompare(y.label); }).forEach(function (t) {
+        byGroup[g].sort(function (x, y) { return x.label.localeCompare(y.label, J.lang); }).forEach(function (t) {
           var o = el('option', '', t.label);
           o.value = t.type;
           o.title = t.summary;
