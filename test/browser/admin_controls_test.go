@@ -18,12 +18,7 @@ func TestAdminActsForAUser(t *testing.T) {
 	secret, _ := st.enrollByAPI(t, "alice", alicePassword)
 
 	ab := newBrowser(t)
-	if got := ab.webSignIn(st, "alice", alicePassword); got != "challenge" {
-		t.Fatalf("alice's sign-in led to %s, want the challenge page", got)
-	}
-	ab.fill("#code-totp", st.code(t, secret))
-	ab.click("#method-totp button[type=submit]")
-	ab.signedInAs("alice")
+	ab.webSignInWithCode(st, secret)
 	aliceToken := ab.token()
 
 	var pw struct{ Password string }
@@ -45,11 +40,7 @@ func TestAdminActsForAUser(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
-		t.Fatalf("the admin's sign-in led to %s", got)
-	}
-	b.navigate(st.URL + "/jfguard/admin")
-	b.visible("#state-ready")
+	b.openAdminPage(st)
 	b.click("#tab-users")
 	b.waitFor("the users", `!!document.querySelector('#users tr[data-user="alice"] .cell-actions button')`)
 	eval[bool](b, `(function(){document.querySelector('#users tr[data-user="alice"] .cell-actions button').click();return true})()`)

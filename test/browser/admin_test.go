@@ -99,12 +99,7 @@ func TestAdminPage(t *testing.T) {
 	if got := ab.text("#signed-out-heading"); got != "Sign in to Jellyfin first" {
 		t.Errorf("without a session the page says %q", got)
 	}
-	if got := ab.webSignIn(st, "alice", alicePassword); got != "challenge" {
-		t.Fatalf("alice's sign-in led to %s, want the challenge page", got)
-	}
-	ab.fill("#code-totp", st.code(t, secret))
-	ab.click("#method-totp button[type=submit]")
-	ab.signedInAs("alice")
+	ab.webSignInWithCode(st, secret)
 	ab.navigate(st.URL + "/jfguard/admin")
 	ab.visible("#state-refused")
 	if got := ab.text("#refused-heading"); got != "Administrators only" {
@@ -141,11 +136,7 @@ func TestAdminPage(t *testing.T) {
 
 	// The administrator signs in with the web app and opens the admin page.
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
-		t.Fatalf("the admin's sign-in led to %s", got)
-	}
-	b.navigate(st.URL + "/jfguard/admin")
-	b.visible("#state-ready")
+	b.openAdminPage(st)
 	if got := b.text("#admin-name"); got != "admin" {
 		t.Errorf("the page is signed in as %q", got)
 	}

@@ -560,6 +560,28 @@ func (b *browser) webSignIn(st *stack, user, password string) string {
 	return "home"
 }
 
+// webSignInWithCode signs alice in with the web app, her password and the code of
+// her authenticator app on the challenge page.
+func (b *browser) webSignInWithCode(st *stack, secret string) {
+	b.t.Helper()
+	if got := b.webSignIn(st, "alice", alicePassword); got != "challenge" {
+		b.t.Fatalf("sign-in led to %s, want the challenge page", got)
+	}
+	b.fill("#code-totp", st.code(b.t, secret))
+	b.click("#method-totp button[type=submit]")
+	b.signedInAs("alice")
+}
+
+// openAdminPage signs the administrator in with the web app and opens the admin page.
+func (b *browser) openAdminPage(st *stack) {
+	b.t.Helper()
+	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
+		b.t.Fatalf("the admin's sign-in led to %s", got)
+	}
+	b.navigate(st.URL + "/jfguard/admin")
+	b.visible("#state-ready")
+}
+
 // webSignOut signs out with the web app's own button.
 func (b *browser) webSignOut(st *stack) {
 	b.t.Helper()

@@ -17,11 +17,7 @@ func TestAdminSetsNetworks(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
-		t.Fatalf("the admin's sign-in led to %s", got)
-	}
-	b.navigate(st.URL + "/jfguard/admin")
-	b.visible("#state-ready")
+	b.openAdminPage(st)
 	b.click("#tab-users")
 	b.waitFor("alice's row", `!!document.querySelector('#users tr[data-user="alice"]')`)
 	if got := b.text(`#users tr[data-user="alice"] td[data-label="Networks"]`); got != "Anywhere" {
@@ -63,11 +59,7 @@ func TestAdminActsOnAUsersDevices(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
-		t.Fatalf("the admin's sign-in led to %s", got)
-	}
-	b.navigate(st.URL + "/jfguard/admin")
-	b.visible("#state-ready")
+	b.openAdminPage(st)
 	b.click("#tab-devices")
 	eval[bool](b, `(function(s){s.value='`+st.Alice.ID+`';s.dispatchEvent(new Event('change'));return true})(document.getElementById('devices-user'))`)
 	b.waitFor("the held sign-in and the waiting TV", `document.querySelectorAll('#devices-held li').length===1&&document.querySelectorAll('#devices-pairings li').length===1`)

@@ -124,12 +124,7 @@ func TestPasskeys(t *testing.T) {
 	auth := b.addAuthenticator()
 
 	// Add a passkey from a session that proved the second factor.
-	if got := b.webSignIn(st, "alice", alicePassword); got != "challenge" {
-		t.Fatalf("sign-in led to %s, want the challenge page", got)
-	}
-	b.fill("#code-totp", st.code(t, secret))
-	b.click("#method-totp button[type=submit]")
-	b.signedInAs("alice")
+	b.webSignInWithCode(st, secret)
 	b.navigate(st.URL + "/jfguard/setup")
 	b.visible("#passkey-add")
 	if got := b.text("#passkeys-badge"); got != "Not set up" {

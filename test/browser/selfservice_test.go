@@ -111,12 +111,7 @@ func TestSetupEmailAndAppPasswords(t *testing.T) {
 	st := startStack(t, mb.settings())
 	secret, _ := st.enrollByAPI(t, "alice", alicePassword)
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "alice", alicePassword); got != "challenge" {
-		t.Fatalf("sign-in led to %s, want the challenge page", got)
-	}
-	b.fill("#code-totp", st.code(t, secret))
-	b.click("#method-totp button[type=submit]")
-	b.signedInAs("alice")
+	b.webSignInWithCode(st, secret)
 
 	// Add an address: a code arrives, and confirming it turns email codes on.
 	const address = "alice@example.org"

@@ -43,12 +43,7 @@ func TestSetupPageManagesDevices(t *testing.T) {
 	st := startStack(t, nil)
 	secret, oldCodes := st.enrollByAPI(t, "alice", alicePassword)
 	b := newBrowser(t)
-	if got := b.webSignIn(st, "alice", alicePassword); got != "challenge" {
-		t.Fatalf("sign-in led to %s, want the challenge page", got)
-	}
-	b.fill("#code-totp", st.code(t, secret))
-	b.click("#method-totp button[type=submit]")
-	b.signedInAs("alice")
+	b.webSignInWithCode(st, secret)
 
 	// Two TV apps try to sign in: both wait for approval.
 	for _, tv := range [][2]string{{"tv-living-room", "Living Room TV"}, {"tv-bedroom", "Bedroom TV"}} {
