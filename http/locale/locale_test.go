@@ -157,3 +157,16 @@ func TestLoadRefusesMisplacedMessages(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPick: whatever a browser sends as its language cookie and Accept-Language,
+// Pick answers one of jfguard's languages and never panics.
+func FuzzPick(f *testing.F) {
+	f.Add("de", "fr-FR,fr;q=0.9")
+	f.Add("", "zh-Hans-CN;q=0.8, *;q=0.1")
+	f.Add("x-\x00", "en;q=NaN,,;")
+	f.Fuzz(func(t *testing.T, webApp, accept string) {
+		if got := Pick(webApp, accept); !slices.Contains(Languages, got) {
+			t.Fatalf("Pick(%q, %q) = %s, not one of jfguard's languages", webApp, accept, got)
+		}
+	})
+}
