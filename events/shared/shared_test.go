@@ -1,0 +1,242 @@
+package shared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jfguard/jfguard/events/internal/eventstest"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// twoNodes opens the buckets twice on one embedded JetStream with file storage,
+// over two connections, as two jfguard nodes of a cluster do.
+func twoNodes(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	conn, st := eventstest.StartStore(t, t.TempDir())
+	t.Cleanup(conn.Close)
+	a, err := Open(context.Background(), st.JetStream(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The embedded server lets in jfguard's own key only, so the second node shares
+	// the connection; its writes still meet the first node's at the server, whose
+	// conditional checks are what the tests exercise.
+	js2, err := jetstream.New(conn.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(context.Background(), js2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+var ctx = context.Background()
+
+// TestTakeIsOnce: a value put on one node is taken on the other once; of many
+// concurrent takers across both nodes exactly one gets it.
+func TestTakeIsOnce(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	if err := a.Put(ctx, Ceremonies, "c1", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, Ceremonies, "c1", []byte("other")); !errors.Is(err, ErrExists) {
+		t.Fatalf("a second put under one key: %v, want ErrExists", err)
+	}
+	v, err := b.Take(ctx, Ceremonies, "c1")
+	if err != nil || string(v) != "hello" {
+		t.Fatalf("take on the other node: %q %v", v, err)
+	}
+	if _, err := a.Take(ctx, Ceremonies, "c1"); !errors.Is(err, ErrGone) {
+		t.Fatalf("second take: %v, want ErrGone", err)
+	}
+	for round := range 20 {
+		key := fmt.Sprintf("race%d", round)
+		if err := a.Put(ctx, Ceremonies, key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		var got atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 8 {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.Take(ctx, Ceremonies, key); err == nil {
+					got.Add(1)
+				} else if !errors.Is(err, ErrGone) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := got.Load(); n != 1 {
+			t.Fatalf("round %d: %d takers got the value", round, n)
+		}
+	}
+}
+
+// TestAllowCountsEveryNode: a limit of n per window lets exactly n attempts through
+// from all nodes together, even when they come at once; it refills one attempt per
+// window/n; a refund gives one back.
+func TestAllowCountsEveryNode(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	now := time.Unix(1_800_000_000, 0)
+	const n, window = 10, 10 * time.Minute
+	var passed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 40 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, wait, err := s.Allow(ctx, "ip.alice", n, window, now)
+			switch {
+			case err != nil && !errors.Is(err, ErrBusy):
+				t.Error(err)
+			case ok:
+				passed.Add(1)
+			case wait <= 0:
+				t.Errorf("refused without a wait")
+			}
+		}()
+	}
+	wg.Wait()
+	if got := passed.Load(); got != n {
+		t.Fatalf("%d attempts passed a limit of %d", got, n)
+	}
+	ok, wait, err := a.Allow(ctx, "ip.alice", n, window, now)
+	if err != nil || ok || wait != window/n {
+		t.Fatalf("over the limit: ok=%v wait=%s err=%v, want a wait of %s", ok, wait, err, window/n)
+	}
+	if ok, _, _ := b.Allow(ctx, "ip.alice", n, window, now.Add(window/n)); !ok {
+		t.Fatal("no attempt after one refill interval")
+	}
+	if ok, _, _ := b.Allow(ctx, "ip.alice", n, window, now.Add(window/n)); ok {
+		t.Fatal("two attempts after one refill interval")
+	}
+	if err := a.Refund(ctx, "ip.alice", n, window, now.Add(window/n)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := b.Allow(ctx, "ip.alice", n, window, now.Add(window/n)); !ok {
+		t.Fatal("the refunded attempt is not there")
+	}
+	if ok, _, _ := a.Allow(ctx, "ip.bob", n, window, now); !ok {
+		t.Fatal("another key shares alice's bucket")
+	}
+	if _, _, err := a.Allow(ctx, "x", 0, window, now); err == nil {
+		t.Fatal("a limit of 0 was accepted")
+	}
+}
+
+// TestLeases: one holder at a time across nodes; a waiter gets the lease when it is
+// released; a stale release does not free the next holder's lease; Count sees the
+// leases under a prefix.
+func TestLeases(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	l1, err := a.TryAcquire(ctx, Key("turn", "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.TryAcquire(ctx, Key("turn", "alice")); !errors.Is(err, ErrExists) {
+		t.Fatalf("a second holder: %v", err)
+	}
+	got := make(chan *Lease)
+	go func() {
+		l, err := b.Acquire(ctx, Key("turn", "alice"))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	select {
+	case <-got:
+		t.Fatal("the waiter got the lease while it was held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	l1.Release()
+	var l2 *Lease
+	select {
+	case l2 = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter never got the released lease")
+	}
+	l1.Release() // stale: must not free l2
+	if _, err := a.TryAcquire(ctx, Key("turn", "alice")); !errors.Is(err, ErrExists) {
+		t.Fatalf("a stale release freed the new holder's lease: %v", err)
+	}
+	l2.Release()
+
+	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	held, _ := a.TryAcquire(ctx, Key("turn", "bob"))
+	if _, err := b.Acquire(waitCtx, Key("turn", "bob")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting past the deadline: %v", err)
+	}
+	held.Release()
+
+	for i := range 3 {
+		if _, err := a.TryAcquire(ctx, Key("flight", "192_0_2", fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.Count(ctx, Key("flight", "192_0_2")+"."); err != nil || n != 3 {
+		t.Fatalf("count: %d %v, want 3", n, err)
+	}
+	if n, err := b.Count(ctx, Key("flight", "198_51_100")+"."); err != nil || n != 0 {
+		t.Fatalf("count of an empty prefix: %d %v", n, err)
+	}
+}
+
+// TestFullBucketRefuses: a bucket at its size refuses new values with ErrFull.
+func TestFullBucketRefuses(t *testing.T) {
+	t.Parallel()
+	a, _ := twoNodes(t)
+	tiny := Kind{Bucket: "JFGUARD_TEST_TINY", TTL: time.Minute, MaxBytes: 4096}
+	if err := a.open(ctx, a.js(), 1, tiny); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = a.Put(ctx, tiny, fmt.Sprint("k", i), make([]byte, 256))
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("filling the bucket ended with %v, want ErrFull", err)
+	}
+}
+
+var validKey = regexp.MustCompile(`^[-/_=\.a-zA-Z0-9]+$`)
+
+// TestKey: any part makes a valid key, and different parts different keys.
+func TestKey(t *testing.T) {
+	seen := map[string]string{}
+	for _, parts := range [][]string{
+		{"ip", "2001:db8::/64"}, {"ip", "192.0.2.1"}, {"ip", "192_0_2_1"}, {"user", "ÄÖ bob*>"},
+		{"user", ""}, {"a.b"}, {"a", "b"}, {"h-61"}, {"a"},
+	} {
+		k := Key(parts...)
+		if !validKey.MatchString(k) {
+			t.Errorf("Key(%q) = %q, not a valid key", parts, k)
+		}
+		if prev, dup := seen[k]; dup {
+			t.Errorf("Key(%q) = Key(%s) = %q", parts, prev, k)
+		}
+		seen[k] = fmt.Sprint(parts)
+	}
+}
