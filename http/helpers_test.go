@@ -7,6 +7,7 @@ import (
 
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -39,4 +40,14 @@ func newStoreDeps(t *testing.T, clock projections.Clock) (*store.Store, *project
 	}
 	t.Cleanup(func() { _ = proj.Stop() })
 	return st, proj, sealer, key
+}
+
+// sharedFor opens the shared buckets on a test's event store.
+func sharedFor(t *testing.T, st *store.Store) *shared.Store {
+	t.Helper()
+	sh, err := shared.Open(context.Background(), st.JetStream(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
@@ -41,6 +42,9 @@ type Options struct {
 	Projector *projections.Projector
 	Sealer    *seal.Sealer
 	Notary    *audit.Notary
+	// Shared is the short-lived state every node sees the same (WebAuthn
+	// ceremonies, OIDC flows, rate limits, the password step's turns).
+	Shared *shared.Store
 
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.

@@ -67,7 +67,7 @@ func newPasskeyGateway(t *testing.T) *passkeyGateway {
 	pol := domain.DefaultPolicy()
 	pol.ChallengeTTL = time.Hour
 	g.s = New(Options{
-		Upstream: upURL, PublicURL: public, Store: store, Projector: proj, Sealer: sealer,
+		Upstream: upURL, PublicURL: public, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store),
 		BasePolicy: pol, TrustKeys: domain.TrustKeys{Current: key},
 		AdminAPIKey: jf.CreateAPIKey("jfguard"), Clock: clock.now,
 		HashParams: domain.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},

@@ -20,6 +20,7 @@ import (
 	"github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/notifiers"
@@ -109,6 +110,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	sharedState, err := shared.Open(ctx, m.store.JetStream(), r.NATS.Replicas)
+	if err != nil {
+		return err
+	}
 	m.ring, m.sealer, err = openSealer(ctx, r, m.store, m.Clock)
 	if err != nil {
 		return err
@@ -175,7 +180,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.gateway = gateway.New(gateway.Options{
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
-		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary,
+		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary, Shared: sharedState,
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, IPv6Prefix: r.IPv6Prefix, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys, Backup: m.backup,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn, OIDC: r.OIDC,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
