@@ -51,6 +51,6 @@ func TestOperationsGuideGivesTheseRights(t *testing.T) {
 	want := SubscriberPermissions(SubscriberPolicy{Stream: "JFGUARD_EVENTS", Subjects: "jfguard.events.>", Reserved: []string{"jfguard-notify-ntfy"}}, "siem", nil)
 	same("subscriber publish", perms[siemKey].Publish, want.Publish)
 	same("subscriber subscribe", perms[siemKey].Subscribe, want.Subscribe)
-	same("jfguard publish", perms[jfguardKey].Publish, &server.SubjectPermission{Allow: []string{"jfguard.>", "$JS.API.>", "$JS.ACK.>"}})
+	same("jfguard publish", perms[jfguardKey].Publish, &server.SubjectPermission{Allow: []string{"jfguard.>", "$JS.API.>", "$JS.ACK.>", "$KV.>"}})
 	same("jfguard subscribe", perms[jfguardKey].Subscribe, &server.SubjectPermission{Allow: []string{"_INBOX.>"}})
 }

@@ -28,7 +28,7 @@ import (
 // jfguardPermissions are the rights docs/operations.md gives jfguard's own user on an
 // external cluster, in an account of its own.
 var jfguardPermissions = &server.Permissions{
-	Publish:   &server.SubjectPermission{Allow: []string{"jfguard.>", "$JS.API.>", "$JS.ACK.>"}},
+	Publish:   &server.SubjectPermission{Allow: []string{"jfguard.>", "$JS.API.>", "$JS.ACK.>", "$KV.>"}},
 	Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
 }
 
