@@ -41,6 +41,9 @@ type testGateway struct {
 type gatewayOptions struct {
 	mediaSize int64
 	clock     *stepClock
+	// natsURL puts jfguard on an external NATS cluster with the stream replicated
+	// three times; empty runs the embedded server.
+	natsURL string
 }
 
 // stepClock is the real time plus an offset that a benchmark moves a TOTP step at
@@ -58,7 +61,7 @@ func startGateway(b *testing.B, o gatewayOptions) *testGateway {
 		_ = jf.Close()
 		ts.Close()
 	})
-	s, err := cli.LoadSettings("", false, nil, map[string]string{
+	settings := map[string]string{
 		"listen":           "127.0.0.1:0",
 		"upstream":         ts.URL,
 		"data_dir":         b.TempDir(),
@@ -68,7 +71,11 @@ func startGateway(b *testing.B, o gatewayOptions) *testGateway {
 		// benchmark itself).
 		"security.ban_threshold":                       "0",
 		"security.password_failures_per_ip_per_minute": "0",
-	})
+	}
+	if o.natsURL != "" {
+		settings["nats.url"], settings["nats.replicas"] = o.natsURL, "3"
+	}
+	s, err := cli.LoadSettings("", false, nil, settings)
 	if err != nil {
 		b.Fatal(err)
 	}
