@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections/usecase"
 	"golang.org/x/oauth2"
@@ -23,9 +24,11 @@ import (
 // Sign-in with an OIDC provider (the authorization code flow with PKCE):
 //
 //  1. GET /jfguard/oidc/<id>/start makes a state, a nonce and a PKCE verifier, keeps
-//     them here bound to a random value in an HttpOnly cookie, and sends the browser
-//     to the provider. The cookie is SameSite=Lax: the provider sends the browser
-//     back with a top-level GET from its own site, which Strict would strip.
+//     them in the shared Flows bucket (every node sees them: the three steps may
+//     reach three nodes) bound to a random value in an HttpOnly cookie, and sends
+//     the browser to the provider. The cookie is SameSite=Lax: the provider sends
+//     the browser back with a top-level GET from its own site, which Strict would
+//     strip.
 //  2. GET /jfguard/oidc/<id>/callback takes the state (once: a replay finds nothing),
 //     checks it belongs to this browser's cookie, exchanges the code with the
 //     verifier, and verifies the ID token (signature, issuer, audience = client id,
@@ -56,9 +59,6 @@ const (
 	// the page has to finish.
 	oidcFlowTTL    = 10 * time.Minute
 	oidcHandoffTTL = 2 * time.Minute
-	// oidcMaxPending bounds the flows kept in memory: each start without a session
-	// holds one until it expires.
-	oidcMaxPending = 10000
 	// oidcTimeout bounds each call to the provider (discovery, code exchange, keys).
 	oidcTimeout = 10 * time.Second
 )
@@ -70,6 +70,9 @@ var (
 	errOIDCProvider = errors.New("the OIDC provider did not answer or refused")
 	errOIDCToken    = errors.New("the OIDC provider's ID token did not verify")
 	errOIDCFull     = errors.New("too many OIDC sign-ins in progress")
+	// errOIDCUnavailable: the shared store of sign-ins in progress did not answer;
+	// the step is refused (fail closed), never let through unchecked.
+	errOIDCUnavailable = errors.New("the OIDC sign-ins in progress cannot be reached")
 )
 
 // Messages of the finish route's answers (the page's script shows them; a page not
@@ -107,31 +110,36 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidc.Provider, error) {
 }
 
 // oidcFlow is one sign-in between start and callback; oidcHandoff one between the
-// callback and the page's finish.
+// callback and the page's finish. Both are kept as JSON in the shared Flows bucket,
+// with their expiry in the gateway's clock, which the bucket's own TTL does not know.
 type oidcFlow struct {
-	provider, nonce, verifier, binding string
-	expires                            time.Time
+	Provider string    `json:"provider"`
+	Nonce    string    `json:"nonce"`
+	Verifier string    `json:"verifier"`
+	Binding  string    `json:"binding"`
+	Expires  time.Time `json:"expires"`
 }
 
 type oidcHandoff struct {
-	identity domain.OIDCIdentity
-	binding  string
-	expires  time.Time
+	UserName     string    `json:"user_name"`
+	SecondFactor bool      `json:"second_factor"`
+	Binding      string    `json:"binding"`
+	Expires      time.Time `json:"expires"`
 }
 
-// oidcState keeps the flows of this node in memory, like passkey ceremonies: a
-// sign-in finishes on the node that began it.
+// oidcState is the configured providers and the sign-ins in progress, which live in
+// the shared store: a sign-in may start on one node, come back from the provider to
+// another and finish on a third, and each step is spent once whichever node it
+// reaches.
 type oidcState struct {
 	providers map[string]*oidcProvider
 	order     []*oidcProvider
+	store     *shared.Store
 	now       func() time.Time
-	mu        sync.Mutex
-	flows     map[string]*oidcFlow
-	handoffs  map[string]*oidcHandoff
 }
 
-func newOIDCState(list []OIDCProvider, now func() time.Time) *oidcState {
-	st := &oidcState{providers: map[string]*oidcProvider{}, now: now, flows: map[string]*oidcFlow{}, handoffs: map[string]*oidcHandoff{}}
+func newOIDCState(list []OIDCProvider, store *shared.Store, now func() time.Time) *oidcState {
+	st := &oidcState{providers: map[string]*oidcProvider{}, store: store, now: now}
 	for _, p := range list {
 		op := &oidcProvider{OIDCProvider: p, client: &http.Client{Timeout: oidcTimeout}}
 		st.providers[p.ID] = op
@@ -140,62 +148,89 @@ func newOIDCState(list []OIDCProvider, now func() time.Time) *oidcState {
 	return st
 }
 
-// prune drops what expired; the caller holds mu.
-func (st *oidcState) prune(now time.Time) {
-	for k, f := range st.flows {
-		if !now.Before(f.expires) {
-			delete(st.flows, k)
-		}
+// Keys of the Flows bucket: flows by their state, handoffs by their id.
+func flowKey(state string) string { return shared.Key("flow", state) }
+func handoffKey(id string) string { return shared.Key("handoff", id) }
+
+// put stores a new flow or handoff under key.
+func (st *oidcState) put(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
 	}
-	for k, h := range st.handoffs {
-		if !now.Before(h.expires) {
-			delete(st.handoffs, k)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	switch err := st.store.Put(ctx, shared.Flows, key, b); {
+	case err == nil:
+		return nil
+	case errors.Is(err, shared.ErrFull):
+		return fmt.Errorf("%w: %w", errOIDCFull, err)
+	default:
+		return fmt.Errorf("%w: %w", errOIDCUnavailable, err)
 	}
 }
 
-func (st *oidcState) putFlow(state string, f *oidcFlow) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	now := st.now()
-	st.prune(now)
-	if len(st.flows)+len(st.handoffs) >= oidcMaxPending {
-		return errOIDCFull
+// take removes the flow or handoff under key and decodes it into v. Unknown, used,
+// or unreadable is errOIDCExpired; a store that does not answer errOIDCUnavailable.
+func (st *oidcState) take(key string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	b, err := st.store.Take(ctx, shared.Flows, key)
+	switch {
+	case errors.Is(err, shared.ErrGone):
+		return errOIDCExpired
+	case err != nil:
+		return fmt.Errorf("%w: %w", errOIDCUnavailable, err)
 	}
-	f.expires = now.Add(oidcFlowTTL)
-	st.flows[state] = f
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: the stored sign-in does not decode: %w", errOIDCExpired, err)
+	}
 	return nil
 }
 
+func (st *oidcState) putFlow(state string, f *oidcFlow) error {
+	f.Expires = st.now().Add(oidcFlowTTL)
+	return st.put(flowKey(state), f)
+}
+
 // takeFlow removes and returns the flow of a state, refused unless it is this
-// browser's (binding) for this provider and still current. Any answer consumes it.
+// browser's (binding) for this provider and still current. Any answer consumes it,
+// on every node.
 func (st *oidcState) takeFlow(state, provider, binding string) (*oidcFlow, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	f := st.flows[state]
-	delete(st.flows, state)
-	if f == nil || f.provider != provider || !sameSecret(f.binding, binding) || !st.now().Before(f.expires) {
+	if !sharedIDOK(state) {
 		return nil, errOIDCExpired
 	}
-	return f, nil
+	var f oidcFlow
+	if err := st.take(flowKey(state), &f); err != nil {
+		return nil, err
+	}
+	if f.Provider != provider || !sameSecret(f.Binding, binding) || !st.now().Before(f.Expires) {
+		return nil, errOIDCExpired
+	}
+	return &f, nil
 }
 
-func (st *oidcState) putHandoff(id string, h *oidcHandoff) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	h.expires = st.now().Add(oidcHandoffTTL)
-	st.handoffs[id] = h
+func (st *oidcState) putHandoff(id string, who domain.OIDCIdentity, binding string) error {
+	return st.put(handoffKey(id), &oidcHandoff{
+		UserName: who.UserName, SecondFactor: who.SecondFactor, Binding: binding,
+		Expires: st.now().Add(oidcHandoffTTL),
+	})
 }
 
+// takeHandoff removes and returns the identity of a handoff, refused unless it is
+// this browser's and still current. Any answer consumes it, on every node.
 func (st *oidcState) takeHandoff(id, binding string) (domain.OIDCIdentity, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	h := st.handoffs[id]
-	delete(st.handoffs, id)
-	if h == nil || !sameSecret(h.binding, binding) || !st.now().Before(h.expires) {
+	if !sharedIDOK(id) {
 		return domain.OIDCIdentity{}, errOIDCExpired
 	}
-	return h.identity, nil
+	var h oidcHandoff
+	if err := st.take(handoffKey(id), &h); err != nil {
+		return domain.OIDCIdentity{}, err
+	}
+	if !sameSecret(h.Binding, binding) || !st.now().Before(h.Expires) {
+		return domain.OIDCIdentity{}, errOIDCExpired
+	}
+	return domain.OIDCIdentity{UserName: h.UserName, SecondFactor: h.SecondFactor}, nil
 }
 
 func sameSecret(a, b string) bool {
@@ -277,7 +312,7 @@ func (s *Server) oidcRefused(c *gin.Context, err error) {
 		s.oidcPage(c, http.StatusNotFound, "login.oidc_unknown", "")
 	case errors.Is(err, errOIDCExpired):
 		s.oidcPage(c, http.StatusBadRequest, "login.oidc_expired", "")
-	case errors.Is(err, errOIDCFull):
+	case errors.Is(err, errOIDCFull), errors.Is(err, errOIDCUnavailable):
 		s.oidcPage(c, http.StatusServiceUnavailable, "login.oidc_busy", "")
 	case errors.Is(err, errOIDCToken):
 		s.oidcPage(c, http.StatusUnauthorized, "login.oidc_token", "")
@@ -332,7 +367,7 @@ func (s *Server) handleOIDCStart(c *gin.Context) {
 	state, nonce, cookie := vals[0], vals[1], vals[2]
 	sum := sha256.Sum256([]byte(cookie))
 	verifier := oauth2.GenerateVerifier()
-	if err := s.oidc.putFlow(state, &oidcFlow{provider: p.ID, nonce: nonce, verifier: verifier, binding: b64.EncodeToString(sum[:])}); err != nil {
+	if err := s.oidc.putFlow(state, &oidcFlow{Provider: p.ID, Nonce: nonce, Verifier: verifier, Binding: b64.EncodeToString(sum[:])}); err != nil {
 		s.oidcRefused(c, err)
 		return
 	}
@@ -356,7 +391,11 @@ func (s *Server) handleOIDCCallback(c *gin.Context) {
 	caller := usecase.Caller{IP: clientAddr(c).IP}
 	flow, err := s.oidc.takeFlow(c.Query("state"), p.ID, oidcBinding(c))
 	if err != nil {
-		s.app.RecordOIDCRefused(ctx, caller, "")
+		if errors.Is(err, errOIDCExpired) {
+			s.app.RecordOIDCRefused(ctx, caller, "")
+		} else {
+			s.log.Error("OIDC callback: the sign-ins in progress cannot be reached", "err", err)
+		}
 		s.oidcRefused(c, err)
 		return
 	}
@@ -377,7 +416,11 @@ func (s *Server) handleOIDCCallback(c *gin.Context) {
 		s.oidcRefused(c, err)
 		return
 	}
-	s.oidc.putHandoff(handoff, &oidcHandoff{identity: id, binding: flow.binding})
+	if err := s.oidc.putHandoff(handoff, id, flow.Binding); err != nil {
+		s.log.Error("OIDC callback: cannot keep the handoff", "err", err)
+		s.oidcRefused(c, err)
+		return
+	}
 	s.oidcPage(c, http.StatusOK, "", handoff)
 }
 
@@ -390,7 +433,7 @@ func (s *Server) oidcIdentity(ctx context.Context, p *oidcProvider, flow *oidcFl
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, p.client), oidcTimeout)
 	defer cancel()
-	tok, err := s.oauthConfig(p, found).Exchange(ctx, code, oauth2.VerifierOption(flow.verifier))
+	tok, err := s.oauthConfig(p, found).Exchange(ctx, code, oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
 		return domain.OIDCIdentity{}, fmt.Errorf("%w: code exchange: %w", errOIDCProvider, err)
 	}
@@ -403,7 +446,7 @@ func (s *Server) oidcIdentity(ctx context.Context, p *oidcProvider, flow *oidcFl
 	if err != nil {
 		return domain.OIDCIdentity{}, fmt.Errorf("%w: %w", errOIDCToken, err)
 	}
-	if !sameSecret(idt.Nonce, flow.nonce) {
+	if !sameSecret(idt.Nonce, flow.Nonce) {
 		return domain.OIDCIdentity{}, fmt.Errorf("%w: the nonce is not this sign-in's", errOIDCToken)
 	}
 	var claims map[string]any
@@ -436,6 +479,11 @@ func (s *Server) handleOIDCFinish(c *gin.Context) {
 		return
 	}
 	id, err := s.oidc.takeHandoff(in.Handoff, binding)
+	if errors.Is(err, errOIDCUnavailable) {
+		s.log.Error("OIDC finish: the sign-ins in progress cannot be reached", "err", err)
+		s.fail(c, errAnsUnavailable)
+		return
+	}
 	if err != nil {
 		s.fail(c, newAPIError(http.StatusBadRequest, "oidc_expired", msgOIDCExpired))
 		return

@@ -30,8 +30,9 @@ const (
 // few kilobytes.
 const maxCredentialBody = 16 << 10
 
-// passkeyBeginLimits: every ceremony begun without a session holds memory until it
-// expires; 20 a minute from one address is far more than a person needs.
+// passkeyBeginLimits: every ceremony begun without a session holds room in the
+// shared Ceremonies bucket until it expires; 20 a minute from one address is far
+// more than a person needs.
 func passkeyBeginLimits() Limits {
 	return Limits{VerifyPerIP: 20, VerifyIPWindow: time.Minute, VerifyPerUser: 1000, VerifyUserWindow: time.Minute}
 }
@@ -82,7 +83,7 @@ var (
 // passkeyError answers the errors of a passkey ceremony or decision and reports
 // whether err was one.
 func (s *Server) passkeyError(c *gin.Context, err error) bool {
-	for _, e := range []error{errPasskeysOff, errCeremonyUnknown, errCeremonyExpired, errCeremonyMismatch, errCeremoniesFull,
+	for _, e := range []error{errPasskeysOff, errCeremonyUnknown, errCeremonyExpired, errCeremonyMismatch, errCeremoniesFull, errAnsUnavailable,
 		domain.ErrPasskeyCloned, domain.ErrPasskeyInvalid, domain.ErrPasskeyLabel, domain.ErrPasskeyRegistered} {
 		if errors.Is(err, e) {
 			s.fail(c, err)

@@ -192,9 +192,9 @@ func newServer(opts Options, app useCases) *Server {
 		metrics:     newMetrics(opts.Registry),
 		unknown:     newTokenCache(),
 		qc:          newQuickConnectLedger(opts.Clock),
-		ceremonies:  newCeremonies(opts.Clock),
+		ceremonies:  newCeremonies(opts.Shared, opts.Clock),
 		passkeyRate: newLimiters(passkeyBeginLimits()),
-		oidc:        newOIDCState(opts.OIDC, opts.Clock),
+		oidc:        newOIDCState(opts.OIDC, opts.Shared, opts.Clock),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
 	// still does not build is a programming error, and passkeys stay off with a log

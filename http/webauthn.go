@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
@@ -43,19 +46,14 @@ func newRelyingParty(w WebAuthnSettings, name string) (*webauthn.WebAuthn, error
 }
 
 // A ceremony is one WebAuthn exchange between its begin and finish requests: the
-// challenge the browser signs and what the answer must match. Ceremonies live in
-// this node's memory only. They are short and single use, so losing them on a
-// restart costs a person one retry, and a cluster behind a load balancer needs
-// sticky sessions for the two requests of a ceremony (docs/operations.md).
-const (
-	// ceremonyTTL is how long a ceremony waits for its answer; browsers get the same
-	// timeout in the options.
-	ceremonyTTL = 5 * time.Minute
-	// maxCeremonies bounds the memory ceremonies take. Beginning one needs a valid
-	// challenge id or session, or passes a per-address rate limit, so this is a last
-	// line rather than the limit people meet.
-	maxCeremonies = 20000
-)
+// challenge the browser signs and what the answer must match. Ceremonies live in the
+// shared Ceremonies bucket, so the two requests of one may reach two nodes of a
+// cluster, and a ceremony is spent once whichever node its answers reach. They are
+// short and single use: a lost bucket costs a person one retry.
+//
+// ceremonyTTL is how long a ceremony waits for its answer; browsers get the same
+// timeout in the options.
+const ceremonyTTL = 5 * time.Minute
 
 // ceremonyKind is what a ceremony may be finished for: a ceremony begun for one
 // purpose never completes another.
@@ -78,65 +76,101 @@ var (
 	errPasskeysOff      = errors.New("passkeys are not set up on this server")
 )
 
+// ceremony is a ceremony as the Ceremonies bucket keeps it (JSON).
 type ceremony struct {
-	kind ceremonyKind
-	// binding is what the finish request must present besides the ceremony id: the
+	Kind ceremonyKind `json:"kind"`
+	// Binding is what the finish request must present besides the ceremony id: the
 	// hash of the session token that began it (register, proof) or the challenge id
 	// (challenge). A sign-in ceremony's id travels in an HttpOnly cookie instead.
-	binding string
-	userID  string
-	session webauthn.SessionData
-	expires time.Time
+	Binding string               `json:"binding,omitempty"`
+	UserID  string               `json:"user_id,omitempty"`
+	Session webauthn.SessionData `json:"session"`
+	// Expires is in the gateway's clock, which the bucket's own TTL does not know.
+	Expires time.Time `json:"expires"`
 }
 
-// ceremonies holds the ceremonies in progress on this node.
+// sharedTimeout bounds each call to the shared buckets: a store that does not answer
+// refuses the request within seconds instead of holding it.
+const sharedTimeout = 5 * time.Second
+
+// maxSharedID bounds the ids a request may name (ceremonies, OIDC states and
+// handoffs): the ones jfguard makes are far shorter, and a longer one is unknown
+// without asking the store.
+const maxSharedID = 128
+
+// sharedIDOK reports whether an id from a request can be one jfguard made.
+func sharedIDOK(id string) bool { return id != "" && len(id) <= maxSharedID }
+
+// ceremonies are the ceremonies in progress on all the nodes, in the shared store.
 type ceremonies struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*ceremony
+	store *shared.Store
+	now   func() time.Time
 }
 
-func newCeremonies(now func() time.Time) *ceremonies {
-	return &ceremonies{now: now, m: map[string]*ceremony{}}
+func newCeremonies(store *shared.Store, now func() time.Time) *ceremonies {
+	return &ceremonies{store: store, now: now}
 }
 
 // put stores a ceremony under a fresh id and sets its expiry.
 func (cs *ceremonies) put(id string, c *ceremony) error {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	now := cs.now()
-	if len(cs.m) >= maxCeremonies/2 {
-		for k, old := range cs.m {
-			if !now.Before(old.expires) {
-				delete(cs.m, k)
-			}
-		}
+	c.Expires = cs.now().Add(ceremonyTTL)
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
 	}
-	if len(cs.m) >= maxCeremonies {
-		return errCeremoniesFull
-	}
-	c.expires = now.Add(ceremonyTTL)
-	cs.m[id] = c
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	return ceremonyStoreErr(cs.store.Put(ctx, shared.Ceremonies, shared.Key(id), v))
 }
 
 // take removes a ceremony and returns it if it is still valid for kind and binding.
 // It is removed on the first try whatever the outcome, so an answer can be checked
-// once: a replayed assertion, or a second guess at a foreign ceremony, finds nothing.
+// once, on any node: a replayed assertion, or a second guess at a foreign ceremony,
+// finds nothing.
 func (cs *ceremonies) take(id string, kind ceremonyKind, binding string) (*ceremony, error) {
-	cs.mu.Lock()
-	c, ok := cs.m[id]
-	delete(cs.m, id)
-	cs.mu.Unlock()
-	switch {
-	case !ok || id == "":
+	if !sharedIDOK(id) {
 		return nil, errCeremonyUnknown
-	case !cs.now().Before(c.expires):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	v, err := cs.store.Take(ctx, shared.Ceremonies, shared.Key(id))
+	if errors.Is(err, shared.ErrGone) {
+		return nil, errCeremonyUnknown
+	}
+	if err != nil {
+		return nil, ceremonyStoreErr(err)
+	}
+	var c ceremony
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("%w: the stored request does not decode: %w", errCeremonyUnknown, err)
+	}
+	switch {
+	case !cs.now().Before(c.Expires):
 		return nil, errCeremonyExpired
-	case c.kind != kind || c.binding != binding:
+	case c.Kind != kind || !sameBinding(c.Binding, binding):
 		return nil, errCeremonyMismatch
 	}
-	return c, nil
+	return &c, nil
+}
+
+// sameBinding compares a stored binding with the one a request presents, in
+// constant time: a binding is the hash of a session token. A ceremony bound to
+// nothing (sign-in) matches only a request that presents nothing.
+func sameBinding(stored, presented string) bool {
+	return subtle.ConstantTimeCompare([]byte(stored), []byte(presented)) == 1
+}
+
+// ceremonyStoreErr names what a failed call to the Ceremonies bucket means for the
+// person: a full bucket is the busy answer; a store that cannot be reached refuses
+// the ceremony (it fails closed) with the unavailable answer.
+func ceremonyStoreErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, shared.ErrFull):
+		return fmt.Errorf("%w: %w", errCeremoniesFull, err)
+	}
+	return fmt.Errorf("%w: passkey requests: %w", errAnsUnavailable, err)
 }
 
 // passkeyUser is a user as go-webauthn sees it. The user handle is the Jellyfin user
@@ -241,7 +275,7 @@ func (s *Server) beginRegistration(u *domain.User, binding string) (string, *pro
 		return "", nil, err
 	}
 	id := s.newID()
-	if err := s.ceremonies.put(id, &ceremony{kind: ceremonyRegister, binding: binding, userID: u.ID, session: *session}); err != nil {
+	if err := s.ceremonies.put(id, &ceremony{Kind: ceremonyRegister, Binding: binding, UserID: u.ID, Session: *session}); err != nil {
 		return "", nil, err
 	}
 	return id, opts, nil
@@ -257,14 +291,14 @@ func (s *Server) finishRegistration(u *domain.User, ceremonyID, binding string, 
 	if err != nil {
 		return nil, err
 	}
-	if c.userID != u.ID {
+	if c.UserID != u.ID {
 		return nil, errCeremonyMismatch
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(raw)
 	if err != nil {
 		return nil, err
 	}
-	return s.rp.CreateCredential(newPasskeyUser(u), c.session, parsed)
+	return s.rp.CreateCredential(newPasskeyUser(u), c.Session, parsed)
 }
 
 // beginAssertion starts a passkey assertion. With a user, the browser may offer only
@@ -277,9 +311,9 @@ func (s *Server) beginAssertion(kind ceremonyKind, binding string, u *domain.Use
 	var opts *protocol.CredentialAssertion
 	var session *webauthn.SessionData
 	var err error
-	c := &ceremony{kind: kind, binding: binding}
+	c := &ceremony{Kind: kind, Binding: binding}
 	if u != nil {
-		c.userID = u.ID
+		c.UserID = u.ID
 		opts, session, err = s.rp.BeginLogin(newPasskeyUser(u), webauthn.WithUserVerification(uv))
 	} else {
 		opts, session, err = s.rp.BeginDiscoverableLogin(webauthn.WithUserVerification(uv))
@@ -287,7 +321,7 @@ func (s *Server) beginAssertion(kind ceremonyKind, binding string, u *domain.Use
 	if err != nil {
 		return "", nil, err
 	}
-	c.session = *session
+	c.Session = *session
 	id := s.newID()
 	if err := s.ceremonies.put(id, c); err != nil {
 		return "", nil, err
@@ -315,7 +349,7 @@ func (s *Server) finishAssertion(ceremonyID string, kind ceremonyKind, binding s
 	if err != nil {
 		return checkedAssertion{}, err
 	}
-	out := checkedAssertion{userID: c.userID}
+	out := checkedAssertion{userID: c.UserID}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(raw)
 	if err != nil {
 		out.cause = err
@@ -323,7 +357,7 @@ func (s *Server) finishAssertion(ceremonyID string, kind ceremonyKind, binding s
 	}
 	out.assertion.CredentialID = b64.EncodeToString(parsed.RawID)
 	out.assertion.SignCount = parsed.Response.AuthenticatorData.Counter
-	if c.userID == "" {
+	if c.UserID == "" {
 		out.userID = string(parsed.Response.UserHandle)
 	}
 	u := lookup(out.userID)
@@ -332,10 +366,10 @@ func (s *Server) finishAssertion(ceremonyID string, kind ceremonyKind, binding s
 		return out, nil
 	}
 	pu := newPasskeyUser(u)
-	if c.userID != "" {
-		_, err = s.rp.ValidateLogin(pu, c.session, parsed)
+	if c.UserID != "" {
+		_, err = s.rp.ValidateLogin(pu, c.Session, parsed)
 	} else {
-		_, _, err = s.rp.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) { return pu, nil }, c.session, parsed)
+		_, _, err = s.rp.ValidatePasskeyLogin(func(_, _ []byte) (webauthn.User, error) { return pu, nil }, c.Session, parsed)
 	}
 	if err != nil {
 		out.cause = err

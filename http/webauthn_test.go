@@ -52,7 +52,7 @@ type passkeyGateway struct {
 	token string // alice's verified session
 }
 
-func newPasskeyGateway(t *testing.T) *passkeyGateway {
+func newPasskeyGateway(t *testing.T, edits ...func(*Options)) *passkeyGateway {
 	t.Helper()
 	clock := &movableClock{}
 	store, proj, sealer, key := newStoreDeps(t, clock.now)
@@ -66,7 +66,7 @@ func newPasskeyGateway(t *testing.T) *passkeyGateway {
 	// Challenges outlive ceremonies here, so a ceremony can expire on a live one.
 	pol := domain.DefaultPolicy()
 	pol.ChallengeTTL = time.Hour
-	g.s = New(Options{
+	opts := Options{
 		Upstream: upURL, PublicURL: public, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store),
 		BasePolicy: pol, TrustKeys: domain.TrustKeys{Current: key},
 		AdminAPIKey: jf.CreateAPIKey("jfguard"), Clock: clock.now,
@@ -74,13 +74,31 @@ func newPasskeyGateway(t *testing.T) *passkeyGateway {
 		Limits:     Limits{VerifyPerIP: 1000, VerifyPerUser: 1000},
 		WebAuthn:   WebAuthnSettings{RPID: testRPID, Origins: []string{testOrigin}},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, edit := range edits {
+		edit(&opts)
+	}
+	g.s = New(opts)
 	var res struct{ AccessToken string }
 	if code := g.call(t, "POST", "/Users/AuthenticateByName", webAuth, map[string]string{"Username": "alice", "Pw": "alice-password"}, &res); code != 200 {
 		t.Fatalf("alice's sign-in: %d", code)
 	}
 	g.token = res.AccessToken
 	return g
+}
+
+// node is another gateway on the same event store, projections and shared buckets:
+// a second node of a cluster behind a load balancer without sticky sessions. The
+// returned gateway shares the stand-in Jellyfin, the clock and alice's session.
+func (g *passkeyGateway) node(edits ...func(*Options)) *passkeyGateway {
+	opts := g.s.opts
+	opts.Registry = nil // each node has its own metrics
+	for _, edit := range edits {
+		edit(&opts)
+	}
+	other := *g
+	other.s = New(opts)
+	return &other
 }
 
 // call sends a JSON request through the gateway and decodes a 2xx answer into out.
@@ -329,13 +347,15 @@ func (g *passkeyGateway) verify(t *testing.T, id, ceremonyID string, cred []byte
 }
 
 // TestCeremonyStore: a ceremony is used once, whatever the outcome; it expires after
-// five minutes; and it finishes only for the purpose and binding it began with.
+// five minutes of the gateway's clock; and it finishes only for the purpose and
+// binding it began with.
 func TestCeremonyStore(t *testing.T) {
 	t.Parallel()
 	clock := &movableClock{}
-	cs := newCeremonies(clock.now)
+	st, _, _, _ := newStoreDeps(t, clock.now)
+	cs := newCeremonies(sharedFor(t, st), clock.now)
 	put := func(id string, kind ceremonyKind, binding string) {
-		if err := cs.put(id, &ceremony{kind: kind, binding: binding}); err != nil {
+		if err := cs.put(id, &ceremony{Kind: kind, Binding: binding}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -373,6 +393,16 @@ func TestCeremonyStore(t *testing.T) {
 	}
 	if _, err := cs.take("", ceremonySignIn, ""); !errors.Is(err, errCeremonyUnknown) {
 		t.Errorf("no ceremony id: %v; want unknown", err)
+	}
+	if _, err := cs.take(strings.Repeat("f", 4096), ceremonySignIn, ""); !errors.Is(err, errCeremonyUnknown) {
+		t.Errorf("an id longer than any jfguard makes: %v; want unknown", err)
+	}
+
+	// A sign-in ceremony is bound to nothing: a request that presents a binding
+	// does not finish it.
+	put("f", ceremonySignIn, "")
+	if _, err := cs.take("f", ceremonySignIn, "token-hash-1"); !errors.Is(err, errCeremonyMismatch) {
+		t.Errorf("a binding presented to a sign-in ceremony: %v; want mismatch", err)
 	}
 }
 
