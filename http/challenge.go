@@ -109,8 +109,8 @@ func (s *Server) handleChallengeVerify(c *gin.Context) {
 		s.verifyFailure(c, domain.ErrChallengeNotFound)
 		return
 	}
-	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
-		s.fail(c, rateLimitedAnswer(wait))
+	if allowed, wait, err := s.limits.allow(c.Request.Context(), s.addressKey(addr.IP), uid, s.now()); !allowed {
+		s.limitRefused(c, wait, err)
 		return
 	}
 	raw, err := s.completeChallenge(c, id, in, addr)
@@ -294,9 +294,9 @@ func (s *Server) handleLogin(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json; charset=utf-8", ans.body)
 		return
 	}
-	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
+	if allowed, wait, err := s.limits.allow(ctx, s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
 		s.app.ExpireChallenge(ctx, res.User.ID, out.ChallengeID)
-		s.fail(c, rateLimitedAnswer(wait))
+		s.limitRefused(c, wait, err)
 		return
 	}
 	raw, err := s.completeChallenge(c, out.ChallengeID, verifyRequest{Method: in.Method, Code: in.Code}, addr)

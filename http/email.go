@@ -65,7 +65,11 @@ func humanWait(secs int) string {
 // ipSendAllowed applies the per-address send limit, and answers a refusal.
 func (s *Server) ipSendAllowed(c *gin.Context) bool {
 	now := s.now()
-	if ok, wait := s.emailLimits.allow(s.addressKey(clientAddr(c).IP), "", now); !ok {
+	if ok, wait, err := s.emailLimits.allow(c.Request.Context(), s.addressKey(clientAddr(c).IP), "", now); !ok {
+		if err != nil {
+			s.limitRefused(c, 0, err)
+			return false
+		}
 		s.fail(c, &domain.SendLimitedError{Next: now.Add(wait)})
 		return false
 	}

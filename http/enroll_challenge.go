@@ -44,8 +44,8 @@ func (s *Server) handleChallengeEnrollConfirm(c *gin.Context) {
 		return
 	}
 	addr := clientAddr(c)
-	if allowed, wait := s.limits.allow(s.addressKey(addr.IP), uid, s.now()); !allowed {
-		s.fail(c, rateLimitedAnswer(wait))
+	if allowed, wait, err := s.limits.allow(c.Request.Context(), s.addressKey(addr.IP), uid, s.now()); !allowed {
+		s.limitRefused(c, wait, err)
 		return
 	}
 	out, err := s.app.ConfirmEnrollAtChallenge(c.Request.Context(), callerOf(addr, upstream.Credentials{}), id, in.Code)

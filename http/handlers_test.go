@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // Handler tests: the handlers translate HTTP into use-case calls and results or
 // errors into answers. Here the use cases are fakes of the area's small interface
 // (the rest of useCases is embedded and nil, so a call outside the area fails the
-// test loudly): no NATS, no store, no Jellyfin.
+// test loudly): no event store, no Jellyfin; NATS only for the shared buckets.
 
 // fakeChallenges fakes the sign-in area's challenge use cases.
 type fakeChallenges struct {
@@ -60,11 +61,19 @@ func (f *fakeAccounts) Authorize(_ context.Context, a usecase.Account) error {
 	return f.authorize
 }
 
-// handlerServer is a gateway on fake use cases and nothing below them.
+// handlerServer is a gateway on fake use cases and nothing below them but the
+// shared buckets (rate limits).
 func handlerServer(t *testing.T, app useCases) *Server {
 	t.Helper()
-	s := newServer(Options{BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: make([]byte, 32)}}, app)
-	return s
+	_, open := sharedNodes(t)
+	return handlerNode(t, app, open(), Limits{})
+}
+
+// handlerNode is a gateway on fake use cases, with its shared buckets in sh and
+// the given rate limits (zero: the defaults).
+func handlerNode(t *testing.T, app useCases, sh *shared.Store, limits Limits) *Server {
+	t.Helper()
+	return newServer(Options{BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: make([]byte, 32)}, Shared: sh, Limits: limits}, app)
 }
 
 func serve(s *Server, method, path, body string, header http.Header) *httptest.ResponseRecorder {

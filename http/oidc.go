@@ -333,7 +333,12 @@ func (s *Server) oidcCheck(c *gin.Context, limits *limiters) bool {
 		s.oidcPage(c, http.StatusForbidden, "login.oidc_banned", "")
 		return false
 	}
-	if ok, wait := limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
+	if ok, wait, err := limits.allow(c.Request.Context(), s.addressKey(addr.IP), "", s.now()); !ok {
+		if err != nil {
+			s.log.Error("rate limits: refusing the attempt", "err", err)
+			s.oidcPage(c, http.StatusServiceUnavailable, "login.oidc_busy", "")
+			return false
+		}
 		c.Header("Retry-After", retryAfter(wait))
 		s.oidcPage(c, http.StatusTooManyRequests, "login.oidc_rate_limited", "")
 		return false

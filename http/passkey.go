@@ -281,8 +281,8 @@ func (s *Server) handleChallengePasskey(c *gin.Context) {
 	}
 	id := c.Param("id")
 	addr := clientAddr(c)
-	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
-		s.fail(c, rateLimitedAnswer(wait))
+	if ok, wait, err := s.passkeyRate.allow(c.Request.Context(), s.addressKey(addr.IP), "", s.now()); !ok {
+		s.limitRefused(c, wait, err)
 		return
 	}
 	u, err := s.app.ChallengePasskeyUser(id)
@@ -314,8 +314,8 @@ func (s *Server) handlePasskeySignInBegin(c *gin.Context) {
 		s.fail(c, errAnsForbidden)
 		return
 	}
-	if ok, wait := s.passkeyRate.allow(s.addressKey(addr.IP), "", s.now()); !ok {
-		s.fail(c, rateLimitedAnswer(wait))
+	if ok, wait, err := s.passkeyRate.allow(c.Request.Context(), s.addressKey(addr.IP), "", s.now()); !ok {
+		s.limitRefused(c, wait, err)
 		return
 	}
 	// Say so before the person touches the authenticator, not after.
@@ -382,8 +382,8 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		s.fail(c, errAnsPasskeyNoAppHeader)
 		return
 	}
-	if ok, wait := s.limits.allow(s.addressKey(addr.IP), "", s.now()); !ok {
-		s.fail(c, rateLimitedAnswer(wait))
+	if ok, wait, err := s.limits.allow(c.Request.Context(), s.addressKey(addr.IP), "", s.now()); !ok {
+		s.limitRefused(c, wait, err)
 		return
 	}
 	a, err := s.finishAssertion(ceremonyID, ceremonySignIn, "", raw, s.userClone)
@@ -395,8 +395,8 @@ func (s *Server) handlePasskeySignIn(c *gin.Context) {
 		s.log.Info("passkey assertion did not verify", "err", a.cause)
 	}
 	if a.assertion.Verified {
-		if ok, wait := s.limits.allowUser(a.userID, s.now()); !ok {
-			s.fail(c, rateLimitedAnswer(wait))
+		if ok, wait, err := s.limits.allowUser(c.Request.Context(), a.userID, s.now()); !ok {
+			s.limitRefused(c, wait, err)
 			return
 		}
 	}

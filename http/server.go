@@ -187,13 +187,13 @@ func newServer(opts Options, app useCases) *Server {
 		opts:        opts,
 		log:         opts.Logger,
 		jf:          upstream.NewClient(opts.Upstream, opts.AdminAPIKey, opts.Version),
-		limits:      newLimiters(opts.Limits.withDefaults()),
-		emailLimits: newLimiters(emailSendLimits()),
+		limits:      newLimiters("verify", opts.Limits.withDefaults(), opts.Shared),
+		emailLimits: newLimiters("email", emailSendLimits(), opts.Shared),
 		metrics:     newMetrics(opts.Registry),
 		unknown:     newTokenCache(),
 		qc:          newQuickConnectLedger(opts.Clock),
 		ceremonies:  newCeremonies(opts.Shared, opts.Clock),
-		passkeyRate: newLimiters(passkeyBeginLimits()),
+		passkeyRate: newLimiters("begin", passkeyBeginLimits(), opts.Shared),
 		oidc:        newOIDCState(opts.OIDC, opts.Shared, opts.Clock),
 	}
 	// The settings were checked at startup (cli's Resolve): a relying party that
@@ -211,7 +211,7 @@ func newServer(opts Options, app useCases) *Server {
 			Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
 			Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 			HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer, Geo: opts.Geo,
+			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer, Geo: opts.Geo, Turns: usecase.SharedTurns(opts.Shared),
 		})
 	}
 	s.proxy = s.newProxy()

@@ -13,10 +13,12 @@ import (
 	broker "github.com/jfguard/jfguard/embed"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/seal"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/projections/usecase"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The use-case tests run on the real parts below the application layer: an embedded
@@ -33,6 +35,7 @@ type world struct {
 	app    *usecase.Service
 	clock  *testClock
 	policy domain.Policy
+	key    []byte
 }
 
 // newWorld starts the store, sealer and projections and builds the use cases on them.
@@ -61,15 +64,37 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proj.Stop() })
-	w := &world{t: t, store: st, proj: proj, sealer: sealer, jf: newFakeJellyfin(), clock: clock, policy: domain.DefaultPolicy()}
-	w.app = usecase.New(usecase.Deps{
-		Projector: proj, Sealer: sealer, Jellyfin: w.jf,
-		Policy:     func() domain.Policy { return w.policy },
-		TrustKeys:  func(time.Time) domain.TrustKeys { return domain.TrustKeys{Current: key} },
-		HashParams: domain.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-		Clock:      clock.Now,
-	})
+	w := &world{t: t, store: st, proj: proj, sealer: sealer, jf: newFakeJellyfin(), clock: clock, policy: domain.DefaultPolicy(), key: key}
+	w.app = w.node(w.sharedStore())
 	return w
+}
+
+// sharedStore opens the shared buckets on the world's JetStream, as one more node
+// does.
+func (w *world) sharedStore() *shared.Store {
+	w.t.Helper()
+	js, err := jetstream.New(w.store.JetStream().Conn())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	sh, err := shared.Open(context.Background(), js, 1)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return sh
+}
+
+// node builds the use cases of one node on the world's store and projections, with
+// the password step's turns in sh.
+func (w *world) node(sh *shared.Store) *usecase.Service {
+	return usecase.New(usecase.Deps{
+		Projector: w.proj, Sealer: w.sealer, Jellyfin: w.jf,
+		Policy:     func() domain.Policy { return w.policy },
+		TrustKeys:  func(time.Time) domain.TrustKeys { return domain.TrustKeys{Current: w.key} },
+		HashParams: domain.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Clock:      w.clock.Now,
+		Turns:      usecase.SharedTurns(sh),
+	})
 }
 
 // events are the stream's events of one user (all users when uid is ""), in order.

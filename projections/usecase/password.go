@@ -12,6 +12,7 @@ import (
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
@@ -26,52 +27,30 @@ import (
 // wrong password might disable the account; the password is not forwarded.
 var ErrLockoutGuard = errors.New("could not reset the user's count of failed sign-ins at Jellyfin")
 
-// passwordGuard holds the password step's state in this node's memory: the attempts
-// under way per address block, which the throttle counts as failures until they end,
-// and one turn per user, so one password at a time per user reaches Jellyfin and the
-// count read before forwarding is the count that password meets.
-type passwordGuard struct {
-	mu       sync.Mutex
-	inFlight map[string]int
-	turns    map[string]*userTurn
+// ErrTurns: the password step's turns could not be taken or counted, so the password
+// is not forwarded. Without them the step could not keep one password at a time per
+// user at Jellyfin, nor count the attempts under way against the throttle.
+var ErrTurns = errors.New("the password step's turns cannot be reached")
+
+// Turns are the password step's leases, which every node of a cluster sees the same:
+// one turn per user, so one password at a time per user reaches Jellyfin and the
+// count read before forwarding is the count that password meets, on whichever node
+// it came in; and one lease per attempt under way, which the address block's
+// throttle counts as failures until they end.
+type Turns interface {
+	// Acquire waits, as long as ctx allows, until it holds key, and returns the
+	// function that gives it back.
+	Acquire(ctx context.Context, key string) (release func(), err error)
+	// Count is how many keys starting with prefix are held.
+	Count(ctx context.Context, prefix string) (int, error)
 }
 
-// userTurn is a user's turn: a one-slot channel, and how many attempts hold or wait
-// for it (the entry goes when none does).
-type userTurn struct {
-	slot  chan struct{}
-	users int
-}
+// turnKey is the lease of a user's turn.
+func turnKey(uid string) string { return shared.Key("turn", uid) }
 
-func newPasswordGuard() *passwordGuard {
-	return &passwordGuard{inFlight: map[string]int{}, turns: map[string]*userTurn{}}
-}
-
-// take waits for the user's turn, as long as ctx allows, and returns its release.
-func (g *passwordGuard) take(ctx context.Context, uid string) (func(), error) {
-	g.mu.Lock()
-	t := g.turns[uid]
-	if t == nil {
-		t = &userTurn{slot: make(chan struct{}, 1)}
-		g.turns[uid] = t
-	}
-	t.users++
-	g.mu.Unlock()
-	leave := func() {
-		g.mu.Lock()
-		if t.users--; t.users == 0 {
-			delete(g.turns, uid)
-		}
-		g.mu.Unlock()
-	}
-	select {
-	case t.slot <- struct{}{}:
-		return func() { <-t.slot; leave() }, nil
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
-	}
-}
+// flightPrefix is what the leases of an address block's attempts under way start
+// with; each attempt's own lease adds a random id.
+func flightPrefix(block string) string { return shared.Key("flight", block) + "." }
 
 // PasswordAttempt is one password on its way through the password step: begun by
 // BeginPassword, finished by Rejected (when Jellyfin refused it) and End.
@@ -88,11 +67,11 @@ type PasswordAttempt struct {
 // of /Users/{id}/Authenticate) names a Jellyfin user, the user's turn, hold and
 // lockout guard. App passwords pass the throttle only: Jellyfin never checks them.
 // The error is a *domain.ThrottledError, a *domain.PasswordHeldError,
-// domain.ErrPasswordPaused, ErrLockoutGuard or the context's; on success the
-// attempt must be ended.
+// domain.ErrPasswordPaused, ErrLockoutGuard, ErrTurns or the context's; on success
+// the attempt must be ended.
 func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUserID string, guardUser bool) (*PasswordAttempt, error) {
 	a := &PasswordAttempt{s: s, caller: caller, name: name}
-	if err := a.throttle(); err != nil {
+	if err := a.throttle(ctx); err != nil {
 		return nil, err
 	}
 	if !guardUser {
@@ -105,10 +84,14 @@ func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUs
 		return a, nil
 	}
 	a.uid = uid
-	done, err := s.passwords.take(ctx, uid)
+	done, err := s.d.Turns.Acquire(ctx, turnKey(uid))
 	if err != nil {
 		a.End()
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		s.log.Error("password step: cannot take the user's turn; refusing the password", "user", uid, "err", err)
+		return nil, fmt.Errorf("%w: %w", ErrTurns, err)
 	}
 	a.release = append(a.release, done)
 	if err := a.guard(ctx); err != nil {
@@ -119,34 +102,53 @@ func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUs
 }
 
 // throttle takes a place among the address block's attempts under way, unless the
-// block already failed too often.
-func (a *PasswordAttempt) throttle() error {
+// block already failed too often. The place is taken first and the places counted
+// after, so of attempts sent at once, on one node or several, the last to take its
+// place counts all the others: together they cannot overshoot the limit (they may,
+// at worst, refuse each other).
+func (a *PasswordAttempt) throttle(ctx context.Context) error {
 	s := a.s
 	key := s.AddressKey(a.caller.IP)
 	if key == "" {
 		return nil
 	}
+	done, err := s.d.Turns.Acquire(ctx, flightPrefix(key)+s.NewID())
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Error("password step: cannot take a place among the attempts under way; refusing the password", "ip", key, "err", err)
+		return fmt.Errorf("%w: %w", ErrTurns, err)
+	}
+	a.release = append(a.release, done)
+	n, err := s.d.Turns.Count(ctx, flightPrefix(key))
+	if err != nil {
+		a.End()
+		s.log.Error("password step: cannot count the attempts under way; refusing the password", "ip", key, "err", err)
+		return fmt.Errorf("%w: %w", ErrTurns, err)
+	}
+	// The count includes this attempt's own place, which it may not hold against
+	// itself.
+	others := max(n-1, 0)
 	pol, now := s.Policy(), s.now()
-	g := s.passwords
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var err error
 	s.read(func(st *projections.State) {
-		err = domain.CheckPasswordThrottle(st.Addresses[key], pol, g.inFlight[key], now)
+		err = domain.CheckPasswordThrottle(st.Addresses[key], pol, others, now)
 	})
 	if err != nil {
+		a.End()
 		return err
 	}
-	g.inFlight[key]++
-	a.release = append(a.release, func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.inFlight[key]--; g.inFlight[key] <= 0 {
-			delete(g.inFlight, key)
-		}
-	})
 	return nil
 }
+
+// noTurns are the turns of a Service built without any (no shared store): every
+// password is refused, as when the shared store cannot be reached.
+type noTurns struct{}
+
+var errNoTurns = errors.New("no shared store")
+
+func (noTurns) Acquire(context.Context, string) (func(), error) { return nil, errNoTurns }
+func (noTurns) Count(context.Context, string) (int, error)      { return 0, errNoTurns }
 
 // guard decides, on the user's turn, whether the password may reach Jellyfin, and
 // resets Jellyfin's count first when the decision says so.

@@ -58,13 +58,15 @@ type Deps struct {
 	Logger     *slog.Logger
 	// Geo says where sign-ins come from (location.go); nil without a database.
 	Geo Geolocator
+	// Turns are the password step's leases, shared by every node (SharedTurns);
+	// without them every password is refused.
+	Turns Turns
 }
 
 // Service runs the use cases.
 type Service struct {
 	d         Deps
 	log       *slog.Logger
-	passwords *passwordGuard
 	directory *userDirectory
 }
 
@@ -89,7 +91,10 @@ func New(d Deps) *Service {
 		p := domain.DefaultPolicy()
 		d.Policy = func() domain.Policy { return p }
 	}
-	s := &Service{d: d, log: d.Logger, passwords: newPasswordGuard()}
+	if d.Turns == nil {
+		d.Turns = noTurns{}
+	}
+	s := &Service{d: d, log: d.Logger}
 	s.directory = &userDirectory{jf: d.Jellyfin, now: d.Clock}
 	return s
 }
