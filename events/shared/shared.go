@@ -17,9 +17,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -285,21 +288,89 @@ func (s *Store) Acquire(ctx context.Context, key string) (*Lease, error) {
 	}
 }
 
-// Count is how many keys of the Turns bucket start with prefix: the leases under
-// way of one kind (the password attempts of one address block).
-func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
-	lister, err := s.bucket(Turns).ListKeysFiltered(ctx, prefix+">")
+// Enter records one attempt under way under key, in the Turns bucket, and returns
+// how many others are under way there: one read and one conditional write of one
+// key, so attempts entering at once on any nodes each see the ones before them. An
+// entry lives at most ttl (wall time), so the attempts of a node that died stop
+// counting then. leave takes the attempt out; it is safe to call more than once.
+func (s *Store) Enter(ctx context.Context, key string, ttl time.Duration) (others int, leave func(), err error) {
+	id := fmt.Sprintf("%x", time.Now().UnixNano()) + "-" + fmt.Sprint(enterSeq.Add(1))
+	err = s.updateCrowd(ctx, key, func(c crowd, now int64) (crowd, bool) {
+		others = len(c)
+		c[id] = now + int64(ttl)
+		return c, true
+	})
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return 0, nil
+		return 0, nil, err
+	}
+	var once sync.Once
+	leave = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = s.updateCrowd(ctx, key, func(c crowd, _ int64) (crowd, bool) {
+				_, ok := c[id]
+				delete(c, id)
+				return c, ok
+			})
+		})
+	}
+	return others, leave, nil
+}
+
+var enterSeq atomic.Uint64
+
+// crowd is the attempts under way under one key: id → expiry (Unix ns, wall time).
+type crowd map[string]int64
+
+// updateCrowd is a read-modify-write of a crowd, conditional on the revision read,
+// with expired entries dropped before f sees it. An empty crowd is deleted.
+func (s *Store) updateCrowd(ctx context.Context, key string, f func(crowd, int64) (crowd, bool)) error {
+	kv := s.bucket(Turns)
+	for range maxCASTries {
+		c, rev := crowd{}, uint64(0)
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return err
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &c); err != nil || c == nil {
+				c = crowd{}
+			}
 		}
-		return 0, err
+		now := time.Now().UnixNano()
+		for id, exp := range c {
+			if exp <= now {
+				delete(c, id)
+			}
+		}
+		c, write := f(c, now)
+		if !write {
+			return nil
+		}
+		switch {
+		case len(c) == 0 && rev != 0:
+			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		case len(c) == 0:
+			return nil
+		default:
+			buf, _ := json.Marshal(c)
+			if rev == 0 {
+				_, err = kv.Create(ctx, key, buf)
+			} else {
+				_, err = kv.Update(ctx, key, buf, rev)
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		if !isConflict(err) {
+			return writeErr(err)
+		}
 	}
-	n := 0
-	for range lister.Keys() {
-		n++
-	}
-	return n, nil
+	return ErrBusy
 }
 
 // Key joins parts into a key. Keys of a JetStream bucket are subjects limited to

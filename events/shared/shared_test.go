@@ -191,16 +191,66 @@ func TestLeases(t *testing.T) {
 	}
 	held.Release()
 
-	for i := range 3 {
-		if _, err := a.TryAcquire(ctx, Key("flight", "192_0_2", fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
+}
+
+// TestEnterCountsAttemptsOnEveryNode: attempts entering under one key on two nodes,
+// at once, see each other: the ones entering later count the earlier ones, so the
+// largest count seen is the number of others; leaving takes one out, twice is
+// harmless, and an entry past its life no longer counts.
+func TestEnterCountsAttemptsOnEveryNode(t *testing.T) {
+	t.Parallel()
+	a, b := twoNodes(t)
+	key := Key("flight", "192.0.2.0/24")
+	var leaves []func()
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, leave, err := s.Enter(ctx, key, time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			seen[n], leaves = true, append(leaves, leave)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for n := range 6 {
+		if !seen[n] {
+			t.Fatalf("no attempt saw %d others (saw %v): two attempts counted the same crowd", n, seen)
 		}
 	}
-	if n, err := b.Count(ctx, Key("flight", "192_0_2")+"."); err != nil || n != 3 {
-		t.Fatalf("count: %d %v, want 3", n, err)
+	leaves[0]()
+	leaves[0]()
+	if n, leave, err := b.Enter(ctx, key, time.Minute); err != nil || n != 5 {
+		t.Fatalf("after one left: %d others, %v; want 5", n, err)
+	} else {
+		leave()
 	}
-	if n, err := b.Count(ctx, Key("flight", "198_51_100")+"."); err != nil || n != 0 {
-		t.Fatalf("count of an empty prefix: %d %v", n, err)
+	for _, l := range leaves[1:] {
+		l()
+	}
+	if n, leave, _ := a.Enter(ctx, key, time.Minute); n != 0 {
+		t.Fatalf("after all left: %d others", n)
+	} else {
+		leave()
+	}
+	// An attempt whose node died never leaves; it stops counting after its life.
+	if _, _, err := a.Enter(ctx, key, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if n, _, _ := b.Enter(ctx, key, time.Minute); n != 0 {
+		t.Fatalf("an expired attempt still counts: %d others", n)
 	}
 }
 

@@ -41,16 +41,16 @@ type Turns interface {
 	// Acquire waits, as long as ctx allows, until it holds key, and returns the
 	// function that gives it back.
 	Acquire(ctx context.Context, key string) (release func(), err error)
-	// Count is how many keys starting with prefix are held.
-	Count(ctx context.Context, prefix string) (int, error)
+	// Enter records one attempt under way under key and returns how many others
+	// are under way there, and the function that takes it out.
+	Enter(ctx context.Context, key string) (others int, leave func(), err error)
 }
 
 // turnKey is the lease of a user's turn.
 func turnKey(uid string) string { return shared.Key("turn", uid) }
 
-// flightPrefix is what the leases of an address block's attempts under way start
-// with; each attempt's own lease adds a random id.
-func flightPrefix(block string) string { return shared.Key("flight", block) + "." }
+// flightKey is where an address block's attempts under way are recorded.
+func flightKey(block string) string { return shared.Key("flight", block) }
 
 // PasswordAttempt is one password on its way through the password step: begun by
 // BeginPassword, finished by Rejected (when Jellyfin refused it) and End.
@@ -102,34 +102,24 @@ func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUs
 }
 
 // throttle takes a place among the address block's attempts under way, unless the
-// block already failed too often. The place is taken first and the places counted
-// after, so of attempts sent at once, on one node or several, the last to take its
-// place counts all the others: together they cannot overshoot the limit (they may,
-// at worst, refuse each other).
+// block already failed too often. Taking the place and counting the others is one
+// conditional write, so of attempts sent at once, on one node or several, each
+// counts those before it: together they cannot overshoot the limit.
 func (a *PasswordAttempt) throttle(ctx context.Context) error {
 	s := a.s
 	key := s.AddressKey(a.caller.IP)
 	if key == "" {
 		return nil
 	}
-	done, err := s.d.Turns.Acquire(ctx, flightPrefix(key)+s.NewID())
+	others, leave, err := s.d.Turns.Enter(ctx, flightKey(key))
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.log.Error("password step: cannot take a place among the attempts under way; refusing the password", "ip", key, "err", err)
+		s.log.Error("password step: cannot record the attempt among those under way; refusing the password", "ip", key, "err", err)
 		return fmt.Errorf("%w: %w", ErrTurns, err)
 	}
-	a.release = append(a.release, done)
-	n, err := s.d.Turns.Count(ctx, flightPrefix(key))
-	if err != nil {
-		a.End()
-		s.log.Error("password step: cannot count the attempts under way; refusing the password", "ip", key, "err", err)
-		return fmt.Errorf("%w: %w", ErrTurns, err)
-	}
-	// The count includes this attempt's own place, which it may not hold against
-	// itself.
-	others := max(n-1, 0)
+	a.release = append(a.release, leave)
 	pol, now := s.Policy(), s.now()
 	s.read(func(st *projections.State) {
 		err = domain.CheckPasswordThrottle(st.Addresses[key], pol, others, now)
@@ -147,8 +137,8 @@ type noTurns struct{}
 
 var errNoTurns = errors.New("no shared store")
 
-func (noTurns) Acquire(context.Context, string) (func(), error) { return nil, errNoTurns }
-func (noTurns) Count(context.Context, string) (int, error)      { return 0, errNoTurns }
+func (noTurns) Acquire(context.Context, string) (func(), error)    { return nil, errNoTurns }
+func (noTurns) Enter(context.Context, string) (int, func(), error) { return 0, nil, errNoTurns }
 
 // guard decides, on the user's turn, whether the password may reach Jellyfin, and
 // resets Jellyfin's count first when the decision says so.

@@ -2,6 +2,7 @@ package usecase
 
 import (
 	"context"
+	"time"
 
 	"github.com/jfguard/jfguard/events/shared"
 )
@@ -25,6 +26,10 @@ func (t sharedTurns) Acquire(ctx context.Context, key string) (func(), error) {
 	return l.Release, nil
 }
 
-func (t sharedTurns) Count(ctx context.Context, prefix string) (int, error) {
-	return t.st.Count(ctx, prefix)
+// attemptTTL bounds how long an attempt under way counts when its node dies before
+// taking it out: longer than any password's trip to Jellyfin.
+const attemptTTL = 2 * time.Minute
+
+func (t sharedTurns) Enter(ctx context.Context, key string) (int, func(), error) {
+	return t.st.Enter(ctx, key, attemptTTL)
 }
