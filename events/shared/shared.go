@@ -201,37 +201,51 @@ func (s *Store) Refund(ctx context.Context, key string, n int, window time.Durat
 	})
 }
 
-// update is a read-modify-write of an instant under key, conditional on the
-// revision read. f gets the stored instant (found false when there is none) and
-// returns the new one, or false to write nothing.
+// update is a read-modify-write of an instant under key: f gets the stored instant
+// (found false when there is none) and returns the new one, or false to write
+// nothing.
 func (s *Store) update(ctx context.Context, k Kind, key string, f func(time.Time, bool) (time.Time, bool)) error {
+	return s.rewrite(ctx, k, key, func(old []byte) ([]byte, bool) {
+		var cur time.Time
+		found := len(old) == 8
+		if found {
+			cur = time.Unix(0, int64(binary.BigEndian.Uint64(old)))
+		}
+		next, write := f(cur, found)
+		if !write {
+			return nil, false
+		}
+		return binary.BigEndian.AppendUint64(nil, uint64(next.UnixNano())), true
+	})
+}
+
+// rewrite is a read-modify-write of key's value, conditional on the revision read,
+// retried when another writer got there first. f gets the stored bytes (nil when
+// there are none) and returns the new ones (nil: delete the key) and whether to
+// write at all.
+func (s *Store) rewrite(ctx context.Context, k Kind, key string, f func(old []byte) ([]byte, bool)) error {
 	kv := s.bucket(k)
 	for range maxCASTries {
-		var (
-			cur   time.Time
-			rev   uint64
-			found bool
-		)
+		var old []byte
+		rev := uint64(0)
 		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
 			return err
 		default:
-			rev = e.Revision()
-			if v := e.Value(); len(v) == 8 {
-				cur, found = time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
-			}
+			rev, old = e.Revision(), e.Value()
 		}
-		next, write := f(cur, found)
-		if !write {
+		next, write := f(old)
+		switch {
+		case !write, next == nil && rev == 0:
 			return nil
-		}
-		buf := binary.BigEndian.AppendUint64(nil, uint64(next.UnixNano()))
-		if rev == 0 {
-			_, err = kv.Create(ctx, key, buf)
-		} else {
-			_, err = kv.Update(ctx, key, buf, rev)
+		case next == nil:
+			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		case rev == 0:
+			_, err = kv.Create(ctx, key, next)
+		default:
+			_, err = kv.Update(ctx, key, next, rev)
 		}
 		if err == nil {
 			return nil
@@ -323,20 +337,13 @@ var enterSeq atomic.Uint64
 // crowd is the attempts under way under one key: id → expiry (Unix ns, wall time).
 type crowd map[string]int64
 
-// updateCrowd is a read-modify-write of a crowd, conditional on the revision read,
-// with expired entries dropped before f sees it. An empty crowd is deleted.
+// updateCrowd is a read-modify-write of a crowd, with expired entries dropped
+// before f sees it. An empty crowd is deleted.
 func (s *Store) updateCrowd(ctx context.Context, key string, f func(crowd, int64) (crowd, bool)) error {
-	kv := s.bucket(Turns)
-	for range maxCASTries {
-		c, rev := crowd{}, uint64(0)
-		e, err := kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return err
-		default:
-			rev = e.Revision()
-			if err := json.Unmarshal(e.Value(), &c); err != nil || c == nil {
+	return s.rewrite(ctx, Turns, key, func(old []byte) ([]byte, bool) {
+		c := crowd{}
+		if old != nil {
+			if err := json.Unmarshal(old, &c); err != nil || c == nil {
 				c = crowd{}
 			}
 		}
@@ -347,30 +354,12 @@ func (s *Store) updateCrowd(ctx context.Context, key string, f func(crowd, int64
 			}
 		}
 		c, write := f(c, now)
-		if !write {
-			return nil
+		if !write || len(c) == 0 {
+			return nil, write
 		}
-		switch {
-		case len(c) == 0 && rev != 0:
-			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
-		case len(c) == 0:
-			return nil
-		default:
-			buf, _ := json.Marshal(c)
-			if rev == 0 {
-				_, err = kv.Create(ctx, key, buf)
-			} else {
-				_, err = kv.Update(ctx, key, buf, rev)
-			}
-		}
-		if err == nil {
-			return nil
-		}
-		if !isConflict(err) {
-			return writeErr(err)
-		}
-	}
-	return ErrBusy
+		buf, _ := json.Marshal(c)
+		return buf, true
+	})
 }
 
 // Key joins parts into a key. Keys of a JetStream bucket are subjects limited to
