@@ -364,7 +364,7 @@ func banAcrossNodes(t *testing.T, lb *balancer, nodes []*cli.Main) {
 			r, err := send(cl, http.MethodGet, m.URL()+"/System/Info/Public", nil)
 			return err == nil && r.status == http.StatusForbidden
 		})
-		t.Logf("node %d refuses the address %s after the ban on node 0", i+1, time.Since(at).Round(time.Millisecond))
+		t.Logf("node %d refuses the address %s after the ban on node 0", i+1, time.Since(at).Round(100*time.Microsecond))
 	}
 	for range 3 {
 		if r := must(t, cl, http.MethodGet, lb.url+"/System/Info/Public", nil); r.status != http.StatusForbidden {

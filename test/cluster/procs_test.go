@@ -98,13 +98,30 @@ log:
 
 func (p *nodeProcess) url() string { return "http://" + p.addr }
 
-// start runs `jfguard serve` and waits until the node is ready.
+// start runs `jfguard serve` and waits until the node is ready. A node that exits
+// before it is ready (a NATS cluster busy electing a leader refuses to place its
+// buckets) is started again, as systemd's Restart=on-failure in
+// deploy/systemd/jfguard.service does, up to three times.
 func (p *nodeProcess) start(t *testing.T) {
 	t.Helper()
+	for try := 1; ; try++ {
+		err := p.run()
+		if err == nil {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("jfguard %s: %v", p.addr, err)
+		}
+		t.Logf("jfguard %s, start %d: %v; starting it again", p.addr, try, err)
+	}
+}
+
+// run starts the process once and waits until it is ready or has exited.
+func (p *nodeProcess) run() error {
 	p.cmd = exec.Command(p.bin, "serve", "--config", p.config)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start jfguard: %v", err)
+		return err
 	}
 	exited := make(chan struct{})
 	p.exited = exited
@@ -116,14 +133,16 @@ func (p *nodeProcess) start(t *testing.T) {
 	for {
 		select {
 		case <-exited:
-			t.Fatalf("jfguard %s exited before it was ready:\n%s", p.addr, p.out.String())
+			return fmt.Errorf("exited before it was ready:\n%s", p.out.String())
 		default:
 		}
 		if r, err := send(http.DefaultClient, http.MethodGet, p.url()+"/jfguard/readyz", nil); err == nil && r.status == http.StatusOK {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("jfguard %s not ready after 90 s:\n%s", p.addr, p.out.String())
+			_ = p.cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("not ready after 90 s:\n%s", p.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -405,15 +424,20 @@ func sessionsVerified(t *testing.T, natsURL string) map[string]bool {
 	if err != nil {
 		t.Fatalf("read the stream: %v", err)
 	}
+	// Read until a message says none is pending after it; a fetch that comes back
+	// empty (the cluster is electing a leader) is tried again, for a minute at most.
 	out := map[string]bool{}
-	for {
+	var lastErr error
+	for deadline := time.Now().Add(time.Minute); ; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream's session_verified events not read whole after a minute (%d read; last error %v)", len(out), lastErr)
+		}
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			t.Fatalf("read the stream: %v", err)
 		}
-		n, pending := 0, uint64(0)
+		pending := uint64(1)
 		for msg := range batch.Messages() {
-			n++
 			meta, err := msg.Metadata()
 			if err != nil {
 				t.Fatal(err)
@@ -429,10 +453,8 @@ func sessionsVerified(t *testing.T, natsURL string) map[string]bool {
 			}
 			out[p.TokenHash] = true
 		}
-		if batch.Error() != nil {
-			t.Fatalf("read the stream: %v", batch.Error())
-		}
-		if n == 0 || pending == 0 {
+		lastErr = batch.Error()
+		if pending == 0 {
 			return out
 		}
 	}
