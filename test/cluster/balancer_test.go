@@ -113,8 +113,8 @@ http {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
-		if t.Failed() {
-			t.Logf("nginx output:\n%s", b.out.String())
+		if out := b.out.String(); t.Failed() && out != "" {
+			t.Logf("nginx output:\n%s", out)
 		}
 	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
