@@ -90,8 +90,11 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	return s, nil
 }
 
+// open uses the bucket as it is when it exists with these settings, and creates or
+// updates it otherwise. Only a missing or changed bucket needs every replica's
+// server: a node restarting while one NATS server of three is down still starts.
 func (s *Store) open(ctx context.Context, js jetstream.JetStream, replicas int, k Kind) error {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      k.Bucket,
 		Description: "jfguard: state shared by the nodes, not history; expires on its own",
 		History:     1,
@@ -99,12 +102,33 @@ func (s *Store) open(ctx context.Context, js jetstream.JetStream, replicas int, 
 		MaxBytes:    k.MaxBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
-	})
+	}
+	kv, err := js.KeyValue(ctx, k.Bucket)
+	if err == nil {
+		st, serr := kv.Status(ctx)
+		if serr == nil && st.TTL() == k.TTL && st.History() == 1 && sameLimits(st, k, replicas) {
+			s.kv[k.Bucket] = kv
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("open bucket %s: %w", k.Bucket, err)
+	}
+	kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("open bucket %s: %w", k.Bucket, err)
 	}
 	s.kv[k.Bucket] = kv
 	return nil
+}
+
+// sameLimits: the bucket's size bound and replicas are the ones wanted.
+func sameLimits(st jetstream.KeyValueStatus, k Kind, replicas int) bool {
+	js, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return false
+	}
+	cfg := js.StreamInfo().Config
+	return cfg.MaxBytes == k.MaxBytes && cfg.Replicas == replicas
 }
 
 func (s *Store) bucket(k Kind) jetstream.KeyValue { return s.kv[k.Bucket] }

@@ -290,3 +290,30 @@ func TestKey(t *testing.T) {
 		seen[k] = fmt.Sprint(parts)
 	}
 }
+
+// TestOpenUsesWhatIsThere: opening the buckets again (a node restarting, a second
+// node) uses them as they are, values included; a bucket whose settings changed is
+// brought up to date.
+func TestOpenUsesWhatIsThere(t *testing.T) {
+	t.Parallel()
+	a, _ := twoNodes(t)
+	if err := a.Put(ctx, Flows, "f1", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, a.js(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := again.Take(ctx, Flows, "f1"); err != nil || string(v) != "v" {
+		t.Fatalf("the reopened bucket lost its value: %q %v", v, err)
+	}
+	changed := Flows
+	changed.TTL = time.Hour
+	if err := again.open(ctx, a.js(), 1, changed); err != nil {
+		t.Fatal(err)
+	}
+	st, err := again.bucket(changed).Status(ctx)
+	if err != nil || st.TTL() != time.Hour {
+		t.Fatalf("the changed TTL was not applied: %v %v", st, err)
+	}
+}
