@@ -74,6 +74,16 @@ func (s *Server) handleReadyz(c *gin.Context) {
 	} else if applied := s.opts.Projector.Applied(); applied+1000 < last {
 		problems = append(problems, "projections are catching up")
 	}
+	// Reading the stream's state can succeed where writing cannot (a server that
+	// lost its cluster's quorum still answers some reads): a node is ready only when
+	// it can record a decision.
+	if s.opts.Shared != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+		if err := s.opts.Shared.Probe(ctx); err != nil {
+			problems = append(problems, "event store: cannot write (lost quorum?): "+err.Error())
+		}
+		cancel()
+	}
 	if s.opts.Ready != nil {
 		if err := s.opts.Ready(); err != nil {
 			problems = append(problems, err.Error())

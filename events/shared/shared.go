@@ -281,6 +281,14 @@ func (s *Store) rewrite(ctx context.Context, k Kind, key string, f func(old []by
 	return ErrBusy
 }
 
+// Probe writes the probe key of the Turns bucket: it succeeds only when the
+// cluster can take writes (a replicated bucket needs a quorum of its servers), which
+// is what a node needs to decide anything.
+func (s *Store) Probe(ctx context.Context) error {
+	_, err := s.bucket(Turns).Put(ctx, "probe", binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
+	return err
+}
+
 // Lease holds a key of the Turns bucket until released, or until the bucket's TTL
 // passes after a holder that died without releasing it.
 type Lease struct {
