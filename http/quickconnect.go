@@ -1,18 +1,21 @@
 package gateway
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections/usecase"
@@ -24,82 +27,95 @@ import (
 // was authorized that way: Quick Connect is how a TV signs in with "enter the code on
 // your phone", and the phone must already have passed the second factor.
 //
-// The ledger is this node's memory of the Quick Connect exchanges passing through the
-// gateway (which secret Initiate answered with which code, which code an authorized
-// request carried), as the passkey ceremonies are of theirs: no aggregate's state,
-// and nothing the log needs, since the authorization itself is recorded
-// (quick_connect_authorized). The rule it serves is the domain's:
-// domain.DecideQuickConnectSignIn is told who authorized the code.
+// The ledger is kept in the shared store's Flows bucket, so the three requests of an
+// exchange (the TV's Initiate, the phone's Authorize, the TV's Authenticate) may land
+// on three nodes. It is no aggregate's state and nothing the log needs, since the
+// authorization itself is recorded (quick_connect_authorized). The rule it serves is
+// the domain's: domain.DecideQuickConnectSignIn is told who authorized the code. A
+// ledger that cannot be reached authorizes nothing.
 type quickConnectLedger struct {
-	now        func() time.Time
-	mu         sync.Mutex
-	codeOf     map[string]qcEntry // secret → code
-	authorized map[string]qcAuth  // code → who authorized it
+	now   func() time.Time
+	store *shared.Store
 }
 
+// qcEntry is a secret's code; qcAuth who authorized a code. Expiries are in the
+// gateway's clock.
 type qcEntry struct {
-	code    string
-	expires time.Time
+	Code    string    `json:"code"`
+	Expires time.Time `json:"expires"`
 }
 
 type qcAuth struct {
-	userID  string
-	expires time.Time
+	UserID  string    `json:"user_id"`
+	Expires time.Time `json:"expires"`
 }
 
 // quickConnectTTL is how long Jellyfin keeps a Quick Connect request.
 const quickConnectTTL = 10 * time.Minute
 
-func newQuickConnectLedger(now func() time.Time) *quickConnectLedger {
-	return &quickConnectLedger{now: now, codeOf: map[string]qcEntry{}, authorized: map[string]qcAuth{}}
+func newQuickConnectLedger(store *shared.Store, now func() time.Time) *quickConnectLedger {
+	return &quickConnectLedger{now: now, store: store}
 }
 
-func (l *quickConnectLedger) initiated(secret, code string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for k, e := range l.codeOf {
-		if now.After(e.expires) {
-			delete(l.codeOf, k)
-		}
-	}
-	l.codeOf[secret] = qcEntry{code: code, expires: now.Add(quickConnectTTL)}
+// The ledger's keys: the secret is a credential, so only its hash is stored.
+func qcSecretKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return shared.Key("qc", "secret", hex.EncodeToString(sum[:]))
 }
 
-func (l *quickConnectLedger) authorize(code, userID string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for k, a := range l.authorized {
-		if now.After(a.expires) {
-			delete(l.authorized, k)
-		}
+func qcCodeKey(code string) string { return shared.Key("qc", "code", code) }
+
+func (l *quickConnectLedger) set(ctx context.Context, key string, v any) error {
+	if l.store == nil {
+		return errors.New("no shared store")
 	}
-	l.authorized[code] = qcAuth{userID: userID, expires: now.Add(quickConnectTTL)}
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	return l.store.Set(ctx, shared.Flows, key, buf)
+}
+
+func (l *quickConnectLedger) initiated(ctx context.Context, secret, code string) error {
+	return l.set(ctx, qcSecretKey(secret), qcEntry{Code: code, Expires: l.now().Add(quickConnectTTL)})
+}
+
+func (l *quickConnectLedger) authorize(ctx context.Context, code, userID string) error {
+	return l.set(ctx, qcCodeKey(code), qcAuth{UserID: userID, Expires: l.now().Add(quickConnectTTL)})
 }
 
 // forget drops an authorization that was not recorded.
-func (l *quickConnectLedger) forget(code string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.authorized, code)
+func (l *quickConnectLedger) forget(ctx context.Context, code string) {
+	if l.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	_, _ = l.store.Take(ctx, shared.Flows, qcCodeKey(code))
 }
 
-// authorizedBy returns who authorized the request with this secret, consuming it.
-func (l *quickConnectLedger) authorizedBy(secret string) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.codeOf[secret]
-	if !ok || l.now().After(e.expires) {
+// authorizedBy returns who authorized the request with this secret, consuming the
+// authorization: of two nodes asked at once, one gets it.
+func (l *quickConnectLedger) authorizedBy(ctx context.Context, secret string) (string, bool) {
+	if l.store == nil || secret == "" {
 		return "", false
 	}
-	a, ok := l.authorized[e.code]
-	if !ok || l.now().After(a.expires) {
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	var e qcEntry
+	raw, err := l.store.Get(ctx, shared.Flows, qcSecretKey(secret))
+	if err != nil || json.Unmarshal(raw, &e) != nil || !l.now().Before(e.Expires) {
 		return "", false
 	}
-	delete(l.codeOf, secret)
-	delete(l.authorized, e.code)
-	return a.userID, true
+	raw, err = l.store.Take(ctx, shared.Flows, qcCodeKey(e.Code))
+	var a qcAuth
+	if err != nil || json.Unmarshal(raw, &a) != nil || !l.now().Before(a.Expires) {
+		return "", false
+	}
+	_, _ = l.store.Take(ctx, shared.Flows, qcSecretKey(secret))
+	return a.UserID, true
 }
 
 // handleQuickConnectInitiate passes Initiate through and notes the secret and code.
@@ -116,7 +132,11 @@ func (s *Server) handleQuickConnectInitiate(c *gin.Context, _ clientaddr.ClientA
 			Code   string `json:"Code"`
 		}
 		if json.Unmarshal(ans.body, &qc) == nil && qc.Secret != "" {
-			s.qc.initiated(qc.Secret, qc.Code)
+			if err := s.qc.initiated(c.Request.Context(), qc.Secret, qc.Code); err != nil {
+				// The device's sign-in will be refused: nothing says who may
+				// authorize its code.
+				s.log.Error("quick connect: cannot note the request", "err", err)
+			}
 		}
 	}
 	ans.write(c.Writer)
@@ -154,7 +174,11 @@ func (s *Server) handleQuickConnectAuthorize(c *gin.Context, addr clientaddr.Cli
 		return
 	}
 	if code != "" {
-		s.qc.authorize(code, uid)
+		if err := s.qc.authorize(c.Request.Context(), code, uid); err != nil {
+			s.log.Error("quick connect: cannot note the authorization", "err", err)
+			s.fail(c, errAnsQuickConnectUnavailable)
+			return
+		}
 	}
 	s.proxy.ServeHTTP(c.Writer, c.Request)
 }
@@ -186,7 +210,11 @@ func (s *Server) handleQuickConnectApprove(c *gin.Context) {
 		return
 	}
 	a := s.accountOf(c)
-	s.qc.authorize(code, a.UserID)
+	if err := s.qc.authorize(c.Request.Context(), code, a.UserID); err != nil {
+		s.log.Error("quick connect: cannot note the authorization", "err", err)
+		s.fail(c, errAnsQuickConnectUnavailable)
+		return
+	}
 	err := s.app.ApproveQuickConnect(c.Request.Context(), a, credsOf(c).Token, code)
 	switch {
 	case errors.Is(err, usecase.ErrQuickConnectUnknownCode):
@@ -196,7 +224,7 @@ func (s *Server) handleQuickConnectApprove(c *gin.Context) {
 		s.fail(c, errAnsQuickConnectRefused)
 		return
 	case err != nil:
-		s.qc.forget(code) // not recorded, so not let in
+		s.qc.forget(c.Request.Context(), code) // not recorded, so not let in
 		s.fail(c, err)
 		return
 	}
@@ -241,7 +269,7 @@ func (s *Server) handleQuickConnectAuthenticate(c *gin.Context, addr clientaddr.
 		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
 		return
 	}
-	by, _ := s.qc.authorizedBy(in.Secret)
+	by, _ := s.qc.authorizedBy(c.Request.Context(), in.Secret)
 	err = s.app.DecideQuickConnectSignIn(c.Request.Context(), usecase.QuickConnectSignIn{
 		Caller: callerOf(addr, creds), Result: res, AuthorizedBy: by,
 	})

@@ -191,7 +191,7 @@ func newServer(opts Options, app useCases) *Server {
 		emailLimits: newLimiters("email", emailSendLimits(), opts.Shared),
 		metrics:     newMetrics(opts.Registry),
 		unknown:     newTokenCache(),
-		qc:          newQuickConnectLedger(opts.Clock),
+		qc:          newQuickConnectLedger(opts.Shared, opts.Clock),
 		ceremonies:  newCeremonies(opts.Shared, opts.Clock),
 		passkeyRate: newLimiters("begin", passkeyBeginLimits(), opts.Shared),
 		oidc:        newOIDCState(opts.OIDC, opts.Shared, opts.Clock),

@@ -83,12 +83,35 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	}
 	s := &Store{jsm: js, kv: map[string]jetstream.KeyValue{}}
 	for _, k := range Kinds {
-		if err := s.open(ctx, js, replicas, k); err != nil {
+		if err := s.openPatiently(ctx, js, replicas, k); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
+
+// openPatiently retries a bucket the cluster cannot place yet (a server that just
+// joined, one that is restarting: "no suitable peers"), for up to half a minute or
+// as long as ctx allows, as a service manager would restart a node that failed for it.
+func (s *Store) openPatiently(ctx context.Context, js jetstream.JetStream, replicas int, k Kind) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := s.open(ctx, js, replicas, k)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != noSuitablePeers || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// noSuitablePeers is JetStream's error code for a stream it cannot place on enough
+// servers right now.
+const noSuitablePeers jetstream.ErrorCode = 10005
 
 // open uses the bucket as it is when it exists with these settings, and creates or
 // updates it otherwise. Only a missing or changed bucket needs every replica's
@@ -140,6 +163,12 @@ func (s *Store) js() jetstream.JetStream { return s.jsm }
 // bucket is full.
 func (s *Store) Put(ctx context.Context, k Kind, key string, value []byte) error {
 	_, err := s.bucket(k).Create(ctx, key, value)
+	return writeErr(err)
+}
+
+// Set stores a value under key, replacing any value there.
+func (s *Store) Set(ctx context.Context, k Kind, key string, value []byte) error {
+	_, err := s.bucket(k).Put(ctx, key, value)
 	return writeErr(err)
 }
 
@@ -417,7 +446,8 @@ func notKeyRune(r rune) bool {
 // it was read.
 func isConflict(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return true
 	}
 	return errors.Is(err, jetstream.ErrKeyExists)

@@ -89,6 +89,7 @@ func TestSlowLoadBalancedCluster(t *testing.T) {
 	alice := jf.AddUser("alice", "alice-pw", false)
 	jf.AddUser("carol", "carol-pw", false)
 	jf.AddUser("dave", "dave-pw", false)
+	jf.AddUser("erin", "erin-pw", false)
 	apiKey := jf.CreateAPIKey("jfguard")
 	up := httptest.NewServer(jf)
 	defer up.Close()
@@ -142,6 +143,54 @@ func TestSlowLoadBalancedCluster(t *testing.T) {
 	t.Run("ban made on one node", func(t *testing.T) {
 		banAcrossNodes(t, lb, nodes)
 	})
+	t.Run("quick connect across nodes", func(t *testing.T) {
+		quickConnectAcrossNodes(t, nodes)
+	})
+}
+
+// quickConnectAcrossNodes: erin, who uses an authenticator app, approves a TV's
+// Quick Connect code from her phone; the three requests land on three nodes
+// (Initiate on A, Authorize on B, Authenticate on C) and the TV is let in. With the
+// exchange in each node's memory, C knew of no approval and refused the TV.
+func quickConnectAcrossNodes(t *testing.T, nodes []*cli.Main) {
+	a, b, c := nodes[0].URL(), nodes[1].URL(), nodes[2].URL()
+	from := []string{"X-Forwarded-For", "203.0.113.40"}
+	r := must(t, http.DefaultClient, http.MethodPost, a+"/Users/AuthenticateByName", `{"Username":"erin","Pw":"erin-pw"}`, append([]string{"Authorization", mb("erin-phone", "")}, from...)...)
+	var phone struct{ AccessToken string }
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &phone) != nil || phone.AccessToken == "" {
+		t.Fatalf("erin's sign-in on A: %d %s", r.status, r.body)
+	}
+	session := append([]string{"Authorization", mb("erin-phone", phone.AccessToken)}, from...)
+	r = must(t, http.DefaultClient, http.MethodPost, a+"/jfguard/api/me/totp", `{}`, session...)
+	var key struct{ Secret string }
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &key) != nil || key.Secret == "" {
+		t.Fatalf("begin erin's TOTP: %d %s", r.status, r.body)
+	}
+	if r = must(t, http.DefaultClient, http.MethodPost, a+"/jfguard/api/me/totp/confirm", map[string]string{"code": totpCode(t, key.Secret, time.Now())}, session...); r.status != http.StatusOK {
+		t.Fatalf("confirm erin's TOTP: %d %s", r.status, r.body)
+	}
+	// The phone proves the factor again (the next step's code), on B.
+	eventually(t, 10*time.Second, "erin's step-up on B", func() bool {
+		r = must(t, http.DefaultClient, http.MethodPost, b+"/jfguard/api/me/step-up", map[string]string{"method": "totp", "code": totpCode(t, key.Secret, time.Now().Add(30*time.Second))}, session...)
+		return r.status == http.StatusOK
+	})
+	const tv = `MediaBrowser Client="Jellyfin for Android TV", Device="SHIELD", DeviceId="tv-lb", Version="0.18.0"`
+	r = must(t, http.DefaultClient, http.MethodPost, a+"/QuickConnect/Initiate", nil, append([]string{"Authorization", tv}, from...)...)
+	var qc struct{ Secret, Code string }
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &qc) != nil || qc.Code == "" {
+		t.Fatalf("Initiate on A: %d %s", r.status, r.body)
+	}
+	if r = must(t, http.DefaultClient, http.MethodPost, b+"/QuickConnect/Authorize?code="+qc.Code, nil, session...); r.status != http.StatusOK {
+		t.Fatalf("Authorize on B: %d %s", r.status, r.body)
+	}
+	r = must(t, http.DefaultClient, http.MethodPost, c+"/Users/AuthenticateWithQuickConnect", map[string]string{"Secret": qc.Secret}, append([]string{"Authorization", tv}, from...)...)
+	var tvAuth struct{ AccessToken string }
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &tvAuth) != nil || tvAuth.AccessToken == "" {
+		t.Fatalf("AuthenticateWithQuickConnect on C: %d %s; want the TV let in", r.status, r.body)
+	}
+	if got := getStatus(t, a+"/Users/Me", tv+`, Token="`+tvAuth.AccessToken+`"`); got != http.StatusOK {
+		t.Errorf("the TV's token on A: %d", got)
+	}
 }
 
 // passkeyAcrossNodes has alice register a passkey, answer a challenge with it and
