@@ -6,8 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -20,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/test/jellyfin"
+	"github.com/jfguard/jfguard/test/testkit"
 )
 
 // The gateway in these tests is jfguard.example at https, with passkeys on.
@@ -186,13 +184,11 @@ func countOf[T events.Payload](t *testing.T, g *passkeyGateway) int {
 	return n
 }
 
-// softKey is one credential of the software authenticator: a P-256 key, its id, its
-// user handle.
-type softKey struct {
-	id         []byte
-	priv       *ecdsa.PrivateKey
-	userHandle []byte
-}
+// softKey is one credential of the software authenticator.
+type softKey = testkit.Key
+
+// soft is the software authenticator of the tests' relying party.
+var soft = testkit.Authenticator{RPID: testRPID, Origin: testOrigin}
 
 // ceremonyAnswer is what a begin route returns.
 type ceremonyAnswer struct {
@@ -202,83 +198,18 @@ type ceremonyAnswer struct {
 
 func b64u(b []byte) string { return b64.EncodeToString(b) }
 
-func clientData(t *testing.T, typ string, options json.RawMessage) []byte {
-	t.Helper()
-	var o struct {
-		Challenge string `json:"challenge"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil || o.Challenge == "" {
-		t.Fatalf("options without a challenge: %s", options)
-	}
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": o.Challenge, "origin": testOrigin, "crossOrigin": false})
-	return b
-}
-
 // softCreate answers a registration ceremony the way an authenticator with user
 // verification does, with "none" attestation.
 func softCreate(t *testing.T, options json.RawMessage) (*softKey, []byte) {
 	t.Helper()
-	var o struct {
-		RP   struct{ ID string } `json:"rp"`
-		User struct{ ID string } `json:"user"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil || o.RP.ID != testRPID {
-		t.Fatalf("creation options %s", options)
-	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &softKey{id: make([]byte, 16), priv: priv}
-	_, _ = rand.Read(k.id)
-	k.userHandle, _ = b64.DecodeString(o.User.ID)
-	raw, err := priv.PublicKey.Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cose, err := webauthncbor.Marshal(map[int]any{1: 2, 3: -7, -1: 1, -2: raw[1:33], -3: raw[33:]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpHash := sha256.Sum256([]byte(testRPID))
-	auth := append(rpHash[:], 0x45, 0, 0, 0, 0) // UP, UV, attested credential data; counter 0
-	auth = append(auth, make([]byte, 16)...)    // AAGUID
-	auth = binary.BigEndian.AppendUint16(auth, uint16(len(k.id)))
-	auth = append(append(auth, k.id...), cose...)
-	att, err := webauthncbor.Marshal(map[string]any{"fmt": "none", "attStmt": map[string]any{}, "authData": auth})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, _ := json.Marshal(map[string]any{
-		"id": b64u(k.id), "rawId": b64u(k.id), "type": "public-key", "authenticatorAttachment": "platform",
-		"response": map[string]any{
-			"clientDataJSON": b64u(clientData(t, "webauthn.create", options)), "attestationObject": b64u(att), "transports": []string{"internal"},
-		},
-	})
-	return k, cred
+	return soft.Create(t, options)
 }
 
-// softGet answers an assertion ceremony with key at the given signature counter.
+// softGet answers an assertion ceremony with key k and signature counter count.
 func softGet(t *testing.T, options json.RawMessage, k *softKey, count uint32) []byte {
 	t.Helper()
-	cd := clientData(t, "webauthn.get", options)
-	rpHash := sha256.Sum256([]byte(testRPID))
-	auth := binary.BigEndian.AppendUint32(append(rpHash[:], 0x05), count) // UP, UV
-	sum := sha256.Sum256(append(append([]byte(nil), auth...), sha256Sum(cd)...))
-	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, _ := json.Marshal(map[string]any{
-		"id": b64u(k.id), "rawId": b64u(k.id), "type": "public-key",
-		"response": map[string]any{
-			"clientDataJSON": b64u(cd), "authenticatorData": b64u(auth), "signature": b64u(sig), "userHandle": b64u(k.userHandle),
-		},
-	})
-	return cred
+	return soft.Get(t, options, k, count)
 }
-
-func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
 // forged is a key that claims k's credential id but signs with another private key.
 func forged(t *testing.T, k *softKey) *softKey {
@@ -288,7 +219,7 @@ func forged(t *testing.T, k *softKey) *softKey {
 		t.Fatal(err)
 	}
 	f := *k
-	f.priv = priv
+	f.Priv = priv
 	return &f
 }
 
@@ -445,7 +376,7 @@ func TestPasskeyRegistrationAPI(t *testing.T) {
 
 	k := g.register(t)
 	reg := lastOf[*events.PasskeyRegistered](t, g)
-	if reg.CredentialID != b64u(k.id) || reg.Label != "Test key" || reg.PublicKey == "" || !reg.UserVerified ||
+	if reg.CredentialID != b64u(k.ID) || reg.Label != "Test key" || reg.PublicKey == "" || !reg.UserVerified ||
 		reg.SignCount != 0 || len(reg.Transports) != 1 || reg.Transports[0] != "internal" || reg.Attestation != "none" {
 		t.Errorf("passkey_registered %+v", reg)
 	}
@@ -474,7 +405,7 @@ func TestPasskeyRegistrationAPI(t *testing.T) {
 		Exclude []struct{ ID string } `json:"excludeCredentials"`
 	}
 	_ = json.Unmarshal(begin.PublicKey, &excluded)
-	if len(excluded.Exclude) != 1 || excluded.Exclude[0].ID != b64u(k.id) {
+	if len(excluded.Exclude) != 1 || excluded.Exclude[0].ID != b64u(k.ID) {
 		t.Errorf("the options do not exclude the registered passkey: %s", begin.PublicKey)
 	}
 
@@ -509,14 +440,14 @@ func TestChallengePasskeyAPI(t *testing.T) {
 		RPID  string                `json:"rpId"`
 	}
 	_ = json.Unmarshal(a.PublicKey, &allow)
-	if len(allow.Allow) != 1 || allow.Allow[0].ID != b64u(k.id) || allow.RPID != testRPID {
+	if len(allow.Allow) != 1 || allow.Allow[0].ID != b64u(k.ID) || allow.RPID != testRPID {
 		t.Errorf("request options %s", a.PublicKey)
 	}
 	answer := softGet(t, a.PublicKey, k, 7)
 	if code, _ := g.verify(t, id, a.Ceremony, answer); code != 200 {
 		t.Fatalf("passkey for the challenge: %d", code)
 	}
-	if v := lastOf[*events.FactorVerified](t, g); v.Method != domain.MethodPasskey || v.CredentialID != b64u(k.id) || v.ChallengeID != id {
+	if v := lastOf[*events.FactorVerified](t, g); v.Method != domain.MethodPasskey || v.CredentialID != b64u(k.ID) || v.ChallengeID != id {
 		t.Errorf("factor_verified %+v", v)
 	}
 	if u := lastOf[*events.PasskeyUsed](t, g); u.SignCount != 7 {
@@ -572,7 +503,7 @@ func TestChallengePasskeyAPI(t *testing.T) {
 		t.Errorf("counter gone backwards: %d %s", code, e)
 	}
 	clone := lastOf[*events.PasskeyCloneSuspected](t, g)
-	if clone.CredentialID != b64u(k.id) || clone.Stored != 7 || clone.Presented != 3 {
+	if clone.CredentialID != b64u(k.ID) || clone.Stored != 7 || clone.Presented != 3 {
 		t.Errorf("passkey_clone_suspected %+v", clone)
 	}
 	if f := lastOf[*events.FactorFailed](t, g); f.Reason != "clone_suspected" {
@@ -647,7 +578,7 @@ func TestPasswordlessSignInAPI(t *testing.T) {
 	if code != 200 || token == "" {
 		t.Fatalf("passkey sign-in: %d", code)
 	}
-	if v := lastOf[*events.FactorVerified](t, g); v.Purpose != domain.PurposePasswordless || v.CredentialID != b64u(k.id) {
+	if v := lastOf[*events.FactorVerified](t, g); v.Purpose != domain.PurposePasswordless || v.CredentialID != b64u(k.ID) {
 		t.Errorf("factor_verified %+v", v)
 	}
 	if sv := lastOf[*events.SessionVerified](t, g); sv.Reason != domain.ReasonPasskey || sv.TokenHash != tokenHash(token) {

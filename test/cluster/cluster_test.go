@@ -25,6 +25,7 @@ import (
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
+	gateway "github.com/jfguard/jfguard/http"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/test/jellyfin"
 	"github.com/nats-io/nats-server/v2/server"
@@ -168,30 +169,7 @@ func (c *natsCluster) url(i int) string {
 // extra settings go on top (startNodeAs adds an nkey).
 func startNode(t *testing.T, upstream, natsURL, apiKey, masterKey string, extra ...string) *cli.Main {
 	t.Helper()
-	settings := map[string]string{
-		"listen": "127.0.0.1:0", "upstream": upstream, "data_dir": t.TempDir(),
-		"nats.url": natsURL, "nats.replicas": "3", "jellyfin.api_key": apiKey, "master_key": masterKey,
-		"audit.checkpoint_interval": "1s",
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		settings[extra[i]] = extra[i+1]
-	}
-	s, err := cli.LoadSettings("", false, nil, settings)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := cli.NewMain(r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := m.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return startLimitedNode(t, upstream, natsURL, apiKey, masterKey, gateway.Limits{}, extra...)
 }
 
 func post(t *testing.T, url, auth, body string) (int, http.Header, []byte) {
