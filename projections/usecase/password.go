@@ -46,6 +46,9 @@ type Turns interface {
 	Enter(ctx context.Context, key string) (others int, leave func(), err error)
 }
 
+// turnWait bounds how long a password waits for its user's turn.
+const turnWait = 10 * time.Second
+
 // turnKey is the lease of a user's turn.
 func turnKey(uid string) string { return shared.Key("turn", uid) }
 
@@ -84,7 +87,12 @@ func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUs
 		return a, nil
 	}
 	a.uid = uid
-	done, err := s.d.Turns.Acquire(ctx, turnKey(uid))
+	// A turn is held for one password's trip to Jellyfin; one held longer than
+	// turnWait belongs to a node that died with it (the Turns bucket frees it within
+	// two minutes). The password is refused then, rather than left hanging.
+	turnCtx, cancel := context.WithTimeout(ctx, turnWait)
+	done, err := s.d.Turns.Acquire(turnCtx, turnKey(uid))
+	cancel()
 	if err != nil {
 		a.End()
 		if ctx.Err() != nil {

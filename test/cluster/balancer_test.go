@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -131,23 +130,8 @@ http {
 	}
 }
 
-// lockedBuffer collects a process's output while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer = testkit.Output
 
 // clientFrom is an HTTP client whose connections leave from a loopback address of
 // its own (any of 127.0.0.0/8 is this machine on Linux): the balancer sees, and

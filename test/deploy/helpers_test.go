@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,13 +18,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/test/jellyfin"
+	"github.com/jfguard/jfguard/test/testkit"
 )
 
 // publicHost is the host name the example settings and the proxy recipes use.
@@ -271,20 +270,5 @@ func startProcess(t *testing.T, env []string, name string, args ...string) *prox
 	return p
 }
 
-// lockedBuffer collects a process's output while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer = testkit.Output

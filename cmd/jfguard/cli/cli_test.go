@@ -22,6 +22,7 @@ import (
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/test/jellyfin"
+	"github.com/jfguard/jfguard/test/testkit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -278,24 +279,8 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a child's output while the test reads it: os/exec copies
-// into it from its own goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// lockedBuffer collects a child process's output while the test reads it.
+type lockedBuffer = testkit.Output
 
 func TestVersionAndHelp(t *testing.T) {
 	t.Parallel()
