@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -51,7 +52,7 @@ var (
 	Limits = Kind{Bucket: "JFGUARD_LIMITS", TTL: 2 * time.Hour, MaxBytes: 64 << 20}
 	// Turns are leases: one password at a time per user at Jellyfin, and the
 	// password attempts under way per address block.
-	Turns = Kind{Bucket: "JFGUARD_TURNS", TTL: 2 * time.Minute, MaxBytes: 16 << 20}
+	Turns = Kind{Bucket: "JFGUARD_TURNS", TTL: time.Minute, MaxBytes: 16 << 20}
 )
 
 // Kinds are every bucket the package keeps.
@@ -90,15 +91,18 @@ func Open(ctx context.Context, js jetstream.JetStream, replicas int) (*Store, er
 	return s, nil
 }
 
-// openPatiently retries a bucket the cluster cannot place yet (a server that just
-// joined, one that is restarting: "no suitable peers"), for up to half a minute or
-// as long as ctx allows, as a service manager would restart a node that failed for it.
+// openPatiently retries a bucket the cluster cannot place or answer for yet (a
+// server that just joined, one that is restarting, a leader election under way: "no
+// suitable peers", or no answer within attemptTimeout), for up to a minute or as
+// long as ctx allows, as a service manager would restart a node that failed for it.
 func (s *Store) openPatiently(ctx context.Context, js jetstream.JetStream, replicas int, k Kind) error {
-	deadline := time.Now().Add(30 * time.Second)
+	const attemptTimeout = 10 * time.Second
+	deadline := time.Now().Add(time.Minute)
 	for {
-		err := s.open(ctx, js, replicas, k)
-		var apiErr *jetstream.APIError
-		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != noSuitablePeers || time.Now().After(deadline) {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := s.open(actx, js, replicas, k)
+		cancel()
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -107,6 +111,16 @@ func (s *Store) openPatiently(ctx context.Context, js jetstream.JetStream, repli
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// transient: an error a moment later may not repeat.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == noSuitablePeers {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // noSuitablePeers is JetStream's error code for a stream it cannot place on enough

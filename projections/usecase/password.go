@@ -89,7 +89,7 @@ func (s *Service) BeginPassword(ctx context.Context, caller Caller, name, pathUs
 	a.uid = uid
 	// A turn is held for one password's trip to Jellyfin; one held longer than
 	// turnWait belongs to a node that died with it (the Turns bucket frees it within
-	// two minutes). The password is refused then, rather than left hanging.
+	// a minute). The password is refused then, rather than left hanging.
 	turnCtx, cancel := context.WithTimeout(ctx, turnWait)
 	done, err := s.d.Turns.Acquire(turnCtx, turnKey(uid))
 	cancel()

@@ -28,7 +28,7 @@ func (t sharedTurns) Acquire(ctx context.Context, key string) (func(), error) {
 
 // attemptTTL bounds how long an attempt under way counts when its node dies before
 // taking it out: longer than any password's trip to Jellyfin.
-const attemptTTL = 2 * time.Minute
+const attemptTTL = time.Minute
 
 func (t sharedTurns) Enter(ctx context.Context, key string) (int, func(), error) {
 	return t.st.Enter(ctx, key, attemptTTL)

@@ -320,7 +320,7 @@ func TestSlowClusterSurvivesKills(t *testing.T) {
 	// The other nodes keep serving while the killed one is down, every user of the
 	// load included: whatever the killed node held for a user's sign-in in flight
 	// (its turn at the password step) must not keep that user out for good. The
-	// bound is above the two minutes a lease of the shared state lives.
+	// bound is above the minute a lease of the shared state lives.
 	users := map[string]string{"after": "after-pw"}
 	for w := range workers {
 		users[fmt.Sprintf("user%d", w)] = fmt.Sprintf("password-%d", w)
