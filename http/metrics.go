@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -77,12 +78,8 @@ func (s *Server) handleReadyz(c *gin.Context) {
 	// Reading the stream's state can succeed where writing cannot (a server that
 	// lost its cluster's quorum still answers some reads): a node is ready only when
 	// it can record a decision.
-	if s.opts.Shared != nil {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-		if err := s.opts.Shared.Probe(ctx); err != nil {
-			problems = append(problems, "event store: cannot write (lost quorum?): "+err.Error())
-		}
-		cancel()
+	if err := s.writeProbe.check(c.Request.Context(), s.opts.Shared); err != nil {
+		problems = append(problems, "event store: cannot write (lost quorum?): "+err.Error())
 	}
 	if s.opts.Ready != nil {
 		if err := s.opts.Ready(); err != nil {
@@ -103,6 +100,32 @@ func (s *Server) handleReadyz(c *gin.Context) {
 		}
 	}
 	c.JSON(status, gin.H{"ready": status == http.StatusOK, "problems": problems})
+}
+
+// writeProbe is readyz's write to the shared store, made at most once a second: the
+// route needs no credential, so asking it often must not turn into replicated
+// writes at the same rate.
+type writeProbe struct {
+	mu    sync.Mutex
+	until time.Time
+	last  error
+}
+
+const writeProbeTTL = time.Second
+
+func (p *writeProbe) check(ctx context.Context, st *shared.Store) error {
+	if st == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Now().Before(p.until) {
+		return p.last
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	p.last, p.until = st.Probe(ctx), time.Now().Add(writeProbeTTL)
+	return p.last
 }
 
 // upstreamReadiness asks Jellyfin what app passwords and passkey-only sign-in need:

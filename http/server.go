@@ -142,6 +142,7 @@ type Server struct {
 	passkeyRate *limiters
 	oidc        *oidcState
 	readiness   upstreamReadiness
+	writeProbe  writeProbe
 	// app runs the use cases: the handlers translate requests into its calls.
 	app useCases
 
