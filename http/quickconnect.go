@@ -27,7 +27,7 @@ import (
 // was authorized that way: Quick Connect is how a TV signs in with "enter the code on
 // your phone", and the phone must already have passed the second factor.
 //
-// The ledger is kept in the shared store's Flows bucket, so the three requests of an
+// The ledger is kept in the shared store's Exchanges bucket, so the three requests of an
 // exchange (the TV's Initiate, the phone's Authorize, the TV's Authenticate) may land
 // on three nodes. It is no aggregate's state and nothing the log needs, since the
 // authorization itself is recorded (quick_connect_authorized). The rule it serves is
@@ -75,7 +75,7 @@ func (l *quickConnectLedger) set(ctx context.Context, key string, v any) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
-	return l.store.Set(ctx, shared.Flows, key, buf)
+	return l.store.Set(ctx, shared.Exchanges, key, buf)
 }
 
 func (l *quickConnectLedger) initiated(ctx context.Context, secret, code string) error {
@@ -93,7 +93,7 @@ func (l *quickConnectLedger) forget(ctx context.Context, code string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
-	_, _ = l.store.Take(ctx, shared.Flows, qcCodeKey(code))
+	_, _ = l.store.Take(ctx, shared.Exchanges, qcCodeKey(code))
 }
 
 // authorizedBy returns who authorized the request with this secret, consuming the
@@ -105,16 +105,16 @@ func (l *quickConnectLedger) authorizedBy(ctx context.Context, secret string) (s
 	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 	defer cancel()
 	var e qcEntry
-	raw, err := l.store.Get(ctx, shared.Flows, qcSecretKey(secret))
+	raw, err := l.store.Get(ctx, shared.Exchanges, qcSecretKey(secret))
 	if err != nil || json.Unmarshal(raw, &e) != nil || !l.now().Before(e.Expires) {
 		return "", false
 	}
-	raw, err = l.store.Take(ctx, shared.Flows, qcCodeKey(e.Code))
+	raw, err = l.store.Take(ctx, shared.Exchanges, qcCodeKey(e.Code))
 	var a qcAuth
 	if err != nil || json.Unmarshal(raw, &a) != nil || !l.now().Before(a.Expires) {
 		return "", false
 	}
-	_, _ = l.store.Take(ctx, shared.Flows, qcSecretKey(secret))
+	_, _ = l.store.Take(ctx, shared.Exchanges, qcSecretKey(secret))
 	return a.UserID, true
 }
 

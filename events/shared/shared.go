@@ -48,6 +48,10 @@ var (
 	// Flows are OIDC sign-ins between start and callback, and their handoffs to the
 	// page (10 minutes).
 	Flows = Kind{Bucket: "JFGUARD_FLOWS", TTL: 15 * time.Minute, MaxBytes: 64 << 20}
+	// Exchanges are Quick Connect requests between a TV's Initiate and its sign-in
+	// (Jellyfin keeps them 10 minutes). Apart from Flows: anyone may start one, and
+	// filling this bucket must not stop OIDC sign-ins.
+	Exchanges = Kind{Bucket: "JFGUARD_EXCHANGES", TTL: 15 * time.Minute, MaxBytes: 64 << 20}
 	// Limits are rate-limit buckets (windows up to an hour).
 	Limits = Kind{Bucket: "JFGUARD_LIMITS", TTL: 2 * time.Hour, MaxBytes: 64 << 20}
 	// Turns are leases: one password at a time per user at Jellyfin, and the
@@ -56,7 +60,7 @@ var (
 )
 
 // Kinds are every bucket the package keeps.
-var Kinds = []Kind{Ceremonies, Flows, Limits, Turns}
+var Kinds = []Kind{Ceremonies, Flows, Exchanges, Limits, Turns}
 
 // Errors.
 var (
