@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -83,10 +84,18 @@ func newSandbox(t *testing.T) *sandbox {
 	return sb
 }
 
-// freeAddr is a loopback address with a port nobody listens on right now.
+// freeAddr is a loopback address with a port nobody listens on right now. Its
+// address is one of 127.0.0.0/8 chosen at random, not 127.0.0.1, where the other
+// tests of this run listen: a port of 127.0.0.1 released here could be handed to one
+// of them before the check that the child left it free.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var b [3]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	ip := net.IPv4(127, b[0]|1, b[1], b[2]|1)
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
