@@ -15,7 +15,7 @@ import (
 // newStoreDeps starts what a gateway needs below it: an embedded event store with
 // file storage, a sealer with a random master key and running projections (with the
 // given clock, or the real one). The key also serves as the trust-cookie key.
-func newStoreDeps(t *testing.T, clock projections.Clock) (*store.Store, *projections.Projector, *seal.Sealer, []byte) {
+func newStoreDeps(t testing.TB, clock projections.Clock) (*store.Store, *projections.Projector, *seal.Sealer, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -43,7 +43,7 @@ func newStoreDeps(t *testing.T, clock projections.Clock) (*store.Store, *project
 }
 
 // sharedFor opens the shared buckets on a test's event store.
-func sharedFor(t *testing.T, st *store.Store) *shared.Store {
+func sharedFor(t testing.TB, st *store.Store) *shared.Store {
 	t.Helper()
 	sh, err := shared.Open(context.Background(), st.JetStream(), 1)
 	if err != nil {

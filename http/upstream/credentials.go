@@ -113,6 +113,22 @@ const maxParamsOnStack = 8
 // the headers of every request it reads, whatever case the client used; a Header
 // built by hand must be filled with Set or Add.
 func ExtractCredentials(r *http.Request) (Credentials, error) {
+	rawQuery := ""
+	if r.URL != nil {
+		rawQuery = r.URL.RawQuery
+	}
+	return ExtractCredentialsFrom(func(name string) []string { return r.Header[name] }, rawQuery)
+}
+
+// HeaderValues looks header values up by canonical name, as ExtractCredentialsFrom
+// asks for them.
+type HeaderValues func(canonicalName string) []string
+
+// ExtractCredentialsFrom is ExtractCredentials for a request whose headers are not
+// an http.Header (the front's fasthttp requests): values returns every value of a
+// header, looked up by its canonical name whatever case the client used, and
+// rawQuery is the request's query string as sent.
+func ExtractCredentialsFrom(values HeaderValues, rawQuery string) (Credentials, error) {
 	var c Credentials
 	for _, h := range [...]struct {
 		name   string
@@ -121,7 +137,7 @@ func ExtractCredentials(r *http.Request) (Credentials, error) {
 		{headerAuthorization, AuthorizationHeader},
 		{headerEmbyAuthorization, EmbyAuthorizationHeader},
 	} {
-		for _, v := range r.Header[h.name] {
+		for _, v := range values(h.name) {
 			rest, ok, err := splitJellyfinScheme(v)
 			if err != nil {
 				return Credentials{}, fmt.Errorf("%s header: %w", h.source, err)
@@ -166,7 +182,7 @@ func ExtractCredentials(r *http.Request) (Credentials, error) {
 		{headerEmbyToken, EmbyTokenHeader},
 		{headerMediaBrowserToken, MediaBrowserTokenHeader},
 	} {
-		for _, token := range r.Header[h.name] {
+		for _, token := range values(h.name) {
 			// Not trimmed: Jellyfin would keep any whitespace in the token, and
 			// tokenProblem refuses it.
 			if problem := tokenProblem(token); problem != "" {
@@ -177,10 +193,8 @@ func ExtractCredentials(r *http.Request) (Credentials, error) {
 			}
 		}
 	}
-	if r.URL != nil {
-		if err := c.addQueryTokens(r.URL.RawQuery); err != nil {
-			return Credentials{}, err
-		}
+	if err := c.addQueryTokens(rawQuery); err != nil {
+		return Credentials{}, err
 	}
 	return c, nil
 }

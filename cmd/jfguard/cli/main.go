@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -57,7 +56,7 @@ type Main struct {
 	notary    *audit.Notary
 	gateway   *gateway.Server
 	notifiers *notifiers.Notifiers
-	server    *http.Server
+	server    *gateway.Front
 	listener  net.Listener
 	lock      *os.File
 	cancel    context.CancelFunc
@@ -203,16 +202,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", r.Listen, err)
 	}
-	m.server = &http.Server{
-		Handler:           m.gateway,
-		ReadHeaderTimeout: 20 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelDebug),
-	}
+	m.server = m.gateway.NewFront()
 	// The goroutine gets its own copies: Close clears the fields.
 	srv, ln := m.server, m.listener
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil {
 			m.Logger.Error("serve", "err", err)
 		}
 	}()

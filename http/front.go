@@ -1,0 +1,341 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/valyala/fasthttp"
+)
+
+// Front is the server core every client connection meets. It reads each request
+// with a strict parser, proxies the requests the gate would let through unchanged
+// (a token that passes, or none, on a route jfguard does nothing more with) straight
+// to Jellyfin on pooled connections, and hands every other request to the gin engine
+// (jfguard's own routes, sign-in interception, tokens still to resolve, refusals,
+// WebSocket upgrades) over an in-memory connection. The engine decides those exactly
+// as it did when it was the server; the front only saves it the requests whose answer
+// is known in advance.
+type Front struct {
+	s   *Server
+	log *slog.Logger
+	srv *fasthttp.Server
+	// upstream is Jellyfin; nil when the fast path is off (an upstream URL with a
+	// base path or query, which the engine's proxy joins).
+	upstream *fasthttp.HostClient
+	engine   *fasthttp.HostClient
+	mem      *memListener
+	inner    *http.Server
+	wg       sync.WaitGroup
+}
+
+// Front's limits, the ones Kestrel applies by default where they exist.
+const (
+	// frontMaxHead is the largest request head (line and headers) accepted:
+	// Kestrel's MaxRequestHeadersTotalSize. A larger one is answered 431.
+	frontMaxHead = 32 << 10
+	// frontBodyInMemory is the largest body read whole before the request is
+	// handled; a larger one streams through.
+	frontBodyInMemory = 4 << 20
+	// frontHeadTimeout bounds how long a client may take to send a request
+	// without a body, as net/http's ReadHeaderTimeout did.
+	frontHeadTimeout = 20 * time.Second
+	// frontBodyTimeout bounds how long a request with a body may take to arrive
+	// (an upload over a slow link).
+	frontBodyTimeout = time.Hour
+	frontIdleTimeout = 2 * time.Minute
+)
+
+// peerHeader carries the client's TCP peer from the front to the engine. The front
+// removes it from every request it reads, so only the front can set it, and the
+// engine is reachable from nowhere else.
+const peerHeader = "X-Jfguard-Peer"
+
+// NewFront builds the server core in front of the gateway s.
+func (s *Server) NewFront() *Front {
+	f := &Front{s: s, log: s.log, mem: newMemListener()}
+	f.srv = &fasthttp.Server{
+		Handler:               f.serve,
+		ErrorHandler:          f.badRequest,
+		HeaderReceived:        headerTimeouts,
+		Name:                  "jfguard",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		NoDefaultDate:         false,
+		ReadBufferSize:        frontMaxHead,
+		MaxRequestBodySize:    frontBodyInMemory,
+		StreamRequestBody:     true,
+		ReadTimeout:           frontHeadTimeout,
+		IdleTimeout:           frontIdleTimeout,
+		CloseOnShutdown:       true,
+		// jfguard forwards what it was sent: no multipart parsing, ever.
+		DisablePreParseMultipartForm: true,
+		Logger:                       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	f.engine = &fasthttp.HostClient{
+		Addr:                      "jfguard-engine",
+		Dial:                      func(string) (net.Conn, error) { return f.mem.Dial() },
+		StreamResponseBody:        true,
+		DisablePathNormalizing:    true,
+		NoDefaultUserAgentHeader:  true,
+		MaxIdemponentCallAttempts: 1,
+		MaxIdleConnDuration:       time.Minute,
+		ReadBufferSize:            frontMaxHead,
+	}
+	if up := s.opts.Upstream; up != nil && (up.Path == "" || up.Path == "/") && up.RawQuery == "" {
+		f.upstream = &fasthttp.HostClient{
+			Addr:                     hostPort(up.Host, up.Scheme),
+			IsTLS:                    up.Scheme == "https",
+			StreamResponseBody:       true,
+			DisablePathNormalizing:   true,
+			NoDefaultUserAgentHeader: true,
+			MaxIdleConnDuration:      90 * time.Second,
+			ReadBufferSize:           frontMaxHead,
+			WriteBufferSize:          64 << 10,
+			MaxConns:                 1024,
+			MaxConnWaitTimeout:       10 * time.Second,
+		}
+	}
+	f.inner = &http.Server{
+		Handler:     http.HandlerFunc(f.fromFront),
+		IdleTimeout: frontIdleTimeout,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return f
+}
+
+// hostPort is host with the scheme's port when it names none.
+func hostPort(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	if scheme == "https" {
+		return net.JoinHostPort(host, "443")
+	}
+	return net.JoinHostPort(host, "80")
+}
+
+// headerTimeouts gives a request with a body the time an upload over a slow link
+// needs; one without must arrive whole within frontHeadTimeout.
+func headerTimeouts(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if h.ContentLength() != 0 {
+		return fasthttp.RequestConfig{ReadTimeout: frontBodyTimeout}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (f *Front) Serve(ln net.Listener) error {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		if err := f.inner.Serve(f.mem); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, errListenerClosed) {
+			f.log.Error("engine", "err", err)
+		}
+	}()
+	return f.srv.Serve(ln)
+}
+
+// Shutdown stops accepting, lets requests in flight finish (until ctx ends), then
+// stops the engine.
+func (f *Front) Shutdown(ctx context.Context) error {
+	err := f.srv.ShutdownWithContext(ctx)
+	if e := f.inner.Shutdown(ctx); e != nil && err == nil {
+		err = e
+	}
+	f.mem.Close()
+	f.wg.Wait()
+	return err
+}
+
+// serve is the front's handler for every request.
+func (f *Front) serve(ctx *fasthttp.RequestCtx) {
+	defer f.recover(ctx)
+	req := &ctx.Request
+	req.Header.Del(peerHeader)
+	// The front has read the whole body or streams it: the engine and Jellyfin get
+	// a request without the expectation, which the front has answered.
+	req.Header.Del("Expect")
+	if isUpgrade(&req.Header) || isEventFeed(&req.Header) {
+		f.handOnJoined(ctx)
+		return
+	}
+	if addr, ok := f.fastPass(ctx); ok {
+		f.proxy(ctx, addr)
+		return
+	}
+	f.handOn(ctx)
+}
+
+// recover answers 500 for a handler that panicked, as the engine's recoverer does.
+func (f *Front) recover(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		f.log.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		ctx.Response.Reset()
+		ctx.SetStatusCode(http.StatusInternalServerError)
+		ctx.SetConnectionClose()
+	}
+}
+
+// badRequest answers a request the parser refused: 431 for a head too large, 413
+// for a body, 400 for anything else, and closes the connection (what follows on it
+// cannot be trusted to start where the parser thinks).
+func (f *Front) badRequest(ctx *fasthttp.RequestCtx, err error) {
+	status := http.StatusBadRequest
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		status = http.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	}
+	f.log.Debug("malformed request", "err", err, "peer", ctx.RemoteAddr().String())
+	f.refuse(ctx, status)
+}
+
+// refuse answers status with no body and closes the connection.
+func (f *Front) refuse(ctx *fasthttp.RequestCtx, status int) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetConnectionClose()
+}
+
+// proxy sends a request the gate lets through to Jellyfin and streams the answer
+// back, as the engine's proxy would: the same forwarding headers, no hop-by-hop
+// headers either way, the request target as the client sent it.
+func (f *Front) proxy(ctx *fasthttp.RequestCtx, addr clientaddr.ClientAddr) {
+	req := &ctx.Request
+	stripHopHeaders(&req.Header)
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Jfguard-Client"} {
+		req.Header.Del(h)
+	}
+	if addr.IP.IsValid() {
+		req.Header.Set("X-Forwarded-For", addr.IP.String())
+	}
+	req.Header.Set("X-Forwarded-Proto", "http")
+	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	if err := f.upstream.Do(req, &ctx.Response); err != nil {
+		f.log.Warn("upstream unreachable", "path", string(ctx.Path()), "err", err)
+		ctx.Response.Reset()
+		ctx.SetStatusCode(http.StatusBadGateway)
+		return
+	}
+	f.answer(ctx)
+}
+
+// handOn sends a request to the engine, which serves it as it would a client's,
+// and streams the answer back.
+func (f *Front) handOn(ctx *fasthttp.RequestCtx) {
+	ctx.Request.Header.Set(peerHeader, ctx.RemoteAddr().String())
+	if err := f.engine.Do(&ctx.Request, &ctx.Response); err != nil {
+		f.log.Error("engine unreachable", "path", string(ctx.Path()), "err", err)
+		ctx.Response.Reset()
+		ctx.SetStatusCode(http.StatusInternalServerError)
+		return
+	}
+	f.answer(ctx)
+}
+
+// answer readies a proxied answer for the client: whether the connection stays
+// open is the front's business with its client, not the upstream's.
+func (f *Front) answer(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Response.Header
+	h.ResetConnectionClose()
+	for _, name := range [...]string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate"} {
+		h.Del(name)
+	}
+}
+
+// stripHopHeaders removes the headers that concern one connection only, and those
+// its Connection header names.
+func stripHopHeaders(h *fasthttp.RequestHeader) {
+	if conn := h.Peek("Connection"); len(conn) > 0 {
+		for _, name := range bytes.Split(conn, []byte(",")) {
+			if name = bytes.TrimSpace(name); len(name) > 0 {
+				h.DelBytes(name)
+			}
+		}
+	}
+	for _, name := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authorization", "Te", "Trailer", "Upgrade"} {
+		h.Del(name)
+	}
+}
+
+// isUpgrade reports whether a request asks to switch protocols (WebSocket).
+func isUpgrade(h *fasthttp.RequestHeader) bool {
+	return len(h.Peek("Upgrade")) > 0
+}
+
+// isEventFeed reports whether a request is for jfguard's event feed, an answer that
+// lasts as long as its reader: it is joined to the engine, which then learns at once
+// when the reader leaves.
+func isEventFeed(h *fasthttp.RequestHeader) bool {
+	uri := h.RequestURI()
+	return h.IsGet() && (string(uri) == "/jfguard/api/events" || bytes.HasPrefix(uri, []byte("/jfguard/api/events?")))
+}
+
+// handOnJoined hands a request whose answer outlives a request (a protocol switch,
+// the event feed) to the engine, whose gate decides it as any other, then joins the
+// client's connection to the engine's for as long as both stay open. The engine is
+// told to close after this one answer: whatever else the client sent on the
+// connection never reaches it as a request.
+func (f *Front) handOnJoined(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	h.Set(peerHeader, ctx.RemoteAddr().String())
+	if isUpgrade(h) {
+		h.Set("Connection", "Upgrade, close")
+	} else {
+		h.SetConnectionClose()
+	}
+	var head bytes.Buffer
+	if _, err := ctx.Request.WriteTo(&head); err != nil {
+		f.refuse(ctx, http.StatusBadRequest)
+		return
+	}
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		engine, err := f.mem.Dial()
+		if err != nil {
+			return
+		}
+		defer engine.Close()
+		if _, err := engine.Write(head.Bytes()); err != nil {
+			return
+		}
+		join(client, engine)
+	})
+}
+
+// join copies bytes both ways until either side ends, then closes both.
+func join(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		_ = dst.Close()
+		done <- struct{}{}
+	}
+	go pipe(a, b)
+	go pipe(b, a)
+	<-done
+	_ = a.Close()
+	_ = b.Close()
+	<-done
+}
+
+// fromFront serves a request the front handed on: its peer is the one the front
+// saw.
+func (f *Front) fromFront(w http.ResponseWriter, r *http.Request) {
+	r.RemoteAddr = r.Header.Get(peerHeader)
+	r.Header.Del(peerHeader)
+	f.s.ServeHTTP(w, r)
+}

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jfguard/jfguard/domain"
+	"github.com/valyala/fasthttp"
+)
+
+// recordingUpstream is a stand-in for Jellyfin that keeps the requests it got.
+type recordingUpstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
+	t.Helper()
+	u := &recordingUpstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r)
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-Upstream", "jellyfin")
+		_, _ = io.WriteString(w, `{"Items":[]}`)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// last is the last request the upstream got.
+func (u *recordingUpstream) last(t *testing.T) *http.Request {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.seen) == 0 {
+		t.Fatal("nothing reached the upstream")
+	}
+	return u.seen[len(u.seen)-1]
+}
+
+// startFront runs a gateway behind its front on a loopback port, in front of
+// upstream, and returns the front's address.
+func startFront(t testing.TB, upstream string) (*Server, string) {
+	t.Helper()
+	st, proj, sealer, key := newStoreDeps(t, nil)
+	up, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{
+		Upstream: up, PublicURL: up, Store: st, Projector: proj, Sealer: sealer, Shared: sharedFor(t, st),
+		BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: key},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.NewFront()
+	go func() { _ = f.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := f.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+// rawExchange sends raw bytes on a new connection and reads one answer.
+func rawExchange(t *testing.T, addr, request string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	method, _, _ := strings.Cut(request, " ")
+	res, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// TestFrontForwardsAsTheProxyDoes: a request the fast path takes reaches Jellyfin
+// with the target as sent, the proxy's forwarding headers (the client's own
+// replaced), no hop-by-hop headers and none of jfguard's; the answer comes back
+// whole, with one Date and without the upstream's connection headers.
+func TestFrontForwardsAsTheProxyDoes(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	_, addr := startFront(t, up.URL)
+	res, body := rawExchange(t, addr, "GET /Items/Latest?Fields=a%2Cb&Limit=5 HTTP/1.1\r\nHost: media.example\r\n"+
+		"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Host: evil.example\r\nForwarded: for=203.0.113.9\r\n"+
+		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nX-Jfguard-Peer: 10.0.0.1:1\r\n"+
+		"X-Jfguard-Client: forged\r\nAccept: application/json\r\n\r\n")
+	if res.StatusCode != http.StatusOK || body != `{"Items":[]}` {
+		t.Fatalf("answer %d %q", res.StatusCode, body)
+	}
+	if got := res.Header.Values("Date"); len(got) != 1 {
+		t.Errorf("Date headers %q, want one", got)
+	}
+	if res.Header.Get("Keep-Alive") != "" || res.Header.Get("X-Upstream") != "jellyfin" {
+		t.Errorf("answer headers %v", res.Header)
+	}
+	r := up.last(t)
+	if r.RequestURI != "/Items/Latest?Fields=a%2Cb&Limit=5" || r.Host != "media.example" {
+		t.Errorf("upstream got %s for host %s", r.RequestURI, r.Host)
+	}
+	want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "media.example",
+		"Forwarded": "", "X-Secret": "", "Keep-Alive": "", "X-Jfguard-Peer": "", "X-Jfguard-Client": "", "Accept": "application/json"}
+	for name, v := range want {
+		if got := strings.Join(r.Header.Values(name), ","); got != v {
+			t.Errorf("upstream header %s = %q, want %q", name, got, v)
+		}
+	}
+}
+
+// TestFrontHandsOnWithTheRealPeer: a request the engine serves (here a POST, which
+// the fast path never takes) is decided with the client's real address: a peer
+// header the client wrote is dropped, not believed.
+func TestFrontHandsOnWithTheRealPeer(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	_, addr := startFront(t, up.URL)
+	res, _ := rawExchange(t, addr, "POST /Sessions/Playing/Progress HTTP/1.1\r\nHost: media.example\r\n"+
+		"X-Jfguard-Peer: 10.0.0.1:1\r\nContent-Length: 2\r\n\r\n{}")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("answer %d", res.StatusCode)
+	}
+	r := up.last(t)
+	if got := r.Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Errorf("the engine forwarded for %q, want the real peer 127.0.0.1", got)
+	}
+	if r.Header.Get("X-Jfguard-Peer") != "" {
+		t.Error("the peer header reached Jellyfin")
+	}
+	if r.Method != http.MethodPost || r.ContentLength != 2 {
+		t.Errorf("upstream got %s with %d bytes", r.Method, r.ContentLength)
+	}
+}
+
+// TestFrontHeadKeepsTheLength: a HEAD answered through the fast path keeps the
+// length Jellyfin gave, with no body.
+func TestFrontHeadKeepsTheLength(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	_, addr := startFront(t, up.URL)
+	res, body := rawExchange(t, addr, "HEAD /Items HTTP/1.1\r\nHost: media.example\r\n\r\n")
+	if res.StatusCode != http.StatusOK || body != "" || res.ContentLength != int64(len(`{"Items":[]}`)) {
+		t.Errorf("HEAD: %d, length %d, body %q", res.StatusCode, res.ContentLength, body)
+	}
+}
+
+// TestPlainProxyPath: the paths the fast path takes are those that read the same
+// however Jellyfin decodes or normalises them, outside jfguard's own and the web
+// index.
+func TestPlainProxyPath(t *testing.T) {
+	t.Parallel()
+	for p, want := range map[string]bool{
+		"/Items":                   true,
+		"/Videos/abc/stream.mp4":   true,
+		"/web/main.bundle.js":      true,
+		"/jellyfin/Items":          true,
+		"":                         false,
+		"Items":                    false,
+		"/web":                     false,
+		"/WEB/":                    false,
+		"/jellyfin/web/index.HTML": false,
+		"/jfguard/api/me":          false,
+		"/JFGuard/x":               false,
+		"/Items/%2e%2e/web/":       false,
+		"/Items//x":                false,
+		"/Items/./x":               false,
+		"/Items/..":                false,
+		"/It\\ems":                 false,
+		"/Itéms":                   false,
+		"/Items\x00":               false,
+	} {
+		if got := plainProxyPath([]byte(p)); got != want {
+			t.Errorf("plainProxyPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+// BenchmarkFastPass measures the front's decision for a request with a token
+// that passes (an API key, after the look-up of a verified session misses): the
+// gate's pass path, per request.
+func BenchmarkFastPass(b *testing.B) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	s, _ := startFront(b, up.URL)
+	const key = "0123456789abcdef0123456789abcdef"
+	s.apiKeys.mu.Lock()
+	s.apiKeys.keys[tokenHash(key)] = true
+	s.apiKeys.mu.Unlock()
+	f := s.NewFront()
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/Items?Limit=5")
+	ctx.Request.Header.Set("Authorization", `MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", Token="`+key+`"`)
+	if _, ok := f.fastPass(&ctx); !ok {
+		b.Fatal("the benchmark's request does not pass")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := f.fastPass(&ctx); !ok {
+			b.Fatal("refused")
+		}
+	}
+}
