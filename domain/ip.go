@@ -119,6 +119,23 @@ func BanKeys(ip netip.Addr, ipv6Bits int) []string {
 	return keys
 }
 
+// AppendBanKeys appends BanKeys(ip, ipv6Bits) to dst one after the other and
+// returns the result and where the second key starts (len(keys) when there is only
+// one). It allocates nothing when dst has room (96 bytes is enough), for the ban
+// check every request makes.
+func AppendBanKeys(dst []byte, ip netip.Addr, ipv6Bits int) (keys []byte, second int) {
+	block := AddressBlock(ip, ipv6Bits)
+	if !block.IsValid() {
+		return dst, len(dst)
+	}
+	dst = events.AppendIPAggregateID(dst, block)
+	second = len(dst)
+	if !block.IsSingleIP() {
+		dst = events.AppendIPAggregateID(dst, netip.PrefixFrom(ip.WithZone("").Unmap(), 128))
+	}
+	return dst, second
+}
+
 // ErrBanTarget: what an administrator gave to ban or unban is not an address or a
 // prefix jfguard counts clients by.
 var ErrBanTarget = errors.New("not an address or a prefix jfguard bans")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +280,29 @@ func FuzzParseBanTarget(f *testing.F) {
 			t.Fatalf("%q: aggregate id %q reads back as %q, not %s", in, key, back, block)
 		}
 	})
+}
+
+// TestAppendBanKeysIsBanKeys: the allocation-free ban keys are BanKeys, for IPv4,
+// mapped, IPv6 addresses and every prefix length.
+func TestAppendBanKeysIsBanKeys(t *testing.T) {
+	for _, s := range []string{"192.0.2.7", "::ffff:192.0.2.7", "2001:db8:1:2:3:4:5:6", "fe80::1%eth0", "::1"} {
+		ip := netip.MustParseAddr(s)
+		for _, bits := range []int{0, 48, 56, 64, 128} {
+			var buf [96]byte
+			keys, second := AppendBanKeys(buf[:0], ip, bits)
+			var got []string
+			if len(keys) > 0 {
+				got = append(got, string(keys[:second]))
+				if second < len(keys) {
+					got = append(got, string(keys[second:]))
+				}
+			}
+			if want := BanKeys(ip, bits); !slices.Equal(got, want) {
+				t.Errorf("%s /%d: %q, want %q", s, bits, got, want)
+			}
+		}
+	}
+	if keys, _ := AppendBanKeys(nil, netip.Addr{}, 64); len(keys) != 0 {
+		t.Errorf("the zero address has keys %q", keys)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -184,8 +185,26 @@ func ValidAggregateID(id string) bool {
 // underscores and colons stay: 192.0.2.1 is 192_0_2_1, the IPv6 prefix
 // 2001:db8:1:2::/64 is 2001:db8:1:2::_64, and an IPv6 address stays as it is.
 // IPFromAggregateID reverses it.
-func IPAggregateID(ip string) string {
-	return strings.NewReplacer(".", "_", "/", "_").Replace(ip)
+func IPAggregateID(ip string) string { return ipIDReplacer.Replace(ip) }
+
+// ipIDReplacer writes IP aggregate ids; a Replacer is safe for concurrent use.
+var ipIDReplacer = strings.NewReplacer(".", "_", "/", "_")
+
+// AppendIPAggregateID appends IPAggregateID(p's text) to dst, allocating nothing
+// when dst has room: the gate looks bans up with it on every request.
+func AppendIPAggregateID(dst []byte, p netip.Prefix) []byte {
+	start := len(dst)
+	if p.IsSingleIP() {
+		dst = p.Addr().AppendTo(dst)
+	} else {
+		dst = p.Masked().AppendTo(dst)
+	}
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '.' || dst[i] == '/' {
+			dst[i] = '_'
+		}
+	}
+	return dst
 }
 
 // IPFromAggregateID is the address or prefix an IP aggregate id stands for, written as

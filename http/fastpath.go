@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"bytes"
-	"net/http"
+	"crypto/sha256"
+	"encoding/hex"
+	"net"
+	"unsafe"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
@@ -32,31 +35,54 @@ func (f *Front) fastPass(ctx *fasthttp.RequestCtx) (clientaddr.ClientAddr, bool)
 	if s.banned(addr) {
 		return addr, false
 	}
-	creds, err := upstream.ExtractCredentialsFrom(fasthttpValues(h), string(query))
+	creds, err := upstream.ExtractCredentialsFrom(func(name string, i int) (string, bool) {
+		if i == 0 {
+			// Most headers are sent once: no list to build.
+			if v := h.Peek(name); len(v) > 0 {
+				return viewString(v), true
+			}
+		}
+		if vals := h.PeekAll(name); i < len(vals) {
+			return viewString(vals[i]), true
+		}
+		return "", false
+	}, viewString(query))
 	if err != nil {
 		return addr, false
 	}
 	if creds.Token == "" {
 		s.metrics.clientSources[addrSource(addr)].Inc()
-		s.metrics.gate.WithLabelValues("no_token").Inc()
+		s.metrics.gateNoToken.Inc()
 		return addr, true
 	}
-	th := tokenHash(creds.Token)
+	var th [sha256.Size * 2]byte
+	tokenHashTo(&th, creds.Token)
 	var verified bool
 	s.read(func(st *projections.State) {
-		ref, ok := st.Tokens[th]
+		ref, ok := st.Tokens[string(th[:])]
 		verified = ok && ref.Status == projections.TokenVerified
 	})
 	if !verified {
-		if !s.apiKeys.has(th) {
+		if !s.apiKeys.hasHash(th[:]) {
 			return addr, false
 		}
-		s.metrics.apiKeyUse.WithLabelValues(th[:8]).Inc()
+		s.metrics.apiKeyUsed(th[:8])
 	}
 	s.metrics.clientSources[addrSource(addr)].Inc()
-	s.metrics.gate.WithLabelValues("pass").Inc()
+	s.metrics.gatePass.Inc()
 	return addr, true
 }
+
+// tokenHashTo writes tokenHash(token) into dst without allocating.
+func tokenHashTo(dst *[sha256.Size * 2]byte, token string) {
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	hex.Encode(dst[:], sum[:])
+}
+
+// viewString is b as a string without a copy. The front uses it for the request's
+// own bytes, which stay put until its handler returns, and only for calls that keep
+// nothing of what they are given.
+func viewString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // plainProxyPath reports whether a request path is one the fast path may take:
 // it reads the same encoded and decoded (no '%', no byte outside printable ASCII,
@@ -116,34 +142,22 @@ func equalFoldASCII(b []byte, lower string) bool {
 // clientAddr resolves the client address of a front request as the engine's
 // resolveClient does, from the peer and the forwarding headers.
 func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
-	var fwd http.Header
-	for _, name := range [...]string{"X-Forwarded-For", "Forwarded", "X-Real-Ip"} {
-		for _, v := range ctx.Request.Header.PeekAll(name) {
-			if fwd == nil {
-				fwd = make(http.Header, 3)
-			}
-			fwd[name] = append(fwd[name], string(v))
-		}
+	h := &ctx.Request.Header
+	var buf [4]string
+	lines := buf[:0]
+	for _, v := range h.PeekAll("X-Forwarded-For") {
+		lines = append(lines, viewString(v))
 	}
-	addr, err := clientaddr.ResolveClientAddr(ctx.RemoteAddr().String(), fwd, f.s.opts.ProxyTrust)
+	forwarded := len(lines) > 0 || len(h.PeekAll("Forwarded")) > 0 || len(h.PeekAll("X-Real-Ip")) > 0
+	var addr clientaddr.ClientAddr
+	var err error
+	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		addr, err = clientaddr.Resolve(tcp.AddrPort().Addr().WithZone("").Unmap(), lines, forwarded, f.s.opts.ProxyTrust)
+	} else {
+		addr, err = clientaddr.ResolveClientAddr(ctx.RemoteAddr().String(), nil, f.s.opts.ProxyTrust)
+	}
 	if err != nil {
 		f.log.Debug("client address", "err", err, "peer", ctx.RemoteAddr().String())
 	}
 	return addr
-}
-
-// fasthttpValues looks up a fasthttp request's header values by canonical name,
-// for upstream.ExtractCredentialsFrom.
-func fasthttpValues(h *fasthttp.RequestHeader) upstream.HeaderValues {
-	return func(name string) []string {
-		raw := h.PeekAll(name)
-		if len(raw) == 0 {
-			return nil
-		}
-		vals := make([]string, len(raw))
-		for i, v := range raw {
-			vals[i] = string(v)
-		}
-		return vals
-	}
 }

@@ -230,3 +230,48 @@ func BenchmarkFastPass(b *testing.B) {
 		}
 	}
 }
+
+// TestFastPassTakesOnlyWhatTheGateLetsThrough: the fast path takes a request only
+// when the gate would pass it unchanged; every other request, however its headers
+// are spelled, goes to the engine.
+func TestFastPassTakesOnlyWhatTheGateLetsThrough(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	s, _ := startFront(t, up.URL)
+	const key = "0123456789abcdef0123456789abcdef"
+	s.apiKeys.mu.Lock()
+	s.apiKeys.keys[tokenHash(key)] = true
+	s.apiKeys.mu.Unlock()
+	f := s.NewFront()
+	const other = "fedcba9876543210fedcba9876543210"
+	for _, tc := range []struct {
+		name    string
+		request string
+		want    bool
+	}{
+		{"no token", "GET /Items HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"API key", "GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n", true},
+		{"API key in the query", "GET /Items?api_key=" + key + " HTTP/1.1\r\nHost: h\r\n\r\n", true},
+		{"HEAD", "HEAD /Items HTTP/1.1\r\nHost: h\r\nAuthorization: MediaBrowser Token=\"" + key + "\"\r\n\r\n", true},
+		{"unknown token", "GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + other + "\r\n\r\n", false},
+		{"unknown token, header in lower case", "GET /Items HTTP/1.1\r\nHost: h\r\nx-emby-token: " + other + "\r\n\r\n", false},
+		{"unknown token, second of two headers", "GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: \r\nX-Emby-Token: " + other + "\r\n\r\n", false},
+		{"unknown token in the query", "GET /Items?ApiKey=" + other + " HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"two tokens", "GET /Items?ApiKey=" + other + " HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n", false},
+		{"malformed authorization", "GET /Items HTTP/1.1\r\nHost: h\r\nAuthorization: MediaBrowser Token=\"a\"b\"\r\n\r\n", false},
+		{"POST", "POST /Items HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", false},
+		{"lower-case get", "get /Items HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"web index", "GET /web/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"jfguard's own", "GET /jfguard/api/me HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"encoded path", "GET /web/index%2Ehtml HTTP/1.1\r\nHost: h\r\n\r\n", false},
+	} {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
+		if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(tc.request))); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if _, got := f.fastPass(&ctx); got != tc.want {
+			t.Errorf("%s: fast path %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -25,6 +25,12 @@ type metrics struct {
 	// clientSources are clients' counters by source, resolved once: every request
 	// counts, so the label lookup is not made per request.
 	clientSources map[string]prometheus.Counter
+	// gatePass and gateNoToken are the gate's counters of the front's fast path,
+	// resolved once.
+	gatePass, gateNoToken prometheus.Counter
+	// apiKeyCounters are apiKeyUse's counters by key, resolved once per key.
+	apiKeyMu       sync.RWMutex
+	apiKeyCounters map[string]prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -55,10 +61,28 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	for _, src := range []string{"direct", "proxy", "proxy_without_header", "untrusted_header"} {
 		m.clientSources[src] = m.clients.WithLabelValues(src)
 	}
+	m.gatePass, m.gateNoToken = m.gate.WithLabelValues("pass"), m.gate.WithLabelValues("no_token")
+	m.apiKeyCounters = map[string]prometheus.Counter{}
 	reg.MustRegister(m.gate, m.signIns, m.factors, m.apiKeyUse, m.trust, m.clients)
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// apiKeyUsed counts a request made with the API key whose hash (hex) starts with
+// prefix, the first 8 characters of it.
+func (m *metrics) apiKeyUsed(prefix []byte) {
+	m.apiKeyMu.RLock()
+	c, ok := m.apiKeyCounters[string(prefix)]
+	m.apiKeyMu.RUnlock()
+	if !ok {
+		key := string(prefix)
+		c = m.apiKeyUse.WithLabelValues(key)
+		m.apiKeyMu.Lock()
+		m.apiKeyCounters[key] = c
+		m.apiKeyMu.Unlock()
+	}
+	c.Inc()
 }
 
 func (s *Server) handleHealthz(c *gin.Context) {

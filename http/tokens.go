@@ -90,6 +90,13 @@ func (a *apiKeySet) has(hash string) bool {
 	return a.keys[hash]
 }
 
+// hasHash is has for a hash in a buffer (the front's, which allocates none).
+func (a *apiKeySet) hasHash(hash []byte) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.keys[string(hash)]
+}
+
 // refreshSoon refetches the key list unless it was fetched in the last 10 seconds.
 // It reports whether a fresh list is in place.
 func (a *apiKeySet) refreshSoon(ctx context.Context) bool {

@@ -84,13 +84,21 @@ const (
 // When remoteAddr is not an IP address it returns ErrInvalidRemoteAddr and a
 // ClientAddr with no IP, on which nothing may be granted.
 func ResolveClientAddr(remoteAddr string, h http.Header, trust ProxyTrust) (ClientAddr, error) {
-	var ca ClientAddr
 	forwardedFor := h[headerForwardedFor]
-	ca.Forwarded = len(forwardedFor) > 0 || len(h[headerForwarded]) > 0 || len(h[headerRealIP]) > 0
+	forwarded := len(forwardedFor) > 0 || len(h[headerForwarded]) > 0 || len(h[headerRealIP]) > 0
 	peer, ok := parseAddrPort(remoteAddr)
 	if !ok {
-		return ca, fmt.Errorf("%w: %q", ErrInvalidRemoteAddr, clipForLog(remoteAddr))
+		return ClientAddr{Forwarded: forwarded}, fmt.Errorf("%w: %q", ErrInvalidRemoteAddr, clipForLog(remoteAddr))
 	}
+	return Resolve(peer, forwardedFor, forwarded, trust)
+}
+
+// Resolve is ResolveClientAddr for a peer address already parsed (unmapped, without
+// zone), given the lines of X-Forwarded-For and whether the request carried any
+// forwarding header (X-Forwarded-For, Forwarded or X-Real-IP). It keeps no reference
+// to the lines.
+func Resolve(peer netip.Addr, forwardedFor []string, forwarded bool, trust ProxyTrust) (ClientAddr, error) {
+	ca := ClientAddr{Forwarded: forwarded}
 	ca.Peer, ca.IP = peer, peer
 	ca.ViaProxy = trust.trusts(peer)
 	switch {

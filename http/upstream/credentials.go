@@ -117,17 +117,23 @@ func ExtractCredentials(r *http.Request) (Credentials, error) {
 	if r.URL != nil {
 		rawQuery = r.URL.RawQuery
 	}
-	return ExtractCredentialsFrom(func(name string) []string { return r.Header[name] }, rawQuery)
+	return ExtractCredentialsFrom(func(name string, i int) (string, bool) {
+		if vals := r.Header[name]; i < len(vals) {
+			return vals[i], true
+		}
+		return "", false
+	}, rawQuery)
 }
 
-// HeaderValues looks header values up by canonical name, as ExtractCredentialsFrom
-// asks for them.
-type HeaderValues func(canonicalName string) []string
+// HeaderValues gives the i-th value of a header, looked up by its canonical name
+// whatever case the client used, and false past the last. One value at a time, so
+// that ExtractCredentialsFrom hands no buffer to it.
+type HeaderValues func(canonicalName string, i int) (string, bool)
 
 // ExtractCredentialsFrom is ExtractCredentials for a request whose headers are not
-// an http.Header (the front's fasthttp requests): values returns every value of a
-// header, looked up by its canonical name whatever case the client used, and
-// rawQuery is the request's query string as sent.
+// an http.Header (the front's fasthttp requests): values gives the header values,
+// and rawQuery is the request's query string as sent. It allocates nothing for a
+// request real clients send.
 func ExtractCredentialsFrom(values HeaderValues, rawQuery string) (Credentials, error) {
 	var c Credentials
 	for _, h := range [...]struct {
@@ -137,7 +143,11 @@ func ExtractCredentialsFrom(values HeaderValues, rawQuery string) (Credentials, 
 		{headerAuthorization, AuthorizationHeader},
 		{headerEmbyAuthorization, EmbyAuthorizationHeader},
 	} {
-		for _, v := range values(h.name) {
+		for i := 0; ; i++ {
+			v, ok := values(h.name, i)
+			if !ok {
+				break
+			}
 			rest, ok, err := splitJellyfinScheme(v)
 			if err != nil {
 				return Credentials{}, fmt.Errorf("%s header: %w", h.source, err)
@@ -182,7 +192,11 @@ func ExtractCredentialsFrom(values HeaderValues, rawQuery string) (Credentials, 
 		{headerEmbyToken, EmbyTokenHeader},
 		{headerMediaBrowserToken, MediaBrowserTokenHeader},
 	} {
-		for _, token := range values(h.name) {
+		for i := 0; ; i++ {
+			token, ok := values(h.name, i)
+			if !ok {
+				break
+			}
 			// Not trimmed: Jellyfin would keep any whitespace in the token, and
 			// tokenProblem refuses it.
 			if problem := tokenProblem(token); problem != "" {

@@ -102,16 +102,16 @@ func (s *Service) VerifiedUser(token string) string {
 // Banned reports whether an address is banned now: by its block's ban, or by a ban
 // an older version recorded for the address alone.
 func (s *Service) Banned(ip netip.Addr) bool {
-	keys := domain.BanKeys(ip, s.d.IPv6Prefix)
+	var buf [96]byte
+	keys, second := domain.AppendBanKeys(buf[:0], ip, s.d.IPv6Prefix)
 	if len(keys) == 0 {
 		return false
 	}
 	now := s.now()
 	var banned bool
 	s.read(func(st *projections.State) {
-		for _, k := range keys {
-			banned = banned || st.Addresses[k].Banned(now)
-		}
+		banned = st.Addresses[string(keys[:second])].Banned(now) ||
+			second < len(keys) && st.Addresses[string(keys[second:])].Banned(now)
 	})
 	return banned
 }
