@@ -1,0 +1,147 @@
+package smuggle
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// forwarded is one request as the upstream read it.
+type forwarded struct {
+	Method, Target, Body string
+}
+
+// recorder is a raw TCP upstream that reads requests with net/http's parser,
+// records the ones a gateway forwards, and answers each with 200 and a
+// Content-Length. Requests jfguard makes on its own account (device
+// "jfguard-gateway") are answered but not recorded; the API key list lists apiKey.
+type recorder struct {
+	ln     net.Listener
+	apiKey string
+
+	mu       sync.Mutex
+	requests []forwarded
+	errs     []string
+	wg       sync.WaitGroup
+}
+
+// startRecorder listens on a loopback port until the test ends.
+func startRecorder(t *testing.T, apiKey string) *recorder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{ln: ln, apiKey: apiKey}
+	r.wg.Add(1)
+	go r.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		r.wg.Wait()
+	})
+	return r
+}
+
+// addr is the host:port the upstream listens on.
+func (r *recorder) addr() string { return r.ln.Addr().String() }
+
+func (r *recorder) accept() {
+	defer r.wg.Done()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			_ = c.Close()
+		}
+	}()
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		open = append(open, c)
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			r.serve(c)
+		}()
+	}
+}
+
+// serve reads requests off one connection until it ends or cannot be parsed.
+func (r *recorder) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				r.fail("read request: %v", err)
+			}
+			return
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			r.fail("read body of %s %s: %v", req.Method, req.RequestURI, err)
+			return
+		}
+		answer := r.answer(req, body)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer); err != nil {
+			return
+		}
+		if req.Close {
+			return
+		}
+	}
+}
+
+// answer records a forwarded request and returns the JSON body to answer it with.
+func (r *recorder) answer(req *http.Request, body []byte) string {
+	own := strings.Contains(req.Header.Get("Authorization"), `DeviceId="jfguard-gateway"`)
+	if !own {
+		r.mu.Lock()
+		r.requests = append(r.requests, forwarded{req.Method, req.RequestURI, string(body)})
+		r.mu.Unlock()
+		return "{}"
+	}
+	switch req.URL.Path {
+	case "/Auth/Keys":
+		return `{"Items":[{"AccessToken":"` + r.apiKey + `"}]}`
+	case "/Users":
+		return "[]"
+	}
+	return "{}"
+}
+
+func (r *recorder) fail(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// take returns and forgets what was recorded since the last take.
+func (r *recorder) take() ([]forwarded, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reqs, errs := r.requests, r.errs
+	r.requests, r.errs = nil, nil
+	return reqs, errs
+}
+
+// String shows recorded requests in a failure message.
+func (f forwarded) String() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s", f.Method, f.Target)
+	if f.Body != "" {
+		fmt.Fprintf(&b, " body %q", f.Body)
+	}
+	return b.String()
+}
