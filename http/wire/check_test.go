@@ -3,7 +3,7 @@ package wire
 import (
 	"bufio"
 	"errors"
-		"strings"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"

@@ -1,8 +1,8 @@
 package smuggle
 
 import (
-	"bytes"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/jfguard/jfguard/http/wire"
@@ -43,6 +43,23 @@ type quiet struct{}
 
 func (quiet) Printf(string, ...any) {}
 
+// credentialHeaders are the headers Jellyfin reads a token from.
+var credentialHeaders = []string{"Authorization", "X-Emby-Authorization", "X-Emby-Token", "X-MediaBrowser-Token"}
+
+// carriesToken reports whether any credential header, whatever the case of its
+// name, holds token. With DisableHeaderNamesNormalizing, fasthttp's Peek matches
+// names byte for byte and would miss "authorization", which Jellyfin reads.
+func carriesToken(h *fasthttp.RequestHeader, token string) bool {
+	for k, v := range h.All() {
+		for _, name := range credentialHeaders {
+			if strings.EqualFold(string(k), name) && strings.Contains(string(v), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // startFront serves a minimal fasthttp front with the server settings of
 // jfguard's: a gate that refuses the bad token with 401, then a HostClient proxy
 // to up. With strict set, wire.CheckRequest runs before anything else and a
@@ -63,7 +80,7 @@ func startFront(t *testing.T, up *recorder, strict bool) string {
 				return
 			}
 		}
-		if bytes.Contains(ctx.Request.Header.Peek("Authorization"), []byte(frontBad)) {
+		if carriesToken(&ctx.Request.Header, frontBad) {
 			ctx.Error("refused", fasthttp.StatusUnauthorized)
 			return
 		}

@@ -93,8 +93,8 @@ func (r *recorder) serve(c net.Conn) {
 			r.fail("read body of %s %s: %v", req.Method, req.RequestURI, err)
 			return
 		}
-		answer := r.answer(req, body)
-		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(answer), answer); err != nil {
+		status, answer := r.answer(req, body)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", status, http.StatusText(status), len(answer), answer); err != nil {
 			return
 		}
 		if req.Close {
@@ -103,22 +103,27 @@ func (r *recorder) serve(c net.Conn) {
 	}
 }
 
-// answer records a forwarded request and returns the JSON body to answer it with.
-func (r *recorder) answer(req *http.Request, body []byte) string {
+// answer records a forwarded request and returns the status and JSON body to
+// answer it with.
+func (r *recorder) answer(req *http.Request, body []byte) (int, string) {
 	own := strings.Contains(req.Header.Get("Authorization"), `DeviceId="jfguard-gateway"`)
 	if !own {
 		r.mu.Lock()
 		r.requests = append(r.requests, forwarded{req.Method, req.RequestURI, string(body)})
 		r.mu.Unlock()
-		return "{}"
+		return http.StatusOK, "{}"
 	}
 	switch req.URL.Path {
 	case "/Auth/Keys":
-		return `{"Items":[{"AccessToken":"` + r.apiKey + `"}]}`
+		return http.StatusOK, `{"Items":[{"AccessToken":"` + r.apiKey + `"}]}`
 	case "/Users":
-		return "[]"
+		return http.StatusOK, "[]"
+	case "/Users/Me":
+		// As Jellyfin answers an API key: a token it accepts that names no
+		// user. The key list does not hold it, so the gate refuses it.
+		return http.StatusBadRequest, "{}"
 	}
-	return "{}"
+	return http.StatusOK, "{}"
 }
 
 func (r *recorder) fail(format string, args ...any) {
