@@ -21,7 +21,7 @@ const (
 func TestBareFasthttp(t *testing.T) {
 	t.Parallel()
 	up := startRecorder(t, "")
-	runSuite(t, target{addr: startFront(t, up, false), upstream: up, ok: frontOK, bad: frontBad,
+	runSuite(t, target{addr: startFront(t, up, nil), upstream: up, ok: frontOK, bad: frontBad,
 		expecting: func(c smuggleCase) outcome { return c.bare }})
 }
 
@@ -30,8 +30,9 @@ func TestBareFasthttp(t *testing.T) {
 func TestStrictFront(t *testing.T) {
 	t.Parallel()
 	up := startRecorder(t, "")
-	runSuite(t, target{addr: startFront(t, up, true), upstream: up, ok: frontOK, bad: frontBad,
-		expecting: func(c smuggleCase) outcome { return c.want }})
+	gate := &passLog{}
+	runSuite(t, target{addr: startFront(t, up, gate), upstream: up, ok: frontOK, bad: frontBad,
+		expecting: func(c smuggleCase) outcome { return c.want }, gate: gate})
 }
 
 // maxBody is the largest body the front reads before its handler runs.
@@ -62,13 +63,14 @@ func carriesToken(h *fasthttp.RequestHeader, token string) bool {
 
 // startFront serves a minimal fasthttp front with the server settings of
 // jfguard's: a gate that refuses the bad token with 401, then a HostClient proxy
-// to up. With strict set, wire.CheckRequest runs before anything else and a
-// chunked body is read whole (wire.BufferChunked) before it is forwarded.
-func startFront(t *testing.T, up *recorder, strict bool) string {
+// to up. With a strict log, wire.CheckRequest runs before anything else, a
+// chunked body is read whole (wire.BufferChunked) before it is forwarded, and
+// every request the gate passes is logged as the front read it.
+func startFront(t *testing.T, up *recorder, strict *passLog) string {
 	t.Helper()
 	hc := &fasthttp.HostClient{Addr: up.addr(), DisablePathNormalizing: true}
 	handler := func(ctx *fasthttp.RequestCtx) {
-		if strict {
+		if strict != nil {
 			if err := wire.CheckRequest(&ctx.Request); err != nil {
 				ctx.Error(err.Error(), fasthttp.StatusBadRequest)
 				ctx.SetConnectionClose()
@@ -83,6 +85,10 @@ func startFront(t *testing.T, up *recorder, strict bool) string {
 		if carriesToken(&ctx.Request.Header, frontBad) {
 			ctx.Error("refused", fasthttp.StatusUnauthorized)
 			return
+		}
+		if strict != nil {
+			h := &ctx.Request.Header
+			strict.add(forwarded{string(h.Method()), string(h.RequestURI()), string(ctx.Request.Body())})
 		}
 		if err := hc.Do(&ctx.Request, &ctx.Response); err != nil {
 			ctx.Error(err.Error(), fasthttp.StatusBadGateway)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -217,6 +218,30 @@ type target struct {
 	upstream  *recorder
 	ok, bad   string
 	expecting func(smuggleCase) outcome
+	// gate, when the target can show it, lists the requests its gate passed:
+	// they must be exactly the requests the upstream read.
+	gate *passLog
+}
+
+// passLog is the list of requests a gate passed, as it read them.
+type passLog struct {
+	mu   sync.Mutex
+	reqs []forwarded
+}
+
+func (l *passLog) add(f forwarded) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, f)
+}
+
+// take returns and forgets what was logged since the last take.
+func (l *passLog) take() []forwarded {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	reqs := l.reqs
+	l.reqs = nil
+	return reqs
 }
 
 // runSuite sends every case on a fresh connection, one after the other, and
@@ -244,6 +269,11 @@ func runSuite(t *testing.T, tg target) {
 			}
 			if !slices.Equal(reqs, want.forwards) {
 				t.Errorf("forwarded %v, want %v", reqs, want.forwards)
+			}
+			if tg.gate != nil {
+				if passed := tg.gate.take(); !slices.Equal(passed, reqs) {
+					t.Errorf("the gate passed %v, the upstream read %v", passed, reqs)
+				}
 			}
 		})
 	}
