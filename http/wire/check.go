@@ -153,7 +153,7 @@ func (f *framing) field(line []byte) error {
 		}
 	}
 	for _, c := range value {
-		if (c < ' ' && c != '\t') || c == 0x7f {
+		if !valueBytes[c] {
 			return ErrHeaderValue
 		}
 	}
@@ -239,6 +239,16 @@ func equalFold(b []byte, s string) bool {
 func isTokenByte(c byte) bool {
 	return tokenBytes[c]
 }
+
+// valueBytes are the bytes a field value may hold: visible ASCII, SP, HT and
+// obs-text, never another control byte or DEL.
+var valueBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= ' ' && c != 0x7f
+	}
+	t['\t'] = true
+	return t
+}()
 
 // tokenBytes is the RFC 9110 tchar set as a table, for a branch-free lookup.
 var tokenBytes = func() (t [256]bool) {
