@@ -77,6 +77,8 @@ var cases = []smuggleCase{
 		want: passed(get("/Items")), bare: passed(get("/Items"))},
 	{name: "HTTP/1.0 without body", raw: head("GET /Items HTTP/1.0", "Host: jf", auth),
 		want: passed(get("/Items")), bare: passed(get("/Items"))},
+	{name: "dot segments and escapes pass as sent", raw: head("GET /web/../Items%2Fx/%2e%2e/y?q=%41&q=b HTTP/1.1", "Host: jf", auth),
+		want: passed(get("/web/../Items%2Fx/%2e%2e/y?q=%41&q=b")), bare: passed(get("/web/../Items%2Fx/%2e%2e/y?q=%41&q=b"))},
 	{name: "keep-alive pipeline", raw: head("GET /a HTTP/1.1", "Host: jf", auth) + head("GET /b HTTP/1.1", "Host: jf", auth),
 		want: passed(get("/a"), get("/b")), bare: passed(get("/a"), get("/b"))},
 	{name: "GET body that looks like a request", raw: head("GET /a HTTP/1.1", "Host: jf", auth, "Content-Length: 29") + "GET /b HTTP/1.1\r\nHost: jf\r\n\r\n",
