@@ -58,6 +58,12 @@ func FuzzCheckRequest(f *testing.F) {
 		"GET / HTTP/1.0\r\nCookie: a=b; c=d\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: jf\r\nX: a\r\n b\r\n\r\n",
 		"GET http://jf/ HTTP/1.1\r\nHost: jf\r\n\r\n",
+		// Refused shapes, for the fuzzer to mutate towards what the check misses.
+		"POST / HTTP/1.1\r\nHost: jf\r\nTransfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: jf\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+		"GET / HTTP/1.1\r\nHost: jf\nX: 1\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: jf\r\nX Y: 1\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
