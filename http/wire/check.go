@@ -195,18 +195,33 @@ func parseLength(v []byte) (int64, bool) {
 }
 
 // validHost accepts a host name or address with an optional port, in the bytes
-// net/http accepts, so Jellyfin and the front agree on the host too.
+// net/http's server accepts (RFC 3986 reg-name, IP literal and port), so Jellyfin
+// and the front agree on the host too.
 func validHost(v []byte) bool {
 	if len(v) == 0 {
 		return false
 	}
 	for _, c := range v {
-		if !isTokenByte(c) && c != ':' && c != '[' && c != ']' && c != ';' && c != '=' && c != ',' && c != '(' && c != ')' {
+		if !hostBytes[c] {
 			return false
 		}
 	}
 	return true
 }
+
+// hostBytes is the set validHost accepts, as a table.
+var hostBytes = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return t
+}()
 
 // trimOWS drops the optional white space around a field value.
 func trimOWS(v []byte) []byte {

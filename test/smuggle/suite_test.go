@@ -55,6 +55,7 @@ const auth = `Authorization: MediaBrowser Token="{ok}"`
 // head joins a request line and header lines with CRLF and ends the block.
 func head(lines ...string) string { return strings.Join(lines, "\r\n") + "\r\n\r\n" }
 
+// get and post are the requests the upstream should read.
 func get(target string) forwarded { return forwarded{Method: "GET", Target: target} }
 func post(target, body string) forwarded {
 	return forwarded{Method: "POST", Target: target, Body: body}
@@ -231,6 +232,7 @@ type passLog struct {
 	reqs []forwarded
 }
 
+// add logs a request the gate passed.
 func (l *passLog) add(f forwarded) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

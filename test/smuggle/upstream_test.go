@@ -52,6 +52,8 @@ func startRecorder(t *testing.T, apiKey string) *recorder {
 // addr is the host:port the upstream listens on.
 func (r *recorder) addr() string { return r.ln.Addr().String() }
 
+// accept serves each connection until the listener closes, then closes them all
+// and waits for their goroutines.
 func (r *recorder) accept() {
 	defer r.wg.Done()
 	var conns sync.WaitGroup
@@ -126,6 +128,7 @@ func (r *recorder) answer(req *http.Request, body []byte) (int, string) {
 	return http.StatusOK, "{}"
 }
 
+// fail records that the upstream could not read what it was sent.
 func (r *recorder) fail(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
