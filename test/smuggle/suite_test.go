@@ -80,6 +80,12 @@ var cases = []smuggleCase{
 		want: passed(get("/Items")), bare: passed(get("/Items"))},
 	{name: "dot segments and escapes pass as sent", raw: head("GET /web/../Items%2Fx/%2e%2e/y?q=%41&q=b HTTP/1.1", "Host: jf", auth),
 		want: passed(get("/web/../Items%2Fx/%2e%2e/y?q=%41&q=b")), bare: passed(get("/web/../Items%2Fx/%2e%2e/y?q=%41&q=b"))},
+	{name: "lower-case method passes as sent", raw: head("get /Items HTTP/1.1", "Host: jf", auth),
+		want: passed(forwarded{Method: "get", Target: "/Items"}), bare: passed(forwarded{Method: "get", Target: "/Items"})},
+	// RFC 9112 section 2.2: a server should ignore an empty line before the
+	// request line; the front writes its own request upstream.
+	{name: "empty line before the request line", raw: "\r\n" + head("GET /Items HTTP/1.1", "Host: jf", auth),
+		want: passed(get("/Items")), bare: passed(get("/Items"))},
 	{name: "keep-alive pipeline", raw: head("GET /a HTTP/1.1", "Host: jf", auth) + head("GET /b HTTP/1.1", "Host: jf", auth),
 		want: passed(get("/a"), get("/b")), bare: passed(get("/a"), get("/b"))},
 	{name: "GET body that looks like a request", raw: head("GET /a HTTP/1.1", "Host: jf", auth, "Content-Length: 29") + "GET /b HTTP/1.1\r\nHost: jf\r\n\r\n",
@@ -200,6 +206,8 @@ var cases = []smuggleCase{
 
 	// Pipelining: a second request is only forwarded after passing the gate.
 	{name: "Connection: close then a pipelined request", raw: head("GET /a HTTP/1.1", "Host: jf", auth, "Connection: close") + head("GET /b HTTP/1.1", "Host: jf", auth),
+		want: passed(get("/a")), bare: passed(get("/a"))},
+	{name: "HTTP/1.0 then a pipelined request", raw: head("GET /a HTTP/1.0", "Host: jf", auth) + head("GET /b HTTP/1.1", "Host: jf", auth),
 		want: passed(get("/a")), bare: passed(get("/a"))},
 	{name: "pipelined request with a refused token", raw: head("GET /a HTTP/1.1", "Host: jf", auth) + head("GET /b HTTP/1.1", "Host: jf", `Authorization: MediaBrowser Token="{bad}"`),
 		want: outcome{statuses: []int{200, 401}, forwards: []forwarded{get("/a")}}, bare: outcome{statuses: []int{200, 401}, forwards: []forwarded{get("/a")}}},
