@@ -128,21 +128,21 @@ var cases = []smuggleCase{
 		want: refused(400), bare: refused(400)},
 
 	// Chunked bodies.
-	{name: "chunk size not hex", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "zz\r\nhello\r\n0\r\n\r\n",
+	{name: "chunk size not hex", raw: head("POST /Chunks/1 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "zz\r\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
-	{name: "chunk size with 0x", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "0x5\r\nhello\r\n0\r\n\r\n",
+	{name: "chunk size with 0x", raw: head("POST /Chunks/2 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "0x5\r\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
-	{name: "chunk size overflow", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "10000000000000005\r\nhello\r\n0\r\n\r\n",
+	{name: "chunk size overflow", raw: head("POST /Chunks/3 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "10000000000000005\r\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
-	{name: "chunk size with a space before the extension", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5 ;x\r\nhello\r\n0\r\n\r\n",
+	{name: "chunk size with a space before the extension", raw: head("POST /Chunks/4 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5 ;x\r\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
 	// fasthttp skips chunk extensions unread and the proxy re-encodes the body,
 	// so an extension never reaches Jellyfin and cannot be read two ways there.
-	{name: "chunk extension with a NUL", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5;a\x00b\r\nhello\r\n0\r\n\r\n",
-		want: passed(post("/Items", "hello")), bare: passed(post("/Items", "hello"))},
-	{name: "chunk line ended by bare LF", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5\nhello\r\n0\r\n\r\n",
+	{name: "chunk extension with a NUL", raw: head("POST /Chunks/5 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5;a\x00b\r\nhello\r\n0\r\n\r\n",
+		want: passed(post("/Chunks/5", "hello")), bare: passed(post("/Chunks/5", "hello"))},
+	{name: "chunk line ended by bare LF", raw: head("POST /Chunks/6 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "5\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
-	{name: "chunk data longer than its size", raw: head("POST /Items HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "3\r\nhello\r\n0\r\n\r\n",
+	{name: "chunk data longer than its size", raw: head("POST /Chunks/7 HTTP/1.1", "Host: jf", auth, "Transfer-Encoding: chunked") + "3\r\nhello\r\n0\r\n\r\n",
 		want: refused(400), bare: cutShort()},
 
 	// Header lines.
@@ -261,6 +261,14 @@ func (l *passLog) take() []forwarded {
 // outcome: the same number of requests, each with the method, target and body the
 // client sent, all readable by net/http.
 func runSuite(t *testing.T, tg target) {
+	// A body cut short may be reported after its case ended: it is matched to
+	// the cases that allow it by its target, not by when it arrives.
+	cut := map[string]bool{}
+	for _, c := range cases {
+		if tg.expecting(c).cut {
+			cut[requestTarget(c.raw)] = true
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			raw := strings.NewReplacer("{ok}", tg.ok, "{bad}", tg.bad).Replace(c.raw)
@@ -271,10 +279,9 @@ func runSuite(t *testing.T, tg target) {
 			}
 			reqs, errs := tg.upstream.take()
 			for _, e := range errs {
-				if want.cut {
-					continue
+				if !cut[e.target] {
+					t.Errorf("upstream could not read what it was sent: %s", e)
 				}
-				t.Errorf("upstream could not read what it was sent: %s", e)
 			}
 			if !slices.Equal(statuses, want.statuses) {
 				t.Errorf("answers %v, want %v", statuses, want.statuses)
@@ -289,6 +296,15 @@ func runSuite(t *testing.T, tg target) {
 			}
 		})
 	}
+}
+
+// requestTarget is the target in the request line of raw.
+func requestTarget(raw string) string {
+	line, _, _ := strings.Cut(raw, "\n")
+	if f := strings.Fields(line); len(f) > 1 {
+		return f[1]
+	}
+	return ""
 }
 
 // exchange writes raw on a new connection and returns the statuses of the answers

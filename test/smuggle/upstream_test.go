@@ -28,7 +28,7 @@ type recorder struct {
 
 	mu       sync.Mutex
 	requests []forwarded
-	errs     []string
+	errs     []readError
 	wg       sync.WaitGroup
 }
 
@@ -82,27 +82,30 @@ func (r *recorder) accept() {
 func (r *recorder) serve(c net.Conn) {
 	defer c.Close()
 	br := bufio.NewReader(c)
-	for {
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				r.fail("read request: %v", err)
-			}
-			return
-		}
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			r.fail("read body of %s %s: %v", req.Method, req.RequestURI, err)
-			return
-		}
-		status, answer := r.answer(req, body)
-		if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", status, http.StatusText(status), len(answer), answer); err != nil {
-			return
-		}
-		if req.Close {
-			return
-		}
+	for r.exchange(c, br) {
 	}
+}
+
+// exchange reads one request and answers it; it reports whether the connection
+// stays open for another.
+func (r *recorder) exchange(c net.Conn, br *bufio.Reader) bool {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			r.fail("", fmt.Errorf("read request: %w", err))
+		}
+		return false
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		r.fail(req.RequestURI, fmt.Errorf("read body of %s %s: %w", req.Method, req.RequestURI, err))
+		return false
+	}
+	status, answer := r.answer(req, body)
+	if _, err := fmt.Fprintf(c, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", status, http.StatusText(status), len(answer), answer); err != nil {
+		return false
+	}
+	return !req.Close
 }
 
 // answer records a forwarded request and returns the status and JSON body to
@@ -128,15 +131,24 @@ func (r *recorder) answer(req *http.Request, body []byte) (int, string) {
 	return http.StatusOK, "{}"
 }
 
+// readError is a request the upstream could not read, with its target when its
+// head could be read.
+type readError struct {
+	target string
+	err    error
+}
+
+func (e readError) String() string { return e.err.Error() }
+
 // fail records that the upstream could not read what it was sent.
-func (r *recorder) fail(format string, args ...any) {
+func (r *recorder) fail(target string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+	r.errs = append(r.errs, readError{target, err})
 }
 
 // take returns and forgets what was recorded since the last take.
-func (r *recorder) take() ([]forwarded, []string) {
+func (r *recorder) take() ([]forwarded, []readError) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	reqs, errs := r.requests, r.errs
