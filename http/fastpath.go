@@ -128,6 +128,9 @@ func hasSuffixFoldBytes(b []byte, suffix string) bool {
 
 // equalFoldASCII compares b with a lower-case ASCII string, ignoring case.
 func equalFoldASCII(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'

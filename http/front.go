@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
+	"github.com/jfguard/jfguard/http/wire"
 	"github.com/valyala/fasthttp"
 )
 
@@ -40,9 +41,9 @@ type Front struct {
 
 // Front's limits, the ones Kestrel applies by default where they exist.
 const (
-	// frontMaxHead is the largest request head (line and headers) accepted:
-	// Kestrel's MaxRequestHeadersTotalSize. A larger one is answered 431.
-	frontMaxHead = 32 << 10
+	// frontMaxHead is the largest request head (line and headers) accepted, twice
+	// nginx's default for one header line; a larger one is answered 431.
+	frontMaxHead = 16 << 10
 	// frontBodyInMemory is the largest body read whole before the request is
 	// handled; a larger one streams through.
 	frontBodyInMemory = 4 << 20
@@ -161,11 +162,32 @@ func (f *Front) Shutdown(ctx context.Context) error {
 func (f *Front) serve(ctx *fasthttp.RequestCtx) {
 	defer f.recover(ctx)
 	req := &ctx.Request
+	if err := wire.CheckRequest(req); err != nil {
+		f.log.Debug("ambiguous request refused", "reason", err, "peer", ctx.RemoteAddr().String())
+		f.refuse(ctx, http.StatusBadRequest)
+		return
+	}
+	if err := wire.BufferChunked(req, frontBodyInMemory); err != nil {
+		status := http.StatusBadRequest
+		if errors.Is(err, wire.ErrTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		f.log.Debug("chunked body refused", "reason", err, "peer", ctx.RemoteAddr().String())
+		f.refuse(ctx, status)
+		return
+	}
 	req.Header.Del(peerHeader)
+	if !isWebSocket(&req.Header) {
+		// Only WebSocket may switch protocols: a tunnel of another kind (h2c) would
+		// carry requests past the gate. Without its Upgrade the request is an
+		// ordinary one.
+		req.Header.Del("Upgrade")
+		req.Header.Del("Http2-Settings")
+	}
 	// The front has read the whole body or streams it: the engine and Jellyfin get
 	// a request without the expectation, which the front has answered.
 	req.Header.Del("Expect")
-	if isUpgrade(&req.Header) || isEventFeed(&req.Header) {
+	if isWebSocket(&req.Header) || isEventFeed(&req.Header) {
 		f.handOnJoined(ctx)
 		return
 	}
@@ -319,9 +341,10 @@ func stripHopHeaders(h *fasthttp.RequestHeader) {
 	}
 }
 
-// isUpgrade reports whether a request asks to switch protocols (WebSocket).
-func isUpgrade(h *fasthttp.RequestHeader) bool {
-	return len(h.Peek("Upgrade")) > 0
+// isWebSocket reports whether a request asks to switch to WebSocket, the one
+// protocol switch jfguard lets through (Jellyfin's /socket).
+func isWebSocket(h *fasthttp.RequestHeader) bool {
+	return equalFoldASCII(h.Peek("Upgrade"), "websocket")
 }
 
 // isEventFeed reports whether a request is for jfguard's event feed, an answer that
@@ -340,7 +363,7 @@ func isEventFeed(h *fasthttp.RequestHeader) bool {
 func (f *Front) handOnJoined(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	h.Set(peerHeader, ctx.RemoteAddr().String())
-	if isUpgrade(h) {
+	if isWebSocket(h) {
 		h.Set("Connection", "Upgrade, close")
 	} else {
 		h.SetConnectionClose()
