@@ -275,3 +275,23 @@ func TestFastPassTakesOnlyWhatTheGateLetsThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontLetsOnlyWebSocketSwitch: a request to switch to another protocol (h2c,
+// whose tunnel would carry requests past the gate) reaches Jellyfin as an ordinary
+// request, without its Upgrade.
+func TestFrontLetsOnlyWebSocketSwitch(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	_, addr := startFront(t, up.URL)
+	for _, method := range []string{"GET", "POST"} {
+		res, _ := rawExchange(t, addr, method+" /Items HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"+
+			"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 0\r\n\r\n")
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: answer %d", method, res.StatusCode)
+		}
+		r := up.last(t)
+		if r.Method != method || r.Header.Get("Upgrade") != "" || r.Header.Get("Http2-Settings") != "" {
+			t.Errorf("%s: upstream got %s with Upgrade %q, HTTP2-Settings %q", method, r.Method, r.Header.Get("Upgrade"), r.Header.Get("Http2-Settings"))
+		}
+	}
+}
