@@ -33,10 +33,13 @@ type Front struct {
 	// upstream is Jellyfin; nil when the fast path is off (an upstream URL with a
 	// base path or query, which the engine's proxy joins).
 	upstream *fasthttp.HostClient
-	engine   *fasthttp.HostClient
-	mem      *memListener
-	inner    *http.Server
-	wg       sync.WaitGroup
+	// direct is the client of a plain-HTTP upstream (the usual one, on the same
+	// machine or network); upstream serves an HTTPS one.
+	direct *upstreamClient
+	engine *fasthttp.HostClient
+	mem    *memListener
+	inner  *http.Server
+	wg     sync.WaitGroup
 }
 
 // Front's limits, the ones Kestrel applies by default where they exist.
@@ -106,6 +109,9 @@ func (s *Server) NewFront() *Front {
 			MaxConnWaitTimeout:       10 * time.Second,
 		}
 	}
+	if f.upstream != nil && !f.upstream.IsTLS {
+		f.direct = newUpstreamClient(f.upstream.Addr)
+	}
 	f.inner = &http.Server{
 		Handler:     http.HandlerFunc(f.fromFront),
 		IdleTimeout: frontIdleTimeout,
@@ -155,6 +161,9 @@ func (f *Front) Shutdown(ctx context.Context) error {
 	}
 	f.mem.Close()
 	f.wg.Wait()
+	if f.direct != nil {
+		f.direct.closeIdle()
+	}
 	return err
 }
 
@@ -201,7 +210,7 @@ func (f *Front) serve(ctx *fasthttp.RequestCtx) {
 // recover answers 500 for a handler that panicked, as the engine's recoverer does.
 func (f *Front) recover(ctx *fasthttp.RequestCtx) {
 	if v := recover(); v != nil {
-		f.log.Error("panic serving request", "path", string(ctx.Path()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		f.log.Error("panic serving request", "path", requestPath(ctx), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		ctx.Response.Reset()
 		ctx.SetStatusCode(http.StatusInternalServerError)
 		ctx.SetConnectionClose()
@@ -246,14 +255,35 @@ func (f *Front) proxy(ctx *fasthttp.RequestCtx, addr clientaddr.ClientAddr) {
 	}
 	req.Header.Set("X-Forwarded-Proto", "http")
 	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	if f.direct != nil {
+		if err := f.direct.do(ctx); err != nil {
+			f.upstreamFailed(ctx, err)
+			return
+		}
+		stripAnswerHeaders(&ctx.Response.Header)
+		return
+	}
 	resp := fasthttp.AcquireResponse()
 	if err := f.upstream.Do(req, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
-		f.log.Warn("upstream unreachable", "path", string(ctx.Path()), "err", err)
-		ctx.SetStatusCode(http.StatusBadGateway)
+		f.upstreamFailed(ctx, err)
 		return
 	}
 	relay(ctx, resp)
+}
+
+// upstreamFailed answers 502 for a request Jellyfin did not answer.
+func (f *Front) upstreamFailed(ctx *fasthttp.RequestCtx, err error) {
+	f.log.Warn("upstream unreachable", "path", requestPath(ctx), "err", err)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(http.StatusBadGateway)
+}
+
+// requestPath is the path of ctx's request as sent, for logs: without the query,
+// which may hold a token.
+func requestPath(ctx *fasthttp.RequestCtx) string {
+	p, _, _ := bytes.Cut(ctx.Request.Header.RequestURI(), []byte("?"))
+	return string(p)
 }
 
 // handOn sends a request to the engine, which serves it as it would a client's,
@@ -263,7 +293,7 @@ func (f *Front) handOn(ctx *fasthttp.RequestCtx) {
 	resp := fasthttp.AcquireResponse()
 	if err := f.engine.Do(&ctx.Request, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
-		f.log.Error("engine unreachable", "path", string(ctx.Path()), "err", err)
+		f.log.Error("engine unreachable", "path", requestPath(ctx), "err", err)
 		ctx.SetStatusCode(http.StatusInternalServerError)
 		return
 	}
@@ -276,11 +306,7 @@ func (f *Front) handOn(ctx *fasthttp.RequestCtx) {
 // arrives. resp is released once the client has the body.
 func relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	resp.Header.CopyTo(&ctx.Response.Header)
-	h := &ctx.Response.Header
-	h.ResetConnectionClose()
-	for _, name := range [...]string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate"} {
-		h.Del(name)
-	}
+	stripAnswerHeaders(&ctx.Response.Header)
 	switch {
 	case ctx.IsHead():
 		ctx.Response.SkipBody = true
@@ -294,6 +320,15 @@ func relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	default:
 		ctx.Response.SetBody(resp.Body())
 		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// stripAnswerHeaders removes from a relayed answer the headers about the connection
+// it came on: whether the client's stays open is the front's business.
+func stripAnswerHeaders(h *fasthttp.ResponseHeader) {
+	h.ResetConnectionClose()
+	for _, name := range [...]string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate"} {
+		h.Del(name)
 	}
 }
 

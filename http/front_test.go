@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,5 +294,71 @@ func TestFrontLetsOnlyWebSocketSwitch(t *testing.T) {
 		if r.Method != method || r.Header.Get("Upgrade") != "" || r.Header.Get("Http2-Settings") != "" {
 			t.Errorf("%s: upstream got %s with Upgrade %q, HTTP2-Settings %q", method, r.Method, r.Header.Get("Upgrade"), r.Header.Get("Http2-Settings"))
 		}
+	}
+}
+
+// TestFrontStreamsBodiesWhole: answers of every framing reach the client whole
+// through the fast path (small, spliced, chunked, ending with the connection, HEAD),
+// and a connection whose answer was read whole carries the next request.
+func TestFrontStreamsBodiesWhole(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("0123456789abcdef", 5<<16) // 5 MiB
+	var mu sync.Mutex
+	peers := map[string]int{}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		peers[r.RemoteAddr]++
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/small":
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "small")
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			_, _ = io.WriteString(w, big)
+		case "/chunked":
+			for i := 0; i < 3; i++ {
+				_, _ = io.WriteString(w, big[:100_000])
+				w.(http.Flusher).Flush()
+			}
+		case "/until-close":
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, big[:70_000])
+			w.(http.Flusher).Flush()
+		}
+	}))
+	up.Start()
+	t.Cleanup(up.Close)
+	_, addr := startFront(t, up.URL)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	for _, tc := range []struct{ path, want string }{
+		{"/small", "small"}, {"/big", big}, {"/big", big}, {"/chunked", strings.Repeat(big[:100_000], 3)},
+		{"/until-close", big[:70_000]}, {"/big", big}, {"/small", "small"},
+	} {
+		res, err := client.Get("http://" + addr + tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(body) != tc.want {
+			t.Fatalf("%s: %d bytes (%v), want %d", tc.path, len(body), err, len(tc.want))
+		}
+	}
+	req, _ := http.NewRequest(http.MethodHead, "http://"+addr+"/big", nil)
+	res, err := client.Do(req)
+	if err != nil || res.ContentLength != int64(len(big)) {
+		t.Fatalf("HEAD /big: %v, length %d", err, res.ContentLength)
+	}
+	res.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	reused := 0
+	for _, n := range peers {
+		reused = max(reused, n)
+	}
+	if reused < 3 {
+		t.Errorf("no upstream connection carried more than %d requests: %v", reused, peers)
 	}
 }
