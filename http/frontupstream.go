@@ -141,7 +141,7 @@ func (u *upstreamClient) body(ctx *fasthttp.RequestCtx, uc *upstreamConn) error 
 		u.release(uc, keep)
 		return nil
 	case size >= 0:
-		resp.SetBodyStream(&splicedBody{u: u, uc: uc, left: int64(size), keep: keep, client: ctx.Conn()}, size)
+		resp.SetBodyStream(&splicedBody{u: u, uc: uc, left: int64(size), keep: keep}, size)
 		return nil
 	case size == -1:
 		resp.SetBodyStream(&endingBody{uc: uc, r: httputil.NewChunkedReader(uc.br)}, -1)
@@ -164,12 +164,11 @@ func (u *upstreamClient) release(uc *upstreamConn, keep bool) {
 // splicedBody is a body of known length on its way from Jellyfin's connection to
 // the client's.
 type splicedBody struct {
-	u      *upstreamClient
-	uc     *upstreamConn
-	left   int64
-	keep   bool
-	client net.Conn
-	done   bool
+	u    *upstreamClient
+	uc   *upstreamConn
+	left int64
+	keep bool
+	done bool
 }
 
 // Read serves a server that reads the body itself.
@@ -188,31 +187,28 @@ func (b *splicedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// flusher is the server's buffered writer, holding the answer's head.
-type flusher interface{ Flush() error }
-
 // WriteTo writes the body to the client: what the reader holds already, then the
-// rest socket to socket. Go's TCPConn.ReadFrom splices from a TCP connection
-// limited to a length, so the bytes never enter jfguard's memory.
+// rest straight from the socket. The server's writer hands a reader limited to the
+// length down to the client's TCPConn.ReadFrom, which splices from a TCP
+// connection: the bytes never enter jfguard's memory.
 func (b *splicedBody) WriteTo(w io.Writer) (int64, error) {
-	tcp, ok := b.client.(*net.TCPConn)
-	fl, canFlush := w.(flusher)
-	if !ok || !canFlush {
-		return io.CopyBuffer(w, struct{ io.Reader }{b}, make([]byte, 64<<10))
-	}
-	if err := fl.Flush(); err != nil {
-		return 0, err
-	}
 	var written int64
 	if buffered := min(int64(b.uc.br.Buffered()), b.left); buffered > 0 {
-		n, err := io.CopyN(tcp, b.uc.br, buffered)
+		n, err := io.CopyN(w, b.uc.br, buffered)
 		written += n
 		b.left -= n
 		if err != nil {
 			return written, err
 		}
 	}
-	n, err := tcp.ReadFrom(&io.LimitedReader{R: b.uc.c, N: b.left})
+	rest := &io.LimitedReader{R: b.uc.c, N: b.left}
+	var n int64
+	var err error
+	if rf, ok := w.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(rest)
+	} else {
+		n, err = io.Copy(w, rest)
+	}
 	written += n
 	b.left -= n
 	if err == nil && b.left > 0 {
