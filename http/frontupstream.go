@@ -133,8 +133,7 @@ func (u *upstreamClient) body(ctx *fasthttp.RequestCtx, uc *upstreamConn) error 
 		u.release(uc, keep)
 		return nil
 	case size >= 0 && size < spliceFrom:
-		resp.ResetBody()
-		if _, err := io.CopyN(resp.BodyWriter(), uc.br, int64(size)); err != nil {
+		if err := readAnswerBody(resp, uc.br, size); err != nil {
 			uc.c.Close()
 			return fmt.Errorf("%w: %v", errUpstreamAnswer, err)
 		}
@@ -150,6 +149,22 @@ func (u *upstreamClient) body(ctx *fasthttp.RequestCtx, uc *upstreamConn) error 
 		resp.SetBodyStream(&endingBody{uc: uc, r: uc.br}, -1)
 		return nil
 	}
+}
+
+// readAnswerBody reads a body of size bytes into resp, through the reader's own buffer:
+// no copy buffer to allocate per answer.
+func readAnswerBody(resp *fasthttp.Response, br *bufio.Reader, size int) error {
+	resp.ResetBody()
+	for size > 0 {
+		p, err := br.Peek(min(size, br.Size()))
+		resp.AppendBody(p)
+		_, _ = br.Discard(len(p))
+		size -= len(p)
+		if err != nil && size > 0 {
+			return err
+		}
+	}
+	return nil
 }
 
 // release returns a connection to the pool when it may carry another request.
