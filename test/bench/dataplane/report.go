@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// write prints the run as markdown: the machine, the summary table (medians over
+// rounds; with several rounds, each ratio's range across them in brackets), then
+// every round's numbers so the noise is visible.
+func (r *report) write(w io.Writer) {
+	o := r.opts
+	fmt.Fprintf(w, "Machine: %s.\n", r.machine)
+	fmt.Fprintf(w, "Load: wrk, GET of a 1 KB JSON answer with a token, %s per run, %d round(s), paths in a rotated order each round; stream: %s read by a Go client.\n\n",
+		o.duration, o.rounds, size(o.streamSize))
+	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | stream MB/s | ratio | peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for i, p := range r.paths {
+		cells := []string{p.name}
+		for _, n := range conns {
+			cells = append(cells, r.loadCells(i, n)...)
+		}
+		cells = append(cells, r.streamCells(i)...)
+		cells = append(cells, r.rssCell(i))
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+	if r.unknown > 0 {
+		fmt.Fprintf(w, "\nThe upstream answered 404 to %d requests for paths it does not serve.\n", r.unknown)
+	}
+	if o.rounds == 1 {
+		return
+	}
+	fmt.Fprintln(w, "\nEach round:")
+	fmt.Fprintln(w, "\n| round | path | req/s, 1 conn | p50 | p99 | req/s, 32 conns | p50 | p99 | stream MB/s |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for k, round := range r.rounds {
+		for i, p := range r.paths {
+			cells := []string{fmt.Sprint(k + 1), p.name}
+			for _, n := range conns {
+				if why, bad := round[i].failed[n]; bad {
+					cells = append(cells, "failed: "+why, "", "")
+					continue
+				}
+				l := round[i].loads[n]
+				cells = append(cells, fmt.Sprintf("%.0f", l.rate()), micros(l.p50), micros(l.p99))
+			}
+			if s := round[i].stream; s.err != nil {
+				cells = append(cells, "failed: "+s.err.Error())
+			} else {
+				cells = append(cells, fmt.Sprintf("%.0f", s.mbps()))
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		}
+	}
+}
+
+// loadCells are path i's req/s, ratio to direct, p50 and p99 at n connections; a
+// path that failed in any round shows why instead.
+func (r *report) loadCells(i, n int) []string {
+	var rates, ratios, p50s, p99s []float64
+	for _, round := range r.rounds {
+		if why, bad := round[i].failed[n]; bad {
+			return []string{"failed: " + why, "", "", ""}
+		}
+		l := round[i].loads[n]
+		rates, p50s, p99s = append(rates, l.rate()), append(p50s, float64(l.p50)), append(p99s, float64(l.p99))
+		if _, bad := round[0].failed[n]; !bad {
+			ratios = append(ratios, l.rate()/round[0].loads[n].rate())
+		}
+	}
+	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(ratios), micros(time.Duration(median(p50s))), micros(time.Duration(median(p99s)))}
+}
+
+// streamCells are path i's MB/s and ratio to direct.
+func (r *report) streamCells(i int) []string {
+	var rates, ratios []float64
+	for _, round := range r.rounds {
+		s := round[i].stream
+		if s.err != nil {
+			return []string{"failed: " + s.err.Error(), ""}
+		}
+		rates = append(rates, s.mbps())
+		if round[0].stream.err == nil {
+			ratios = append(ratios, s.mbps()/round[0].stream.mbps())
+		}
+	}
+	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(ratios)}
+}
+
+// rssCell is path i's peak resident memory over the whole run.
+func (r *report) rssCell(i int) string {
+	switch {
+	case r.rssErr[i] != nil:
+		return "unknown: " + r.rssErr[i].Error()
+	case r.paths[i].pids == nil:
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(r.rss[i])/(1<<20))
+}
+
+// failed reports whether any load or stream of the run failed.
+func (r *report) failed() bool {
+	for _, round := range r.rounds {
+		for _, pr := range round {
+			if len(pr.failed) > 0 || pr.stream.err != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ratio is the median of per-round ratios (each against direct in the same round),
+// with their range when there are several.
+func ratio(rs []float64) string {
+	switch len(rs) {
+	case 0:
+		return "–"
+	case 1:
+		return fmt.Sprintf("%.2f", rs[0])
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(rs), slices.Min(rs), slices.Max(rs))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func micros(d time.Duration) string {
+	if d >= 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+func size(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Paths the load and the stream ask for: Jellyfin's shapes, so jfguard's gate treats
+// them as it treats a real client's.
+const (
+	itemsPath  = "/Items?ParentId=bench&Limit=10&Fields=Overview"
+	streamPath = "/Videos/bench/stream?static=true"
+	itemsSize  = 1024
+)
+
+// upstream stands in for Jellyfin with what the benchmark needs and no more: a 1 KB
+// JSON answer and a generated body of any size, both for the client's token only,
+// and the API key list jfguard fetches with its admin key, which is how the client's
+// token passes jfguard's gate (an API key passes with one map lookup). It is a
+// fasthttp server so that the direct baseline is as fast as this machine allows.
+type upstream struct {
+	adminKey, clientKey string
+	streamSize          int64
+	items, keys         []byte
+	// unknown counts requests for paths it does not serve: jfguard asking for
+	// something the benchmark did not foresee.
+	unknown atomic.Int64
+	srv     *fasthttp.Server
+	addr    string
+}
+
+// startUpstream serves the stand-in on a loopback port until close.
+func startUpstream(adminKey, clientKey string, streamSize int64) (*upstream, error) {
+	u := &upstream{adminKey: adminKey, clientKey: clientKey, streamSize: streamSize, items: itemsJSON(itemsSize)}
+	u.keys = fmt.Appendf(nil, `{"Items":[{"AccessToken":%q,"AppName":"jfguard"},{"AccessToken":%q,"AppName":"bench"}],"TotalRecordCount":2}`, adminKey, clientKey)
+	u.srv = &fasthttp.Server{Handler: u.handle, Name: "Kestrel", NoDefaultDate: true, NoDefaultContentType: true}
+	addr, err := serve(u.srv)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	u.addr = addr
+	return u, nil
+}
+
+func (u *upstream) url() string  { return "http://" + u.addr }
+func (u *upstream) close() error { return u.srv.Shutdown() }
+
+// handle answers Jellyfin's routes the benchmark uses; anything else is 404.
+func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/Items":
+		if !hasToken(&ctx.Request.Header, u.clientKey) {
+			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+			return
+		}
+		ctx.SetContentType("application/json; charset=utf-8")
+		ctx.SetBody(u.items)
+	case "/Videos/bench/stream":
+		if !hasToken(&ctx.Request.Header, u.clientKey) {
+			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+			return
+		}
+		ctx.SetContentType("video/mp4")
+		ctx.SetBodyStream(&pattern{left: u.streamSize}, int(u.streamSize))
+	case "/Auth/Keys":
+		if !hasToken(&ctx.Request.Header, u.adminKey) {
+			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+			return
+		}
+		ctx.SetContentType("application/json; charset=utf-8")
+		ctx.SetBody(u.keys)
+	default:
+		u.unknown.Add(1)
+		ctx.SetStatusCode(fasthttp.StatusNotFound)
+	}
+}
+
+// hasToken reports whether a request carries token the ways Jellyfin clients send
+// one: in the MediaBrowser Authorization header or in X-Emby-Token.
+func hasToken(h *fasthttp.RequestHeader, token string) bool {
+	if string(h.Peek("X-Emby-Token")) == token {
+		return true
+	}
+	auth := h.Peek("Authorization")
+	return bytes.HasPrefix(auth, []byte("MediaBrowser ")) && bytes.Contains(auth, []byte(`Token="`+token+`"`))
+}
+
+// itemsJSON is a Jellyfin-like item list padded to exactly size bytes.
+func itemsJSON(size int) []byte {
+	head := `{"Items":[{"Name":"Bench","Id":"bench","Type":"Movie","Overview":"`
+	tail := `"}],"TotalRecordCount":1,"StartIndex":0}`
+	return []byte(head + strings.Repeat("x", size-len(head)-len(tail)) + tail)
+}
+
+// authResponder is the cheapest forward-auth server there can be: 200 to anything.
+// A real portal (Authelia, Authentik) does more per request, so nginx + forward-auth
+// measured with it is the best case of that setup.
+type authResponder struct {
+	srv  *fasthttp.Server
+	addr string
+}
+
+func startAuthResponder() (*authResponder, error) {
+	a := &authResponder{srv: &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {}, NoDefaultDate: true, NoDefaultContentType: true}}
+	addr, err := serve(a.srv)
+	if err != nil {
+		return nil, fmt.Errorf("forward-auth responder: %w", err)
+	}
+	a.addr = addr
+	return a, nil
+}
+
+func (a *authResponder) close() error { return a.srv.Shutdown() }
+
+// serve runs srv on a new loopback port and returns its address.
+func serve(srv *fasthttp.Server) (string, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
+}
+
+// pattern is a generated body of left bytes: nothing is stored, and WriteTo hands
+// the connection large writes, so the upstream is never what limits a stream.
+type pattern struct{ left int64 }
+
+var patternBlock = bytes.Repeat([]byte("jfguard-dataplane-bench\n"), 256<<10/24)
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	n := copy(b[:min(int64(len(b)), p.left)], patternBlock)
+	p.left -= int64(n)
+	return n, nil
+}
+
+func (p *pattern) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for p.left > 0 {
+		n, err := w.Write(patternBlock[:min(int64(len(patternBlock)), p.left)])
+		total += int64(n)
+		p.left -= int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
