@@ -40,8 +40,8 @@ type report struct {
 	rss     []int64       // peak RSS by path, bytes; 0 for direct
 	rssErr  []error
 	machine string
-	// unknown counts the upstream's answers for paths it does not serve.
-	unknown int64
+	// unknown lists the paths the upstream was asked for and does not serve.
+	unknown string
 }
 
 // setup is every path's servers, up for a run.
@@ -99,7 +99,7 @@ func measure(ctx context.Context, o options) (*report, error) {
 		}
 		rep.rss, rep.rssErr = append(rep.rss, rss), append(rep.rssErr, err)
 	}
-	rep.unknown = s.up.unknown.Load()
+	rep.unknown = s.up.unknownPaths()
 	return rep, nil
 }
 

@@ -13,7 +13,8 @@ import (
 // keep-alive pool to the upstream, HTTP/1.1 to it, no access log, buffering off for
 // media so a stream flows as it arrives. With forward-auth, every request is first
 // sent (without its body) to the auth responder, as auth_request to Authelia or
-// Authentik is.
+// Authentik is. A location that sets any proxy_set_header inherits none from the
+// server, so /_auth repeats Connection "" to keep its upstream connections alive.
 const nginxConf = `daemon off;
 worker_processes auto;
 pid {{dir}}/nginx.pid;
@@ -35,6 +36,9 @@ http {
         listen {{listen}};
         proxy_http_version 1.1;
         proxy_set_header Connection "";
+        location = /nginx-ready {
+            return 204;
+        }
         location / {
 {{authRequest}}
             proxy_pass http://jellyfin;
@@ -62,6 +66,7 @@ const (
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
+            proxy_set_header Connection "";
         }`
 )
 
@@ -96,7 +101,7 @@ func startNginx(ctx context.Context, dir, upstream, auth string) (*nginxProxy, e
 	if err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
-	if err := p.waitHTTP(ctx, "http://"+listen+"/_nothing", false); err != nil {
+	if err := p.waitHTTP(ctx, "http://"+listen+"/nginx-ready", false); err != nil {
 		p.stop()
 		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 		return nil, fmt.Errorf("nginx on %s: %w\n%s%s", listen, err, p.output(), log)

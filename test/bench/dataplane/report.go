@@ -27,8 +27,8 @@ func (r *report) write(w io.Writer) {
 		cells = append(cells, r.rssCell(i))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
-	if r.unknown > 0 {
-		fmt.Fprintf(w, "\nThe upstream answered 404 to %d requests for paths it does not serve.\n", r.unknown)
+	if r.unknown != "" {
+		fmt.Fprintf(w, "\nThe upstream answered 404 to paths it does not serve: %s.\n", r.unknown)
 	}
 	if o.rounds == 1 {
 		return

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -28,16 +29,17 @@ type upstream struct {
 	adminKey, clientKey string
 	streamSize          int64
 	items, keys         []byte
-	// unknown counts requests for paths it does not serve: jfguard asking for
-	// something the benchmark did not foresee.
-	unknown atomic.Int64
+	// unknown lists the paths it does not serve that were asked for: jfguard
+	// asking for something the benchmark did not foresee.
+	mu      sync.Mutex
+	unknown map[string]int
 	srv     *fasthttp.Server
 	addr    string
 }
 
 // startUpstream serves the stand-in on a loopback port until close.
 func startUpstream(adminKey, clientKey string, streamSize int64) (*upstream, error) {
-	u := &upstream{adminKey: adminKey, clientKey: clientKey, streamSize: streamSize, items: itemsJSON(itemsSize)}
+	u := &upstream{adminKey: adminKey, clientKey: clientKey, streamSize: streamSize, items: itemsJSON(itemsSize), unknown: map[string]int{}}
 	u.keys = fmt.Appendf(nil, `{"Items":[{"AccessToken":%q,"AppName":"jfguard"},{"AccessToken":%q,"AppName":"bench"}],"TotalRecordCount":2}`, adminKey, clientKey)
 	u.srv = &fasthttp.Server{Handler: u.handle, Name: "Kestrel", NoDefaultDate: true, NoDefaultContentType: true}
 	addr, err := serve(u.srv)
@@ -50,6 +52,18 @@ func startUpstream(adminKey, clientKey string, streamSize int64) (*upstream, err
 
 func (u *upstream) url() string  { return "http://" + u.addr }
 func (u *upstream) close() error { return u.srv.Shutdown() }
+
+// unknownPaths lists what was asked for that it does not serve, with counts.
+func (u *upstream) unknownPaths() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for p, n := range u.unknown {
+		out = append(out, fmt.Sprintf("%s (%d)", p, n))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
 
 // handle answers Jellyfin's routes the benchmark uses; anything else is 404.
 func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
@@ -75,8 +89,14 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetContentType("application/json; charset=utf-8")
 		ctx.SetBody(u.keys)
+	case "/QuickConnect/Enabled":
+		// jfguard's readiness asks; a Jellyfin set up as its docs recommend says yes.
+		ctx.SetContentType("application/json; charset=utf-8")
+		ctx.SetBodyString("true")
 	default:
-		u.unknown.Add(1)
+		u.mu.Lock()
+		u.unknown[string(ctx.Method())+" "+string(ctx.Path())]++
+		u.mu.Unlock()
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 	}
 }
