@@ -25,6 +25,14 @@ type path struct {
 	pids func() []int
 }
 
+// processes are the proxy's processes, or none.
+func (p path) processes() []int {
+	if p.pids == nil {
+		return nil
+	}
+	return p.pids()
+}
+
 // pathRound is what one round measured through one path.
 type pathRound struct {
 	loads  map[int]load   // by connections
@@ -40,6 +48,9 @@ type report struct {
 	rss     []int64       // peak RSS by path, bytes; 0 for direct
 	rssErr  []error
 	machine string
+	// loadBefore and loadAfter are the machine's 1-minute load averages: a run on a
+	// machine busy with other work is noisier and slower than these paths alone.
+	loadBefore, loadAfter string
 	// unknown lists the paths the upstream was asked for and does not serve.
 	unknown string
 }
@@ -74,7 +85,7 @@ func measure(ctx context.Context, o options) (*report, error) {
 	if err := s.start(ctx, o); err != nil {
 		return nil, err
 	}
-	rep := &report{opts: o, paths: s.paths, machine: machine()}
+	rep := &report{opts: o, paths: s.paths, machine: machine(), loadBefore: loadAverage()}
 	if o.warmup > 0 {
 		for _, p := range s.paths {
 			o.logf("warm-up: %s", p.name)
@@ -99,7 +110,7 @@ func measure(ctx context.Context, o options) (*report, error) {
 		}
 		rep.rss, rep.rssErr = append(rep.rss, rss), append(rep.rssErr, err)
 	}
-	rep.unknown = s.up.unknownPaths()
+	rep.unknown, rep.loadAfter = s.up.unknownPaths(), loadAverage()
 	return rep, nil
 }
 
@@ -177,6 +188,7 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 				out[i].failed[n] = "probe: " + err.Error()
 				continue
 			}
+			cpu0 := selfCPU() + cpuTime(p.processes())
 			l, err := runWrk(ctx, s.script, p.url+itemsPath, s.auth, n, o.duration)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -185,6 +197,7 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 				out[i].failed[n] = err.Error()
 				continue
 			}
+			l.cpu += selfCPU() + cpuTime(p.processes()) - cpu0
 			out[i].loads[n] = l
 			if msg := l.problem(); msg != "" {
 				out[i].failed[n] = msg
@@ -230,4 +243,13 @@ func machine() string {
 	wrkVersion, _, _ := strings.Cut(string(wrk), " [")
 	return fmt.Sprintf("%d CPUs, Linux %s, %s, %s, %s", runtime.NumCPU(), strings.TrimSpace(string(kernel)), runtime.Version(),
 		strings.TrimPrefix(strings.TrimSpace(string(nginx)), "nginx version: "), strings.TrimSpace(wrkVersion))
+}
+
+// loadAverage is the machine's 1-minute load average, as /proc/loadavg says.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }

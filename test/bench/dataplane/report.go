@@ -13,16 +13,17 @@ import (
 // every round's numbers so the noise is visible.
 func (r *report) write(w io.Writer) {
 	o := r.opts
-	fmt.Fprintf(w, "Machine: %s.\n", r.machine)
+	fmt.Fprintf(w, "Machine: %s; load average %s before the run, %s after.\n", r.machine, r.loadBefore, r.loadAfter)
 	fmt.Fprintf(w, "Load: wrk, GET of a 1 KB JSON answer with a token, %s per run, %d round(s), paths in a rotated order each round; stream: %s read by a Go client.\n\n",
 		o.duration, o.rounds, size(o.streamSize))
-	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | stream MB/s | ratio | peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | CPU/req, 32 conns | ratio | stream MB/s | ratio | peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, p := range r.paths {
 		cells := []string{p.name}
 		for _, n := range conns {
 			cells = append(cells, r.loadCells(i, n)...)
 		}
+		cells = append(cells, r.cpuCells(i, conns[len(conns)-1])...)
 		cells = append(cells, r.streamCells(i)...)
 		cells = append(cells, r.rssCell(i))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
@@ -34,18 +35,25 @@ func (r *report) write(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\nEach round:")
-	fmt.Fprintln(w, "\n| round | path | req/s, 1 conn | p50 | p99 | req/s, 32 conns | p50 | p99 | stream MB/s |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| round | path | req/s, 1 conn | p50 | p99 | req/s, 32 conns | p50 | p99 | CPU/req | stream MB/s |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for k, round := range r.rounds {
 		for i, p := range r.paths {
 			cells := []string{fmt.Sprint(k + 1), p.name}
 			for _, n := range conns {
+				last := n == conns[len(conns)-1]
 				if why, bad := round[i].failed[n]; bad {
 					cells = append(cells, "failed: "+why, "", "")
+					if last {
+						cells = append(cells, "")
+					}
 					continue
 				}
 				l := round[i].loads[n]
 				cells = append(cells, fmt.Sprintf("%.0f", l.rate()), micros(l.p50), micros(l.p99))
+				if last {
+					cells = append(cells, micros(l.cpuPerRequest()))
+				}
 			}
 			if s := round[i].stream; s.err != nil {
 				cells = append(cells, "failed: "+s.err.Error())
@@ -71,7 +79,25 @@ func (r *report) loadCells(i, n int) []string {
 			ratios = append(ratios, l.rate()/round[0].loads[n].rate())
 		}
 	}
-	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(ratios), micros(time.Duration(median(p50s))), micros(time.Duration(median(p99s)))}
+	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(i, ratios), micros(time.Duration(median(p50s))), micros(time.Duration(median(p99s)))}
+}
+
+// cpuCells are path i's CPU time per request at n connections (wrk, proxy and
+// upstream together) and direct's divided by it: the req/s ratio a machine with
+// nothing else to do converges to when the load saturates it.
+func (r *report) cpuCells(i, n int) []string {
+	var cpus, ratios []float64
+	for _, round := range r.rounds {
+		if _, bad := round[i].failed[n]; bad {
+			return []string{"", ""}
+		}
+		c := float64(round[i].loads[n].cpuPerRequest())
+		cpus = append(cpus, c)
+		if _, bad := round[0].failed[n]; !bad && c > 0 {
+			ratios = append(ratios, float64(round[0].loads[n].cpuPerRequest())/c)
+		}
+	}
+	return []string{micros(time.Duration(median(cpus))), ratio(i, ratios)}
 }
 
 // streamCells are path i's MB/s and ratio to direct.
@@ -87,7 +113,7 @@ func (r *report) streamCells(i int) []string {
 			ratios = append(ratios, s.mbps()/round[0].stream.mbps())
 		}
 	}
-	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(ratios)}
+	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(i, ratios)}
 }
 
 // rssCell is path i's peak resident memory over the whole run.
@@ -113,13 +139,13 @@ func (r *report) failed() bool {
 	return false
 }
 
-// ratio is the median of per-round ratios (each against direct in the same round),
-// with their range when there are several.
-func ratio(rs []float64) string {
-	switch len(rs) {
-	case 0:
+// ratio is path i's median of per-round ratios (each against direct in the same
+// round), with their range when there are several.
+func ratio(i int, rs []float64) string {
+	switch {
+	case len(rs) == 0:
 		return "–"
-	case 1:
+	case len(rs) == 1 || i == 0:
 		return fmt.Sprintf("%.2f", rs[0])
 	}
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(rs), slices.Min(rs), slices.Max(rs))

@@ -30,12 +30,20 @@ type load struct {
 	requests int64
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	// cpu is the CPU time every process of the path used during the run: wrk, the
+	// proxy, the upstream (and the forward-auth responder). Per request, it is what
+	// the path costs the machine, steadier than req/s on a machine busy with other
+	// work.
+	cpu time.Duration
 	// errors are wrk's socket errors and answers of 400 or more; a load with any
 	// is reported as failed, never as a number.
 	errors map[string]int64
 }
 
 func (l load) rate() float64 { return float64(l.requests) / l.elapsed.Seconds() }
+
+// cpuPerRequest is the CPU time of the whole path per request.
+func (l load) cpuPerRequest() time.Duration { return l.cpu / time.Duration(max(l.requests, 1)) }
 
 // problem says why a load cannot be reported as a number, or "".
 func (l load) problem() string {
@@ -68,6 +76,7 @@ func runWrk(ctx context.Context, script, url, auth string, conns int, d time.Dur
 		return load{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out.String())
 	}
 	l.conns = conns
+	l.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return l, nil
 }
 
