@@ -74,5 +74,8 @@ func startJfguard(ctx context.Context, bin, dir, upstream, adminKey string) (*jf
 	return &jfguardProxy{addr: listen, process: p}, nil
 }
 
+// url is where jfguard listens.
 func (j *jfguardProxy) url() string { return "http://" + j.addr }
+
+// pids is jfguard's one process: the binary itself, not a go run wrapper.
 func (j *jfguardProxy) pids() []int { return []int{j.pid()} }

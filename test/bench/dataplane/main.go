@@ -22,6 +22,7 @@ import (
 	"time"
 )
 
+// main runs the benchmark until it ends or is interrupted.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

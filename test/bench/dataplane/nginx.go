@@ -53,6 +53,9 @@ http {
 }
 `
 
+// The parts of nginxConf that only forward-auth has: the responder's keep-alive
+// pool, the auth_request in front of each location, and the internal location
+// that asks the responder.
 const (
 	authUpstream = `    upstream auth {
         server {{auth}};
@@ -109,6 +112,7 @@ func startNginx(ctx context.Context, dir, upstream, auth string) (*nginxProxy, e
 	return &nginxProxy{addr: listen, process: p}, nil
 }
 
+// url is where nginx listens.
 func (n *nginxProxy) url() string { return "http://" + n.addr }
 
 // pids are the master and its workers: nginx's memory is theirs together.

@@ -41,6 +41,7 @@ func startProcess(cmd *exec.Cmd, logFile string) (*process, error) {
 	return p, nil
 }
 
+// pid is the process id, for its memory and CPU time.
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
 // output is what the process wrote so far, for an error message.

@@ -151,6 +151,7 @@ func ratio(i int, rs []float64) string {
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(rs), slices.Min(rs), slices.Max(rs))
 }
 
+// median of xs, which is not empty.
 func median(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	if len(s)%2 == 1 {
@@ -159,6 +160,7 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// micros shows a latency in µs, or in ms from 10 ms up.
 func micros(d time.Duration) string {
 	if d >= 10*time.Millisecond {
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
@@ -166,6 +168,7 @@ func micros(d time.Duration) string {
 	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
 
+// size shows a byte count in GiB or MiB when it is a whole number of them.
 func size(n int64) string {
 	switch {
 	case n%(1<<30) == 0:

@@ -15,6 +15,7 @@ type streamResult struct {
 	err     error
 }
 
+// mbps is the stream's rate in MB/s (10^6 bytes).
 func (s streamResult) mbps() float64 { return float64(s.bytes) / 1e6 / s.elapsed.Seconds() }
 
 // newClient is a keep-alive client that asks for no compression, so every path

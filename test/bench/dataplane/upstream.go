@@ -50,7 +50,10 @@ func startUpstream(adminKey, clientKey string, streamSize int64) (*upstream, err
 	return u, nil
 }
 
-func (u *upstream) url() string  { return "http://" + u.addr }
+// url is the upstream's base URL, the direct path.
+func (u *upstream) url() string { return "http://" + u.addr }
+
+// close stops the server once its connections are idle.
 func (u *upstream) close() error { return u.srv.Shutdown() }
 
 // unknownPaths lists what was asked for that it does not serve, with counts.
@@ -126,6 +129,7 @@ type authResponder struct {
 	addr string
 }
 
+// startAuthResponder serves the responder on a loopback port until close.
 func startAuthResponder() (*authResponder, error) {
 	a := &authResponder{srv: &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {}, NoDefaultDate: true, NoDefaultContentType: true}}
 	addr, err := serve(a.srv)
@@ -136,6 +140,7 @@ func startAuthResponder() (*authResponder, error) {
 	return a, nil
 }
 
+// close stops the responder once its connections are idle.
 func (a *authResponder) close() error { return a.srv.Shutdown() }
 
 // serve runs srv on a new loopback port and returns its address.
@@ -152,8 +157,10 @@ func serve(srv *fasthttp.Server) (string, error) {
 // the connection large writes, so the upstream is never what limits a stream.
 type pattern struct{ left int64 }
 
+// patternBlock is the text (about 256 KiB) every generated body repeats.
 var patternBlock = bytes.Repeat([]byte("jfguard-dataplane-bench\n"), 256<<10/24)
 
+// Read fills b with the next bytes of the body.
 func (p *pattern) Read(b []byte) (int, error) {
 	if p.left <= 0 {
 		return 0, io.EOF
@@ -163,6 +170,7 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// WriteTo writes the rest of the body to w a patternBlock at a time.
 func (p *pattern) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for p.left > 0 {

@@ -40,6 +40,7 @@ type load struct {
 	errors map[string]int64
 }
 
+// rate is the load's requests per second.
 func (l load) rate() float64 { return float64(l.requests) / l.elapsed.Seconds() }
 
 // cpuPerRequest is the CPU time of the whole path per request.
