@@ -97,3 +97,68 @@ func TestParseWrk(t *testing.T) {
 		}
 	}
 }
+
+// TestParseFlags: -quick shortens what the command line leaves unset, and only that.
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args     []string
+		duration time.Duration
+		rounds   int
+		stream   int64
+	}{
+		{nil, 10 * time.Second, 3, 1 << 30},
+		{[]string{"-quick"}, time.Second, 1, 64 << 20},
+		{[]string{"-quick", "-rounds", "2", "-duration", "3s"}, 3 * time.Second, 2, 64 << 20},
+	} {
+		o, err := parseFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if o.duration != tc.duration || o.rounds != tc.rounds || o.streamSize != tc.stream {
+			t.Errorf("%v: duration %s, rounds %d, stream %d; want %s, %d, %d", tc.args, o.duration, o.rounds, o.streamSize, tc.duration, tc.rounds, tc.stream)
+		}
+	}
+	if _, err := parseFlags([]string{"-rounds", "0"}, io.Discard); err == nil {
+		t.Error("-rounds 0 accepted")
+	}
+}
+
+// TestReportFailedRow: a load with errors is shown as failed with its reason, never
+// as a number, and makes the run fail; the other rows keep their numbers.
+func TestReportFailedRow(t *testing.T) {
+	t.Parallel()
+	ok := func(rate int64) pathRound {
+		l := load{requests: rate, elapsed: time.Second, p50: 100 * time.Microsecond, p99: 900 * time.Microsecond, cpu: time.Duration(rate) * 50 * time.Microsecond}
+		return pathRound{loads: map[int]load{1: l, 32: l}, failed: map[int]string{}, stream: streamResult{bytes: 1 << 30, elapsed: time.Second}}
+	}
+	bad := ok(777)
+	bad.loads[32] = load{requests: 4321, elapsed: time.Second}
+	bad.failed[32] = "12 status errors"
+	rep := &report{
+		opts:   options{duration: time.Second, rounds: 1, streamSize: 1 << 30},
+		paths:  []path{{name: "direct upstream"}, {name: "nginx", pids: func() []int { return nil }}, {name: "nginx + forward-auth", pids: func() []int { return nil }}, {name: "jfguard", pids: func() []int { return nil }}},
+		rounds: [][]pathRound{{ok(1000), ok(500), ok(400), bad}},
+		rss:    []int64{0, 1 << 20, 1 << 20, 100 << 20}, rssErr: make([]error, 4),
+	}
+	var out bytes.Buffer
+	rep.write(&out)
+	row := ""
+	for line := range strings.SplitSeq(out.String(), "\n") {
+		if strings.HasPrefix(line, "| jfguard |") {
+			row = line
+		}
+	}
+	if !strings.Contains(row, "failed: 12 status errors") || strings.Contains(row, "4321") {
+		t.Errorf("jfguard's row %q; want the 32-connection load failed, with no rate", row)
+	}
+	if !strings.Contains(out.String(), "| nginx | 500 | 0.50 |") {
+		t.Errorf("nginx's row lost its numbers:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "req/s at 32 connections ≥ nginx + forward-auth's: not measured") {
+		t.Errorf("a goal on a failed load was judged:\n%s", out.String())
+	}
+	if !rep.failed() {
+		t.Error("a run with a failed load is not failed")
+	}
+}

@@ -69,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := options{}
-	quick := fs.Bool("quick", false, "a short run (1 s per load, one round, 64 MiB stream, no warm-up) that checks every path works")
+	quick := fs.Bool("quick", false, "a short run that checks every path works: unless set, 1 s per load, one round, a 64 MiB stream, no warm-up")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "a wrk run per path before the first round (0: none)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every path, in a rotated order; the table shows medians and the ratios' range")
@@ -80,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	if *quick {
-		o.duration, o.warmup, o.rounds, o.streamSize = time.Second, 0, 1, 64<<20
+		quickDefaults(fs)
 	}
 	if o.rounds < 1 || o.duration <= 0 || o.streamSize <= 0 {
 		return o, errors.New("-rounds, -duration and -stream-size must be positive")
@@ -90,4 +90,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.logf = func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	}
 	return o, nil
+}
+
+// quickDefaults sets -quick's values of the flags the command line did not set.
+func quickDefaults(fs *flag.FlagSet) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for name, value := range map[string]string{"duration": "1s", "warmup": "0", "rounds": "1", "stream-size": "67108864"} {
+		if !set[name] {
+			_ = fs.Set(name, value)
+		}
+	}
 }

@@ -17,6 +17,14 @@ import (
 // 32 throughput with the machine saturated.
 var conns = []int{1, 32}
 
+// The paths, in the order setup.start makes them and the table shows them.
+const (
+	pathDirect = iota
+	pathNginx
+	pathForwardAuth
+	pathJfguard
+)
+
 // path is one way from the client to the upstream.
 type path struct {
 	name string
