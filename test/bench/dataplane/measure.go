@@ -85,7 +85,7 @@ func (s *setup) close() {
 func measure(ctx context.Context, o options) (*report, error) {
 	dir, err := os.MkdirTemp("", "jfguard-dataplane-")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	s := &setup{dir: dir}
@@ -98,7 +98,7 @@ func measure(ctx context.Context, o options) (*report, error) {
 		for _, p := range s.paths {
 			o.logf("warm-up: %s", p.name)
 			if _, err := runWrk(ctx, s.script, p.url+itemsPath, s.auth, 32, o.warmup); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("warm-up of %s: %w", p.name, err)
 			}
 		}
 	}
@@ -128,7 +128,7 @@ func (s *setup) start(ctx context.Context, o options) error {
 	s.auth = `MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="dataplane-bench", Version="10.10.0", Token="` + clientKey + `"`
 	var err error
 	if s.script, err = writeWrkScript(s.dir); err != nil {
-		return err
+		return fmt.Errorf("wrk script: %w", err)
 	}
 	if s.up, err = startUpstream(adminKey, clientKey, o.streamSize); err != nil {
 		return err
