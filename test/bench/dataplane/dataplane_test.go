@@ -88,8 +88,12 @@ func TestParseWrk(t *testing.T) {
 	if l.requests != 1500 || l.rate() != 1500 || l.p50 != 120*time.Microsecond || l.p99 != 950500*time.Nanosecond {
 		t.Errorf("parsed %+v", l)
 	}
-	if got := l.problem(); got != "3 status errors" {
-		t.Errorf("problem %q; want the status errors named", got)
+	if got := l.problem(); got != "3 status errors, only 0 of 1500 answers came from the upstream" {
+		t.Errorf("problem %q; want the status errors and the answers not passed through named", got)
+	}
+	l.errors["status"], l.fromUpstream = 0, 1502
+	if got := l.problem(); got != "" {
+		t.Errorf("problem %q of a load the upstream answered (and answered two more after wrk stopped)", got)
 	}
 	for _, bad := range []string{"", "Requests/sec: 1500\n", "DATAPLANE requests=x duration_us=1\n", "DATAPLANE requests=1\n"} {
 		if _, err := parseWrk(bad); err == nil {
@@ -129,7 +133,7 @@ func TestParseFlags(t *testing.T) {
 func TestReportFailedRow(t *testing.T) {
 	t.Parallel()
 	ok := func(rate int64) pathRound {
-		l := load{requests: rate, elapsed: time.Second, p50: 100 * time.Microsecond, p99: 900 * time.Microsecond, cpu: time.Duration(rate) * 50 * time.Microsecond}
+		l := load{requests: rate, fromUpstream: rate, elapsed: time.Second, p50: 100 * time.Microsecond, p99: 900 * time.Microsecond, cpu: time.Duration(rate) * 50 * time.Microsecond}
 		return pathRound{loads: map[int]load{1: l, 32: l}, failed: map[int]string{}, stream: streamResult{bytes: 1 << 30, elapsed: time.Second}}
 	}
 	bad := ok(777)

@@ -196,7 +196,7 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 				out[i].failed[n] = "probe: " + err.Error()
 				continue
 			}
-			cpu0 := selfCPU() + cpuTime(p.processes())
+			cpu0, served0 := selfCPU()+cpuTime(p.processes()), s.up.served.Load()
 			l, err := runWrk(ctx, s.script, p.url+itemsPath, s.auth, n, o.duration)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -206,6 +206,7 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 				continue
 			}
 			l.cpu += selfCPU() + cpuTime(p.processes()) - cpu0
+			l.fromUpstream = s.up.served.Load() - served0
 			out[i].loads[n] = l
 			if msg := l.problem(); msg != "" {
 				out[i].failed[n] = msg

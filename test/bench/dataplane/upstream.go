@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 )
@@ -33,8 +34,11 @@ type upstream struct {
 	// asking for something the benchmark did not foresee.
 	mu      sync.Mutex
 	unknown map[string]int
-	srv     *fasthttp.Server
-	addr    string
+	// served counts the item lists answered with 200: every request a load counts
+	// must be one of them, or a proxy answered it by itself.
+	served atomic.Int64
+	srv    *fasthttp.Server
+	addr   string
 }
 
 // startUpstream serves the stand-in on a loopback port until close.
@@ -78,6 +82,7 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetContentType("application/json; charset=utf-8")
 		ctx.SetBody(u.items)
+		u.served.Add(1)
 	case "/Videos/bench/stream":
 		if !hasToken(&ctx.Request.Header, u.clientKey) {
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)

@@ -35,6 +35,10 @@ type load struct {
 	// the path costs the machine, steadier than req/s on a machine busy with other
 	// work.
 	cpu time.Duration
+	// fromUpstream counts the 200 answers the upstream gave during the run. wrk
+	// counts no 3xx as an error: a load of more requests than that was partly
+	// answered by the proxy itself, not passed through.
+	fromUpstream int64
 	// errors are wrk's socket errors and answers of 400 or more; a load with any
 	// is reported as failed, never as a number.
 	errors map[string]int64
@@ -56,6 +60,9 @@ func (l load) problem() string {
 	}
 	if l.requests == 0 {
 		parts = append(parts, "no requests")
+	}
+	if l.fromUpstream < l.requests {
+		parts = append(parts, fmt.Sprintf("only %d of %d answers came from the upstream", l.fromUpstream, l.requests))
 	}
 	return strings.Join(parts, ", ")
 }
