@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/test/testkit"
+	"github.com/valyala/fasthttp"
 )
 
 // TestQuickRun runs the benchmark in -quick mode: every path answers every load
@@ -164,5 +165,29 @@ func TestReportFailedRow(t *testing.T) {
 	}
 	if !rep.failed() {
 		t.Error("a run with a failed load is not failed")
+	}
+}
+
+// TestCredential: the upstream finds its token where Jellyfin clients put it, and
+// nowhere else.
+func TestCredential(t *testing.T) {
+	t.Parallel()
+	c := newCredential("abc123")
+	for _, tc := range []struct {
+		header, value string
+		want          bool
+	}{
+		{"Authorization", `MediaBrowser Client="Web", Token="abc123"`, true},
+		{"X-Emby-Token", "abc123", true},
+		{"Authorization", `MediaBrowser Client="Web", Token="abc1234"`, false},
+		{"Authorization", `Bearer Token="abc123"`, false},
+		{"X-Emby-Token", "abc12", false},
+		{"X-Other", "abc123", false},
+	} {
+		var h fasthttp.RequestHeader
+		h.Set(tc.header, tc.value)
+		if got := c.in(&h); got != tc.want {
+			t.Errorf("%s: %s: %v; want %v", tc.header, tc.value, got, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -173,7 +174,7 @@ func (s *setup) start(ctx context.Context, o options) error {
 
 // subdir makes a directory of the run's own.
 func (s *setup) subdir(name string) string {
-	d := s.dir + "/" + name
+	d := filepath.Join(s.dir, name)
 	_ = os.Mkdir(d, 0o755)
 	return d
 }
@@ -192,35 +193,43 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 		for _, i := range order {
 			p := s.paths[i]
 			o.logf("round %d: %s, %d connections", r+1, p.name, n)
-			if err := probe(ctx, c, p.url, s.auth); err != nil {
-				out[i].failed[n] = "probe: " + err.Error()
-				continue
-			}
-			cpu0, served0 := selfCPU()+cpuTime(p.processes()), s.up.served.Load()
-			l, err := runWrk(ctx, s.script, p.url+itemsPath, s.auth, n, o.duration)
+			l, why, err := s.measureLoad(ctx, o, c, p, n)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				out[i].failed[n] = err.Error()
-				continue
+				return nil, err
 			}
-			l.cpu += selfCPU() + cpuTime(p.processes()) - cpu0
-			l.fromUpstream = s.up.served.Load() - served0
 			out[i].loads[n] = l
-			if msg := l.problem(); msg != "" {
-				out[i].failed[n] = msg
+			if why != "" {
+				out[i].failed[n] = why
 			}
 		}
 	}
 	for _, i := range order {
 		o.logf("round %d: %s, stream", r+1, s.paths[i].name)
-		out[i].stream = stream(ctx, c, s.paths[i].url, s.auth, o.streamSize)
+		p := s.paths[i]
+		cpu0 := selfCPU() + cpuTime(p.processes())
+		out[i].stream = stream(ctx, c, p.url, s.auth, o.streamSize)
+		out[i].stream.cpu = selfCPU() + cpuTime(p.processes()) - cpu0
 		if errors.Is(out[i].stream.err, context.Canceled) {
 			return nil, ctx.Err()
 		}
 	}
 	return out, nil
+}
+
+// measureLoad runs one wrk load through p at n connections and says why it cannot be
+// reported as a number, if so; only an interruption is an error.
+func (s *setup) measureLoad(ctx context.Context, o options, c *http.Client, p path, n int) (load, string, error) {
+	if err := probe(ctx, c, p.url, s.auth); err != nil {
+		return load{}, "probe: " + err.Error(), ctx.Err()
+	}
+	cpu0, served0 := selfCPU()+cpuTime(p.processes()), s.up.served.Load()
+	l, err := runWrk(ctx, s.script, p.url+itemsPath, s.auth, n, o.duration)
+	if err != nil {
+		return load{}, err.Error(), ctx.Err()
+	}
+	l.cpu += selfCPU() + cpuTime(p.processes()) - cpu0
+	l.fromUpstream = s.up.served.Load() - served0
+	return l, l.problem(), nil
 }
 
 // newKey is a token in the shape of Jellyfin's API keys: 32 hex digits.

@@ -28,8 +28,8 @@ func (r *report) write(w io.Writer) {
 
 // writeSummary is the table of medians, one row a path.
 func (r *report) writeSummary(w io.Writer) {
-	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | CPU/req, 32 conns | ratio | stream MB/s | ratio | peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | CPU/req, 32 conns | ratio | stream MB/s | ratio | CPU/GiB | peak RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, p := range r.paths {
 		cells := []string{p.name}
 		for _, n := range conns {
@@ -46,8 +46,8 @@ func (r *report) writeSummary(w io.Writer) {
 // they ran in).
 func (r *report) writeRounds(w io.Writer) {
 	fmt.Fprintln(w, "\nEach round:")
-	fmt.Fprintln(w, "\n| round | path | req/s, 1 conn | p50 | p99 | req/s, 32 conns | p50 | p99 | CPU/req | stream MB/s |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\n| round | path | req/s, 1 conn | p50 | p99 | req/s, 32 conns | p50 | p99 | CPU/req | stream MB/s | CPU/GiB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for k, round := range r.rounds {
 		for i, p := range r.paths {
 			cells := []string{fmt.Sprint(k + 1), p.name}
@@ -67,9 +67,9 @@ func (r *report) writeRounds(w io.Writer) {
 				}
 			}
 			if s := round[i].stream; s.err != nil {
-				cells = append(cells, "failed: "+s.err.Error())
+				cells = append(cells, "failed: "+s.err.Error(), "")
 			} else {
-				cells = append(cells, fmt.Sprintf("%.0f", s.mbps()))
+				cells = append(cells, fmt.Sprintf("%.0f", s.mbps()), seconds(s.cpuPerGiB()))
 			}
 			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 		}
@@ -80,12 +80,14 @@ func (r *report) writeRounds(w io.Writer) {
 // nginx + forward-auth's throughput (plain nginx's as the stretch), no slower a
 // median answer at one connection, p99 at one connection within 1 ms, a stream at
 // half of direct's rate (two copies of every byte on one machine make 0.5 the
-// loopback limit), and at most 64 MiB of memory.
+// loopback limit; with its CPU-time twin: at most twice direct's CPU per GiB), and
+// at most 64 MiB of memory.
 func (r *report) writeGoals(w io.Writer) {
 	many, one := conns[len(conns)-1], conns[0]
 	jf, fa, ng := r.loadStats(pathJfguard, many), r.loadStats(pathForwardAuth, many), r.loadStats(pathNginx, many)
 	jf1, fa1 := r.loadStats(pathJfguard, one), r.loadStats(pathForwardAuth, one)
 	streamRatio, streamOK := r.streamRatio(pathJfguard)
+	jfGiB, directGiB := r.streamCPU(pathJfguard), r.streamCPU(pathDirect)
 	rss := float64(r.rss[pathJfguard]) / (1 << 20)
 	goals := []struct {
 		name    string
@@ -98,6 +100,7 @@ func (r *report) writeGoals(w io.Writer) {
 		{"p50 at 1 connection ≤ nginx + forward-auth's", jf1.ok && fa1.ok, jf1.p50 <= fa1.p50, micros(jf1.p50) + " vs " + micros(fa1.p50)},
 		{"p99 at 1 connection ≤ 1 ms", jf1.ok, jf1.p99 <= time.Millisecond, micros(jf1.p99)},
 		{"stream ≥ 0.5 of direct", streamOK, streamRatio >= 0.5, fmt.Sprintf("%.2f", streamRatio)},
+		{"stream CPU/GiB ≤ twice direct's (the steadier twin of the stream's ratio)", streamOK, jfGiB <= 2*directGiB, seconds(jfGiB) + " vs " + seconds(directGiB)},
 		{"peak RSS ≤ 64 MiB", r.rssErr[pathJfguard] == nil, rss <= 64, fmt.Sprintf("%.1f MiB", rss)},
 	}
 	fmt.Fprintln(w, "\njfguard against its goals (medians of this run):")
@@ -112,6 +115,15 @@ func (r *report) writeGoals(w io.Writer) {
 		}
 		fmt.Fprintf(w, "- %s: %s (%s)\n", g.name, verdict, g.detail)
 	}
+}
+
+// streamCPU is the median over rounds of path i's stream CPU time per GiB.
+func (r *report) streamCPU(i int) time.Duration {
+	var cpus []float64
+	for _, round := range r.rounds {
+		cpus = append(cpus, float64(round[i].stream.cpuPerGiB()))
+	}
+	return time.Duration(median(cpus))
 }
 
 // stats are a path's medians at one load; ok is false when any round failed.
@@ -181,20 +193,20 @@ func (r *report) cpuCells(i, n int) []string {
 	return []string{micros(time.Duration(median(cpus))), ratio(i, ratios)}
 }
 
-// streamCells are path i's MB/s and ratio to direct.
+// streamCells are path i's MB/s, ratio to direct and CPU time per GiB.
 func (r *report) streamCells(i int) []string {
-	var rates, ratios []float64
+	var rates, ratios, cpus []float64
 	for _, round := range r.rounds {
 		s := round[i].stream
 		if s.err != nil {
-			return []string{"failed: " + s.err.Error(), ""}
+			return []string{"failed: " + s.err.Error(), "", ""}
 		}
-		rates = append(rates, s.mbps())
+		rates, cpus = append(rates, s.mbps()), append(cpus, float64(s.cpuPerGiB()))
 		if round[pathDirect].stream.err == nil {
 			ratios = append(ratios, s.mbps()/round[pathDirect].stream.mbps())
 		}
 	}
-	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(i, ratios)}
+	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(i, ratios), seconds(time.Duration(median(cpus)))}
 }
 
 // rssCell is path i's peak resident memory over the whole run.
@@ -248,6 +260,9 @@ func micros(d time.Duration) string {
 	}
 	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
+
+// seconds shows a CPU time in seconds.
+func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 // size shows a byte count in GiB or MiB when it is a whole number of them.
 func size(n int64) string {

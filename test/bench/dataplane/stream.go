@@ -13,6 +13,14 @@ type streamResult struct {
 	bytes   int64
 	elapsed time.Duration
 	err     error
+	// cpu is the CPU time the client, the proxy and the upstream used meanwhile.
+	cpu time.Duration
+}
+
+// cpuPerGiB is the stream's CPU time per GiB moved: what moving media costs the
+// machine, steadier than MB/s on a machine busy with other work.
+func (s streamResult) cpuPerGiB() time.Duration {
+	return time.Duration(float64(s.cpu) * float64(1<<30) / float64(max(s.bytes, 1)))
 }
 
 // mbps is the stream's rate in MB/s (10^6 bytes).

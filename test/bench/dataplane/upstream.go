@@ -22,14 +22,15 @@ const (
 )
 
 // upstream stands in for Jellyfin with what the benchmark needs and no more: a 1 KB
-// JSON answer and a generated body of any size, both for the client's token only,
-// and the API key list jfguard fetches with its admin key, which is how the client's
-// token passes jfguard's gate (an API key passes with one map lookup). It is a
-// fasthttp server so that the direct baseline is as fast as this machine allows.
+// JSON answer and a generated body of any size, both for the client's token only;
+// the API key list jfguard fetches with its admin key, which is how the client's
+// token passes jfguard's gate (an API key passes with one map lookup); and whether
+// Quick Connect is on, which jfguard's readiness asks. It is a fasthttp server so
+// that the direct baseline is as fast as this machine allows.
 type upstream struct {
-	adminKey, clientKey string
-	streamSize          int64
-	items, keys         []byte
+	admin, client credential
+	streamSize    int64
+	items, keys   []byte
 	// unknown lists the paths it does not serve that were asked for: jfguard
 	// asking for something the benchmark did not foresee.
 	mu      sync.Mutex
@@ -43,7 +44,7 @@ type upstream struct {
 
 // startUpstream serves the stand-in on a loopback port until close.
 func startUpstream(adminKey, clientKey string, streamSize int64) (*upstream, error) {
-	u := &upstream{adminKey: adminKey, clientKey: clientKey, streamSize: streamSize, items: itemsJSON(itemsSize), unknown: map[string]int{}}
+	u := &upstream{admin: newCredential(adminKey), client: newCredential(clientKey), streamSize: streamSize, items: itemsJSON(itemsSize), unknown: map[string]int{}}
 	u.keys = fmt.Appendf(nil, `{"Items":[{"AccessToken":%q,"AppName":"jfguard"},{"AccessToken":%q,"AppName":"bench"}],"TotalRecordCount":2}`, adminKey, clientKey)
 	u.srv = &fasthttp.Server{Handler: u.handle, Name: "Kestrel", NoDefaultDate: true, NoDefaultContentType: true}
 	addr, err := serve(u.srv)
@@ -76,7 +77,7 @@ func (u *upstream) unknownPaths() string {
 func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/Items":
-		if !hasToken(&ctx.Request.Header, u.clientKey) {
+		if !u.client.in(&ctx.Request.Header) {
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 			return
 		}
@@ -84,14 +85,14 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(u.items)
 		u.served.Add(1)
 	case "/Videos/bench/stream":
-		if !hasToken(&ctx.Request.Header, u.clientKey) {
+		if !u.client.in(&ctx.Request.Header) {
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 			return
 		}
 		ctx.SetContentType("video/mp4")
 		ctx.SetBodyStream(&pattern{left: u.streamSize}, int(u.streamSize))
 	case "/Auth/Keys":
-		if !hasToken(&ctx.Request.Header, u.adminKey) {
+		if !u.admin.in(&ctx.Request.Header) {
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 			return
 		}
@@ -109,14 +110,26 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// hasToken reports whether a request carries token the ways Jellyfin clients send
+// credential is a token and the bytes that show it in a MediaBrowser header, made
+// once so that checking a request allocates nothing.
+type credential struct {
+	token  string
+	needle []byte
+}
+
+// newCredential prepares token for in.
+func newCredential(token string) credential {
+	return credential{token: token, needle: []byte(`Token="` + token + `"`)}
+}
+
+// in reports whether a request carries the token the ways Jellyfin clients send
 // one: in the MediaBrowser Authorization header or in X-Emby-Token.
-func hasToken(h *fasthttp.RequestHeader, token string) bool {
-	if string(h.Peek("X-Emby-Token")) == token {
+func (c credential) in(h *fasthttp.RequestHeader) bool {
+	if string(h.Peek("X-Emby-Token")) == c.token {
 		return true
 	}
 	auth := h.Peek("Authorization")
-	return bytes.HasPrefix(auth, []byte("MediaBrowser ")) && bytes.Contains(auth, []byte(`Token="`+token+`"`))
+	return bytes.HasPrefix(auth, []byte("MediaBrowser ")) && bytes.Contains(auth, c.needle)
 }
 
 // itemsJSON is a Jellyfin-like item list padded to exactly size bytes.
