@@ -9,6 +9,7 @@ import (
 
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
+	"github.com/jfguard/jfguard/http/wire"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/valyala/fasthttp"
 )
@@ -117,29 +118,13 @@ func plainProxyPath(p []byte) bool {
 // hasPrefixFoldBytes reports whether b starts with the lower-case ASCII prefix,
 // ignoring case.
 func hasPrefixFoldBytes(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && equalFoldASCII(b[:len(prefix)], prefix)
+	return len(b) >= len(prefix) && wire.EqualFold(b[:len(prefix)], prefix)
 }
 
 // hasSuffixFoldBytes reports whether b ends with the lower-case ASCII suffix,
 // ignoring case.
 func hasSuffixFoldBytes(b []byte, suffix string) bool {
-	return len(b) >= len(suffix) && equalFoldASCII(b[len(b)-len(suffix):], suffix)
-}
-
-// equalFoldASCII compares b with a lower-case ASCII string, ignoring case.
-func equalFoldASCII(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
+	return len(b) >= len(suffix) && wire.EqualFold(b[len(b)-len(suffix):], suffix)
 }
 
 // clientAddr resolves the client address of a front request as the engine's

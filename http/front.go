@@ -379,7 +379,7 @@ func stripHopHeaders(h *fasthttp.RequestHeader) {
 // isWebSocket reports whether a request asks to switch to WebSocket, the one
 // protocol switch jfguard lets through (Jellyfin's /socket).
 func isWebSocket(h *fasthttp.RequestHeader) bool {
-	return equalFoldASCII(h.Peek("Upgrade"), "websocket")
+	return wire.EqualFold(h.Peek("Upgrade"), "websocket")
 }
 
 // isEventFeed reports whether a request is for jfguard's event feed, an answer that

@@ -158,19 +158,19 @@ func (f *framing) field(line []byte) error {
 		}
 	}
 	switch {
-	case equalFold(name, "content-length"):
+	case EqualFold(name, "content-length"):
 		f.lengths++
 		n, ok := parseLength(value)
 		if !ok {
 			return ErrContentLength
 		}
 		f.length = n
-	case equalFold(name, "transfer-encoding"):
+	case EqualFold(name, "transfer-encoding"):
 		f.encodings++
-		if !equalFold(value, "chunked") {
+		if !EqualFold(value, "chunked") {
 			return ErrTransferEncoding
 		}
-	case equalFold(name, "host"):
+	case EqualFold(name, "host"):
 		f.hosts++
 		if !validHost(value) {
 			return ErrHost
@@ -234,8 +234,10 @@ func trimOWS(v []byte) []byte {
 	return v
 }
 
-// equalFold compares b with the lower-case ASCII s, ignoring the case of b.
-func equalFold(b []byte, s string) bool {
+// EqualFold compares b with the lower-case ASCII s, ignoring the case of b: how
+// HTTP compares methods, header names and tokens like "chunked" (the front uses it
+// too).
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
