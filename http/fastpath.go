@@ -16,6 +16,7 @@ import (
 
 // fastPass reports whether the front may proxy a request itself: the gate would
 // let it through unchanged. That is a GET or HEAD, spelled as clients spell them,
+// naming its host (an HTTP/1.0 request without one is the engine's to complete),
 // on a plain path that is neither jfguard's nor one the proxy rewrites, from an
 // address without a ban, carrying no token or one jfguard knows passes (a verified
 // session or an API key). Anything else, even what would pass after more work (a
@@ -23,7 +24,7 @@ import (
 // ever agree with the gate.
 func (f *Front) fastPass(ctx *fasthttp.RequestCtx) (clientaddr.ClientAddr, bool) {
 	h := &ctx.Request.Header
-	if f.upstream == nil || !(h.IsGet() || h.IsHead()) {
+	if f.upstream == nil || !(h.IsGet() || h.IsHead()) || len(h.Host()) == 0 {
 		return clientaddr.ClientAddr{}, false
 	}
 	target := h.RequestURI()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/http/upstream"
+	"github.com/jfguard/jfguard/http/wire"
 	"github.com/valyala/fasthttp"
 )
 
@@ -361,4 +364,59 @@ func TestFrontStreamsBodiesWhole(t *testing.T) {
 	if reused < 3 {
 		t.Errorf("no upstream connection carried more than %d requests: %v", reused, peers)
 	}
+}
+
+// FuzzFastPassAgreesWithTheGate: whatever request the fast path takes, the engine's
+// gate, reading the same request as net/http parses it, would have let through
+// unchanged: no token or the same passing one, a readable credential, not jfguard's
+// route, not the web index, not a route the gate intercepts.
+func FuzzFastPassAgreesWithTheGate(f *testing.F) {
+	const key = "0123456789abcdef0123456789abcdef"
+	for _, seed := range []string{
+		"GET /Items HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n",
+		"GET /Items?api_key=" + key + " HTTP/1.1\r\nHost: h\r\n\r\n",
+		"HEAD /Items HTTP/1.1\r\nHost: h\r\nAuthorization: MediaBrowser Client=\"a\", Token=\"" + key + "\"\r\n\r\n",
+		"GET /Items HTTP/1.1\r\nHost: h\r\nx-emby-authorization: Emby Token=" + key + "\r\nX-Emby-Token: other\r\n\r\n",
+		"GET /web/index.html HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: \r\nX-Emby-Token: other\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	up := httptest.NewServer(http.NotFoundHandler())
+	f.Cleanup(up.Close)
+	s, _ := startFront(f, up.URL)
+	s.apiKeys.mu.Lock()
+	s.apiKeys.keys[tokenHash(key)] = true
+	s.apiKeys.mu.Unlock()
+	front := s.NewFront()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
+		if ctx.Request.Read(bufio.NewReader(bytes.NewReader(raw))) != nil || wire.CheckRequest(&ctx.Request) != nil {
+			return
+		}
+		if _, pass := front.fastPass(&ctx); !pass {
+			return
+		}
+		var sent bytes.Buffer
+		if _, err := ctx.Request.WriteTo(&sent); err != nil {
+			t.Fatalf("the front cannot write a request it passed: %v", err)
+		}
+		r, err := http.ReadRequest(bufio.NewReader(&sent))
+		if err != nil {
+			t.Fatalf("net/http cannot read a request the fast path passed: %v\n%q", err, sent.String())
+		}
+		creds, err := upstream.ExtractCredentials(r)
+		switch {
+		case err != nil:
+			t.Fatalf("the gate refuses the credentials of a request the fast path passed: %v\n%q", err, sent.String())
+		case creds.Token != "" && !s.apiKeys.has(tokenHash(creds.Token)):
+			t.Fatalf("the gate reads token %q, which does not pass\n%q", creds.Token, sent.String())
+		case strings.HasPrefix(strings.ToLower(r.URL.Path), "/jfguard"), isWebIndex(r), interceptionOf(r) != nil:
+			t.Fatalf("the fast path passed a route the engine serves: %q", r.URL.Path)
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			t.Fatalf("the fast path passed a %s", r.Method)
+		}
+	})
 }
