@@ -420,3 +420,40 @@ func FuzzFastPassAgreesWithTheGate(f *testing.F) {
 		}
 	})
 }
+
+// TestFrontAnswersExpectContinue: a client that waits for 100 Continue before its
+// body (an upload) gets it from the front, and Jellyfin gets the body without
+// the expectation the front has already answered.
+func TestFrontAnswersExpectContinue(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	_, addr := startFront(t, up.URL)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	body := `{"Name":"subtitle"}`
+	if _, err := fmt.Fprintf(conn, "POST /Videos/x/Subtitles HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+		t.Fatalf("before the body: %q, %v; want 100 Continue", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(br, &http.Request{Method: http.MethodPost})
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("answer %v, %v", res, err)
+	}
+	if r := up.last(t); r.Header.Get("Expect") != "" || r.ContentLength != int64(len(body)) {
+		t.Errorf("upstream got Expect %q and a body of %d bytes", r.Header.Get("Expect"), r.ContentLength)
+	}
+}
