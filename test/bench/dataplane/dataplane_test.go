@@ -51,6 +51,9 @@ func TestQuickRun(t *testing.T) {
 		if p.pids != nil && (rep.rssErr[i] != nil || rep.rss[i] <= 0) {
 			t.Errorf("%s: peak RSS %d: %v", p.name, rep.rss[i], rep.rssErr[i])
 		}
+		if p.pids != nil && (pr.stream.rss <= 0 || pr.stream.rss > rep.rss[i]) {
+			t.Errorf("%s: RSS during the stream %d, peak over the run %d", p.name, pr.stream.rss, rep.rss[i])
+		}
 		if !strings.Contains(out.String(), "| "+p.name+" |") {
 			t.Errorf("the table has no row for %s", p.name)
 		}

@@ -206,9 +206,18 @@ func (s *setup) round(ctx context.Context, o options, c *http.Client, r int) ([]
 	for _, i := range order {
 		o.logf("round %d: %s, stream", r+1, s.paths[i].name)
 		p := s.paths[i]
+		var rss <-chan int64
+		stop := make(chan struct{})
+		if p.pids != nil {
+			rss = sampleRSS(p.pids, stop)
+		}
 		cpu0 := selfCPU() + cpuTime(p.processes())
 		out[i].stream = stream(ctx, c, p.url, s.auth, o.streamSize)
 		out[i].stream.cpu = selfCPU() + cpuTime(p.processes()) - cpu0
+		close(stop)
+		if rss != nil {
+			out[i].stream.rss = <-rss
+		}
 		if errors.Is(out[i].stream.err, context.Canceled) {
 			return nil, ctx.Err()
 		}

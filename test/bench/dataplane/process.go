@@ -129,6 +129,19 @@ func peakRSS(pids []int) (int64, error) {
 	return total, nil
 }
 
+// currentRSS is the sum of the processes' resident set sizes now (VmRSS), in bytes.
+func currentRSS(pids []int) (int64, error) {
+	var total int64
+	for _, pid := range pids {
+		kib, ok := statusField(pid, "VmRSS")
+		if !ok {
+			return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+		}
+		total += kib << 10
+	}
+	return total, nil
+}
+
 // statusField reads a number from /proc/PID/status ("VmHWM:  1234 kB" gives 1234).
 func statusField(pid int, name string) (int64, bool) {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))

@@ -28,8 +28,8 @@ func (r *report) write(w io.Writer) {
 
 // writeSummary is the table of medians, one row a path.
 func (r *report) writeSummary(w io.Writer) {
-	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | CPU/req, 32 conns | ratio | stream MB/s | ratio | CPU/GiB | peak RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| path | req/s, 1 conn | ratio | p50 | p99 | req/s, 32 conns | ratio | p50 | p99 | CPU/req, 32 conns | ratio | stream MB/s | ratio | CPU/GiB | RSS in stream | peak RSS, whole run |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for i, p := range r.paths {
 		cells := []string{p.name}
 		for _, n := range conns {
@@ -37,7 +37,7 @@ func (r *report) writeSummary(w io.Writer) {
 		}
 		cells = append(cells, r.cpuCells(i, conns[len(conns)-1])...)
 		cells = append(cells, r.streamCells(i)...)
-		cells = append(cells, r.rssCell(i))
+		cells = append(cells, r.streamRSSCell(i), r.rssCell(i))
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 }
@@ -81,7 +81,7 @@ func (r *report) writeRounds(w io.Writer) {
 // median answer at one connection, p99 at one connection within 1 ms, a stream at
 // half of direct's rate (two copies of every byte on one machine make 0.5 the
 // loopback limit; with its CPU-time twin: at most twice direct's CPU per GiB), and
-// at most 64 MiB of memory.
+// at most 64 MiB of memory during the stream (and, stricter, over the whole run).
 func (r *report) writeGoals(w io.Writer) {
 	many, one := conns[len(conns)-1], conns[0]
 	jf, fa, ng := r.loadStats(pathJfguard, many), r.loadStats(pathForwardAuth, many), r.loadStats(pathNginx, many)
@@ -89,6 +89,7 @@ func (r *report) writeGoals(w io.Writer) {
 	streamRatio, streamOK := r.streamRatio(pathJfguard)
 	jfGiB, directGiB := r.streamCPU(pathJfguard), r.streamCPU(pathDirect)
 	rss := float64(r.rss[pathJfguard]) / (1 << 20)
+	inStream := float64(r.streamRSS(pathJfguard)) / (1 << 20)
 	goals := []struct {
 		name    string
 		ok, met bool
@@ -101,7 +102,8 @@ func (r *report) writeGoals(w io.Writer) {
 		{"p99 at 1 connection ≤ 1 ms", jf1.ok, jf1.p99 <= time.Millisecond, micros(jf1.p99)},
 		{"stream ≥ 0.5 of direct", streamOK, streamRatio >= 0.5, fmt.Sprintf("%.2f", streamRatio)},
 		{"stream CPU/GiB ≤ twice direct's (the steadier twin of the stream's ratio)", streamOK, jfGiB <= 2*directGiB, seconds(jfGiB) + " vs " + seconds(directGiB)},
-		{"peak RSS ≤ 64 MiB", r.rssErr[pathJfguard] == nil, rss <= 64, fmt.Sprintf("%.1f MiB", rss)},
+		{"RSS during the stream ≤ 64 MiB (largest sample over the rounds)", streamOK && inStream > 0, inStream <= 64, fmt.Sprintf("%.1f MiB", inStream)},
+		{"peak RSS over the whole run, loads included, ≤ 64 MiB (stricter)", r.rssErr[pathJfguard] == nil, rss <= 64, fmt.Sprintf("%.1f MiB", rss)},
 	}
 	fmt.Fprintln(w, "\njfguard against its goals (medians of this run):")
 	fmt.Fprintln(w)
@@ -207,6 +209,27 @@ func (r *report) streamCells(i int) []string {
 		}
 	}
 	return []string{fmt.Sprintf("%.0f", median(rates)), ratio(i, ratios), seconds(time.Duration(median(cpus)))}
+}
+
+// streamRSS is path i's largest resident set size sampled during any round's
+// stream, in bytes.
+func (r *report) streamRSS(i int) int64 {
+	var peak int64
+	for _, round := range r.rounds {
+		peak = max(peak, round[i].stream.rss)
+	}
+	return peak
+}
+
+// streamRSSCell is path i's largest resident memory while streaming.
+func (r *report) streamRSSCell(i int) string {
+	if r.paths[i].pids == nil {
+		return "–"
+	}
+	if n := r.streamRSS(i); n > 0 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return "unknown"
 }
 
 // rssCell is path i's peak resident memory over the whole run.

@@ -15,6 +15,9 @@ type streamResult struct {
 	err     error
 	// cpu is the CPU time the client, the proxy and the upstream used meanwhile.
 	cpu time.Duration
+	// rss is the proxy's largest resident set size sampled while the body moved,
+	// in bytes (0 for a path with no process of its own).
+	rss int64
 }
 
 // cpuPerGiB is the stream's CPU time per GiB moved: what moving media costs the
@@ -67,6 +70,29 @@ func stream(ctx context.Context, c *http.Client, base, auth string, size int64) 
 		r.err = fmt.Errorf("%d bytes of %d", n, size)
 	}
 	return r
+}
+
+// sampleRSS samples the resident set size of pids() every 20 ms until stop is
+// closed, and sends the largest it saw.
+func sampleRSS(pids func() []int, stop <-chan struct{}) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if n, err := currentRSS(pids()); err == nil {
+				peak = max(peak, n)
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
 }
 
 // probe checks that a path answers the load's request with 200 and the whole 1 KB
