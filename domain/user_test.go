@@ -202,8 +202,8 @@ func thenEvents(t testing.TB, got []events.Payload, want ...events.Payload) {
 	}
 }
 
-func eventTypes(ps []events.Payload) []string {
-	out := make([]string, 0, len(ps))
+func eventTypes(ps []events.Payload) []events.Type {
+	out := make([]events.Type, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.EventType())
 	}

@@ -11,7 +11,7 @@ import (
 // Payload is the type-specific data of an event. Every payload type is listed in the
 // catalog below; docs/events.md is generated from it and checked by a test.
 type Payload interface {
-	EventType() string
+	EventType() Type
 }
 
 // Sealed is a value encrypted with its user's data key (see seal.Sealer). Destroying the key
@@ -20,7 +20,7 @@ type Sealed string
 
 // Entry describes one event type for subscribers.
 type Entry struct {
-	Type      string
+	Type      Type
 	Aggregate string
 	Summary   string
 	proto     Payload
@@ -81,7 +81,7 @@ func Catalog() []Entry {
 }
 
 // Lookup returns the catalog entry of a type.
-func Lookup(typ string) (Entry, bool) {
+func Lookup(typ Type) (Entry, bool) {
 	e, ok := catalogByType[typ]
 	return e, ok
 }
@@ -137,21 +137,21 @@ func Data[T Payload](ev Event) (T, error) {
 	return v, nil
 }
 
-var catalogByType = map[string]Entry{}
+var catalogByType = map[Type]Entry{}
 
 func init() {
 	for _, e := range catalog {
 		if e.proto.EventType() != e.Type {
-			panic("catalog entry " + e.Type + " has payload of type " + e.proto.EventType())
+			panic("catalog entry " + string(e.Type) + " has payload of type " + string(e.proto.EventType()))
 		}
 		if _, dup := catalogByType[e.Type]; dup {
-			panic("duplicate catalog entry " + e.Type)
+			panic("duplicate catalog entry " + string(e.Type))
 		}
 		catalogByType[e.Type] = e
 	}
 	for typ := range upcasters {
 		if _, ok := catalogByType[typ]; !ok {
-			panic("upcasters for " + typ + ", which is not in the catalog")
+			panic("upcasters for " + string(typ) + ", which is not in the catalog")
 		}
 	}
 }

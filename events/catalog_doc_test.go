@@ -115,7 +115,7 @@ func TestCatalogDocMatchesCode(t *testing.T) {
 		t.Fatalf("%s differs from the event catalog in the code; run: go test ./events -run TestCatalogDoc -update", path)
 	}
 	for _, e := range events.Catalog() {
-		if !strings.Contains(string(got), "### `"+e.Type+"`") {
+		if !strings.Contains(string(got), "### `"+string(e.Type)+"`") {
 			t.Errorf("event type %s is not documented", e.Type)
 		}
 	}

@@ -41,7 +41,7 @@ type Device struct {
 // payload; Seq and Subject are filled when the event is read back from the stream.
 type Event struct {
 	ID          string          `json:"id"`
-	Type        string          `json:"type"`
+	Type        Type            `json:"type"`
 	Time        time.Time       `json:"time"`
 	Aggregate   string          `json:"aggregate"`
 	AggregateID string          `json:"aggregate_id"`
@@ -123,8 +123,8 @@ func Must(aggID string, now time.Time, c Context, p Payload) Event {
 }
 
 // SubjectFor is the subject an event is published on.
-func SubjectFor(aggregate, aggID, typ string) string {
-	return SubjectPrefix + "." + aggregate + "." + aggID + "." + typ
+func SubjectFor(aggregate, aggID string, typ Type) string {
+	return SubjectPrefix + "." + aggregate + "." + aggID + "." + string(typ)
 }
 
 // AggregateSubject matches every event of one aggregate instance.
@@ -159,7 +159,7 @@ func (e Event) OnSubject(subject string) bool {
 	if rest, ok = strings.CutPrefix(rest, e.AggregateID+"."); !ok {
 		return false
 	}
-	return rest == e.Type
+	return rest == string(e.Type)
 }
 
 // PublishSubject is the subject this event is published on.

@@ -17,5 +17,5 @@ type SubscriberRemoved struct {
 }
 
 // EventType implementations tie each payload to its catalog name.
-func (*SubscriberAdded) EventType() string   { return TypeSubscriberAdded }
-func (*SubscriberRemoved) EventType() string { return TypeSubscriberRemoved }
+func (*SubscriberAdded) EventType() Type   { return TypeSubscriberAdded }
+func (*SubscriberRemoved) EventType() Type { return TypeSubscriberRemoved }

@@ -2,94 +2,98 @@ package events
 
 import "time"
 
+// Type names an event type. It is a type of its own, not a string, so the compiler
+// refuses a comparison of an event's type with a stray string literal.
+type Type string
+
 // Event types: each payload's name in the catalog, in the envelope's type field and
 // as the last token of its subject. Code that tells events apart by type compares
 // with these, never with a string of its own.
 const (
 	// Users as jfguard learns them from Jellyfin.
-	TypeUserDiscovered     = "user_discovered"
-	TypeUserProfileChanged = "user_profile_changed"
-	TypeUserForgotten      = "user_forgotten"
-	TypeUserReset          = "user_reset"
+	TypeUserDiscovered     Type = "user_discovered"
+	TypeUserProfileChanged Type = "user_profile_changed"
+	TypeUserForgotten      Type = "user_forgotten"
+	TypeUserReset          Type = "user_reset"
 
 	// Sign-in.
-	TypeChallengeIssued     = "challenge_issued"
-	TypeFactorVerified      = "factor_verified"
-	TypeFactorFailed        = "factor_failed"
-	TypeChallengeBurned     = "challenge_burned"
-	TypeChallengeExpired    = "challenge_expired"
-	TypeLockoutStarted      = "lockout_started"
-	TypeSessionVerified     = "session_verified"
-	TypeSessionRevoked      = "session_revoked"
-	TypeStepUpRequired      = "step_up_required"
-	TypeSessionSteppedUp    = "session_stepped_up"
-	TypeSignedOutEverywhere = "signed_out_everywhere"
+	TypeChallengeIssued     Type = "challenge_issued"
+	TypeFactorVerified      Type = "factor_verified"
+	TypeFactorFailed        Type = "factor_failed"
+	TypeChallengeBurned     Type = "challenge_burned"
+	TypeChallengeExpired    Type = "challenge_expired"
+	TypeLockoutStarted      Type = "lockout_started"
+	TypeSessionVerified     Type = "session_verified"
+	TypeSessionRevoked      Type = "session_revoked"
+	TypeStepUpRequired      Type = "step_up_required"
+	TypeSessionSteppedUp    Type = "session_stepped_up"
+	TypeSignedOutEverywhere Type = "signed_out_everywhere"
 
 	// The password step (Jellyfin's own lockout).
-	TypePasswordRejected           = "password_rejected"
-	TypePasswordAccepted           = "password_accepted"
-	TypePasswordStepHeld           = "password_step_held"
-	TypePasswordHoldReleased       = "password_hold_released"
-	TypeJellyfinLoginFailuresReset = "jellyfin_login_failures_reset"
+	TypePasswordRejected           Type = "password_rejected"
+	TypePasswordAccepted           Type = "password_accepted"
+	TypePasswordStepHeld           Type = "password_step_held"
+	TypePasswordHoldReleased       Type = "password_hold_released"
+	TypeJellyfinLoginFailuresReset Type = "jellyfin_login_failures_reset"
 
 	// Factors.
-	TypeTOTPEnrollmentStarted  = "totp_enrollment_started"
-	TypeTOTPEnrolled           = "totp_enrolled"
-	TypeTOTPRemoved            = "totp_removed"
-	TypeRecoveryCodesGenerated = "recovery_codes_generated"
-	TypeRecoveryCodeUsed       = "recovery_code_used"
-	TypeTwoFactorDisabled      = "two_factor_disabled"
-	TypePasskeyRegistered      = "passkey_registered"
-	TypePasskeyRenamed         = "passkey_renamed"
-	TypePasskeyRemoved         = "passkey_removed"
-	TypePasskeyUsed            = "passkey_used"
-	TypePasskeyCloneSuspected  = "passkey_clone_suspected"
-	TypeEmailAddressAdded      = "email_address_added"
-	TypeEmailAddressConfirmed  = "email_address_confirmed"
-	TypeEmailAddressRemoved    = "email_address_removed"
-	TypeEmailCodeSent          = "email_code_sent"
+	TypeTOTPEnrollmentStarted  Type = "totp_enrollment_started"
+	TypeTOTPEnrolled           Type = "totp_enrolled"
+	TypeTOTPRemoved            Type = "totp_removed"
+	TypeRecoveryCodesGenerated Type = "recovery_codes_generated"
+	TypeRecoveryCodeUsed       Type = "recovery_code_used"
+	TypeTwoFactorDisabled      Type = "two_factor_disabled"
+	TypePasskeyRegistered      Type = "passkey_registered"
+	TypePasskeyRenamed         Type = "passkey_renamed"
+	TypePasskeyRemoved         Type = "passkey_removed"
+	TypePasskeyUsed            Type = "passkey_used"
+	TypePasskeyCloneSuspected  Type = "passkey_clone_suspected"
+	TypeEmailAddressAdded      Type = "email_address_added"
+	TypeEmailAddressConfirmed  Type = "email_address_confirmed"
+	TypeEmailAddressRemoved    Type = "email_address_removed"
+	TypeEmailCodeSent          Type = "email_code_sent"
 
 	// Browsers, devices, app passwords.
-	TypeBrowserTrusted         = "browser_trusted"
-	TypeTrustedBrowserUsed     = "trusted_browser_used"
-	TypeTrustedBrowserReplayed = "trusted_browser_replayed"
-	TypeBrowserTrustRevoked    = "browser_trust_revoked"
-	TypePairingRequested       = "pairing_requested"
-	TypePairingApproved        = "pairing_approved"
-	TypePairingDenied          = "pairing_denied"
-	TypeDevicePaired           = "device_paired"
-	TypeDeviceRevoked          = "device_revoked"
-	TypeAppPasswordCreated     = "app_password_created"
-	TypeAppPasswordUsed        = "app_password_used"
-	TypeQuickConnectAuthorized = "quick_connect_authorized"
-	TypeAppPasswordRevoked     = "app_password_revoked"
+	TypeBrowserTrusted         Type = "browser_trusted"
+	TypeTrustedBrowserUsed     Type = "trusted_browser_used"
+	TypeTrustedBrowserReplayed Type = "trusted_browser_replayed"
+	TypeBrowserTrustRevoked    Type = "browser_trust_revoked"
+	TypePairingRequested       Type = "pairing_requested"
+	TypePairingApproved        Type = "pairing_approved"
+	TypePairingDenied          Type = "pairing_denied"
+	TypeDevicePaired           Type = "device_paired"
+	TypeDeviceRevoked          Type = "device_revoked"
+	TypeAppPasswordCreated     Type = "app_password_created"
+	TypeAppPasswordUsed        Type = "app_password_used"
+	TypeQuickConnectAuthorized Type = "quick_connect_authorized"
+	TypeAppPasswordRevoked     Type = "app_password_revoked"
 
 	// Addresses.
-	TypeSignInFailed = "sign_in_failed"
-	TypeIPBanned     = "ip_banned"
-	TypeIPUnbanned   = "ip_unbanned"
+	TypeSignInFailed Type = "sign_in_failed"
+	TypeIPBanned     Type = "ip_banned"
+	TypeIPUnbanned   Type = "ip_unbanned"
 
 	// The system.
-	TypeSettingsChanged     = "settings_changed"
-	TypeSessionsAdopted     = "sessions_adopted"
-	TypeNotificationFailed  = "notification_failed"
-	TypeForgedEventDetected = "forged_event_detected"
-	TypeNodeStarted         = "node_started"
-	TypeTrustKeyRotated     = "trust_key_rotated"
-	TypeAuditKeyRotated     = "audit_key_rotated"
-	TypeMasterKeyRotated    = "master_key_rotated"
-	TypeSubscriberAdded     = "subscriber_added"
-	TypeSubscriberRemoved   = "subscriber_removed"
+	TypeSettingsChanged     Type = "settings_changed"
+	TypeSessionsAdopted     Type = "sessions_adopted"
+	TypeNotificationFailed  Type = "notification_failed"
+	TypeForgedEventDetected Type = "forged_event_detected"
+	TypeNodeStarted         Type = "node_started"
+	TypeTrustKeyRotated     Type = "trust_key_rotated"
+	TypeAuditKeyRotated     Type = "audit_key_rotated"
+	TypeMasterKeyRotated    Type = "master_key_rotated"
+	TypeSubscriberAdded     Type = "subscriber_added"
+	TypeSubscriberRemoved   Type = "subscriber_removed"
 
 	// Network allowlists.
-	TypeUserNetworksSet = "user_networks_set"
-	TypeSignInRefused   = "sign_in_refused"
+	TypeUserNetworksSet Type = "user_networks_set"
+	TypeSignInRefused   Type = "sign_in_refused"
 )
 
 // Where users sign in from.
 const (
-	TypeNewLocation      = "new_location"
-	TypeImpossibleTravel = "impossible_travel"
+	TypeNewLocation      Type = "new_location"
+	TypeImpossibleTravel Type = "impossible_travel"
 )
 
 // The catalog: every event type jfguard publishes, the aggregate it belongs to and a
@@ -599,67 +603,67 @@ type MasterKeyRotated struct {
 }
 
 // EventType implementations tie each payload to its catalog name.
-func (*UserDiscovered) EventType() string         { return TypeUserDiscovered }
-func (*UserProfileChanged) EventType() string     { return TypeUserProfileChanged }
-func (*UserForgotten) EventType() string          { return TypeUserForgotten }
-func (*UserReset) EventType() string              { return TypeUserReset }
-func (*ChallengeIssued) EventType() string        { return TypeChallengeIssued }
-func (*FactorVerified) EventType() string         { return TypeFactorVerified }
-func (*FactorFailed) EventType() string           { return TypeFactorFailed }
-func (*ChallengeBurned) EventType() string        { return TypeChallengeBurned }
-func (*ChallengeExpired) EventType() string       { return TypeChallengeExpired }
-func (*LockoutStarted) EventType() string         { return TypeLockoutStarted }
-func (*SessionVerified) EventType() string        { return TypeSessionVerified }
-func (*SessionRevoked) EventType() string         { return TypeSessionRevoked }
-func (*StepUpRequired) EventType() string         { return TypeStepUpRequired }
-func (*SessionSteppedUp) EventType() string       { return TypeSessionSteppedUp }
-func (*SignedOutEverywhere) EventType() string    { return TypeSignedOutEverywhere }
-func (*TOTPEnrollmentStarted) EventType() string  { return TypeTOTPEnrollmentStarted }
-func (*TOTPEnrolled) EventType() string           { return TypeTOTPEnrolled }
-func (*TOTPRemoved) EventType() string            { return TypeTOTPRemoved }
-func (*RecoveryCodesGenerated) EventType() string { return TypeRecoveryCodesGenerated }
-func (*RecoveryCodeUsed) EventType() string       { return TypeRecoveryCodeUsed }
-func (*TwoFactorDisabled) EventType() string      { return TypeTwoFactorDisabled }
-func (*PasskeyRegistered) EventType() string      { return TypePasskeyRegistered }
-func (*PasskeyRenamed) EventType() string         { return TypePasskeyRenamed }
-func (*PasskeyRemoved) EventType() string         { return TypePasskeyRemoved }
-func (*PasskeyUsed) EventType() string            { return TypePasskeyUsed }
-func (*PasskeyCloneSuspected) EventType() string  { return TypePasskeyCloneSuspected }
-func (*EmailAddressAdded) EventType() string      { return TypeEmailAddressAdded }
-func (*EmailAddressConfirmed) EventType() string  { return TypeEmailAddressConfirmed }
-func (*EmailAddressRemoved) EventType() string    { return TypeEmailAddressRemoved }
-func (*EmailCodeSent) EventType() string          { return TypeEmailCodeSent }
-func (*BrowserTrusted) EventType() string         { return TypeBrowserTrusted }
-func (*TrustedBrowserUsed) EventType() string     { return TypeTrustedBrowserUsed }
-func (*TrustedBrowserReplayed) EventType() string { return TypeTrustedBrowserReplayed }
-func (*BrowserTrustRevoked) EventType() string    { return TypeBrowserTrustRevoked }
-func (*PairingRequested) EventType() string       { return TypePairingRequested }
-func (*PairingApproved) EventType() string        { return TypePairingApproved }
-func (*PairingDenied) EventType() string          { return TypePairingDenied }
-func (*DevicePaired) EventType() string           { return TypeDevicePaired }
-func (*DeviceRevoked) EventType() string          { return TypeDeviceRevoked }
-func (*AppPasswordCreated) EventType() string     { return TypeAppPasswordCreated }
-func (*AppPasswordUsed) EventType() string        { return TypeAppPasswordUsed }
-func (*AppPasswordRevoked) EventType() string     { return TypeAppPasswordRevoked }
-func (*QuickConnectAuthorized) EventType() string { return TypeQuickConnectAuthorized }
-func (*SignInFailed) EventType() string           { return TypeSignInFailed }
-func (*IPBanned) EventType() string               { return TypeIPBanned }
-func (*IPUnbanned) EventType() string             { return TypeIPUnbanned }
-func (*SettingsChanged) EventType() string        { return TypeSettingsChanged }
-func (*SessionsAdopted) EventType() string        { return TypeSessionsAdopted }
-func (*NotificationFailed) EventType() string     { return TypeNotificationFailed }
-func (*ForgedEventDetected) EventType() string    { return TypeForgedEventDetected }
-func (*NodeStarted) EventType() string            { return TypeNodeStarted }
-func (*TrustKeyRotated) EventType() string        { return TypeTrustKeyRotated }
-func (*AuditKeyRotated) EventType() string        { return TypeAuditKeyRotated }
-func (*MasterKeyRotated) EventType() string       { return TypeMasterKeyRotated }
+func (*UserDiscovered) EventType() Type         { return TypeUserDiscovered }
+func (*UserProfileChanged) EventType() Type     { return TypeUserProfileChanged }
+func (*UserForgotten) EventType() Type          { return TypeUserForgotten }
+func (*UserReset) EventType() Type              { return TypeUserReset }
+func (*ChallengeIssued) EventType() Type        { return TypeChallengeIssued }
+func (*FactorVerified) EventType() Type         { return TypeFactorVerified }
+func (*FactorFailed) EventType() Type           { return TypeFactorFailed }
+func (*ChallengeBurned) EventType() Type        { return TypeChallengeBurned }
+func (*ChallengeExpired) EventType() Type       { return TypeChallengeExpired }
+func (*LockoutStarted) EventType() Type         { return TypeLockoutStarted }
+func (*SessionVerified) EventType() Type        { return TypeSessionVerified }
+func (*SessionRevoked) EventType() Type         { return TypeSessionRevoked }
+func (*StepUpRequired) EventType() Type         { return TypeStepUpRequired }
+func (*SessionSteppedUp) EventType() Type       { return TypeSessionSteppedUp }
+func (*SignedOutEverywhere) EventType() Type    { return TypeSignedOutEverywhere }
+func (*TOTPEnrollmentStarted) EventType() Type  { return TypeTOTPEnrollmentStarted }
+func (*TOTPEnrolled) EventType() Type           { return TypeTOTPEnrolled }
+func (*TOTPRemoved) EventType() Type            { return TypeTOTPRemoved }
+func (*RecoveryCodesGenerated) EventType() Type { return TypeRecoveryCodesGenerated }
+func (*RecoveryCodeUsed) EventType() Type       { return TypeRecoveryCodeUsed }
+func (*TwoFactorDisabled) EventType() Type      { return TypeTwoFactorDisabled }
+func (*PasskeyRegistered) EventType() Type      { return TypePasskeyRegistered }
+func (*PasskeyRenamed) EventType() Type         { return TypePasskeyRenamed }
+func (*PasskeyRemoved) EventType() Type         { return TypePasskeyRemoved }
+func (*PasskeyUsed) EventType() Type            { return TypePasskeyUsed }
+func (*PasskeyCloneSuspected) EventType() Type  { return TypePasskeyCloneSuspected }
+func (*EmailAddressAdded) EventType() Type      { return TypeEmailAddressAdded }
+func (*EmailAddressConfirmed) EventType() Type  { return TypeEmailAddressConfirmed }
+func (*EmailAddressRemoved) EventType() Type    { return TypeEmailAddressRemoved }
+func (*EmailCodeSent) EventType() Type          { return TypeEmailCodeSent }
+func (*BrowserTrusted) EventType() Type         { return TypeBrowserTrusted }
+func (*TrustedBrowserUsed) EventType() Type     { return TypeTrustedBrowserUsed }
+func (*TrustedBrowserReplayed) EventType() Type { return TypeTrustedBrowserReplayed }
+func (*BrowserTrustRevoked) EventType() Type    { return TypeBrowserTrustRevoked }
+func (*PairingRequested) EventType() Type       { return TypePairingRequested }
+func (*PairingApproved) EventType() Type        { return TypePairingApproved }
+func (*PairingDenied) EventType() Type          { return TypePairingDenied }
+func (*DevicePaired) EventType() Type           { return TypeDevicePaired }
+func (*DeviceRevoked) EventType() Type          { return TypeDeviceRevoked }
+func (*AppPasswordCreated) EventType() Type     { return TypeAppPasswordCreated }
+func (*AppPasswordUsed) EventType() Type        { return TypeAppPasswordUsed }
+func (*AppPasswordRevoked) EventType() Type     { return TypeAppPasswordRevoked }
+func (*QuickConnectAuthorized) EventType() Type { return TypeQuickConnectAuthorized }
+func (*SignInFailed) EventType() Type           { return TypeSignInFailed }
+func (*IPBanned) EventType() Type               { return TypeIPBanned }
+func (*IPUnbanned) EventType() Type             { return TypeIPUnbanned }
+func (*SettingsChanged) EventType() Type        { return TypeSettingsChanged }
+func (*SessionsAdopted) EventType() Type        { return TypeSessionsAdopted }
+func (*NotificationFailed) EventType() Type     { return TypeNotificationFailed }
+func (*ForgedEventDetected) EventType() Type    { return TypeForgedEventDetected }
+func (*NodeStarted) EventType() Type            { return TypeNodeStarted }
+func (*TrustKeyRotated) EventType() Type        { return TypeTrustKeyRotated }
+func (*AuditKeyRotated) EventType() Type        { return TypeAuditKeyRotated }
+func (*MasterKeyRotated) EventType() Type       { return TypeMasterKeyRotated }
 
 // EventType of the password step's events.
-func (*PasswordRejected) EventType() string           { return TypePasswordRejected }
-func (*PasswordAccepted) EventType() string           { return TypePasswordAccepted }
-func (*PasswordStepHeld) EventType() string           { return TypePasswordStepHeld }
-func (*PasswordHoldReleased) EventType() string       { return TypePasswordHoldReleased }
-func (*JellyfinLoginFailuresReset) EventType() string { return TypeJellyfinLoginFailuresReset }
+func (*PasswordRejected) EventType() Type           { return TypePasswordRejected }
+func (*PasswordAccepted) EventType() Type           { return TypePasswordAccepted }
+func (*PasswordStepHeld) EventType() Type           { return TypePasswordStepHeld }
+func (*PasswordHoldReleased) EventType() Type       { return TypePasswordHoldReleased }
+func (*JellyfinLoginFailuresReset) EventType() Type { return TypeJellyfinLoginFailuresReset }
 
 // NewLocation records a sign-in from a network new to the user (the event's IP is
 // the address); Country and City are empty without a geolocation database.
@@ -685,8 +689,8 @@ type ImpossibleTravel struct {
 }
 
 // EventType of the location events.
-func (*NewLocation) EventType() string      { return TypeNewLocation }
-func (*ImpossibleTravel) EventType() string { return TypeImpossibleTravel }
+func (*NewLocation) EventType() Type      { return TypeNewLocation }
+func (*ImpossibleTravel) EventType() Type { return TypeImpossibleTravel }
 
 // UserNetworksSet sets the networks a user may sign in from; empty means anywhere.
 type UserNetworksSet struct {
@@ -704,5 +708,5 @@ type SignInRefused struct {
 }
 
 // EventType of the network allowlists' events.
-func (*UserNetworksSet) EventType() string { return TypeUserNetworksSet }
-func (*SignInRefused) EventType() string   { return TypeSignInRefused }
+func (*UserNetworksSet) EventType() Type { return TypeUserNetworksSet }
+func (*SignInRefused) EventType() Type   { return TypeSignInRefused }

@@ -25,7 +25,7 @@ import (
 type Upcaster func(data json.RawMessage) (json.RawMessage, error)
 
 // upcasters holds, per type, the upcaster from version i+1 to i+2 at index i.
-var upcasters = map[string][]Upcaster{
+var upcasters = map[Type][]Upcaster{
 	TypeSessionVerified: {sessionVerifiedV1toV2},
 }
 
@@ -52,7 +52,7 @@ func sessionVerifiedV1toV2(data json.RawMessage) (json.RawMessage, error) {
 }
 
 // upcast brings data written with version v of typ to the current version.
-func upcast(typ string, v int, data json.RawMessage) (json.RawMessage, error) {
+func upcast(typ Type, v int, data json.RawMessage) (json.RawMessage, error) {
 	chain := upcasters[typ]
 	for ; v < currentVersion(typ); v++ {
 		next, err := chain[v-1](data)
@@ -66,14 +66,14 @@ func upcast(typ string, v int, data json.RawMessage) (json.RawMessage, error) {
 
 // currentVersion is the version of typ that this build writes: one more than the
 // number of its upcasters.
-func currentVersion(typ string) int { return len(upcasters[typ]) + 1 }
+func currentVersion(typ Type) int { return len(upcasters[typ]) + 1 }
 
 // Versioned lists the types written at a version above 1, sorted, for the catalog
 // document.
 func Versioned() []string {
 	var out []string
 	for typ := range upcasters {
-		out = append(out, typ)
+		out = append(out, string(typ))
 	}
 	sort.Strings(out)
 	return out

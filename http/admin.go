@@ -21,11 +21,11 @@ func (s *Server) handleAdminPage(c *gin.Context) {
 // label for people is the page's message js.admin.event.<type>, in the reader's
 // language.
 type eventTypeView struct {
-	Type      string   `json:"type"`
-	Aggregate string   `json:"aggregate"`
-	Tone      string   `json:"tone,omitempty"`
-	Summary   string   `json:"summary"`
-	Hidden    []string `json:"hidden"`
+	Type      events.Type `json:"type"`
+	Aggregate string      `json:"aggregate"`
+	Tone      string      `json:"tone,omitempty"`
+	Summary   string      `json:"summary"`
+	Hidden    []string    `json:"hidden"`
 }
 
 // The tones of the timeline's badges: what went wrong stands out, what an admin
@@ -41,7 +41,7 @@ const (
 // js.admin.event.<type> (http/locale/messages/admin.*.toml), so they are in the
 // reader's language; a test checks that every catalog type has a tone here and a
 // label there, so a new type cannot reach the timeline unnamed.
-var eventTones = map[string]string{
+var eventTones = map[events.Type]string{
 	events.TypeUserDiscovered:         "",
 	events.TypeUserProfileChanged:     "",
 	events.TypeUserForgotten:          toneWarn,

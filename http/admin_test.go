@@ -110,7 +110,7 @@ func TestEventTypes(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatal(err)
 	}
-	byType := map[string]eventTypeView{}
+	byType := map[events.Type]eventTypeView{}
 	for _, v := range out.Types {
 		byType[v.Type] = v
 	}
@@ -127,7 +127,7 @@ func TestEventTypes(t *testing.T) {
 	if len(out.Types) != len(events.Catalog()) {
 		t.Errorf("%d types, the catalog has %d", len(out.Types), len(events.Catalog()))
 	}
-	for typ, want := range map[string][]string{
+	for typ, want := range map[events.Type][]string{
 		"challenge_issued":         {"token", "token_hash", "auth_result"},
 		"totp_enrollment_started":  {"secret"},
 		"email_address_added":      {"address", "code_hash"},
@@ -143,7 +143,7 @@ func TestEventTypes(t *testing.T) {
 			}
 		}
 	}
-	for typ, shown := range map[string]string{"factor_failed": "reason", "settings_changed": "key", "sign_in_failed": "username", "ip_banned": "until"} {
+	for typ, shown := range map[events.Type]string{"factor_failed": "reason", "settings_changed": "key", "sign_in_failed": "username", "ip_banned": "until"} {
 		if slices.Contains(byType[typ].Hidden, shown) {
 			t.Errorf("%s: %s is hidden", typ, shown)
 		}
@@ -156,10 +156,10 @@ func TestEventTypes(t *testing.T) {
 // label and tone along.
 func TestEveryEventTypeHasALabel(t *testing.T) {
 	const prefix = "js.admin.event."
-	known := map[string]bool{}
+	known := map[events.Type]bool{}
 	for _, e := range events.Catalog() {
 		known[e.Type] = true
-		if m := locale.Default.Message(language.English, prefix+e.Type); m == nil || strings.TrimSpace(m.Other) == "" {
+		if m := locale.Default.Message(language.English, prefix+string(e.Type)); m == nil || strings.TrimSpace(m.Other) == "" {
 			t.Errorf("%s has no label for the admin page's timeline (message %s%s)", e.Type, prefix, e.Type)
 		}
 		tone, ok := eventTones[e.Type]
@@ -171,7 +171,7 @@ func TestEveryEventTypeHasALabel(t *testing.T) {
 		}
 	}
 	for _, id := range locale.Default.IDs(language.English) {
-		if typ, ok := strings.CutPrefix(id, prefix); ok && !known[typ] {
+		if typ, ok := strings.CutPrefix(id, prefix); ok && !known[events.Type(typ)] {
 			t.Errorf("%s is a label, but %s is not in the catalog", id, typ)
 		}
 	}

@@ -47,7 +47,7 @@ func (s *Server) handleEventFeed(c *gin.Context) {
 	var filters []string
 	for _, t := range strings.Split(c.Query("type"), ",") {
 		if t = strings.TrimSpace(t); t != "" {
-			if _, ok := events.Lookup(t); !ok {
+			if _, ok := events.Lookup(events.Type(t)); !ok {
 				answer(c, badRequest("unknown event type "+t))
 				return
 			}

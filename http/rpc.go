@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gregdhill/go-openrpc/types"
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -280,10 +281,10 @@ func (s *Server) rpcStatus(ctx context.Context, _ usecase.Admin, _ json.RawMessa
 	}
 	var users, addrs int
 	var forged uint64
-	var counts map[string]uint64
+	var counts map[events.Type]uint64
 	s.read(func(st *projections.State) {
 		users, addrs, forged = len(st.Users), len(st.Addresses), st.ForgedTotal
-		counts = make(map[string]uint64, len(st.Counts))
+		counts = make(map[events.Type]uint64, len(st.Counts))
 		for k, v := range st.Counts {
 			counts[k] = v
 		}

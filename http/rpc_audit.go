@@ -9,19 +9,20 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/projections"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 type queryParams struct {
-	User  string   `json:"user"`
-	IP    string   `json:"ip"`
-	Types []string `json:"types"`
-	Since string   `json:"since"`
-	Until string   `json:"until"`
-	Limit int      `json:"limit"`
-	Tail  bool     `json:"tail"`
+	User  string        `json:"user"`
+	IP    string        `json:"ip"`
+	Types []events.Type `json:"types"`
+	Since string        `json:"since"`
+	Until string        `json:"until"`
+	Limit int           `json:"limit"`
+	Tail  bool          `json:"tail"`
 }
 
 func parseTimeParam(name, v string) (time.Time, error) {

@@ -34,13 +34,13 @@ type Fact struct {
 // out of jfguard: never sealed values, token, code or password hashes, or recovery
 // code tags. ID is the event id, the stable idempotency id of every delivery.
 type Alert struct {
-	ID       string    `json:"id"`
-	Type     string    `json:"type"`
-	Time     time.Time `json:"time"`
-	Title    string    `json:"title"`
-	Summary  string    `json:"summary"`
-	Facts    []Fact    `json:"facts,omitempty"`
-	Severity Severity  `json:"severity"`
+	ID       string      `json:"id"`
+	Type     events.Type `json:"type"`
+	Time     time.Time   `json:"time"`
+	Title    string      `json:"title"`
+	Summary  string      `json:"summary"`
+	Facts    []Fact      `json:"facts,omitempty"`
+	Severity Severity    `json:"severity"`
 	// Priority is on ntfy's scale: 1 (min) to 5 (max); other sinks map it.
 	Priority int      `json:"priority"`
 	Tags     []string `json:"tags,omitempty"`

@@ -83,7 +83,7 @@ func TestAlertsNeverCarrySecrets(t *testing.T) {
 	d := Describer{NameOf: names(map[string]string{"u1": "alice"}), Link: func(p string) string { return "https://jf.example.com" + p }, Location: time.UTC}
 	totalSecrets := 0
 	for _, entry := range events.Catalog() {
-		t.Run(entry.Type, func(t *testing.T) {
+		t.Run(string(entry.Type), func(t *testing.T) {
 			zero, err := events.Decode(events.Event{Type: entry.Type, Data: []byte("{}"), V: 1})
 			if err != nil {
 				t.Fatal(err)

@@ -38,8 +38,8 @@ const ConsumerPrefix = "jfguard-notify-"
 // binding is one sink with its filter and its position in the stream.
 type binding struct {
 	sink    Sink
-	types   []string
-	typeSet map[string]bool
+	types   []events.Type
+	typeSet map[events.Type]bool
 
 	mu      sync.Mutex
 	iter    jetstream.MessagesContext
@@ -51,7 +51,7 @@ type binding struct {
 func (b *binding) subjects() []string {
 	out := make([]string, len(b.types))
 	for i, t := range b.types {
-		out[i] = events.SubjectPrefix + ".*.*." + t
+		out[i] = events.SubjectPrefix + ".*.*." + string(t)
 	}
 	return out
 }

@@ -137,7 +137,7 @@ func TestSinksReceiveTheirFilter(t *testing.T) {
 		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
 		}
-		if body.Event.ID != idOf(r) || body.Event.Type != r.Header.Get(HeaderEventType) || body.Title == "" || body.Message == "" || r.Header.Get("Content-Type") != "application/json" {
+		if body.Event.ID != idOf(r) || string(body.Event.Type) != r.Header.Get(HeaderEventType) || body.Title == "" || body.Message == "" || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("webhook body: %s", r.Body)
 		}
 	}
@@ -146,7 +146,7 @@ func TestSinksReceiveTheirFilter(t *testing.T) {
 	}
 }
 
-func sorted(s []string) []string {
+func sorted[T ~string](s []T) []T {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out

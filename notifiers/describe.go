@@ -169,7 +169,7 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 		return describeLocation(p, who, v)
 	}
 	entry, _ := events.Lookup(ev.Type)
-	return description{title: strings.ReplaceAll(ev.Type, "_", " "), summary: entry.Summary, priority: 3}
+	return description{title: strings.ReplaceAll(string(ev.Type), "_", " "), summary: entry.Summary, priority: 3}
 }
 
 // secretSetting reports whether a setting's values must not be shown: anything that

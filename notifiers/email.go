@@ -228,7 +228,7 @@ func (e *emailSink) Send(ctx context.Context, a Alert) error {
 		if e.sent(a.ID, g.key) {
 			continue
 		}
-		hdr := map[string]string{HeaderEventID: a.ID, HeaderEventType: a.Type}
+		hdr := map[string]string{HeaderEventID: a.ID, HeaderEventType: string(a.Type)}
 		if err := e.m.send(ctx, g.to, subject, a.Text(), a.HTML(), a.ID+"."+g.key, hdr); err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ import (
 
 // DefaultEvents are the event types a sink alerts on when its settings name none:
 // what a person should hear about without being flooded by routine sign-ins.
-var DefaultEvents = []string{
+var DefaultEvents = []events.Type{
 	events.TypeChallengeIssued, events.TypeFactorFailed, events.TypeLockoutStarted,
 	events.TypeChallengeBurned, events.TypePairingRequested,
 	events.TypeRecoveryCodeUsed, events.TypePasskeyRegistered,
@@ -98,18 +98,18 @@ type Options struct {
 
 // Failure is an alert given up after its retry budget, for the admin page.
 type Failure struct {
-	Sink      string    `json:"sink"`
-	EventID   string    `json:"event_id"`
-	EventType string    `json:"event_type"`
-	Attempts  int       `json:"attempts"`
-	Error     string    `json:"error"`
-	Time      time.Time `json:"time"`
+	Sink      string      `json:"sink"`
+	EventID   string      `json:"event_id"`
+	EventType events.Type `json:"event_type"`
+	Attempts  int         `json:"attempts"`
+	Error     string      `json:"error"`
+	Time      time.Time   `json:"time"`
 }
 
 // SinkInfo describes a configured sink for the admin page.
 type SinkInfo struct {
-	Name   string   `json:"name"`
-	Events []string `json:"events"`
+	Name   string        `json:"name"`
+	Events []events.Type `json:"events"`
 }
 
 // maxFailures bounds the failures kept in memory; the stream keeps all of them as
@@ -259,17 +259,19 @@ func (n *Notifiers) bind(s Sink, key string, types []string) error {
 			return fmt.Errorf("%s.name: two sinks are named %q; give each webhook its own name or URL", key, s.Name())
 		}
 	}
-	if len(types) == 0 {
-		types = DefaultEvents
-	}
-	set := map[string]bool{}
+	set := map[events.Type]bool{}
 	for _, t := range types {
-		if _, ok := events.Lookup(t); !ok {
+		if _, ok := events.Lookup(events.Type(t)); !ok {
 			return fmt.Errorf("%s.events: %q is not an event type; the types are listed in docs/events.md", key, t)
 		}
-		set[t] = true
+		set[events.Type(t)] = true
 	}
-	sorted := make([]string, 0, len(set))
+	if len(types) == 0 {
+		for _, t := range DefaultEvents {
+			set[t] = true
+		}
+	}
+	sorted := make([]events.Type, 0, len(set))
 	for t := range set {
 		sorted = append(sorted, t)
 	}

@@ -69,7 +69,7 @@ func (w *webhook) Send(ctx context.Context, a Alert) error {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set(HeaderEventID, a.ID)
-	h.Set(HeaderEventType, a.Type)
+	h.Set(HeaderEventType, string(a.Type))
 	if w.secret != "" {
 		ts := strconv.FormatInt(w.now().Unix(), 10)
 		h.Set(HeaderTimestamp, ts)

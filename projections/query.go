@@ -12,12 +12,12 @@ import (
 
 // Filter selects events for the audit timeline.
 type Filter struct {
-	UserID string    // events of this user (aggregate) or caused by them (actor)
-	IP     string    // events from this address, or of its aggregates
-	Types  []string  // event types; empty means all
-	Since  time.Time // inclusive
-	Until  time.Time // exclusive; zero means now
-	Limit  int       // at most this many (the newest when Tail is set); 0 = no limit
+	UserID string        // events of this user (aggregate) or caused by them (actor)
+	IP     string        // events from this address, or of its aggregates
+	Types  []events.Type // event types; empty means all
+	Since  time.Time     // inclusive
+	Until  time.Time     // exclusive; zero means now
+	Limit  int           // at most this many (the newest when Tail is set); 0 = no limit
 	Tail   bool
 	// IPAggregates are the IP aggregates that count as IP's (its block and the
 	// address alone, domain.BanKeys); empty means the address's own.
@@ -74,7 +74,7 @@ func Query(ctx context.Context, st *store.Store, f Filter) ([]events.Event, erro
 		// keeps the scan to the user's own when only the user is asked for.
 		filter = events.AggregateSubject(events.AggUser, f.UserID)
 	case len(f.Types) == 1:
-		filter = events.SubjectPrefix + ".*.*." + f.Types[0]
+		filter = events.SubjectPrefix + ".*.*." + string(f.Types[0])
 	}
 	var out []events.Event
 	err := st.ScanTime(ctx, filter, f.Since, f.Until, func(ev events.Event) error {
@@ -103,8 +103,8 @@ var errStopQuery = fmt.Errorf("query limit reached")
 // ResolveUser finds a user id by Jellyfin name (or accepts an id), from the stream.
 func ResolveUser(ctx context.Context, st *store.Store, nameOrID string) (string, error) {
 	found := ""
-	for _, typ := range []string{events.TypeUserDiscovered, events.TypeUserProfileChanged} {
-		err := st.ScanTime(ctx, events.SubjectPrefix+".user.*."+typ, time.Time{}, time.Time{}, func(ev events.Event) error {
+	for _, typ := range []events.Type{events.TypeUserDiscovered, events.TypeUserProfileChanged} {
+		err := st.ScanTime(ctx, events.SubjectPrefix+".user.*."+string(typ), time.Time{}, time.Time{}, func(ev events.Event) error {
 			if ev.AggregateID == nameOrID {
 				found = ev.AggregateID
 				return nil

@@ -47,8 +47,8 @@ type State struct {
 	FileSettings map[string]string
 	LastSeq      uint64
 	LastTime     time.Time
-	Counts       map[string]uint64 // events folded, by type
-	Skipped      uint64            // events that did not decode
+	Counts       map[events.Type]uint64 // events folded, by type
+	Skipped      uint64                 // events that did not decode
 
 	Tokens       map[string]TokenRef // token hash → user and status
 	Names        map[string]string   // lower-case user name → user id
@@ -114,7 +114,7 @@ func NewState() *State {
 		Settings:     map[string]string{},
 		FileSettings: map[string]string{},
 		Subscribers:  map[string]Subscriber{},
-		Counts:       map[string]uint64{},
+		Counts:       map[events.Type]uint64{},
 		Tokens:       map[string]TokenRef{},
 		Names:        map[string]string{},
 		AppPasswords: map[string]string{},
@@ -167,7 +167,7 @@ func (s *State) Apply(ev events.Event) {
 			k := agg + "." + id
 			s.Tails[k] = max(s.Tails[k], ev.Seq)
 		}
-		s.Forged[ev.Seq] = ForgedEvent{Seq: ev.Seq, Subject: ev.Subject, Type: ev.Type, Reason: ev.Auth.String(), Time: ev.Time}
+		s.Forged[ev.Seq] = ForgedEvent{Seq: ev.Seq, Subject: ev.Subject, Type: string(ev.Type), Reason: ev.Auth.String(), Time: ev.Time}
 		s.ForgedTotal++
 		return
 	}

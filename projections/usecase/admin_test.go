@@ -117,7 +117,7 @@ func TestResetUserSignsOutEverywhereAndRecordsTheReset(t *testing.T) {
 	}
 	evs := w.events(bobID)
 	got := types(evs[len(evs)-2:])
-	if want := []string{events.TypeUserReset, events.TypeSignedOutEverywhere}; !slices.Equal(got, want) {
+	if want := []events.Type{events.TypeUserReset, events.TypeSignedOutEverywhere}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	if evs[len(evs)-1].Actor != usecase.ActorAdmin {
@@ -273,13 +273,13 @@ func TestAdoptSessionsOnceUnlessForced(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("adopted %d, err = %v", n, err)
 	}
-	if got, want := types(w.events(bobID)), []string{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
+	if got, want := types(w.events(bobID)), []events.Type{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	if u := w.user(bobID); u.Sessions[usecase.TokenHash("tok-tv")] == nil || u.Name != "bob" {
 		t.Fatalf("user after adoption: %+v", u)
 	}
-	if got := types(w.events("sessions")); !slices.Equal(got, []string{events.TypeSessionsAdopted}) {
+	if got := types(w.events("sessions")); !slices.Equal(got, []events.Type{events.TypeSessionsAdopted}) {
 		t.Fatalf("sessions events = %v", got)
 	}
 	// when adopting again, it is refused

@@ -67,7 +67,7 @@ func TestAppPasswordSignsAnAppInAsADevice(t *testing.T) {
 	// and the use and the session, a device's named after the app password, are
 	// recorded
 	got := types(w.events(aliceID))
-	if want := []string{events.TypeAppPasswordUsed, events.TypeSessionVerified}; !slices.Equal(got[len(got)-2:], want) {
+	if want := []events.Type{events.TypeAppPasswordUsed, events.TypeSessionVerified}; !slices.Equal(got[len(got)-2:], want) {
 		t.Fatalf("events = %v", got)
 	}
 	s := w.user(aliceID).Sessions[usecase.TokenHash("minted-1")]

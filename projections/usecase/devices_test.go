@@ -39,7 +39,7 @@ func TestAppPasswordIsShownOnceAndRevoked(t *testing.T) {
 	if err != nil || pw.Password == "" || pw.Label != "Living room TV" {
 		t.Fatalf("create: %+v, %v", pw, err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeAppPasswordCreated}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeAppPasswordCreated}) {
 		t.Fatalf("events = %v", got)
 	}
 	stored := w.user(aliceID).AppPasswords[pw.ID]
@@ -56,7 +56,7 @@ func TestAppPasswordIsShownOnceAndRevoked(t *testing.T) {
 	if err := w.app.RevokeAppPassword(ctx, a, pw.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("revoke again: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeAppPasswordCreated, events.TypeAppPasswordRevoked}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeAppPasswordCreated, events.TypeAppPasswordRevoked}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -82,7 +82,7 @@ func TestAppPasswordNeedsANameAndStaysWithinTheLimit(t *testing.T) {
 	if !errors.Is(err, domain.ErrTooMany) {
 		t.Fatalf("second: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeAppPasswordCreated}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeAppPasswordCreated}) {
 		t.Fatalf("events = %v", got)
 	}
 }
@@ -104,7 +104,7 @@ func TestApprovedDeviceSignsInAndIsRevoked(t *testing.T) {
 		t.Fatalf("approve: %v", err)
 	}
 	// then the TV's next sign-in pairs it
-	if got := since(w, m); !slices.Equal(got, []string{events.TypePairingApproved}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypePairingApproved}) {
 		t.Fatalf("events = %v", got)
 	}
 	if out := tvSignIn(t, w, "tok-tv-2"); !out.Pass || out.Reason != domain.ReasonPairing {
@@ -121,7 +121,7 @@ func TestApprovedDeviceSignsInAndIsRevoked(t *testing.T) {
 	if err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeDeviceRevoked, events.TypeSessionRevoked}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeDeviceRevoked, events.TypeSessionRevoked}) {
 		t.Fatalf("events = %v", got)
 	}
 	waitFor(t, func() bool { return slices.Contains(w.jf.loggedOutTokens(), "tok-tv-2") })
@@ -145,7 +145,7 @@ func TestDeniedDeviceIsNotPaired(t *testing.T) {
 		t.Fatalf("deny: %v", err)
 	}
 	// then the denial is recorded and the TV's next sign-in is held
-	if got := since(w, m); !slices.Equal(got, []string{events.TypePairingDenied}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypePairingDenied}) {
 		t.Fatalf("events = %v", got)
 	}
 	if out := tvSignIn(t, w, "tok-tv-2"); out.Pass {
@@ -200,7 +200,7 @@ func TestSigningOutOwnSessionIsNeverRefused(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sign out: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeSessionRevoked}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeSessionRevoked}) {
 		t.Fatalf("events = %v", got)
 	}
 	waitFor(t, func() bool { return slices.Contains(w.jf.loggedOutTokens(), "tok-web") })
@@ -237,7 +237,7 @@ func TestRevokingATrustedBrowser(t *testing.T) {
 	if err != nil || w.user(aliceID).Browsers[browserID] != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeBrowserTrustRevoked}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeBrowserTrustRevoked}) {
 		t.Fatalf("events = %v", got)
 	}
 	if err := w.app.RevokeBrowser(ctx, a, browserID); !errors.Is(err, domain.ErrNotFound) {

@@ -123,7 +123,7 @@ func TestAddingAnAddressEmailsACodeThatConfirmsIt(t *testing.T) {
 	if err != nil || !w.user(aliceID).HasSecondFactor() {
 		t.Fatalf("confirm: %v", err)
 	}
-	want := []string{events.TypeEmailAddressAdded, events.TypeFactorFailed, events.TypeEmailAddressConfirmed}
+	want := []events.Type{events.TypeEmailAddressAdded, events.TypeFactorFailed, events.TypeEmailAddressConfirmed}
 	if got := since(w, mk); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
@@ -284,7 +284,7 @@ func TestEmailThatCannotBeSentIsReported(t *testing.T) {
 	if !errors.Is(err, usecase.ErrSendFailed) {
 		t.Fatalf("add: %v", err)
 	}
-	if got := since(w, mk); !slices.Equal(got, []string{events.TypeEmailAddressAdded}) {
+	if got := since(w, mk); !slices.Equal(got, []events.Type{events.TypeEmailAddressAdded}) {
 		t.Fatalf("events = %v", got)
 	}
 }

@@ -35,7 +35,7 @@ func TestEnrollAtChallengeAddsTheAppAndCompletesTheSignIn(t *testing.T) {
 		t.Fatalf("done = %+v, err = %v", done, err)
 	}
 	got := types(w.events(aliceID))
-	want := []string{events.TypeTOTPEnrolled, events.TypeRecoveryCodesGenerated, events.TypeFactorVerified, events.TypeSessionVerified}
+	want := []events.Type{events.TypeTOTPEnrolled, events.TypeRecoveryCodesGenerated, events.TypeFactorVerified, events.TypeSessionVerified}
 	if !slices.Equal(got[len(got)-4:], want) {
 		t.Fatalf("events = %v, want to end with %v", got, want)
 	}

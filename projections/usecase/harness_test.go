@@ -113,8 +113,8 @@ func (w *world) events(uid string) []events.Event {
 }
 
 // types are the event types of events.
-func types(evs []events.Event) []string {
-	out := make([]string, len(evs))
+func types(evs []events.Event) []events.Type {
+	out := make([]events.Type, len(evs))
 	for i, ev := range evs {
 		out[i] = ev.Type
 	}

@@ -121,7 +121,7 @@ func TestForgedEventIsRecordedOnceWhicheverNodesDetectIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := p.(*events.ForgedEventDetected)
-	if d.Seq != seq || d.Type != events.TypeSettingsChanged || d.Reason != "missing" || got[0].ID != "forged-"+strconv.FormatUint(seq, 10) {
+	if d.Seq != seq || d.Type != string(events.TypeSettingsChanged) || d.Reason != "missing" || got[0].ID != "forged-"+strconv.FormatUint(seq, 10) {
 		t.Fatalf("detection = %+v (id %s), want seq %d", d, got[0].ID, seq)
 	}
 	// and the projection no longer holds it as pending, so it is not recorded again

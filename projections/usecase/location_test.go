@@ -45,7 +45,7 @@ func aliceSignsInFrom(t *testing.T, w *world, ip, token string) (usecase.SignInR
 	return out, w.events(aliceID)[before:]
 }
 
-func payloadOf[T events.Payload](t *testing.T, evs []events.Event, typ string) T {
+func payloadOf[T events.Payload](t *testing.T, evs []events.Event, typ events.Type) T {
 	t.Helper()
 	for _, ev := range evs {
 		if ev.Type == typ {

@@ -33,7 +33,7 @@ func TestSetUserNetworksNormalisesAndRecords(t *testing.T) {
 		t.Fatalf("kept %v, err %v", kept, err)
 	}
 	// then she is discovered and held to the list, normalised
-	if got := types(w.events(aliceID)); uid != aliceID || !slices.Equal(got, []string{events.TypeUserDiscovered, events.TypeUserNetworksSet}) {
+	if got := types(w.events(aliceID)); uid != aliceID || !slices.Equal(got, []events.Type{events.TypeUserDiscovered, events.TypeUserNetworksSet}) {
 		t.Fatalf("user %s, events %v", uid, got)
 	}
 	if got := domain.NetworkStrings(w.user(aliceID).Networks); !slices.Equal(got, kept) {

@@ -65,7 +65,7 @@ func TestOIDCSignInRefusesWithoutJellyfinAsking(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := types(w.events(aliceID))
-	if !slices.Equal(got[len(got)-2:], []string{events.TypeFactorVerified, events.TypeSessionVerified}) {
+	if !slices.Equal(got[len(got)-2:], []events.Type{events.TypeFactorVerified, events.TypeSessionVerified}) {
 		t.Fatalf("events = %v", got)
 	}
 	if s := w.user(aliceID).Sessions[usecase.TokenHash("minted-1")]; s == nil || s.Assurance != domain.AssuranceAAL2 {

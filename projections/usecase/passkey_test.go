@@ -36,7 +36,7 @@ func TestPasskeySignInMintsASessionAndRecordsIt(t *testing.T) {
 	}
 	// and the stream records the factor, the counter and the verified session
 	got := types(w.events(aliceID))
-	want := []string{events.TypeFactorVerified, events.TypePasskeyUsed, events.TypeSessionVerified}
+	want := []events.Type{events.TypeFactorVerified, events.TypePasskeyUsed, events.TypeSessionVerified}
 	if !slices.Equal(got[len(got)-3:], want) {
 		t.Fatalf("events = %v, want to end with %v", got, want)
 	}
@@ -150,7 +150,7 @@ func TestRegisterPasskeyRecordsItWithTheFirstRecoveryCodes(t *testing.T) {
 		t.Fatalf("registered = %+v, err = %v", k, err)
 	}
 	got := types(w.events(aliceID))
-	want := []string{events.TypePasskeyRegistered, events.TypeRecoveryCodesGenerated}
+	want := []events.Type{events.TypePasskeyRegistered, events.TypeRecoveryCodesGenerated}
 	if !slices.Equal(got[len(got)-2:], want) {
 		t.Fatalf("events = %v, want to end with %v", got, want)
 	}

@@ -88,7 +88,7 @@ func newGateWorld(t *testing.T) (*world, *gateJellyfin) {
 }
 
 // payloadsOf are the decoded payloads of events of one type of a user.
-func payloadsOf[T events.Payload](t *testing.T, w *world, uid, typ string) []T {
+func payloadsOf[T events.Payload](t *testing.T, w *world, uid string, typ events.Type) []T {
 	t.Helper()
 	var out []T
 	for _, ev := range w.events(uid) {
@@ -122,7 +122,7 @@ func TestResolvedTokenOfAUserWithoutFactorPassesAndIsKeptSealed(t *testing.T) {
 		t.Fatalf("resolved = %+v, err = %v", res, err)
 	}
 	// and carol is discovered and the session recorded, with the token sealed for her
-	if got, want := types(w.events(carolID)), []string{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
+	if got, want := types(w.events(carolID)), []events.Type{events.TypeUserDiscovered, events.TypeSessionVerified}; !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
 	sv := payloadsOf[*events.SessionVerified](t, w, carolID, events.TypeSessionVerified)[0]

@@ -35,7 +35,7 @@ func TestSignInWithoutSecondFactorPassesAndIsRecorded(t *testing.T) {
 		t.Fatalf("outcome = %+v, err = %v", out, err)
 	}
 	got := types(w.events(aliceID))
-	want := []string{events.TypeUserDiscovered, events.TypeSessionVerified}
+	want := []events.Type{events.TypeUserDiscovered, events.TypeSessionVerified}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
@@ -124,7 +124,7 @@ func TestPasswordStepResetsJellyfinsCountBeforeTheLastTry(t *testing.T) {
 		t.Fatalf("policy after the step: %s", raw)
 	}
 	got := types(w.events(aliceID))
-	want := []string{events.TypeUserDiscovered, events.TypeJellyfinLoginFailuresReset}
+	want := []events.Type{events.TypeUserDiscovered, events.TypeJellyfinLoginFailuresReset}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}

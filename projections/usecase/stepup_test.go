@@ -57,7 +57,7 @@ func withProof(a usecase.Account) usecase.Account {
 }
 
 // since are the types of alice's events after the first mark of them.
-func since(w *world, mark int) []string { return types(w.events(aliceID))[mark:] }
+func since(w *world, mark int) []events.Type { return types(w.events(aliceID))[mark:] }
 
 // mark is how many events alice's stream holds now.
 func mark(w *world) int { return len(w.events(aliceID)) }
@@ -77,7 +77,7 @@ func TestStepUpWithTOTPMakesTheSessionRecent(t *testing.T) {
 	if _, err := w.app.CreateAppPassword(ctx, a, "TV"); !errors.As(err, &su) {
 		t.Fatalf("create before the step-up: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeStepUpRequired}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeStepUpRequired}) {
 		t.Fatalf("events = %v", got)
 	}
 	// when she proves her authenticator code for the session
@@ -86,7 +86,7 @@ func TestStepUpWithTOTPMakesTheSessionRecent(t *testing.T) {
 	if err != nil || !until.Equal(w.clock.Now().Add(domain.DefaultStepUpWindow)) {
 		t.Fatalf("step-up: until %v, %v", until, err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeStepUpRequired, events.TypeFactorVerified, events.TypeSessionSteppedUp}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeStepUpRequired, events.TypeFactorVerified, events.TypeSessionSteppedUp}) {
 		t.Fatalf("events = %v", got)
 	}
 	// and the change is made
@@ -110,7 +110,7 @@ func TestStepUpWithAWrongCodeIsRefusedAndCounted(t *testing.T) {
 	if !errors.Is(err, domain.ErrCodeInvalid) {
 		t.Fatalf("step-up: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeFactorFailed}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeFactorFailed}) {
 		t.Fatalf("events = %v", got)
 	}
 	if lvl, _ := w.app.LevelOf(aliceID, usecase.TokenHash("tok-web")); lvl.StepUpUntil != nil {

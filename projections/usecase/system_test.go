@@ -88,7 +88,7 @@ func TestUndeliveredAlertIsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// then the failure is recorded for the administrator to see
-	if got := types(w.events("notifications")); !slices.Equal(got, []string{events.TypeNotificationFailed}) {
+	if got := types(w.events("notifications")); !slices.Equal(got, []events.Type{events.TypeNotificationFailed}) {
 		t.Fatalf("events = %v", got)
 	}
 }

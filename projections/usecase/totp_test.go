@@ -40,7 +40,7 @@ func TestAddingAnAuthenticatorAppGivesRecoveryCodesOnce(t *testing.T) {
 	if err != nil || len(codes) == 0 {
 		t.Fatalf("confirm: %v, %v", codes, err)
 	}
-	want := []string{events.TypeTOTPEnrollmentStarted, events.TypeTOTPEnrolled, events.TypeRecoveryCodesGenerated}
+	want := []events.Type{events.TypeTOTPEnrollmentStarted, events.TypeTOTPEnrolled, events.TypeRecoveryCodesGenerated}
 	if got := since(w, m); !slices.Equal(got, want) {
 		t.Fatalf("events = %v, want %v", got, want)
 	}
@@ -65,7 +65,7 @@ func TestConfirmingAnAuthenticatorAppWithAWrongCodeFails(t *testing.T) {
 	if !errors.Is(err, domain.ErrCodeInvalid) || codes != nil {
 		t.Fatalf("confirm: %v, %v", codes, err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeFactorFailed}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeFactorFailed}) {
 		t.Fatalf("events = %v", got)
 	}
 	if w.user(aliceID).TOTP != nil {
@@ -123,7 +123,7 @@ func TestRegeneratingRecoveryCodesNeedsACurrentFactor(t *testing.T) {
 	if !errors.Is(err, domain.ErrCodeInvalid) {
 		t.Fatalf("regenerate with a wrong code: %v", err)
 	}
-	if got := since(w, m); !slices.Equal(got, []string{events.TypeFactorFailed}) {
+	if got := since(w, m); !slices.Equal(got, []events.Type{events.TypeFactorFailed}) {
 		t.Fatalf("events = %v", got)
 	}
 	// when she asks with her current code

@@ -318,7 +318,7 @@ func TestSlowClusterTwoNodes(t *testing.T) {
 	// their MACs verify on both (one master key), and neither node refused a single
 	// event as forged.
 	for name, m := range map[string]*cli.Main{"A": a, "B": b} {
-		seen := map[string]bool{}
+		seen := map[events.Type]bool{}
 		if _, err := m.Store().Scan(ctx, 1, func(ev events.Event) error {
 			if ev.Auth != events.AuthValid {
 				t.Errorf("node %s reads event %d (%s) with a %s MAC", name, ev.Seq, ev.Type, ev.Auth)

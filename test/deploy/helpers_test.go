@@ -224,7 +224,7 @@ func startService(t *testing.T) *service {
 func (s *service) addr() string { return strings.TrimPrefix(s.main.URL(), "http://") }
 
 // eventsOf are the events of one type in the stream, in order.
-func (s *service) eventsOf(t *testing.T, typ string) []events.Event {
+func (s *service) eventsOf(t *testing.T, typ events.Type) []events.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -46,7 +46,7 @@ func sessionID(token string) string {
 }
 
 // actorsOf are the actors of the events of one type.
-func (g *testGateway) actorsOf(t *testing.T, typ string) []string {
+func (g *testGateway) actorsOf(t *testing.T, typ events.Type) []string {
 	t.Helper()
 	var out []string
 	for _, ev := range g.eventsOf(t, typ) {
@@ -133,7 +133,7 @@ func TestAdminActsOnOneItem(t *testing.T) {
 	if signedIn != 1 {
 		t.Errorf("%d devices signed in after one approval and one denial", signedIn)
 	}
-	for _, typ := range []string{events.TypePairingApproved, events.TypePairingDenied, events.TypeSessionRevoked, events.TypeAppPasswordRevoked} {
+	for _, typ := range []events.Type{events.TypePairingApproved, events.TypePairingDenied, events.TypeSessionRevoked, events.TypeAppPasswordRevoked} {
 		if got := g.actorsOf(t, typ); len(got) == 0 || got[0] != "admin" {
 			t.Errorf("%s actors %v; want the administrator", typ, got)
 		}

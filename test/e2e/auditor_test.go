@@ -144,7 +144,7 @@ func TestEventFeedResumesExactly(t *testing.T) {
 		}
 		return resp, func() { cancel(); resp.Body.Close() }
 	}
-	stream := func(typ string) []uint64 {
+	stream := func(typ events.Type) []uint64 {
 		var out []uint64
 		if _, err := g.main.Store().Scan(context.Background(), 1, func(ev events.Event) error {
 			if typ == "" || ev.Type == typ {

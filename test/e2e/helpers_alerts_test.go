@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/jfguard/jfguard/events"
 )
 
 // mailbox is a real SMTP server (emersion/go-smtp) on loopback that keeps every
@@ -238,12 +239,12 @@ func startHook(t *testing.T, respond func(eventType string, earlier int) int) *h
 }
 
 // requests returns the requests of one event type, in order.
-func (h *hook) requests(eventType string) []hookRequest {
+func (h *hook) requests(eventType events.Type) []hookRequest {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []hookRequest
 	for _, q := range h.reqs {
-		if q.header.Get("X-Jfguard-Event-Type") == eventType {
+		if q.header.Get("X-Jfguard-Event-Type") == string(eventType) {
 			out = append(out, q)
 		}
 	}

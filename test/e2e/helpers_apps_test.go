@@ -189,7 +189,7 @@ func (g *testGateway) streamBytes(t *testing.T) []byte {
 }
 
 // payloads decodes the events of one type in the stream, in order.
-func payloads[T events.Payload](t *testing.T, g *testGateway, typ string) []T {
+func payloads[T events.Payload](t *testing.T, g *testGateway, typ events.Type) []T {
 	t.Helper()
 	var out []T
 	for _, ev := range g.eventsOf(t, typ) {

@@ -531,11 +531,11 @@ func (g *testGateway) reachedJellyfin(token string) bool {
 }
 
 // eventTypes counts the events in jfguard's stream by type.
-func (g *testGateway) eventTypes(t *testing.T) map[string]int {
+func (g *testGateway) eventTypes(t *testing.T) map[events.Type]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n := map[string]int{}
+	n := map[events.Type]int{}
 	if _, err := g.main.Store().Scan(ctx, 1, func(ev events.Event) error {
 		n[ev.Type]++
 		return nil
@@ -546,7 +546,7 @@ func (g *testGateway) eventTypes(t *testing.T) map[string]int {
 }
 
 // eventsOf returns the events of one type in the stream, in order.
-func (g *testGateway) eventsOf(t *testing.T, typ string) []events.Event {
+func (g *testGateway) eventsOf(t *testing.T, typ events.Type) []events.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -579,7 +579,7 @@ func (g *testGateway) sessionReasons(t *testing.T) []string {
 }
 
 // expectEvents fails unless the stream holds at least one event of each type.
-func (g *testGateway) expectEvents(t *testing.T, types ...string) {
+func (g *testGateway) expectEvents(t *testing.T, types ...events.Type) {
 	t.Helper()
 	got := g.eventTypes(t)
 	for _, typ := range types {

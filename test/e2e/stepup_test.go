@@ -53,11 +53,11 @@ func accountChanges(browserHash string) []attack {
 }
 
 // refusedCleanly fails unless a refusal recorded nothing but step_up_required.
-func (g *testGateway) refusedCleanly(t *testing.T, what string, before map[string]int) {
+func (g *testGateway) refusedCleanly(t *testing.T, what string, before map[events.Type]int) {
 	t.Helper()
 	after := g.eventTypes(t)
 	for typ, n := range after {
-		if n != before[typ] && typ != "step_up_required" {
+		if n != before[typ] && typ != events.TypeStepUpRequired {
 			t.Errorf("%s: the refusal recorded %s (%d → %d)", what, typ, before[typ], n)
 		}
 	}

@@ -72,7 +72,7 @@ func fetchUntil(t *testing.T, cons jetstream.Consumer, ack bool, want ...string)
 			if msg.Subject() != events.SubjectFor(ev.Aggregate, ev.AggregateID, ev.Type) {
 				t.Errorf("event %s on subject %s", ev.Type, msg.Subject())
 			}
-			types, seqs = append(types, ev.Type), append(seqs, meta.Sequence.Stream)
+			types, seqs = append(types, string(ev.Type)), append(seqs, meta.Sequence.Stream)
 			if ack {
 				if err := msg.DoubleAck(context.Background()); err != nil {
 					t.Fatalf("ack: %v", err)

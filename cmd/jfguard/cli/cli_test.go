@@ -221,7 +221,7 @@ func TestGracefulShutdownKeepsInFlightAppends(t *testing.T) {
 	defer m.Close()
 	n := 0
 	_, err := m.Store().Scan(context.Background(), 1, func(ev events.Event) error {
-		if ev.Type == "session_verified" {
+		if ev.Type == events.TypeSessionVerified {
 			n++
 		}
 		return nil

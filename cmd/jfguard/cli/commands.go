@@ -524,13 +524,23 @@ type AuditQueryCmd struct {
 	JSON  bool     `help:"Print JSON lines instead of a table."`
 }
 
+// typesOf reads event types as given on the command line; the query refuses a name
+// that is not in the catalog.
+func typesOf(names []string) []events.Type {
+	out := make([]events.Type, len(names))
+	for i, n := range names {
+		out[i] = events.Type(n)
+	}
+	return out
+}
+
 // Run prints the matching events.
 func (c *AuditQueryCmd) Run(ctx context.Context, g *Globals) error {
 	r, err := g.settings()
 	if err != nil {
 		return err
 	}
-	f := projections.Filter{Types: c.Type, Limit: c.Limit, IP: c.IP}
+	f := projections.Filter{Types: typesOf(c.Type), Limit: c.Limit, IP: c.IP}
 	if f.Since, err = parseFlagTime("--since", c.Since); err != nil {
 		return err
 	}
@@ -854,7 +864,7 @@ func (c *RPCCmd) Run(ctx context.Context, g *Globals) error {
 type eventJSON struct {
 	Seq         uint64          `json:"seq"`
 	ID          string          `json:"id"`
-	Type        string          `json:"type"`
+	Type        events.Type     `json:"type"`
 	Time        time.Time       `json:"time"`
 	Aggregate   string          `json:"aggregate"`
 	AggregateID string          `json:"aggregate_id"`

@@ -106,7 +106,7 @@ func TestExternalNATSBehavesLikeEmbedded(t *testing.T) {
 	defer m.Close()
 	n := 0
 	if _, err := m.Store().Scan(context.Background(), 1, func(ev events.Event) error {
-		if ev.Type == "session_verified" {
+		if ev.Type == events.TypeSessionVerified {
 			n++
 		}
 		return nil
