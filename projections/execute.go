@@ -64,40 +64,79 @@ func SystemAggregate(name string) Aggregate[struct{}] {
 // factor is both an error for the caller and a fact for the log). Exec returns once
 // the projection includes the new events, so the caller reads its own writes.
 func Exec[T any](ctx context.Context, p *Projector, agg Aggregate[T], ec events.Context, decide func(state T, now time.Time) ([]events.Payload, error)) (uint64, error) {
+	src := source[T]{
+		load: func(context.Context) (T, uint64, error) {
+			var state T
+			var version uint64
+			p.Read(func(s *State) { state, version = agg.Load(s) })
+			return state, version, nil
+		},
+		catchUp: func(ctx context.Context) error {
+			// Our view is behind the stream: catch up before deciding again.
+			last, err := p.store.LastSeq(ctx)
+			if err != nil {
+				return err
+			}
+			return p.WaitFor(ctx, last)
+		},
+		settle: p.WaitFor,
+	}
+	return execute(ctx, p.store, agg.ID, ec, p.now, src, decide)
+}
+
+// ExecStored is Exec for the commands that run with no projection (the offline
+// administration of a stopped data directory): load reads the state straight from
+// the stream with the sequence an append must still find, and nothing waits for a
+// fold after the append.
+func ExecStored[T any](ctx context.Context, st *store.Store, aggID string, ec events.Context, now time.Time, load func(ctx context.Context) (T, uint64, error), decide func(state T, now time.Time) ([]events.Payload, error)) (uint64, error) {
+	return execute(ctx, st, aggID, ec, func() time.Time { return now }, source[T]{load: load}, decide)
+}
+
+// source is where a command reads the state it decides on, and what it waits for.
+type source[T any] struct {
+	load func(ctx context.Context) (T, uint64, error)
+	// catchUp runs after a lost race, before deciding again; nil when load reads
+	// the stream itself.
+	catchUp func(ctx context.Context) error
+	// settle runs after a successful append; nil when nothing folds the events.
+	settle func(ctx context.Context, seq uint64) error
+}
+
+// execute is the loop every command shares: load, decide, append with the
+// expectation, and on a lost race decide again on fresh state.
+func execute[T any](ctx context.Context, st *store.Store, aggID string, ec events.Context, clock Clock, src source[T], decide func(state T, now time.Time) ([]events.Payload, error)) (uint64, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		var state T
-		var version uint64
-		p.Read(func(s *State) { state, version = agg.Load(s) })
-		now := p.now()
+		state, version, err := src.load(ctx)
+		if err != nil {
+			return 0, err
+		}
+		now := clock()
 		payloads, derr := decide(state, now)
 		if len(payloads) == 0 {
 			return 0, derr
 		}
 		evs := make([]events.Event, len(payloads))
 		for i, pl := range payloads {
-			ev, err := events.New(agg.ID, now, ec, pl)
-			if err != nil {
+			if evs[i], err = events.New(aggID, now, ec, pl); err != nil {
 				return 0, err
 			}
-			evs[i] = ev
 		}
-		seq, err := p.store.Append(ctx, version, evs...)
+		seq, err := st.Append(ctx, version, evs...)
 		if errors.Is(err, store.ErrConflict) {
-			// Our view is behind the stream: catch up, then decide again.
-			last, lerr := p.store.LastSeq(ctx)
-			if lerr != nil {
-				return 0, lerr
-			}
-			if werr := p.WaitFor(ctx, last); werr != nil {
-				return 0, werr
+			if src.catchUp != nil {
+				if err := src.catchUp(ctx); err != nil {
+					return 0, err
+				}
 			}
 			continue
 		}
 		if err != nil {
 			return 0, fmt.Errorf("append %s: %w", payloads[0].EventType(), err)
 		}
-		if err := p.WaitFor(ctx, seq); err != nil {
-			return seq, err
+		if src.settle != nil {
+			if err := src.settle(ctx, seq); err != nil {
+				return seq, err
+			}
 		}
 		return seq, derr
 	}

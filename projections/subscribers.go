@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -74,31 +73,21 @@ func RemoveSubscriber(ctx context.Context, st *store.Store, ec events.Context, n
 	})
 }
 
+// changeSubscribers decides on the subscribers' public keys by name, read straight
+// from the stream, so the offline command and the running server decide alike.
 func changeSubscribers(ctx context.Context, st *store.Store, ec events.Context, now time.Time, decide func(map[string]string) ([]events.Payload, error)) (uint64, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	load := func(ctx context.Context) (map[string]string, uint64, error) {
 		subs, last, err := LoadSubscribers(ctx, st)
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		keys := make(map[string]string, len(subs))
 		for n, s := range subs {
 			keys[n] = s.PublicKey
 		}
-		payloads, err := decide(keys)
-		if err != nil {
-			return 0, err
-		}
-		evs := make([]events.Event, len(payloads))
-		for i, p := range payloads {
-			if evs[i], err = events.New(events.SubscribersAggregate, now, ec, p); err != nil {
-				return 0, err
-			}
-		}
-		seq, err := st.Append(ctx, last, evs...)
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		return seq, err
+		return keys, last, nil
 	}
-	return 0, ErrTooBusy
+	return ExecStored(ctx, st, events.SubscribersAggregate, ec, now, load, func(keys map[string]string, _ time.Time) ([]events.Payload, error) {
+		return decide(keys)
+	})
 }
