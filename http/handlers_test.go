@@ -3,22 +3,27 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events/shared"
+	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // Handler tests: the handlers translate HTTP into use-case calls and results or
 // errors into answers. Here the use cases are fakes of the area's small interface
 // (the rest of useCases is embedded and nil, so a call outside the area fails the
-// test loudly): no event store, no Jellyfin; NATS only for the shared buckets.
+// test loudly) and the shared buckets are in memory (memShared): no event store,
+// no Jellyfin, no NATS. handlerServer refuses a gateway that could reach NATS.
 
 // fakeChallenges fakes the sign-in area's challenge use cases.
 type fakeChallenges struct {
@@ -61,19 +66,123 @@ func (f *fakeAccounts) Authorize(_ context.Context, a usecase.Account) error {
 	return f.authorize
 }
 
-// handlerServer is a gateway on fake use cases and nothing below them but the
-// shared buckets (rate limits).
+// handlerServer is a gateway on fake use cases and in-memory shared buckets, with
+// the default rate limits: nothing below the handlers.
 func handlerServer(t *testing.T, app useCases) *Server {
 	t.Helper()
-	_, open := sharedNodes(t)
-	return handlerNode(t, app, open(), Limits{})
+	return fakeNode(t, app, newMemShared(), Limits{})
+}
+
+// fakeNode is a gateway on fake use cases, the in-memory shared buckets sh and the
+// given rate limits (zero: the defaults). It refuses to hand a test a gateway that
+// reaches anything needing NATS: a handler test that needs it tests something else.
+func fakeNode(t *testing.T, app useCases, sh *memShared, limits Limits) *Server {
+	t.Helper()
+	s := handlerNode(t, app, sh, limits)
+	if path := natsReachable(s); path != "" {
+		t.Fatalf("a handler test's gateway reaches NATS through %s: give it a fake (memShared, a use-case fake)", path)
+	}
+	return s
 }
 
 // handlerNode is a gateway on fake use cases, with its shared buckets in sh and
 // the given rate limits (zero: the defaults).
-func handlerNode(t *testing.T, app useCases, sh *shared.Store, limits Limits) *Server {
+func handlerNode(t *testing.T, app useCases, sh SharedState, limits Limits) *Server {
 	t.Helper()
 	return newServer(Options{BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: make([]byte, 32)}, Shared: sh, Limits: limits}, app)
+}
+
+// natsPackages are jfguard's packages whose values stand for a NATS connection or
+// server (with every package of github.com/nats-io).
+var natsPackages = []string{
+	"github.com/jfguard/jfguard/embed",
+	"github.com/jfguard/jfguard/events/audit",
+	"github.com/jfguard/jfguard/events/seal",
+	"github.com/jfguard/jfguard/events/shared",
+	"github.com/jfguard/jfguard/events/store",
+	"github.com/jfguard/jfguard/projections",
+}
+
+// needsNATS reports whether a value of type t stands for NATS.
+func needsNATS(t reflect.Type) bool {
+	return strings.HasPrefix(t.PkgPath(), "github.com/nats-io/") || slices.Contains(natsPackages, t.PkgPath())
+}
+
+// natsReachable walks everything a gateway holds (fields, pointers, interfaces,
+// slices, maps) and returns the path of the first value that stands for NATS, or
+// "" when there is none.
+func natsReachable(s *Server) string {
+	type visit struct {
+		ptr uintptr
+		typ reflect.Type
+	}
+	seen := map[visit]bool{}
+	var walk func(v reflect.Value, path string) string
+	walk = func(v reflect.Value, path string) string {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if v.IsNil() {
+				return ""
+			}
+			if needsNATS(v.Type().Elem()) {
+				return path
+			}
+			if k := (visit{v.Pointer(), v.Type()}); !seen[k] {
+				seen[k] = true
+				return walk(v.Elem(), path)
+			}
+		case reflect.Interface:
+			if !v.IsNil() {
+				return walk(v.Elem(), path)
+			}
+		case reflect.Struct:
+			if needsNATS(v.Type()) {
+				return path
+			}
+			for i := range v.NumField() {
+				if p := walk(v.Field(i), path+"."+v.Type().Field(i).Name); p != "" {
+					return p
+				}
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				if p := walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+					return p
+				}
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				if p := walk(it.Value(), fmt.Sprintf("%s[%v]", path, it.Key())); p != "" {
+					return p
+				}
+			}
+		}
+		return ""
+	}
+	return walk(reflect.ValueOf(s), "Server")
+}
+
+// TestHandlerServerNeedsNoNATS: the handler tests' gateway holds nothing that
+// needs NATS, and the check finds it wherever a store, the shared buckets or the
+// password step's turns would be given to one.
+func TestHandlerServerNeedsNoNATS(t *testing.T) {
+	fake := &fakeChallenges{users: map[string]string{"c1": "u1"}, err: domain.ErrCodeInvalid}
+	s := handlerServer(t, fake)
+	if path := natsReachable(s); path != "" {
+		t.Fatalf("reaches NATS through %s", path)
+	}
+	if w := serve(s, "POST", "/jfguard/api/challenge/c1/verify", `{"code":"123456"}`, nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	for name, opts := range map[string]Options{
+		"shared buckets": {Shared: &shared.Store{}},
+		"turns":          {Turns: usecase.SharedTurns(&shared.Store{})},
+		"event store":    {Store: &store.Store{}},
+	} {
+		if path := natsReachable(newServer(opts, fake)); path == "" {
+			t.Errorf("%s: not found", name)
+		}
+	}
 }
 
 func serve(s *Server, method, path, body string, header http.Header) *httptest.ResponseRecorder {
