@@ -38,7 +38,7 @@ func goTool(t *testing.T) string {
 	}
 	p, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go command to list dependencies with")
+		t.Fatalf("no go command to list dependencies with: %v", err)
 	}
 	return p
 }
