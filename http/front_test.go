@@ -65,7 +65,7 @@ func startFront(t testing.TB, upstream string) (*Server, string) {
 		t.Fatal(err)
 	}
 	s := New(Options{
-		Upstream: up, PublicURL: up, Store: st, Projector: proj, Sealer: sealer, Shared: sharedFor(t, st),
+		Upstream: up, PublicURL: up, Store: st, Projector: proj, Sealer: sealer, Shared: sharedFor(t, st), Turns: turnsFor(t, st),
 		BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: key},
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

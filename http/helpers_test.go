@@ -10,6 +10,7 @@ import (
 	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/projections"
+	"github.com/jfguard/jfguard/projections/usecase"
 )
 
 // newStoreDeps starts what a gateway needs below it: an embedded event store with
@@ -50,4 +51,11 @@ func sharedFor(t testing.TB, st *store.Store) *shared.Store {
 		t.Fatal(err)
 	}
 	return sh
+}
+
+// turnsFor are the password step's turns in the shared buckets of a test's event
+// store, as jfguard wires them.
+func turnsFor(t testing.TB, st *store.Store) usecase.Turns {
+	t.Helper()
+	return usecase.SharedTurns(sharedFor(t, st))
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -137,7 +136,7 @@ type writeProbe struct {
 
 const writeProbeTTL = time.Second
 
-func (p *writeProbe) check(ctx context.Context, st *shared.Store) error {
+func (p *writeProbe) check(ctx context.Context, st writeProber) error {
 	if st == nil {
 		return nil
 	}

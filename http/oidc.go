@@ -134,11 +134,11 @@ type oidcHandoff struct {
 type oidcState struct {
 	providers map[string]*oidcProvider
 	order     []*oidcProvider
-	store     *shared.Store
+	store     onceStore
 	now       func() time.Time
 }
 
-func newOIDCState(list []OIDCProvider, store *shared.Store, now func() time.Time) *oidcState {
+func newOIDCState(list []OIDCProvider, store onceStore, now func() time.Time) *oidcState {
 	st := &oidcState{providers: map[string]*oidcProvider{}, store: store, now: now}
 	for _, p := range list {
 		op := &oidcProvider{OIDCProvider: p, client: &http.Client{Timeout: oidcTimeout}}

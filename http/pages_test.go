@@ -23,7 +23,7 @@ func newPageServer(t *testing.T) *Server {
 	store, proj, sealer, key := newStoreDeps(t, nil)
 	up, _ := url.Parse("http://127.0.0.1:1")
 	return New(Options{
-		Upstream: up, PublicURL: up, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store),
+		Upstream: up, PublicURL: up, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store), Turns: turnsFor(t, store),
 		BasePolicy: domain.DefaultPolicy(), TrustKeys: domain.TrustKeys{Current: key},
 	})
 }

@@ -35,7 +35,7 @@ import (
 // ledger that cannot be reached authorizes nothing.
 type quickConnectLedger struct {
 	now   func() time.Time
-	store *shared.Store
+	store exchangeStore
 }
 
 // qcEntry is a secret's code; qcAuth who authorized a code. Expiries are in the
@@ -53,7 +53,7 @@ type qcAuth struct {
 // quickConnectTTL is how long Jellyfin keeps a Quick Connect request.
 const quickConnectTTL = 10 * time.Minute
 
-func newQuickConnectLedger(store *shared.Store, now func() time.Time) *quickConnectLedger {
+func newQuickConnectLedger(store exchangeStore, now func() time.Time) *quickConnectLedger {
 	return &quickConnectLedger{now: now, store: store}
 }
 

@@ -59,11 +59,11 @@ var errAnsLimitsUnavailable = &apiError{Status: http.StatusServiceUnavailable, C
 type limiters struct {
 	name  string
 	l     Limits
-	store *shared.Store // nil: every attempt is refused
+	store limitStore // nil: every attempt is refused
 }
 
 // newLimiters keeps the buckets of the limits l under the namespace name in store.
-func newLimiters(name string, l Limits, store *shared.Store) *limiters {
+func newLimiters(name string, l Limits, store limitStore) *limiters {
 	return &limiters{name: name, l: l, store: store}
 }
 

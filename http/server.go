@@ -24,7 +24,6 @@ import (
 	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/events/audit"
 	"github.com/jfguard/jfguard/events/seal"
-	"github.com/jfguard/jfguard/events/shared"
 	"github.com/jfguard/jfguard/events/store"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
@@ -43,8 +42,13 @@ type Options struct {
 	Sealer    *seal.Sealer
 	Notary    *audit.Notary
 	// Shared is the short-lived state every node sees the same (WebAuthn
-	// ceremonies, OIDC flows, rate limits, the password step's turns).
-	Shared *shared.Store
+	// ceremonies, OIDC flows, Quick Connect exchanges, rate limits): events/shared's
+	// Store. Without one, every check that needs it refuses.
+	Shared SharedState
+	// Turns are the password step's turns, which every node sees the same
+	// (usecase.SharedTurns on the shared store). Without them, every password is
+	// refused.
+	Turns usecase.Turns
 
 	// BasePolicy is the policy from the settings file; settings_changed events
 	// override it key by key.
@@ -212,7 +216,7 @@ func newServer(opts Options, app useCases) *Server {
 			Projector: opts.Projector, Store: opts.Store, Sealer: opts.Sealer, Jellyfin: s.jf,
 			Policy: s.Policy, TrustKeys: s.trustKeysAt, IPv6Prefix: opts.IPv6Prefix,
 			HashParams: opts.HashParams, Rand: opts.Rand, Clock: opts.Clock, Logger: opts.Logger,
-			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer, Geo: opts.Geo, Turns: usecase.SharedTurns(opts.Shared),
+			Mailer: opts.Mailer, TOTPIssuer: opts.TOTPIssuer, Geo: opts.Geo, Turns: opts.Turns,
 		})
 	}
 	s.proxy = s.newProxy()

@@ -103,11 +103,11 @@ func sharedIDOK(id string) bool { return id != "" && len(id) <= maxSharedID }
 
 // ceremonies are the ceremonies in progress on all the nodes, in the shared store.
 type ceremonies struct {
-	store *shared.Store
+	store onceStore
 	now   func() time.Time
 }
 
-func newCeremonies(store *shared.Store, now func() time.Time) *ceremonies {
+func newCeremonies(store onceStore, now func() time.Time) *ceremonies {
 	return &ceremonies{store: store, now: now}
 }
 

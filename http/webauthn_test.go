@@ -65,7 +65,7 @@ func newPasskeyGateway(t *testing.T, edits ...func(*Options)) *passkeyGateway {
 	pol := domain.DefaultPolicy()
 	pol.ChallengeTTL = time.Hour
 	opts := Options{
-		Upstream: upURL, PublicURL: public, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store),
+		Upstream: upURL, PublicURL: public, Store: store, Projector: proj, Sealer: sealer, Shared: sharedFor(t, store), Turns: turnsFor(t, store),
 		BasePolicy: pol, TrustKeys: domain.TrustKeys{Current: key},
 		AdminAPIKey: jf.CreateAPIKey("jfguard"), Clock: clock.now,
 		HashParams: domain.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},

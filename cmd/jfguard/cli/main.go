@@ -179,7 +179,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.gateway = gateway.New(gateway.Options{
 		Mailer: mailer, Alerts: alerts{m.notifiers},
 		Upstream: r.Upstream, PublicURL: r.PublicURL,
-		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary, Shared: sharedState,
+		Store: m.store, Projector: m.proj, Sealer: m.sealer, Notary: m.notary, Shared: sharedState, Turns: usecase.SharedTurns(sharedState),
 		BasePolicy: r.Policy, ProxyTrust: r.Trust, IPv6Prefix: r.IPv6Prefix, TrustKeySource: trustKeySource{m.proj, m.ring}, RotateKeys: m.rotateKeys, Backup: m.backup,
 		AdminAPIKey: r.JellyfinAPIKey, AdminToken: adminToken, TOTPIssuer: r.Security.TOTPIssuer, WebAuthn: r.WebAuthn, OIDC: r.OIDC,
 		Logger: m.Logger, Registry: reg, Clock: m.Clock, Limits: m.Limits, SweepEvery: m.SweepEvery,
