@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"net/netip"
+	"sync"
 	"unsafe"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
@@ -128,9 +130,14 @@ func hasSuffixFoldBytes(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && wire.EqualFold(b[len(b)-len(suffix):], suffix)
 }
 
-// clientAddr resolves the client address of a front request as the engine's
-// resolveClient does, from the peer and the forwarding headers.
+// clientAddr is the client address of a front request, resolved by
+// resolveClientAddr the first time it is asked for (by the fast path, or when the
+// request is handed to the engine) and read back after: one resolution per
+// request, whichever way it goes.
 func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
+	if r, ok := ctx.UserValue(resolvedClientKey{}).(*resolvedClient); ok {
+		return r.addr
+	}
 	h := &ctx.Request.Header
 	var buf [4]string
 	lines := buf[:0]
@@ -138,15 +145,32 @@ func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
 		lines = append(lines, viewString(v))
 	}
 	forwarded := len(lines) > 0 || len(h.PeekAll("Forwarded")) > 0 || len(h.PeekAll("X-Real-Ip")) > 0
-	var addr clientaddr.ClientAddr
-	var err error
+	var peer netip.Addr
 	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		addr, err = clientaddr.Resolve(tcp.AddrPort().Addr().WithZone("").Unmap(), lines, forwarded, f.s.opts.ProxyTrust)
+		peer = tcp.AddrPort().Addr().WithZone("").Unmap()
 	} else {
-		addr, err = clientaddr.ResolveClientAddr(ctx.RemoteAddr().String(), nil, f.s.opts.ProxyTrust)
+		peer = peerOf(ctx.RemoteAddr().String())
 	}
-	if err != nil {
-		f.log.Debug("client address", "err", err, "peer", ctx.RemoteAddr().String())
-	}
-	return addr
+	r := resolvedClients.Get().(*resolvedClient)
+	r.addr = f.s.resolveClientAddr(peer, lines, forwarded)
+	ctx.SetUserValue(resolvedClientKey{}, r)
+	return r.addr
 }
+
+// resolvedClientKey is the user value of a front request that holds its client
+// address once resolved.
+type resolvedClientKey struct{}
+
+// resolvedClient holds a front request's client address. The request's reset
+// closes it, which gives it back to resolvedClients: resolving costs no allocation.
+type resolvedClient struct{ addr clientaddr.ClientAddr }
+
+// Close gives r back to resolvedClients.
+func (r *resolvedClient) Close() error {
+	r.addr = clientaddr.ClientAddr{}
+	resolvedClients.Put(r)
+	return nil
+}
+
+// resolvedClients are the holders of resolved client addresses.
+var resolvedClients = sync.Pool{New: func() any { return new(resolvedClient) }}
