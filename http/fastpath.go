@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
-	"net/netip"
-	"sync"
 	"unsafe"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
@@ -145,10 +143,9 @@ func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
 		lines = append(lines, viewString(v))
 	}
 	forwarded := len(lines) > 0 || len(h.PeekAll("Forwarded")) > 0 || len(h.PeekAll("X-Real-Ip")) > 0
-	var peer netip.Addr
-	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		peer = tcp.AddrPort().Addr().WithZone("").Unmap()
-	} else {
+	tcp, isTCP := ctx.RemoteAddr().(*net.TCPAddr)
+	peer := tcp.AddrPort().Addr().WithZone("").Unmap()
+	if !isTCP {
 		peer = peerOf(ctx.RemoteAddr().String())
 	}
 	r := resolvedClients.Get().(*resolvedClient)
@@ -156,21 +153,3 @@ func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
 	ctx.SetUserValue(resolvedClientKey{}, r)
 	return r.addr
 }
-
-// resolvedClientKey is the user value of a front request that holds its client
-// address once resolved.
-type resolvedClientKey struct{}
-
-// resolvedClient holds a front request's client address. The request's reset
-// closes it, which gives it back to resolvedClients: resolving costs no allocation.
-type resolvedClient struct{ addr clientaddr.ClientAddr }
-
-// Close gives r back to resolvedClients.
-func (r *resolvedClient) Close() error {
-	r.addr = clientaddr.ClientAddr{}
-	resolvedClients.Put(r)
-	return nil
-}
-
-// resolvedClients are the holders of resolved client addresses.
-var resolvedClients = sync.Pool{New: func() any { return new(resolvedClient) }}

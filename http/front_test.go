@@ -225,6 +225,7 @@ func BenchmarkFastPass(b *testing.B) {
 	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
 	ctx.Request.Header.SetMethod("GET")
 	ctx.Request.SetRequestURI("/Items?Limit=5")
+	ctx.Request.Header.SetHost("media.example")
 	ctx.Request.Header.Set("Authorization", `MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", Token="`+key+`"`)
 	if _, ok := f.fastPass(&ctx); !ok {
 		b.Fatal("the benchmark's request does not pass")
