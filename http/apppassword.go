@@ -6,8 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jfguard/jfguard/domain"
-	"github.com/jfguard/jfguard/http/clientaddr"
-	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections/usecase"
 )
 
@@ -23,12 +21,10 @@ func jellyfinBadRequest(c *gin.Context) {
 	c.Data(http.StatusBadRequest, "text/plain; charset=utf-8", []byte("Error processing request."))
 }
 
-// handleAppPasswordSignIn signs an app in with an app password typed in its password
-// field (see usecase.SignInWithAppPassword), answering what AuthenticateByName would.
-func (s *Server) handleAppPasswordSignIn(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, in signInRequest) {
-	raw, err := s.app.SignInWithAppPassword(c.Request.Context(), usecase.AppPasswordSignIn{
-		Caller: callerOf(addr, creds), Username: in.Username, Password: in.Pw,
-	})
+// answerAppPasswordSignIn answers the sign-in of an app with an app password typed
+// in its password field (see usecase.SignInWithAppPassword) as AuthenticateByName
+// would.
+func (s *Server) answerAppPasswordSignIn(c *gin.Context, raw []byte, err error) {
 	switch {
 	case errors.Is(err, domain.ErrOutsideNetworks):
 		s.metrics.signIns.WithLabelValues("refused_network").Inc()

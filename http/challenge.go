@@ -241,68 +241,35 @@ func (s *Server) handleLogin(c *gin.Context) {
 	if err != nil || creds.Client == "" || creds.DeviceID == "" {
 		creds.Client, creds.Device, creds.DeviceID, creds.Version = "jfguard login", "script", "jfguard-login-"+tokenHash(in.Username)[:16], s.opts.Version
 	}
-	ctx, caller := c.Request.Context(), callerOf(addr, creds)
-	attempt, err := s.app.BeginPassword(ctx, caller, in.Username, "", true)
+	ctx := c.Request.Context()
+	out, err := s.app.SignInWithPassword(ctx, usecase.PasswordSignIn{
+		Caller: callerOf(addr, creds), Username: in.Username, Password: in.Password,
+		Trust: func() *usecase.PresentedTrust { return s.presentedTrust(c) },
+	}, s.loginPassword(c.Request, creds, in))
 	if err != nil {
-		s.passwordRefused(c, err, false)
-		return
-	}
-	defer attempt.End()
-	body, _ := json.Marshal(signInRequest{Username: in.Username, Pw: in.Password})
-	up := c.Request.Clone(ctx)
-	up.Method = http.MethodPost
-	up.URL.Path = strings.TrimSuffix(s.opts.Upstream.Path, "/") + "/Users/AuthenticateByName"
-	up.URL.RawPath = ""
-	up.URL.RawQuery = ""
-	up.Header = http.Header{}
-	up.Header.Set("Content-Type", "application/json")
-	up.Header.Set("Authorization", upstream.AuthHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
-	orig := c.Request
-	c.Request = up // its context carries the client address, which the proxy forwards
-	ans, err := s.forwardBuffered(c, body)
-	c.Request = orig
-	if err != nil {
-		s.fail(c, errAnsUpstreamDown)
-		return
-	}
-	if ans.status != http.StatusOK {
-		if ans.status == http.StatusUnauthorized {
-			attempt.Rejected(ctx, "bad_password")
-		}
-		s.fail(c, errAnsInvalidLogin)
-		return
-	}
-	var res upstream.AuthResult
-	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" {
-		s.fail(c, errAnsUpstreamAnswer)
-		return
-	}
-	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{Caller: caller, Result: res, Raw: ans.body, Trust: s.presentedTrust(c)})
-	if errors.Is(err, domain.ErrOutsideNetworks) {
-		s.fail(c, err) // the use case logged the token out
-		return
-	}
-	if err != nil {
-		s.app.LogoutAsync(res.AccessToken)
-		s.fail(c, errAnsUnavailable)
+		s.loginFailed(c, err)
 		return
 	}
 	if out.TrustCookie != "" {
 		s.setTrustCookie(c, out.TrustCookie, out.TrustExpiresAt)
 	}
-	if out.Pass {
-		c.Data(http.StatusOK, "application/json; charset=utf-8", ans.body)
+	switch out.Verdict {
+	case usecase.PasswordRejected:
+		s.fail(c, errAnsInvalidLogin)
+		return
+	case usecase.PasswordPassed:
+		c.Data(http.StatusOK, "application/json; charset=utf-8", out.Answer.Body)
 		return
 	}
-	if allowed, wait, err := s.limits.allow(ctx, s.addressKey(addr.IP), res.User.ID, s.now()); !allowed {
-		s.app.ExpireChallenge(ctx, res.User.ID, out.ChallengeID)
+	if allowed, wait, err := s.limits.allow(ctx, s.addressKey(addr.IP), out.UserID, s.now()); !allowed {
+		s.app.ExpireChallenge(ctx, out.UserID, out.ChallengeID)
 		s.limitRefused(c, wait, err)
 		return
 	}
 	raw, err := s.completeChallenge(c, out.ChallengeID, verifyRequest{Method: in.Method, Code: in.Code}, addr)
 	if err != nil {
 		// A script does not come back to this challenge: end it now.
-		s.app.ExpireChallenge(ctx, res.User.ID, out.ChallengeID)
+		s.app.ExpireChallenge(ctx, out.UserID, out.ChallengeID)
 		var locked *domain.LockedError
 		if errors.As(err, &locked) {
 			s.verifyFailure(c, err)
@@ -312,6 +279,39 @@ func (s *Server) handleLogin(c *gin.Context) {
 		return
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", raw)
+}
+
+// loginPassword is the password check of a login: Jellyfin's AuthenticateByName,
+// asked in the caller's name (its client and device), from the request's context,
+// which carries the client address the proxy forwards.
+func (s *Server) loginPassword(r *http.Request, creds upstream.Credentials, in loginRequest) forwardedPassword {
+	body, _ := json.Marshal(signInRequest{Username: in.Username, Pw: in.Password})
+	up := r.Clone(r.Context())
+	up.Method = http.MethodPost
+	up.URL.Path = strings.TrimSuffix(s.opts.Upstream.Path, "/") + "/Users/AuthenticateByName"
+	up.URL.RawPath = ""
+	up.URL.RawQuery = ""
+	up.Header = http.Header{}
+	up.Header.Set("Content-Type", "application/json")
+	up.Header.Set("Authorization", upstream.AuthHeader(creds.Client, creds.Device, creds.DeviceID, creds.Version, ""))
+	return forwardedPassword{s: s, req: up, body: body}
+}
+
+// loginFailed answers a login whose password neither passed nor was held, in
+// jfguard's own API's shape.
+func (s *Server) loginFailed(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, usecase.ErrJellyfinUnreachable):
+		s.fail(c, errAnsUpstreamDown)
+	case errors.Is(err, usecase.ErrUnreadableAnswer):
+		s.fail(c, errAnsUpstreamAnswer)
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.fail(c, err)
+	case errors.Is(err, usecase.ErrSignInUndecided):
+		s.fail(c, errAnsUnavailable)
+	default:
+		s.passwordRefused(c, err, false)
+	}
 }
 
 // sweepLoop expires held challenges past their lifetime and logs their tokens out.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
@@ -28,6 +29,29 @@ func TestAddrSource(t *testing.T) {
 	} {
 		if got := operatorRoute(path); got != want {
 			t.Errorf("operatorRoute(%s) = %v, want %v", path, got, want)
+		}
+	}
+}
+
+// TestClientAddrHeader: the client address the front hands the engine reads back
+// as it was, whatever its flags, and the engine reads nothing else.
+func TestClientAddrHeader(t *testing.T) {
+	ip, peer := netip.MustParseAddr("2001:db8::7"), netip.MustParseAddr("192.0.2.1")
+	for _, a := range []clientaddr.ClientAddr{
+		{},
+		{Forwarded: true},
+		{IP: peer, Peer: peer, BypassSafe: true},
+		{IP: ip, Peer: peer, Forwarded: true, ViaProxy: true, BypassSafe: true},
+		{IP: ip, Peer: peer, ViaProxy: true},
+	} {
+		got, err := parseClientAddr(formatClientAddr(a))
+		if err != nil || got != a {
+			t.Errorf("%+v came back as %+v (%v) from %q", a, got, err, formatClientAddr(a))
+		}
+	}
+	for _, v := range []string{"", "-", "- -", "- - -x", "- - bb x", "1.2.3.4 1.2.3.4 q", "1.2.3.4  b", "fe80::1%eth0 - b", "1.2.3.4:80 - b"} {
+		if _, err := parseClientAddr(v); err == nil {
+			t.Errorf("read %q", v)
 		}
 	}
 }

@@ -128,9 +128,14 @@ func hasSuffixFoldBytes(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && wire.EqualFold(b[len(b)-len(suffix):], suffix)
 }
 
-// clientAddr resolves the client address of a front request as the engine's
-// resolveClient does, from the peer and the forwarding headers.
+// clientAddr is the client address of a front request, resolved by
+// resolveClientAddr the first time it is asked for (by the fast path, or when the
+// request is handed to the engine) and read back after: one resolution per
+// request, whichever way it goes.
 func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
+	if r, ok := ctx.UserValue(resolvedClientKey{}).(*resolvedClient); ok {
+		return r.addr
+	}
 	h := &ctx.Request.Header
 	var buf [4]string
 	lines := buf[:0]
@@ -138,15 +143,13 @@ func (f *Front) clientAddr(ctx *fasthttp.RequestCtx) clientaddr.ClientAddr {
 		lines = append(lines, viewString(v))
 	}
 	forwarded := len(lines) > 0 || len(h.PeekAll("Forwarded")) > 0 || len(h.PeekAll("X-Real-Ip")) > 0
-	var addr clientaddr.ClientAddr
-	var err error
-	if tcp, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		addr, err = clientaddr.Resolve(tcp.AddrPort().Addr().WithZone("").Unmap(), lines, forwarded, f.s.opts.ProxyTrust)
-	} else {
-		addr, err = clientaddr.ResolveClientAddr(ctx.RemoteAddr().String(), nil, f.s.opts.ProxyTrust)
+	tcp, isTCP := ctx.RemoteAddr().(*net.TCPAddr)
+	peer := tcp.AddrPort().Addr().WithZone("").Unmap()
+	if !isTCP {
+		peer = peerOf(ctx.RemoteAddr().String())
 	}
-	if err != nil {
-		f.log.Debug("client address", "err", err, "peer", ctx.RemoteAddr().String())
-	}
-	return addr
+	r := resolvedClients.Get().(*resolvedClient)
+	r.addr = f.s.resolveClientAddr(peer, lines, forwarded)
+	ctx.SetUserValue(resolvedClientKey{}, r)
+	return r.addr
 }

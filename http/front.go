@@ -59,10 +59,34 @@ const (
 	frontIdleTimeout = 2 * time.Minute
 )
 
-// peerHeader carries the client's TCP peer from the front to the engine. The front
-// removes it from every request it reads, so only the front can set it, and the
+// The headers that carry what the front knows of a request to the engine. The front
+// removes them from every request it reads, so only the front can set them, and the
 // engine is reachable from nowhere else.
-const peerHeader = "X-Jfguard-Peer"
+const (
+	// peerHeader is the client's TCP peer, the engine's RemoteAddr.
+	peerHeader = "X-Jfguard-Peer"
+	// clientHeader is the client address the front resolved (formatClientAddr),
+	// which the engine takes rather than resolving it again.
+	clientHeader = "X-Jfguard-Client-Addr"
+)
+
+// resolvedClientKey is the user value of a front request that holds its client
+// address once resolved (Front.clientAddr).
+type resolvedClientKey struct{}
+
+// resolvedClient holds a front request's client address. The request's reset
+// closes it, which gives it back to resolvedClients: resolving costs no allocation.
+type resolvedClient struct{ addr clientaddr.ClientAddr }
+
+// Close gives r back to resolvedClients.
+func (r *resolvedClient) Close() error {
+	r.addr = clientaddr.ClientAddr{}
+	resolvedClients.Put(r)
+	return nil
+}
+
+// resolvedClients are the holders of resolved client addresses.
+var resolvedClients = sync.Pool{New: func() any { return new(resolvedClient) }}
 
 // NewFront builds the server core in front of the gateway s.
 func (s *Server) NewFront() *Front {
@@ -186,6 +210,7 @@ func (f *Front) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	req.Header.Del(peerHeader)
+	req.Header.Del(clientHeader)
 	if !isWebSocket(&req.Header) {
 		// Only WebSocket may switch protocols: a tunnel of another kind (h2c) would
 		// carry requests past the gate. Without its Upgrade the request is an
@@ -289,7 +314,7 @@ func requestPath(ctx *fasthttp.RequestCtx) string {
 // handOn sends a request to the engine, which serves it as it would a client's,
 // and streams the answer back.
 func (f *Front) handOn(ctx *fasthttp.RequestCtx) {
-	ctx.Request.Header.Set(peerHeader, ctx.RemoteAddr().String())
+	f.tellEngine(ctx)
 	resp := fasthttp.AcquireResponse()
 	if err := f.engine.Do(&ctx.Request, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
@@ -396,8 +421,8 @@ func isEventFeed(h *fasthttp.RequestHeader) bool {
 // told to close after this one answer: whatever else the client sent on the
 // connection never reaches it as a request.
 func (f *Front) handOnJoined(ctx *fasthttp.RequestCtx) {
+	f.tellEngine(ctx)
 	h := &ctx.Request.Header
-	h.Set(peerHeader, ctx.RemoteAddr().String())
 	if isWebSocket(h) {
 		h.Set("Connection", "Upgrade, close")
 	} else {
@@ -438,10 +463,27 @@ func join(a, b net.Conn) {
 	<-done
 }
 
+// tellEngine writes on a request handed to the engine what the front knows of it:
+// its peer and its client address.
+func (f *Front) tellEngine(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	h.Set(peerHeader, ctx.RemoteAddr().String())
+	h.Set(clientHeader, formatClientAddr(f.clientAddr(ctx)))
+}
+
 // fromFront serves a request the front handed on: its peer is the one the front
-// saw.
+// saw, its client address the one the front resolved. A request without a client
+// address the engine can read is refused: nothing is decided on an address the
+// front did not give.
 func (f *Front) fromFront(w http.ResponseWriter, r *http.Request) {
+	addr, err := parseClientAddr(r.Header.Get(clientHeader))
+	if err != nil {
+		f.log.Error("request from the front", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
 	r.RemoteAddr = r.Header.Get(peerHeader)
 	r.Header.Del(peerHeader)
-	f.s.ServeHTTP(w, r)
+	r.Header.Del(clientHeader)
+	f.s.ServeHTTP(w, r.WithContext(withClientAddr(r.Context(), addr)))
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
+	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/http/wire"
 	"github.com/valyala/fasthttp"
@@ -117,7 +119,7 @@ func TestFrontForwardsAsTheProxyDoes(t *testing.T) {
 	res, body := rawExchange(t, addr, "GET /Items/Latest?Fields=a%2Cb&Limit=5 HTTP/1.1\r\nHost: media.example\r\n"+
 		"X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Host: evil.example\r\nForwarded: for=203.0.113.9\r\n"+
 		"Connection: keep-alive, X-Secret\r\nX-Secret: hop\r\nKeep-Alive: 5\r\nX-Jfguard-Peer: 10.0.0.1:1\r\n"+
-		"X-Jfguard-Client: forged\r\nAccept: application/json\r\n\r\n")
+		"X-Jfguard-Client: forged\r\nX-Jfguard-Client-Addr: 10.0.0.1 10.0.0.1 b\r\nAccept: application/json\r\n\r\n")
 	if res.StatusCode != http.StatusOK || body != `{"Items":[]}` {
 		t.Fatalf("answer %d %q", res.StatusCode, body)
 	}
@@ -132,7 +134,7 @@ func TestFrontForwardsAsTheProxyDoes(t *testing.T) {
 		t.Errorf("upstream got %s for host %s", r.RequestURI, r.Host)
 	}
 	want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "media.example",
-		"Forwarded": "", "X-Secret": "", "Keep-Alive": "", "X-Jfguard-Peer": "", "X-Jfguard-Client": "", "Accept": "application/json"}
+		"Forwarded": "", "X-Secret": "", "Keep-Alive": "", "X-Jfguard-Peer": "", "X-Jfguard-Client": "", "X-Jfguard-Client-Addr": "", "Accept": "application/json"}
 	for name, v := range want {
 		if got := strings.Join(r.Header.Values(name), ","); got != v {
 			t.Errorf("upstream header %s = %q, want %q", name, got, v)
@@ -142,13 +144,13 @@ func TestFrontForwardsAsTheProxyDoes(t *testing.T) {
 
 // TestFrontHandsOnWithTheRealPeer: a request the engine serves (here a POST, which
 // the fast path never takes) is decided with the client's real address: a peer
-// header the client wrote is dropped, not believed.
+// header or a client address header the client wrote is dropped, not believed.
 func TestFrontHandsOnWithTheRealPeer(t *testing.T) {
 	t.Parallel()
 	up := newRecordingUpstream(t)
 	_, addr := startFront(t, up.URL)
 	res, _ := rawExchange(t, addr, "POST /Sessions/Playing/Progress HTTP/1.1\r\nHost: media.example\r\n"+
-		"X-Jfguard-Peer: 10.0.0.1:1\r\nContent-Length: 2\r\n\r\n{}")
+		"X-Jfguard-Peer: 10.0.0.1:1\r\nX-Jfguard-Client-Addr: 10.0.0.1 10.0.0.1 b\r\nContent-Length: 2\r\n\r\n{}")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("answer %d", res.StatusCode)
 	}
@@ -156,8 +158,8 @@ func TestFrontHandsOnWithTheRealPeer(t *testing.T) {
 	if got := r.Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
 		t.Errorf("the engine forwarded for %q, want the real peer 127.0.0.1", got)
 	}
-	if r.Header.Get("X-Jfguard-Peer") != "" {
-		t.Error("the peer header reached Jellyfin")
+	if r.Header.Get("X-Jfguard-Peer") != "" || r.Header.Get("X-Jfguard-Client-Addr") != "" {
+		t.Error("the front's headers reached Jellyfin")
 	}
 	if r.Method != http.MethodPost || r.ContentLength != 2 {
 		t.Errorf("upstream got %s with %d bytes", r.Method, r.ContentLength)
@@ -223,12 +225,15 @@ func BenchmarkFastPass(b *testing.B) {
 	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
 	ctx.Request.Header.SetMethod("GET")
 	ctx.Request.SetRequestURI("/Items?Limit=5")
+	ctx.Request.Header.SetHost("media.example")
 	ctx.Request.Header.Set("Authorization", `MediaBrowser Client="Jellyfin Web", Device="Firefox", DeviceId="abc", Version="10.11.0", Token="`+key+`"`)
 	if _, ok := f.fastPass(&ctx); !ok {
 		b.Fatal("the benchmark's request does not pass")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
+		// A new request: its client address is resolved again.
+		ctx.Request.ResetUserValues()
 		if _, ok := f.fastPass(&ctx); !ok {
 			b.Fatal("refused")
 		}
@@ -455,5 +460,73 @@ func TestFrontAnswersExpectContinue(t *testing.T) {
 	}
 	if r := up.last(t); r.Header.Get("Expect") != "" || r.ContentLength != int64(len(body)) {
 		t.Errorf("upstream got Expect %q and a body of %d bytes", r.Header.Get("Expect"), r.ContentLength)
+	}
+}
+
+// TestEngineTakesTheFrontsClientAddr: the engine decides a request the front handed
+// on with the client address the front resolved, without resolving it again from
+// the peer; a request from the front without one it can read is refused.
+func TestEngineTakesTheFrontsClientAddr(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	s, _ := startFront(t, up.URL)
+	engine := httptest.NewServer(http.HandlerFunc(s.NewFront().fromFront))
+	t.Cleanup(engine.Close)
+	for _, tc := range []struct {
+		name, client string
+		status       int
+		forwarded    string
+	}{
+		{"resolved by the front", "198.51.100.7 127.0.0.1 b", http.StatusOK, "198.51.100.7"},
+		{"none", "", http.StatusInternalServerError, ""},
+		{"malformed", "198.51.100.7 127.0.0.1 x", http.StatusInternalServerError, ""},
+	} {
+		r, err := http.NewRequest(http.MethodGet, engine.URL+"/Items", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("X-Jfguard-Peer", "127.0.0.1:5000")
+		if tc.client != "" {
+			r.Header.Set("X-Jfguard-Client-Addr", tc.client)
+		}
+		res, err := engine.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.status {
+			t.Fatalf("%s: answer %d, want %d", tc.name, res.StatusCode, tc.status)
+		}
+		if tc.forwarded == "" {
+			continue
+		}
+		if got := up.last(t).Header.Get("X-Forwarded-For"); got != tc.forwarded {
+			t.Errorf("%s: the engine forwarded for %q, want %q", tc.name, got, tc.forwarded)
+		}
+	}
+}
+
+// TestFrontResolvesOncePerRequest: the front resolves a request's client address
+// the first time it is asked for and reads it back after (the fast path, then the
+// hand-on to the engine), until the request is reset for the next one.
+func TestFrontResolvesOncePerRequest(t *testing.T) {
+	t.Parallel()
+	up := newRecordingUpstream(t)
+	s, _ := startFront(t, up.URL)
+	s.opts.ProxyTrust = clientaddr.ProxyTrust{TrustForwardedFor: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	f := s.NewFront()
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
+	ctx.Request.Header.Set("X-Forwarded-For", "203.0.113.1")
+	if got := f.clientAddr(&ctx); got.IP != netip.MustParseAddr("203.0.113.1") || !got.ViaProxy {
+		t.Fatalf("resolved %+v", got)
+	}
+	ctx.Request.Header.Set("X-Forwarded-For", "203.0.113.2")
+	if got := f.clientAddr(&ctx); got.IP != netip.MustParseAddr("203.0.113.1") {
+		t.Errorf("resolved again within the request: %+v", got)
+	}
+	ctx.Request.ResetUserValues()
+	if got := f.clientAddr(&ctx); got.IP != netip.MustParseAddr("203.0.113.2") {
+		t.Errorf("the next request got %+v", got)
 	}
 }

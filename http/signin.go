@@ -1,12 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -36,66 +34,9 @@ type signInRequest struct {
 	Pw       string `json:"Pw"`
 }
 
-// upstreamAnswer is a buffered answer from Jellyfin to a sign-in.
-type upstreamAnswer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// forwardBuffered sends a request to Jellyfin with the given body and reads the whole
-// answer (sign-in answers are small).
-func (s *Server) forwardBuffered(c *gin.Context, body []byte) (*upstreamAnswer, error) {
-	r := c.Request
-	out := r.Clone(r.Context())
-	out.Body = io.NopCloser(bytes.NewReader(body))
-	out.ContentLength = int64(len(body))
-	out.Header.Set("Accept-Encoding", "identity")
-	rec := &bufferingWriter{header: http.Header{}, status: http.StatusOK}
-	s.proxy.ServeHTTP(rec, out)
-	if rec.status == http.StatusBadGateway && rec.buf.Len() == 0 {
-		return nil, errors.New("jellyfin unreachable")
-	}
-	return &upstreamAnswer{status: rec.status, header: rec.header, body: rec.buf.Bytes()}, nil
-}
-
-// bufferingWriter captures a proxied answer.
-type bufferingWriter struct {
-	header http.Header
-	status int
-	buf    bytes.Buffer
-	wrote  bool
-}
-
-func (b *bufferingWriter) Header() http.Header { return b.header }
-func (b *bufferingWriter) WriteHeader(code int) {
-	if !b.wrote {
-		b.status, b.wrote = code, true
-	}
-}
-func (b *bufferingWriter) Write(p []byte) (int, error) {
-	b.wrote = true
-	if b.buf.Len()+len(p) > 8<<20 {
-		return 0, errors.New("answer too large")
-	}
-	return b.buf.Write(p)
-}
-
-// write sends a buffered answer to the client unchanged.
-func (a *upstreamAnswer) write(w http.ResponseWriter) {
-	for k, v := range a.header {
-		if strings.EqualFold(k, "Content-Length") {
-			continue
-		}
-		w.Header()[k] = v
-	}
-	w.WriteHeader(a.status)
-	_, _ = w.Write(a.body)
-}
-
-// handlePasswordStep intercepts AuthenticateByName: jfguard's password step decides
-// whether the password may reach Jellyfin, Jellyfin checks it, and jfguard decides
-// what the answer may unlock.
+// handlePasswordStep intercepts AuthenticateByName (and /Users/{id}/Authenticate)
+// and translates it to the password sign-in use case, whose outcome it answers in
+// Jellyfin's words where Jellyfin has some.
 func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials) {
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxSignInBody+1))
 	if err != nil || len(body) > maxSignInBody {
@@ -104,63 +45,53 @@ func (s *Server) handlePasswordStep(c *gin.Context, addr clientaddr.ClientAddr, 
 	}
 	var in signInRequest
 	_ = json.Unmarshal(body, &in) // Jellyfin judges a malformed body itself.
-
-	ctx, caller := c.Request.Context(), callerOf(addr, creds)
-	appPassword := domain.LooksLikeAppPassword(in.Pw)
-	attempt, err := s.app.BeginPassword(ctx, caller, in.Username, pathUserID(c.Request.URL.Path), !appPassword)
-	if err != nil {
-		s.passwordRefused(c, err, true)
-		return
-	}
-	defer attempt.End()
-	if appPassword {
-		s.handleAppPasswordSignIn(c, addr, creds, in)
-		return
-	}
-	ans, err := s.forwardBuffered(c, body)
-	if err != nil {
-		s.refuse(c, http.StatusBadGateway, "Jellyfin is unreachable")
-		return
-	}
-	if ans.status != http.StatusOK {
-		if ans.status == http.StatusUnauthorized {
-			s.metrics.signIns.WithLabelValues("bad_password").Inc()
-			attempt.Rejected(ctx, "bad_password")
-		}
-		ans.write(c.Writer)
-		return
-	}
-	var res upstream.AuthResult
-	if err := json.Unmarshal(ans.body, &res); err != nil || res.AccessToken == "" || res.User.ID == "" {
-		// jfguard cannot gate what it cannot read: fail closed.
-		s.log.Error("unreadable AuthenticationResult from Jellyfin; refusing the sign-in", "err", err)
-		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
-		return
-	}
-	out, err := s.app.DecideSignIn(ctx, usecase.SignInRequest{
-		Caller: caller, Result: res, Raw: ans.body, Web: c.GetHeader(webMarker) == "web", Trust: s.presentedTrust(c),
-	})
-	if errors.Is(err, domain.ErrOutsideNetworks) {
-		s.metrics.signIns.WithLabelValues("refused_network").Inc()
-		s.fail(c, err) // the use case logged the token out
+	out, err := s.app.SignInWithPassword(c.Request.Context(), usecase.PasswordSignIn{
+		Caller: callerOf(addr, creds), Username: in.Username, Password: in.Pw,
+		PathUserID: pathUserID(c.Request.URL.Path), AppPasswords: true,
+		Web: c.GetHeader(webMarker) == "web", Trust: func() *usecase.PresentedTrust { return s.presentedTrust(c) },
+	}, forwardedPassword{s: s, req: c.Request, body: body})
+	if out.AppPassword {
+		s.answerAppPasswordSignIn(c, out.Answer.Body, err)
 		return
 	}
 	if err != nil {
-		s.log.Error("sign-in decision failed; logging the token out", "err", err, "user", res.User.Name)
-		s.app.LogoutAsync(res.AccessToken)
-		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
+		s.passwordStepFailed(c, err)
 		return
 	}
 	if out.TrustCookie != "" {
 		s.setTrustCookie(c, out.TrustCookie, out.TrustExpiresAt)
 	}
-	if out.Pass {
+	switch out.Verdict {
+	case usecase.PasswordRejected:
+		if out.Answer.Status == http.StatusUnauthorized {
+			s.metrics.signIns.WithLabelValues("bad_password").Inc()
+		}
+		relayPassword(c.Writer, out.Answer)
+	case usecase.PasswordPassed:
 		s.metrics.signIns.WithLabelValues("pass_" + out.Reason).Inc()
-		ans.write(c.Writer)
-		return
+		relayPassword(c.Writer, out.Answer)
+	default:
+		s.metrics.signIns.WithLabelValues("challenge").Inc()
+		s.writeChallenge(c, out.ChallengeID, out.Methods)
 	}
-	s.metrics.signIns.WithLabelValues("challenge").Inc()
-	s.writeChallenge(c, out.ChallengeID, out.Methods)
+}
+
+// passwordStepFailed answers a password sign-in that neither passed nor was held,
+// in the gate's refusal shape.
+func (s *Server) passwordStepFailed(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, usecase.ErrJellyfinUnreachable):
+		s.refuse(c, http.StatusBadGateway, "Jellyfin is unreachable")
+	case errors.Is(err, usecase.ErrUnreadableAnswer):
+		s.refuse(c, http.StatusBadGateway, "unexpected answer from Jellyfin")
+	case errors.Is(err, domain.ErrOutsideNetworks):
+		s.metrics.signIns.WithLabelValues("refused_network").Inc()
+		s.fail(c, err)
+	case errors.Is(err, usecase.ErrSignInUndecided):
+		s.refuse(c, http.StatusServiceUnavailable, "sign-in is unavailable right now")
+	default:
+		s.passwordRefused(c, err, true)
+	}
 }
 
 // writeChallenge answers a held sign-in with jfguard's challenge.

@@ -24,29 +24,26 @@ type useCases interface {
 
 var _ useCases = (*usecase.Service)(nil)
 
-// signInUseCases are the use cases of the password step, the sign-in decision and
-// challenges (signin.go, challenge.go, password.go).
+// signInUseCases are the use cases of a password sign-in (an app password typed
+// as one included) and of challenges (signin.go, challenge.go).
 type signInUseCases interface {
-	BeginPassword(ctx context.Context, caller usecase.Caller, name, pathUserID string, guardUser bool) (*usecase.PasswordAttempt, error)
+	SignInWithPassword(ctx context.Context, in usecase.PasswordSignIn, check usecase.PasswordCheck) (usecase.PasswordOutcome, error)
 	ChallengeUser(id string) (string, bool)
-	DecideSignIn(ctx context.Context, req usecase.SignInRequest) (usecase.SignInResult, error)
 	ExpireChallenge(ctx context.Context, uid, id string)
-	LogoutAsync(token string)
 	SweepChallenges(ctx context.Context)
 	VerifyChallenge(ctx context.Context, req usecase.VerifyRequest) (usecase.VerifyResult, error)
 	OIDCSignIn(ctx context.Context, req usecase.OIDCSignInRequest) ([]byte, error)
 	RecordOIDCRefused(ctx context.Context, caller usecase.Caller, name string)
 }
 
-// gateUseCases are the use cases of the gate's sessions, app-password and Quick
-// Connect sign-ins, forged events (gate.go, apppassword.go, quickconnect.go).
+// gateUseCases are the use cases of the gate's sessions, Quick Connect sign-ins and
+// forged events (gate.go, quickconnect.go).
 type gateUseCases interface {
 	ApproveQuickConnect(ctx context.Context, a usecase.Account, token, code string) error
 	AuthorizeQuickConnect(ctx context.Context, caller usecase.Caller, token string) (string, error)
 	DecideQuickConnectSignIn(ctx context.Context, req usecase.QuickConnectSignIn) error
 	Banned(ip netip.Addr) bool
 	ResolveToken(ctx context.Context, caller usecase.Caller, token string) (usecase.ResolvedToken, error)
-	SignInWithAppPassword(ctx context.Context, in usecase.AppPasswordSignIn) ([]byte, error)
 	WatchForgeries(ctx context.Context)
 }
 
