@@ -105,7 +105,7 @@ func (e *probeError) Error() string { return e.msg }
 
 // Fixes of failed probes.
 const (
-	fixPublish   = "allow jfguard's NATS user to publish to jfguard.events.>, jfguard.audit.>, jfguard.keys.> and $KV.JFGUARD_*.> (docs/operations.md, External NATS server or cluster)"
+	fixPublish   = "allow jfguard's NATS user to publish to jfguard.> and $KV.> (docs/operations.md, External NATS server or cluster)"
 	fixSubscribe = "allow jfguard's NATS user to subscribe to _INBOX.> (JetStream's answers come there)"
 	fixNoStream  = "start jfguard once to create its streams and buckets, or restore them from a backup"
 	fixJetStream = "check that the NATS server runs JetStream for jfguard's account, then run jfguard doctor again"
