@@ -151,8 +151,7 @@ func (m *Main) doctorHook(reg prometheus.Gatherer) func(context.Context) (any, e
 		d.webAuthn(r)
 		d.proxies(r, clientAddressCounts(reg))
 		d.busOnline(ctx, r, m.store.JetStream())
-		d.buckets(ctx, m.store.JetStream(), r.NATS.Replicas)
-		d.permissions(ctx, m.conn.NC)
+		d.permissions(ctx, m.conn.NC, d.buckets(ctx, m.store.JetStream(), r.NATS.Replicas))
 		if d.streams(ctx, m.store.JetStream()) {
 			d.auditChain(ctx, m.store, r.DataDir)
 		}
@@ -515,8 +514,7 @@ func (d *doctor) openStoreOffline(ctx context.Context, r *Resolved) (*store.Stor
 	} else {
 		d.ok("nats", fmt.Sprintf("connected to %s with JetStream", r.NATS.URL))
 	}
-	d.buckets(ctx, js, r.NATS.Replicas)
-	d.permissions(ctx, conn.NC)
+	d.permissions(ctx, conn.NC, d.buckets(ctx, js, r.NATS.Replicas))
 	if !d.streams(ctx, js) {
 		done()
 		d.skipped("the event stream is not intact", "audit")

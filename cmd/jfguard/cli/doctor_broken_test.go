@@ -160,7 +160,8 @@ func TestDoctorFindsAnUnreachableNATSServer(t *testing.T) {
 }
 
 // natsUsers runs a NATS server with JetStream on loopback with two nkey users:
-// one with every right, and one that may call the JetStream API and receive its
+// one with the rights docs/operations.md gives jfguard's user (External NATS
+// server or cluster), and one that may call the JetStream API and receive its
 // answers but publish nothing else — a user set up for reading only. It returns
 // the server's URL and the two users' seed files.
 func natsUsers(t *testing.T) (url, full, readOnly string) {
@@ -178,7 +179,10 @@ func natsUsers(t *testing.T) (url, full, readOnly string) {
 		}
 		return &server.NkeyUser{Nkey: pub, Permissions: perms}, file
 	}
-	fullUser, full := user(nil)
+	fullUser, full := user(&server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{"jfguard.>", "$JS.API.>", "$JS.ACK.>", "$KV.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+	})
 	readUser, readOnly := user(&server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{"$JS.API.>"}},
 		Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
@@ -202,9 +206,10 @@ func natsUsers(t *testing.T) (url, full, readOnly string) {
 }
 
 // TestDoctorChecksNATSPermissions: on an external NATS server, the user jfguard
-// ran with passes the buckets and permissions lines, and the store is left as it
-// was (the probes are not stored); a user that may read the streams but publish
-// nowhere jfguard writes fails the permissions line, naming the subjects.
+// ran with, holding the rights the guide lists, passes the buckets and
+// permissions lines, and the store is left as it was (the probes are not
+// stored); a user that may read the streams but publish nowhere jfguard writes
+// fails the permissions line, naming the subjects.
 func TestDoctorChecksNATSPermissions(t *testing.T) {
 	t.Parallel()
 	url, full, readOnly := natsUsers(t)
@@ -237,11 +242,26 @@ func TestDoctorChecksNATSPermissions(t *testing.T) {
 	if after := streamCounts(t, url, full); !maps.Equal(before, after) {
 		t.Errorf("the doctor changed the store: messages by stream %v before, %v after", before, after)
 	}
+
+	// More replicas asked than the buckets have, and a bucket gone: warnings
+	// (jfguard corrects both at start), and the missing bucket is not probed.
+	js := jetStreamAs(t, url, full)
+	if err := js.DeleteKeyValue(t.Context(), "JFGUARD_TURNS"); err != nil {
+		t.Fatal(err)
+	}
+	changed := runDoctor(t, append(args(full), "--set", "nats.replicas=3")...)
+	changed.noFailures(t)
+	changed.expect(t, "buckets", "!")
+	changed.expect(t, "permissions", "✓")
+	for _, want := range []string{"JFGUARD_TURNS does not exist", "JFGUARD_LIMITS has 1 replica(s), nats.replicas is 3"} {
+		if !strings.Contains(changed.out, want) {
+			t.Errorf("the buckets lines do not say %q:\n%s", want, changed.out)
+		}
+	}
 }
 
-// streamCounts is how many messages, and the last sequence, each stream of the
-// server holds.
-func streamCounts(t *testing.T, url, seedFile string) map[string][2]uint64 {
+// jetStreamAs connects to the server as the user of seedFile.
+func jetStreamAs(t *testing.T, url, seedFile string) jetstream.JetStream {
 	t.Helper()
 	opt, err := nats.NkeyOptionFromSeed(seedFile)
 	if err != nil {
@@ -251,11 +271,19 @@ func streamCounts(t *testing.T, url, seedFile string) map[string][2]uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return js
+}
+
+// streamCounts is how many messages, and the last sequence, each stream of the
+// server holds.
+func streamCounts(t *testing.T, url, seedFile string) map[string][2]uint64 {
+	t.Helper()
+	js := jetStreamAs(t, url, seedFile)
 	counts := map[string][2]uint64{}
 	names := js.ListStreams(t.Context())
 	for info := range names.Info() {

@@ -19,14 +19,19 @@ import (
 // buckets checks that the shared buckets (ceremonies, sign-in flows, Quick Connect
 // exchanges, rate limits, turns) can be read and have the replicas nats.replicas
 // asks for. jfguard creates or corrects them at start, so a missing or different
-// bucket is a warning; one it cannot read fails, as every sign-in would.
-func (d *doctor) buckets(ctx context.Context, js jetstream.JetStream, replicas int) {
+// bucket is a warning; one it cannot read fails, as every sign-in would. It
+// returns the buckets that exist.
+func (d *doctor) buckets(ctx context.Context, js jetstream.JetStream, replicas int) []string {
 	if replicas < 1 {
 		replicas = 1
 	}
+	var found []string
 	good := 0
 	for _, k := range shared.Kinds {
 		got, err := bucketReplicas(ctx, js, k.Bucket)
+		if err == nil {
+			found = append(found, k.Bucket)
+		}
 		switch {
 		case errors.Is(err, jetstream.ErrBucketNotFound):
 			d.warn("buckets", k.Bucket+" does not exist",
@@ -44,6 +49,7 @@ func (d *doctor) buckets(ctx context.Context, js jetstream.JetStream, replicas i
 	if good == len(shared.Kinds) {
 		d.ok("buckets", fmt.Sprintf("the %d shared buckets exist with %d replica(s)", good, replicas))
 	}
+	return found
 }
 
 // bucketReplicas reads a key-value bucket's replicas.
@@ -76,15 +82,16 @@ const errStreamNotMatch = 10060
 const probeTimeout = 5 * time.Second
 
 // permissions checks that jfguard's NATS user may publish where jfguard writes —
-// events, checkpoints, data keys and the five shared buckets — and may receive
-// the answers, by publishing to each a probe JetStream refuses to store (see
-// probeStream). A pass proves the publish and subscribe permissions and that a
-// stream listens on each subject; it writes nothing.
-func (d *doctor) permissions(ctx context.Context, nc *nats.Conn) {
+// events, checkpoints, data keys and the shared buckets that exist (buckets
+// reported the others) — and may receive the answers, by publishing to each a
+// probe JetStream refuses to store (see probeStream). A pass proves the publish
+// and subscribe permissions and that a stream listens on each subject; it writes
+// nothing.
+func (d *doctor) permissions(ctx context.Context, nc *nats.Conn, buckets []string) {
 	id := rand.Text()
 	subjects := []string{events.SubjectPrefix + ".doctor." + id + ".probe", "jfguard.audit.checkpoint", "jfguard.keys.doctor-" + id}
-	for _, k := range shared.Kinds {
-		subjects = append(subjects, "$KV."+k.Bucket+".doctor-"+id)
+	for _, b := range buckets {
+		subjects = append(subjects, "$KV."+b+".doctor-"+id)
 	}
 	var failed bool
 	for _, s := range subjects {
