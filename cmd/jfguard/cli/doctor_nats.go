@@ -95,9 +95,9 @@ func (d *doctor) permissions(ctx context.Context, nc *nats.Conn, buckets []strin
 	}
 	var failed bool
 	for _, s := range subjects {
-		if err := publishProbe(ctx, nc, s); err != nil {
+		if f := publishProbe(ctx, nc, s); f != nil {
 			failed = true
-			d.fail("permissions", err.msg, err.fix)
+			d.fail("permissions", f.msg, f.fix)
 		}
 	}
 	if !failed {
@@ -105,10 +105,8 @@ func (d *doctor) permissions(ctx context.Context, nc *nats.Conn, buckets []strin
 	}
 }
 
-// probeError is a failed probe: what went wrong and its fix.
-type probeError struct{ msg, fix string }
-
-func (e *probeError) Error() string { return e.msg }
+// probeFailure is a failed probe: what went wrong and its fix.
+type probeFailure struct{ msg, fix string }
 
 // Fixes of failed probes.
 const (
@@ -121,38 +119,38 @@ const (
 // publishProbe publishes one probe to subject and reads JetStream's answer. A
 // permission violation comes back from the server before the answer to the
 // flush, so it is known without waiting.
-func publishProbe(ctx context.Context, nc *nats.Conn, subject string) *probeError {
+func publishProbe(ctx context.Context, nc *nats.Conn, subject string) *probeFailure {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return &probeError{fmt.Sprintf("cannot subscribe to %s: %v", inbox, err), fixSubscribe}
+		return &probeFailure{fmt.Sprintf("cannot subscribe to %s: %v", inbox, err), fixSubscribe}
 	}
 	defer sub.Unsubscribe()
 	msg := nats.NewMsg(subject)
 	msg.Reply = inbox
 	msg.Header.Set(jetstream.ExpectedStreamHeader, probeStream)
 	if err := nc.PublishMsg(msg); err != nil {
-		return &probeError{fmt.Sprintf("cannot publish to %s: %v", subject, err), fixPublish}
+		return &probeFailure{fmt.Sprintf("cannot publish to %s: %v", subject, err), fixPublish}
 	}
 	if err := nc.FlushWithContext(ctx); err != nil {
-		return &probeError{fmt.Sprintf("NATS did not answer after a publish to %s: %v", subject, err), fixJetStream}
+		return &probeFailure{fmt.Sprintf("NATS did not answer after a publish to %s: %v", subject, err), fixJetStream}
 	}
 	if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) {
 		switch {
 		case strings.Contains(err.Error(), strconv.Quote(subject)):
-			return &probeError{fmt.Sprintf("the NATS server refuses jfguard's publish to %s (permissions violation)", subject), fixPublish}
+			return &probeFailure{fmt.Sprintf("the NATS server refuses jfguard's publish to %s (permissions violation)", subject), fixPublish}
 		case strings.Contains(err.Error(), inbox):
-			return &probeError{fmt.Sprintf("the NATS server refuses jfguard's subscription to %s (permissions violation)", inbox), fixSubscribe}
+			return &probeFailure{fmt.Sprintf("the NATS server refuses jfguard's subscription to %s (permissions violation)", inbox), fixSubscribe}
 		}
 	}
 	reply, err := sub.NextMsgWithContext(ctx)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return &probeError{fmt.Sprintf("no stream takes %s", subject), fixNoStream}
+		return &probeFailure{fmt.Sprintf("no stream takes %s", subject), fixNoStream}
 	case err != nil:
-		return &probeError{fmt.Sprintf("no answer from JetStream to a publish to %s: %v", subject, err), fixJetStream}
+		return &probeFailure{fmt.Sprintf("no answer from JetStream to a publish to %s: %v", subject, err), fixJetStream}
 	}
 	var ack struct {
 		Error *struct {
@@ -161,7 +159,7 @@ func publishProbe(ctx context.Context, nc *nats.Conn, subject string) *probeErro
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(reply.Data, &ack); err != nil || ack.Error == nil || ack.Error.Code != errStreamNotMatch {
-		return &probeError{fmt.Sprintf("unexpected answer from JetStream to the probe on %s: %q", subject, reply.Data), fixJetStream}
+		return &probeFailure{fmt.Sprintf("unexpected answer from JetStream to the probe on %s: %q", subject, reply.Data), fixJetStream}
 	}
 	return nil
 }

@@ -61,14 +61,20 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// newProgressMode is newProgress with the terminal decided and the clock given
+// (tests).
 func newProgressMode(w io.Writer, total uint64, label string, terminal bool, now func() time.Time) *progress {
 	return makeProgress(w, total, label, terminal, false, now)
 }
 
+// newBytesProgressMode is newBytesProgress with the terminal decided and the
+// clock given (tests).
 func newBytesProgressMode(w io.Writer, total uint64, label string, terminal bool, now func() time.Time) *progress {
 	return makeProgress(w, total, label, terminal, true, now)
 }
 
+// makeProgress builds a progress: a bar on a terminal (showing sizes when the
+// units are bytes), plain lines otherwise.
 func makeProgress(w io.Writer, total uint64, label string, terminal, bytes bool, now func() time.Time) *progress {
 	p := &progress{w: w, label: label, total: total, bytes: bytes, now: now, every: plainProgressEvery, start: now()}
 	if terminal {
@@ -187,6 +193,7 @@ type streamBars struct {
 	finished map[string]bool
 }
 
+// newStreamBars reports stream transfers on w, a bar each on a terminal.
 func newStreamBars(w io.Writer, verb string) *streamBars {
 	return &streamBars{verb: verb, finished: map[string]bool{},
 		newBar: func(total uint64, label string) *progress { return newBytesProgress(w, total, label) }}
