@@ -105,14 +105,9 @@ func printManifest(g *Globals, path string, man *backup.Manifest) {
 }
 
 // cliProgress reports a backup's or a restore's work on w: bars for the streams'
-// transfers on a terminal; written to a file or a pipe, plain lines for each step
-// too, as the bars then write only now and then.
+// transfers, and plain lines for each step when w is not a terminal.
 func cliProgress(w io.Writer, bars *streamBars) backup.Progress {
-	p := backup.Progress{Bytes: bars.update}
-	if !isTerminal(w) {
-		p.Line = func(line string) { fmt.Fprintln(w, line) }
-	}
-	return p
+	return backup.Progress{Line: func(line string) { plainStep(w, line) }, Bytes: bars.update}
 }
 
 // readPassphrase reads a passphrase file: its first line, which must be long enough.

@@ -55,6 +55,15 @@ func (p *progress) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// plainStep writes a step of long work as a line, unless w is a terminal, where
+// bars show the work: written to a file or a pipe, the bars write only now and
+// then, and the steps say what is going on meanwhile.
+func plainStep(w io.Writer, line string) {
+	if !isTerminal(w) {
+		fmt.Fprintln(w, line)
+	}
+}
+
 // isTerminal reports whether w is a file open on a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })

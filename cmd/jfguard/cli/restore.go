@@ -106,9 +106,7 @@ func openArchive(path string, opts backup.OpenOptions, progressTo io.Writer) (*b
 	if err != nil {
 		return nil, fmt.Errorf("--in: %w", err)
 	}
-	if !isTerminal(progressTo) {
-		fmt.Fprintf(progressTo, "checking %s\n", path)
-	}
+	plainStep(progressTo, "checking "+path)
 	bar := newBytesProgress(progressTo, uint64(info.Size()), "checking "+filepath.Base(path))
 	a, err := backup.Open(io.TeeReader(f, bar), opts)
 	bar.Done()
@@ -141,8 +139,7 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progressTo 
 	}
 	defer conn.Close()
 	bars := newStreamBars(progressTo, "restore of")
-	progress := cliProgress(progressTo, bars)
-	err = a.RestoreStreams(ctx, conn.NC, progress)
+	err = a.RestoreStreams(ctx, conn.NC, cliProgress(progressTo, bars))
 	bars.Done()
 	if err != nil {
 		return rep, err
@@ -167,21 +164,7 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progressTo 
 	if err != nil {
 		return rep, err
 	}
-	priv, previous, err := audit.LoadKeys(dir)
-	if err != nil {
-		return rep, err
-	}
-	if progress.Line != nil {
-		progress.Line("verifying the restored audit log")
-	}
-	bar := newProgress(progressTo, 0, "verifying the restored audit log")
-	rep, err = audit.Verify(ctx, st, audit.VerifyOptions{Keys: append([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, previous...),
-		Progress: func(n, total uint64) {
-			bar.SetTotal(total)
-			bar.Set(n)
-		}})
-	bar.Done()
-	if err != nil {
+	if rep, err = verifyRestored(ctx, st, dir, progressTo); err != nil {
 		return rep, err
 	}
 	if !rep.OK() {
@@ -191,4 +174,21 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progressTo 
 		return rep, fmt.Errorf("the restored stream holds %d events, the manifest %d", rep.Events, want.Messages)
 	}
 	return rep, nil
+}
+
+// verifyRestored verifies the restored log with the restored audit keys,
+// reporting the events checked on progressTo.
+func verifyRestored(ctx context.Context, st *store.Store, dir string, progressTo io.Writer) (audit.VerifyReport, error) {
+	priv, previous, err := audit.LoadKeys(dir)
+	if err != nil {
+		return audit.VerifyReport{}, err
+	}
+	plainStep(progressTo, "verifying the restored audit log")
+	bar := newProgress(progressTo, 0, "verifying the restored audit log")
+	defer bar.Done()
+	return audit.Verify(ctx, st, audit.VerifyOptions{Keys: append([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, previous...),
+		Progress: func(n, total uint64) {
+			bar.SetTotal(total)
+			bar.Set(n)
+		}})
 }
