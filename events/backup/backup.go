@@ -146,10 +146,55 @@ type Source struct {
 	ExcludeMasterKey bool
 	// Version is jfguard's version, recorded in the manifest.
 	Version string
-	// Progress, when set, is told what is being done, one line at a time.
-	Progress func(string)
+	// Progress is told how far the backup has got.
+	Progress Progress
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+}
+
+// Progress reports how far a backup or a restore has got. Either function may be
+// nil.
+type Progress struct {
+	// Line is told what is being done, one line at a time.
+	Line func(string)
+	// Bytes is told how far a stream's transfer has got: done bytes of about
+	// total (the stream's size on a backup, its snapshot's on a restore). It is
+	// called often, from other goroutines, and may still be called for a stream
+	// just after its transfer ended.
+	Bytes func(stream string, done, total uint64)
+}
+
+// line reports a step.
+func (p Progress) line(s string) {
+	if p.Line != nil {
+		p.Line(s)
+	}
+}
+
+// transfer is the jsm options that report a stream's snapshot or restore to
+// Bytes. A total of 0 takes the stream's size, as JetStream announces it at the
+// start of a snapshot.
+func (p Progress) transfer(stream string, total uint64) []jsm.SnapshotOption {
+	if p.Bytes == nil {
+		return nil
+	}
+	return []jsm.SnapshotOption{
+		jsm.WithProgress(0),
+		jsm.SnapshotNotify(func(sp jsm.SnapshotProgress) {
+			t := total
+			if t == 0 {
+				t = sp.BytesExpected()
+			}
+			p.Bytes(stream, min(sp.UncompressedBytesReceived(), t), t)
+		}),
+		jsm.RestoreNotify(func(rp jsm.RestoreProgress) {
+			done := rp.BytesSent()
+			if total > 0 {
+				done = min(done, total)
+			}
+			p.Bytes(stream, done, total)
+		}),
+	}
 }
 
 // CheckPassphrase says why a passphrase may not wrap a master key, or nil.
@@ -166,9 +211,6 @@ func CheckPassphrase(p string) error {
 // three consistent with each other.
 func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	progress := src.Progress
-	if progress == nil {
-		progress = func(string) {}
-	}
 	now := time.Now
 	if src.Now != nil {
 		now = src.Now
@@ -225,13 +267,14 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 		return nil, err
 	}
 	for _, name := range Streams {
-		progress(fmt.Sprintf("snapshot of %s: started", name))
+		progress.line(fmt.Sprintf("snapshot of %s: started", name))
 		stream, err := mgr.LoadStream(name)
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
 		dir := filepath.Join(tmp, name)
-		if _, err := stream.SnapshotToDirectory(ctx, dir, jsm.SnapshotConsumers()); err != nil {
+		opts := append([]jsm.SnapshotOption{jsm.SnapshotConsumers()}, progress.transfer(name, 0)...)
+		if _, err := stream.SnapshotToDirectory(ctx, dir, opts...); err != nil {
 			return nil, fmt.Errorf("snapshot of %s: %w", name, err)
 		}
 		info, err := snapshotState(dir)
@@ -249,7 +292,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 				return nil, fmt.Errorf("snapshot of %s: %w", name, err)
 			}
 		}
-		progress(fmt.Sprintf("snapshot of %s: %d messages, last sequence %d", name, info.Messages, info.LastSeq))
+		progress.line(fmt.Sprintf("snapshot of %s: %d messages, last sequence %d", name, info.Messages, info.LastSeq))
 	}
 
 	if !src.ExcludeMasterKey {
@@ -303,7 +346,7 @@ func Write(ctx context.Context, w io.Writer, src Source) (*Manifest, error) {
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	progress(fmt.Sprintf("archive complete: %d entries", len(man.Files)+2))
+	progress.line(fmt.Sprintf("archive complete: %d entries", len(man.Files)+2))
 	return man, nil
 }
 

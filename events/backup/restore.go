@@ -242,16 +242,22 @@ func open(r io.Reader, stage string, opts OpenOptions) (*Archive, error) {
 	return a, nil
 }
 
+// snapshotSize is the size of a stream's staged snapshot, 0 when unknown.
+func (a *Archive) snapshotSize(stream string) uint64 {
+	info, err := os.Stat(filepath.Join(a.stage, "streams", stream, jsm.SnapshotDataFile))
+	if err != nil {
+		return 0
+	}
+	return uint64(info.Size())
+}
+
 // Close removes the staging directory.
 func (a *Archive) Close() error { return os.RemoveAll(a.stage) }
 
 // RestoreStreams creates every stream of the archive from its snapshot, consumers
 // included, on a JetStream server that holds none of them, and checks that each
 // holds the messages and last sequence the manifest records.
-func (a *Archive) RestoreStreams(ctx context.Context, nc *nats.Conn, progress func(string)) error {
-	if progress == nil {
-		progress = func(string) {}
-	}
+func (a *Archive) RestoreStreams(ctx context.Context, nc *nats.Conn, progress Progress) error {
 	mgr, err := jsm.New(nc, jsm.WithTimeout(30*time.Second))
 	if err != nil {
 		return err
@@ -265,8 +271,9 @@ func (a *Archive) RestoreStreams(ctx context.Context, nc *nats.Conn, progress fu
 	}
 	for _, name := range Streams {
 		want, _ := a.Manifest.Stream(name)
-		progress(fmt.Sprintf("restore of %s: %d messages", name, want.Messages))
-		_, state, err := mgr.RestoreSnapshotFromDirectory(ctx, name, filepath.Join(a.stage, "streams", name))
+		progress.line(fmt.Sprintf("restore of %s: %d messages", name, want.Messages))
+		dir := filepath.Join(a.stage, "streams", name)
+		_, state, err := mgr.RestoreSnapshotFromDirectory(ctx, name, dir, progress.transfer(name, a.snapshotSize(name))...)
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", name, err)
 		}

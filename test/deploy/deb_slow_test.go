@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,13 +37,16 @@ func TestSlowDebPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "installing the .deb needs root: run as root on a machine you can change (CI does)")
 	}
-	for _, path := range []string{"/usr/bin/jfguard", "/etc/jfguard"} {
+	for _, path := range []string{"/usr/bin/jfguard", "/etc/jfguard", "/var/lib/jfguard"} {
 		if _, err := os.Stat(path); err == nil {
 			skipOrFail(t, "%s exists: this machine already has a jfguard, which this test would replace and remove", path)
 		}
 	}
 	_, userExisted := user.Lookup("jfguard")
 	t.Cleanup(func() {
+		for _, name := range []string{"jellyfin_api_key", "master.key", "backup_passphrase"} {
+			os.Remove(filepath.Join(credentialDir, name)) // left by a failed runAsService
+		}
 		if out, err := exec.Command("dpkg", "--purge", "jfguard").CombinedOutput(); err != nil {
 			t.Errorf("dpkg --purge jfguard: %v\n%s", err, out)
 		}
@@ -85,9 +89,11 @@ func TestSlowDebPackage(t *testing.T) {
 
 	// The files, as shipped; the settings a conffile dpkg keeps on upgrade.
 	for installed, shipped := range map[string]string{
-		"/usr/lib/systemd/system/jfguard.service": "deploy/systemd/jfguard.service",
-		"/usr/lib/sysusers.d/jfguard.conf":        "deploy/systemd/jfguard.sysusers",
-		"/etc/jfguard/jfguard.yaml":               "deploy/jfguard.yaml",
+		"/usr/lib/systemd/system/jfguard.service":        "deploy/systemd/jfguard.service",
+		"/usr/lib/systemd/system/jfguard-backup.service": "deploy/systemd/jfguard-backup.service",
+		"/usr/lib/systemd/system/jfguard-backup.timer":   "deploy/systemd/jfguard-backup.timer",
+		"/usr/lib/sysusers.d/jfguard.conf":               "deploy/systemd/jfguard.sysusers",
+		"/etc/jfguard/jfguard.yaml":                      "deploy/jfguard.yaml",
 	} {
 		b, err := os.ReadFile(installed)
 		if err != nil || string(b) != readRepoFile(t, shipped) {
@@ -128,16 +134,33 @@ func TestSlowDebPackage(t *testing.T) {
 		t.Errorf("dpkg -r removed the settings file (only a purge should): %v", err)
 	}
 	run(t, "dpkg", "--purge", "jfguard")
-	if _, err := os.Stat("/etc/jfguard/jfguard.yaml"); err == nil {
-		t.Error("the settings file is still there after dpkg --purge")
+	if _, err := os.Stat("/etc/jfguard"); err == nil {
+		t.Error("/etc/jfguard is still there after dpkg --purge")
 	}
 }
 
-// runAsService starts the installed jfguard the way the unit does: as the
-// jfguard user, with /etc/jfguard/jfguard.yaml, and the credentials' paths in the
-// environment (a directory of the test standing for %d). Only the listen
-// address, Jellyfin (the stand-in) and the data directory differ. The installed
-// `jfguard healthcheck` must then find it healthy.
+// Where the guide's commands find what the package set up.
+const (
+	settingsFile  = "/etc/jfguard/jfguard.yaml"
+	credentialDir = "/etc/jfguard/credentials"
+	stateDir      = "/var/lib/jfguard"
+)
+
+// installed is the installed jfguard run the way the unit runs it.
+type installed struct {
+	uid, gid int
+	listen   string
+	upstream string
+	creds    string // stands for the unit's %d: the credentials' private copies
+}
+
+// runAsService runs the installed jfguard as the unit does, and the guide's
+// admin commands on it as root with the package's settings file: the online and
+// offline doctor, the offline audit verify (which the jfguard user cannot run:
+// the credentials are root's), the scheduled backup's command line, and the
+// packaged restore (service stopped, the old directory moved aside, the archive
+// restored into /var/lib/jfguard, given to the jfguard user, the service started
+// and verified).
 func runAsService(t *testing.T, svcUser *user.User) {
 	t.Helper()
 	uid, _ := strconv.Atoi(svcUser.Uid)
@@ -145,43 +168,122 @@ func runAsService(t *testing.T, svcUser *user.User) {
 	jf := jellyfin.New(jellyfin.Options{QuickConnect: true})
 	upstream := httptest.NewServer(jf)
 	t.Cleanup(upstream.Close)
+	svc := installed{uid: uid, gid: gid, listen: fmt.Sprintf("127.0.0.1:%d", freePort(t)), upstream: upstream.URL}
 
-	// The service user must reach its files: a directory of its own under one
-	// anyone may traverse.
+	// The credentials as step 2 of the guide makes them (root's, mode 0600), and
+	// the service's private copies, which systemd would make.
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	secrets := map[string]string{
+		"jellyfin_api_key":  jf.CreateAPIKey("jfguard") + "\n",
+		"master.key":        base64.StdEncoding.EncodeToString(master) + "\n",
+		"backup_passphrase": "six random words for the backup test\n",
+	}
 	base, err := os.MkdirTemp("", "jfguard-deb-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
+	svc.creds = filepath.Join(base, "credentials")
+	if err := os.Mkdir(svc.creds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range secrets {
+		writeFile(t, filepath.Join(credentialDir, name), value)
+		writeFile(t, filepath.Join(svc.creds, name), value)
+		if err := os.Chown(filepath.Join(svc.creds, name), uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(svc.creds, uid, gid); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chmod(base, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	creds, data := filepath.Join(base, "credentials"), filepath.Join(base, "data")
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
+	// The state directory, as StateDirectory=jfguard with mode 0700 makes it.
+	if err := os.Mkdir(stateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{creds, data} {
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeFile(t, filepath.Join(creds, "jellyfin_api_key"), jf.CreateAPIKey("jfguard")+"\n")
-	writeFile(t, filepath.Join(creds, "master.key"), base64.StdEncoding.EncodeToString(master)+"\n")
-	for _, p := range []string{creds, data, filepath.Join(creds, "jellyfin_api_key"), filepath.Join(creds, "master.key")} {
-		if err := os.Chown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
+	t.Cleanup(func() { os.RemoveAll(stateDir); os.RemoveAll(stateDir + ".old") })
+	if err := os.Chown(stateDir, uid, gid); err != nil {
+		t.Fatal(err)
 	}
 
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	serve := exec.Command("/usr/bin/jfguard", "serve", "--config", "/etc/jfguard/jfguard.yaml",
-		"--listen", listen, "--upstream", upstream.URL, "--data-dir", data)
-	serve.Env = []string{
-		"JFGUARD_JELLYFIN_API_KEY_FILE=" + filepath.Join(creds, "jellyfin_api_key"),
-		"JFGUARD_MASTER_KEY_FILE=" + filepath.Join(creds, "master.key"),
+	stop := svc.start(t)
+	if fi, err := os.Stat(filepath.Join(stateDir, "nats")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Errorf("the event store in the data directory: %v; want it made by the jfguard user", err)
 	}
-	serve.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	// "Diagnosing a setup", against the running server: root reads the token.
+	svc.admin(t, "doctor", "--config", settingsFile, "--listen", svc.listen, "--server", "http://"+svc.listen)
+
+	// "Scheduling backups": the backup unit's command, at this test's address.
+	backupCmd := strings.Replace(backupCommand(t), "http://127.0.0.1:8097", "http://"+svc.listen, 1)
+	before, _ := filepath.Glob("/var/backups/jfguard-*.tar")
+	if out, err := exec.Command("/bin/sh", "-c", backupCmd).CombinedOutput(); err != nil {
+		t.Fatalf("the backup unit's command: %v\n%s", err, out)
+	}
+	after, _ := filepath.Glob("/var/backups/jfguard-*.tar")
+	archive := ""
+	for _, a := range after {
+		if !slices.Contains(before, a) {
+			archive = a
+			t.Cleanup(func() { os.Remove(a) })
+		}
+	}
+	if archive == "" {
+		t.Fatalf("the backup unit's command wrote no /var/backups/jfguard-*.tar (there were %v, now %v)", before, after)
+	}
+	stop()
+
+	// "The command line": offline commands as root with the settings file.
+	if out := svc.admin(t, "audit", "verify", "--config", settingsFile); !strings.Contains(out, "audit verify: OK") {
+		t.Errorf("audit verify as root:\n%s", out)
+	}
+	svc.admin(t, "doctor", "--config", settingsFile, "--upstream", svc.upstream)
+	// As the service user, the settings' credentials cannot be read.
+	asService := exec.Command("/usr/bin/jfguard", "audit", "verify", "--config", settingsFile)
+	asService.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	if out, err := asService.CombinedOutput(); err == nil || !strings.Contains(string(out), "permission denied") {
+		t.Errorf("audit verify as the jfguard user: %v\n%s\nwant permission denied (the credentials are root's)", err, out)
+	}
+
+	// "Restoring on a packaged install".
+	if err := os.Rename(stateDir, stateDir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	restored := svc.admin(t, "restore", "--in", archive, "--data-dir", stateDir, "--passphrase-file", filepath.Join(credentialDir, "backup_passphrase"))
+	if !strings.Contains(restored, "audit verify: OK") {
+		t.Errorf("restore:\n%s", restored)
+	}
+	run(t, "chown", "-R", "jfguard:jfguard", stateDir)
+	svc.start(t)()
+	if out := svc.admin(t, "audit", "verify", "--config", settingsFile); !strings.Contains(out, "audit verify: OK") {
+		t.Errorf("audit verify of the restored directory after a start:\n%s", out)
+	}
+	// dpkg --purge removes /etc/jfguard only when nothing is left in it.
+	for name := range secrets {
+		if err := os.Remove(filepath.Join(credentialDir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// start starts the installed jfguard as the unit does — the jfguard user, the
+// package's settings, the credentials' paths in the environment — with only the
+// listen address and Jellyfin (the stand-in) changed, waits until the installed
+// `jfguard healthcheck` finds it healthy, and returns a function that stops it
+// with SIGTERM and checks that it stopped cleanly.
+func (s installed) start(t *testing.T) (stop func()) {
+	t.Helper()
+	serve := exec.Command("/usr/bin/jfguard", "serve", "--config", settingsFile, "--listen", s.listen, "--upstream", s.upstream)
+	serve.Env = []string{
+		"JFGUARD_JELLYFIN_API_KEY_FILE=" + filepath.Join(s.creds, "jellyfin_api_key"),
+		"JFGUARD_MASTER_KEY_FILE=" + filepath.Join(s.creds, "master.key"),
+	}
+	serve.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(s.uid), Gid: uint32(s.gid)}}
 	logs := &lockedBuffer{}
 	serve.Stdout, serve.Stderr = logs, logs
 	if err := serve.Start(); err != nil {
@@ -199,24 +301,35 @@ func runAsService(t *testing.T, svcUser *user.User) {
 			t.Fatalf("the installed jfguard exited before it was healthy: %v\n%s", err, logs.String())
 		default:
 		}
-		if exec.Command("/usr/bin/jfguard", "healthcheck", "--config", "/etc/jfguard/jfguard.yaml", "--listen", listen, "--timeout", "2s").Run() == nil {
+		if exec.Command("/usr/bin/jfguard", "healthcheck", "--config", settingsFile, "--listen", s.listen, "--timeout", "2s").Run() == nil {
 			healthy = true
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if !healthy {
-		t.Fatalf("jfguard healthcheck never passed against the installed jfguard on %s:\n%s", listen, logs.String())
+		t.Fatalf("jfguard healthcheck never passed against the installed jfguard on %s:\n%s", s.listen, logs.String())
 	}
-	if fi, err := os.Stat(filepath.Join(data, "nats")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
-		t.Errorf("the event store in the data directory: %v; want it made by the jfguard user", err)
+	return func() {
+		t.Helper()
+		if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-exited; err != nil {
+			t.Errorf("the installed jfguard did not stop cleanly on SIGTERM: %v\n%s", err, logs.String())
+		}
 	}
-	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+}
+
+// admin runs an admin command of the guide with the installed jfguard as root,
+// failing the test unless it succeeds; it returns the output.
+func (s installed) admin(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("/usr/bin/jfguard", args...).CombinedOutput()
+	if err != nil {
+		t.Errorf("jfguard %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	if err := <-exited; err != nil {
-		t.Errorf("the installed jfguard did not stop cleanly on SIGTERM: %v\n%s", err, logs.String())
-	}
+	return string(out)
 }
 
 // run runs a command and returns its standard output, failing the test on error.

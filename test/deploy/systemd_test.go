@@ -190,3 +190,110 @@ func TestSystemdAnalyze(t *testing.T) {
 	}
 	t.Logf("%s", lastLine(string(out)))
 }
+
+// The scheduled backup's units.
+const (
+	backupService = "deploy/systemd/jfguard-backup.service"
+	backupTimer   = "deploy/systemd/jfguard-backup.timer"
+)
+
+// backupCommand is the command line jfguard-backup.service runs: its ExecStart,
+// a shell command, with systemd's escapes ($$, %%) undone.
+func backupCommand(t *testing.T) string {
+	t.Helper()
+	u := parseUnit(t, readRepoFile(t, backupService))
+	exec, _ := u.last("Service", "ExecStart")
+	script, ok := strings.CutPrefix(exec, "/bin/sh -c '")
+	if !ok || !strings.HasSuffix(script, "'") {
+		t.Fatalf("%s: ExecStart=%s; want /bin/sh -c '…'", backupService, exec)
+	}
+	return strings.NewReplacer("$$", "$", "%%", "%").Replace(strings.TrimSuffix(script, "'"))
+}
+
+// TestSystemdBackupUnits: the timer starts the backup service daily, catching up
+// after the machine was off; the service runs the online backup the guide
+// describes, with the package's settings, at the address jfguard listens on, with
+// a passphrase among the root-only credentials, into the one directory it may
+// write; and only once jfguard runs.
+func TestSystemdBackupUnits(t *testing.T) {
+	t.Parallel()
+	timer := parseUnit(t, readRepoFile(t, backupTimer))
+	for key, want := range map[string]string{"OnCalendar": "daily", "Persistent": "true"} {
+		if got, _ := timer.last("Timer", key); got != want {
+			t.Errorf("%s: [Timer] %s = %q; want %q", backupTimer, key, got, want)
+		}
+	}
+	if got, _ := timer.last("Install", "WantedBy"); got != "timers.target" {
+		t.Errorf("%s: [Install] WantedBy = %q; want timers.target", backupTimer, got)
+	}
+
+	svc := parseUnit(t, readRepoFile(t, backupService))
+	for key, want := range map[string]string{"Type": "oneshot", "UMask": "0077", "ProtectSystem": "strict", "ReadWritePaths": "/var/backups", "Requisite": "jfguard.service"} {
+		section := "Service"
+		if key == "Requisite" {
+			section = "Unit"
+		}
+		if got, _ := svc.last(section, key); got != want {
+			t.Errorf("%s: [%s] %s = %q; want %q", backupService, section, key, got, want)
+		}
+	}
+	example, err := yaml.Parser().Unmarshal([]byte(readRepoFile(t, "deploy/jfguard.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	command := backupCommand(t)
+	args := strings.Fields(command)
+	flags := map[string]string{}
+	for i, a := range args {
+		if strings.HasPrefix(a, "--") && i+1 < len(args) {
+			flags[a] = args[i+1]
+		}
+	}
+	if len(args) < 3 || args[0] != "exec" || args[1] != "/usr/bin/jfguard" || args[2] != "backup" {
+		t.Errorf("%s runs %v; want exec /usr/bin/jfguard backup …", backupService, args)
+	}
+	for flag, want := range map[string]string{
+		"--config": "/etc/jfguard/jfguard.yaml", "--server": "http://" + lookup(example, "listen"),
+		"--passphrase-file": "/etc/jfguard/credentials/backup_passphrase",
+	} {
+		if flags[flag] != want {
+			t.Errorf("%s: %s %q; want %q", backupService, flag, flags[flag], want)
+		}
+	}
+	// The guide shows the units' lines as they are.
+	guide := readRepoFile(t, "docs/operations.md")
+	for _, f := range []string{backupService, backupTimer} {
+		u := parseUnit(t, readRepoFile(t, f))
+		for _, key := range []string{"ExecStart", "ExecStartPost", "OnCalendar", "RandomizedDelaySec", "Requisite", "ReadWritePaths"} {
+			for _, section := range []string{"Unit", "Service", "Timer"} {
+				if v, ok := u.last(section, key); ok && !strings.Contains(guide, "\n"+key+"="+v+"\n") {
+					t.Errorf("docs/operations.md does not show %s's %s=%s", f, key, v)
+				}
+			}
+		}
+	}
+	// --out comes last; its time has a space.
+	if _, out, _ := strings.Cut(command, " --out "); !strings.HasPrefix(out, "/var/backups/jfguard-$(date ") || !strings.HasSuffix(out, ").tar") {
+		t.Errorf("%s: --out %q; want /var/backups/jfguard-$(date …).tar", backupService, out)
+	}
+}
+
+// TestSystemdAnalyzeBackupUnits runs systemd-analyze verify on the backup timer
+// and service, beside the main unit they depend on.
+func TestSystemdAnalyzeBackupUnits(t *testing.T) {
+	t.Parallel()
+	analyze := needCommand(t, "systemd-analyze", "systemd")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "jfguard.service"), replaceOnce(t, readRepoFile(t, unitFile), "ExecStart=/usr/bin/jfguard ", "ExecStart="+self+" "))
+	for _, f := range []string{backupService, backupTimer} {
+		writeFile(t, filepath.Join(dir, filepath.Base(f)), readRepoFile(t, f))
+	}
+	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "jfguard-backup.timer"), filepath.Join(dir, "jfguard-backup.service")).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

@@ -53,18 +53,22 @@ func (c *BackupCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	progress := func(line string) { fmt.Fprintln(g.stderr, line) }
 
 	if c.Server != "" {
 		cl, err := newRPCClient(g, r, c.storeFlags)
 		if err != nil {
 			return err
 		}
-		if err := downloadBackup(ctx, cl, req, tmp); err != nil {
+		if err := downloadBackup(ctx, cl, req, tmp, g.stderr); err != nil {
 			return err
 		}
-	} else if err := offlineBackup(ctx, r, req, tmp, progress); err != nil {
-		return err
+	} else {
+		bars := newStreamBars(g.stderr, "snapshot of")
+		err := offlineBackup(ctx, r, req, tmp, cliProgress(g.stderr, bars))
+		bars.Done()
+		if err != nil {
+			return err
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return err
@@ -100,6 +104,12 @@ func printManifest(g *Globals, path string, man *backup.Manifest) {
 	}
 }
 
+// cliProgress reports a backup's or a restore's work on w: bars for the streams'
+// transfers, and plain lines for each step when w is not a terminal.
+func cliProgress(w io.Writer, bars *streamBars) backup.Progress {
+	return backup.Progress{Line: func(line string) { plainStep(w, line) }, Bytes: bars.update}
+}
+
 // readPassphrase reads a passphrase file: its first line, which must be long enough.
 func readPassphrase(path string) (string, error) {
 	b, err := os.ReadFile(path)
@@ -128,7 +138,7 @@ func keyringText(r *Resolved) ([]byte, error) {
 }
 
 // backupSource is what a backup of this configuration reads.
-func backupSource(r *Resolved, conn *broker.Conn, req gateway.BackupRequest, progress func(string)) (backup.Source, error) {
+func backupSource(r *Resolved, conn *broker.Conn, req gateway.BackupRequest, progress backup.Progress) (backup.Source, error) {
 	keyring, err := keyringText(r)
 	if err != nil {
 		return backup.Source{}, err
@@ -141,7 +151,7 @@ func backupSource(r *Resolved, conn *broker.Conn, req gateway.BackupRequest, pro
 
 // offlineBackup backs up a stopped jfguard: its embedded store, locked meanwhile,
 // or the external NATS server it uses.
-func offlineBackup(ctx context.Context, r *Resolved, req gateway.BackupRequest, w io.Writer, progress func(string)) error {
+func offlineBackup(ctx context.Context, r *Resolved, req gateway.BackupRequest, w io.Writer, progress backup.Progress) error {
 	var lock *os.File
 	if r.NATS.URL == "" {
 		if _, err := os.Stat(filepath.Join(r.DataDir, "nats")); err != nil {
@@ -170,7 +180,7 @@ func offlineBackup(ctx context.Context, r *Resolved, req gateway.BackupRequest, 
 
 // backup writes an archive for the control API's backup route, while jfguard runs.
 func (m *Main) backup(ctx context.Context, w io.Writer, req gateway.BackupRequest) error {
-	src, err := backupSource(m.Settings, m.conn, req, func(line string) { m.Logger.Info("backup: " + line) })
+	src, err := backupSource(m.Settings, m.conn, req, backup.Progress{Line: func(line string) { m.Logger.Info("backup: " + line) }})
 	if err != nil {
 		return err
 	}
@@ -178,8 +188,9 @@ func (m *Main) backup(ctx context.Context, w io.Writer, req gateway.BackupReques
 	return err
 }
 
-// downloadBackup asks a running jfguard for an archive and writes it to w.
-func downloadBackup(ctx context.Context, cl *rpcClient, req gateway.BackupRequest, w io.Writer) error {
+// downloadBackup asks a running jfguard for an archive and writes it to w,
+// reporting the bytes received on progressTo.
+func downloadBackup(ctx context.Context, cl *rpcClient, req gateway.BackupRequest, w, progressTo io.Writer) error {
 	body, _ := json.Marshal(req)
 	url := strings.TrimSuffix(cl.url, "/jfguard/rpc") + "/jfguard/api/admin/backup"
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -200,7 +211,11 @@ func downloadBackup(ctx context.Context, cl *rpcClient, req gateway.BackupReques
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
 		return fmt.Errorf("backup refused by %s: HTTP %d %s", url, resp.StatusCode, e.Message)
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	// The server writes the archive as it snapshots: its size is not known ahead.
+	bar := newBytesProgress(progressTo, uint64(max(resp.ContentLength, 0)), "downloading the backup")
+	_, err = io.Copy(io.MultiWriter(w, bar), resp.Body)
+	bar.Done()
+	if err != nil {
 		return fmt.Errorf("backup cut short: %w", err)
 	}
 	return nil

@@ -151,6 +151,7 @@ func (m *Main) doctorHook(reg prometheus.Gatherer) func(context.Context) (any, e
 		d.webAuthn(r)
 		d.proxies(r, clientAddressCounts(reg))
 		d.busOnline(ctx, r, m.store.JetStream())
+		d.permissions(ctx, m.conn.NC, d.buckets(ctx, m.store.JetStream(), r.NATS.Replicas))
 		if d.streams(ctx, m.store.JetStream()) {
 			d.auditChain(ctx, m.store, r.DataDir)
 		}
@@ -164,10 +165,14 @@ type doctor struct {
 	now    func() time.Time
 	hc     *http.Client
 	checks []doctorCheck
+	// The disk line's limits (diskFail, diskWarn, diskWarnPart); tests raise
+	// them rather than fill a disk.
+	diskFailBelow, diskWarnBelow, diskWarnPart uint64
 }
 
 func newDoctor(now func() time.Time) *doctor {
-	return &doctor{now: now, hc: &http.Client{Timeout: 10 * time.Second}}
+	return &doctor{now: now, hc: &http.Client{Timeout: 10 * time.Second},
+		diskFailBelow: diskFail, diskWarnBelow: diskWarn, diskWarnPart: diskWarnPart}
 }
 
 func (d *doctor) add(name, status, msg, fix string) {
@@ -461,20 +466,20 @@ func clientAddressCounts(reg prometheus.Gatherer) map[string]float64 {
 // jfguard holds it, the external cluster as it is. It returns nil when the checks
 // cannot go on (and has said why).
 func (d *doctor) openStoreOffline(ctx context.Context, r *Resolved) (*store.Store, func()) {
-	const later = "streams"
+	later := []string{"buckets", "permissions", "streams", "audit"}
 	var lock *os.File
 	if r.NATS.URL == "" {
 		if _, err := os.Stat(filepath.Join(r.DataDir, "nats")); err != nil {
 			d.warn("nats", fmt.Sprintf("no event store in %s yet", r.DataDir),
 				"point --data-dir (or data_dir) at jfguard's data directory; a new one is created by the first jfguard serve")
-			d.skipped("no event store", later, "audit")
+			d.skipped("no event store", later...)
 			return nil, nil
 		}
 		l, err := LockDataDir(r.DataDir)
 		if err != nil {
 			d.warn("nats", fmt.Sprintf("jfguard is running on %s: its embedded store is locked", r.DataDir),
 				"run jfguard doctor --server URL (with the admin token) to check the running server's store, streams and audit chain")
-			d.skipped("the store is in use", later, "audit")
+			d.skipped("the store is in use", later...)
 			return nil, nil
 		}
 		lock = l
@@ -490,7 +495,7 @@ func (d *doctor) openStoreOffline(ctx context.Context, r *Resolved) (*store.Stor
 	if err != nil {
 		unlock()
 		d.busFailed(r, err)
-		d.skipped("no connection to NATS", later, "audit")
+		d.skipped("no connection to NATS", later...)
 		return nil, nil
 	}
 	done := func() { conn.Close(); unlock() }
@@ -501,14 +506,15 @@ func (d *doctor) openStoreOffline(ctx context.Context, r *Resolved) (*store.Stor
 	if err != nil {
 		done()
 		d.busFailed(r, fmt.Errorf("JetStream: %w", err))
-		d.skipped("no JetStream", later, "audit")
+		d.skipped("no JetStream", later...)
 		return nil, nil
 	}
 	if conn.Server != nil {
 		d.ok("nats", fmt.Sprintf("the embedded store in %s opens (jfguard is stopped)", filepath.Join(r.DataDir, "nats")))
 	} else {
-		d.ok("nats", fmt.Sprintf("connected to %s with JetStream (stream reads checked; the doctor publishes nothing)", r.NATS.URL))
+		d.ok("nats", fmt.Sprintf("connected to %s with JetStream", r.NATS.URL))
 	}
+	d.permissions(ctx, conn.NC, d.buckets(ctx, js, r.NATS.Replicas))
 	if !d.streams(ctx, js) {
 		done()
 		d.skipped("the event stream is not intact", "audit")
@@ -711,9 +717,9 @@ func (d *doctor) disk(r *Resolved) {
 	}
 	const fix = "free space on that filesystem, or move data_dir to a larger one"
 	switch {
-	case free < diskFail:
+	case free < d.diskFailBelow:
 		d.fail("disk", msg+": JetStream stops accepting events, and so sign-ins, when the disk is full", fix)
-	case free < diskWarn || part < diskWarnPart:
+	case free < d.diskWarnBelow || part < d.diskWarnPart:
 		d.warn("disk", msg, fix)
 	default:
 		d.ok("disk", msg)

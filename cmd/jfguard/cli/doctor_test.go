@@ -141,7 +141,7 @@ func TestDoctorHealthyOffline(t *testing.T) {
 
 	run := runDoctor(t, args...)
 	run.noFailures(t)
-	for _, name := range []string{"settings", "upstream", "clock", "api_key", "quick_connect", "webauthn", "proxies", "nats", "streams", "audit", "disk"} {
+	for _, name := range []string{"settings", "upstream", "clock", "api_key", "quick_connect", "webauthn", "proxies", "nats", "buckets", "permissions", "streams", "audit", "disk"} {
 		run.expect(t, name, "✓")
 	}
 	if n := len(run.marks["streams"]); n != 3 {
@@ -176,7 +176,7 @@ func TestDoctorOnline(t *testing.T) {
 
 	run := runDoctor(t, server...)
 	run.noFailures(t)
-	for _, name := range []string{"settings", "upstream", "clock", "api_key", "quick_connect", "nats", "streams", "audit", "disk"} {
+	for _, name := range []string{"settings", "upstream", "clock", "api_key", "quick_connect", "nats", "buckets", "permissions", "streams", "audit", "disk"} {
 		run.expect(t, name, "✓")
 	}
 	// The sign-in came without X-Forwarded-For, from an address that is not the proxy.

@@ -87,3 +87,52 @@ func TestProgressTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressBytesPlain: counting bytes, the plain lines give sizes and a rate
+// in bytes, not bare numbers.
+func TestProgressBytesPlain(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	p := newBytesProgressMode(&out, 60<<20, "snapshot of JFGUARD_EVENTS", false, clock.now)
+	chunk := make([]byte, 10<<20)
+	for i := 0; i < 6; i++ {
+		clock.advance(2 * time.Second)
+		if _, err := p.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Done()
+	want := "snapshot of JFGUARD_EVENTS: 30 MiB of 60 MiB (5 MiB/s)\n" +
+		"snapshot of JFGUARD_EVENTS: 60 MiB of 60 MiB (5 MiB/s)\n" +
+		"snapshot of JFGUARD_EVENTS: 60 MiB of 60 MiB (5 MiB/s), done\n"
+	if out.String() != want {
+		t.Fatalf("plain byte progress:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestStreamBars: each stream's transfer gets its own progress, ended when the
+// next stream starts; a late report for a stream already ended draws nothing.
+func TestStreamBars(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	s := newStreamBars(&out, "snapshot of")
+	s.newBar = func(total uint64, label string) *progress {
+		return newBytesProgressMode(&out, total, label, true, time.Now)
+	}
+	s.update("JFGUARD_AUDIT", 100, 1000)
+	s.update("JFGUARD_AUDIT", 1000, 1000)
+	s.update("JFGUARD_EVENTS", 0, 5000)
+	s.update("JFGUARD_AUDIT", 1000, 1000) // late
+	s.update("JFGUARD_EVENTS", 5000, 5000)
+	s.Done()
+	s.Done()
+	got := out.String()
+	if strings.Count(got, "\n") != 2 || !strings.HasSuffix(got, "\n") {
+		t.Fatalf("want two bars, each ended once:\n%q", got)
+	}
+	first, second, _ := strings.Cut(got, "\n")
+	if !strings.Contains(first, "snapshot of JFGUARD_AUDIT") || strings.Contains(second, "JFGUARD_AUDIT") || !strings.Contains(second, "snapshot of JFGUARD_EVENTS") {
+		t.Fatalf("the bars are not one per stream in order:\n%q", got)
+	}
+}

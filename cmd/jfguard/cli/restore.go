@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -54,13 +55,7 @@ func (c *RestoreCmd) Run(ctx context.Context, g *Globals) error {
 			return fmt.Errorf("--master-key-file: %w", err)
 		}
 	}
-	f, err := os.Open(c.In)
-	if err != nil {
-		return fmt.Errorf("--in: %w", err)
-	}
-	defer f.Close()
-	fmt.Fprintf(g.stderr, "checking %s\n", c.In)
-	a, err := backup.Open(f, opts)
+	a, err := openArchive(c.In, opts, g.stderr)
 	if err != nil {
 		return fmt.Errorf("%s refused, nothing was restored: %w", c.In, err)
 	}
@@ -87,7 +82,7 @@ func (c *RestoreCmd) Run(ctx context.Context, g *Globals) error {
 			}
 		}
 	}
-	rep, err := restoreInto(ctx, a, dir, func(line string) { fmt.Fprintln(g.stderr, line) })
+	rep, err := restoreInto(ctx, a, dir, g.stderr)
 	if err != nil {
 		return err
 	}
@@ -97,6 +92,28 @@ func (c *RestoreCmd) Run(ctx context.Context, g *Globals) error {
 	fmt.Fprintln(g.stdout, "audit verify: OK")
 	fmt.Fprintf(g.stdout, "next: set data_dir to %s (and master_key_file, if your settings name one, to %s), then start jfguard\n", dir, filepath.Join(dir, backup.MasterKeyFile))
 	return nil
+}
+
+// openArchive reads and checks the archive at path whole, reporting the bytes
+// read on progressTo.
+func openArchive(path string, opts backup.OpenOptions, progressTo io.Writer) (*backup.Archive, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--in: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--in: %w", err)
+	}
+	plainStep(progressTo, "checking "+path)
+	bar := newBytesProgress(progressTo, uint64(info.Size()), "checking "+filepath.Base(path))
+	a, err := backup.Open(io.TeeReader(f, bar), opts)
+	bar.Done()
+	if err != nil {
+		return nil, fmt.Errorf("%s refused, nothing was restored: %w", path, err)
+	}
+	return a, nil
 }
 
 // checkRestoreTarget refuses a data directory with jfguard data in it, unless
@@ -112,15 +129,19 @@ func checkRestoreTarget(dir string, force bool) error {
 
 // restoreInto writes the archive's streams and key files into dir and verifies
 // the result as `audit verify` does: every event's MAC under the restored master
-// key, the hash chain and the signed checkpoints.
-func restoreInto(ctx context.Context, a *backup.Archive, dir string, progress func(string)) (audit.VerifyReport, error) {
+// key, the hash chain and the signed checkpoints. It reports its progress on
+// progressTo.
+func restoreInto(ctx context.Context, a *backup.Archive, dir string, progressTo io.Writer) (audit.VerifyReport, error) {
 	var rep audit.VerifyReport
 	conn, err := broker.Start(broker.Options{StoreDir: filepath.Join(dir, "nats"), Sync: broker.SyncAlways, Name: "jfguard-restore"})
 	if err != nil {
 		return rep, err
 	}
 	defer conn.Close()
-	if err := a.RestoreStreams(ctx, conn.NC, progress); err != nil {
+	bars := newStreamBars(progressTo, "restore of")
+	err = a.RestoreStreams(ctx, conn.NC, cliProgress(progressTo, bars))
+	bars.Done()
+	if err != nil {
 		return rep, err
 	}
 	if err := keyfile.WriteExclusive(filepath.Join(dir, backup.MasterKeyFile), a.Keyring); err != nil {
@@ -143,13 +164,7 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progress fu
 	if err != nil {
 		return rep, err
 	}
-	priv, previous, err := audit.LoadKeys(dir)
-	if err != nil {
-		return rep, err
-	}
-	progress("verifying the restored audit log")
-	rep, err = audit.Verify(ctx, st, audit.VerifyOptions{Keys: append([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, previous...)})
-	if err != nil {
+	if rep, err = verifyRestored(ctx, st, dir, progressTo); err != nil {
 		return rep, err
 	}
 	if !rep.OK() {
@@ -159,4 +174,21 @@ func restoreInto(ctx context.Context, a *backup.Archive, dir string, progress fu
 		return rep, fmt.Errorf("the restored stream holds %d events, the manifest %d", rep.Events, want.Messages)
 	}
 	return rep, nil
+}
+
+// verifyRestored verifies the restored log with the restored audit keys,
+// reporting the events checked on progressTo.
+func verifyRestored(ctx context.Context, st *store.Store, dir string, progressTo io.Writer) (audit.VerifyReport, error) {
+	priv, previous, err := audit.LoadKeys(dir)
+	if err != nil {
+		return audit.VerifyReport{}, err
+	}
+	plainStep(progressTo, "verifying the restored audit log")
+	bar := newProgress(progressTo, 0, "verifying the restored audit log")
+	defer bar.Done()
+	return audit.Verify(ctx, st, audit.VerifyOptions{Keys: append([]ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}, previous...),
+		Progress: func(n, total uint64) {
+			bar.SetTotal(total)
+			bar.Set(n)
+		}})
 }
