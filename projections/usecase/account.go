@@ -104,7 +104,7 @@ func (s *Service) RevokeAll(ctx context.Context, uid, reason, note string, ec ev
 
 // ErrJellyfinLogout: a revocation was recorded and the gate refuses the revoked
 // tokens, but Jellyfin did not end some of the user's sessions after every try
-// (jellyfin_logout_failed says which and why).
+// (jellyfin_logout_failed says how many and why).
 var ErrJellyfinLogout = errors.New("signed out at jfguard, but Jellyfin did not end every session")
 
 // Logging out at Jellyfin is tried logoutAttempts times, logoutBackoff apart and
@@ -142,9 +142,10 @@ func (s *Service) logoutRevoked(ctx context.Context, uid string, r domain.Revoca
 	return s.recordLogoutFailure(ctx, uid, r, ec, failed)
 }
 
-// errNotFoundAtJellyfin: a revoked token jfguard could not unseal was not among
-// Jellyfin's devices (or they could not be listed), so it could not be logged out.
-var errNotFoundAtJellyfin = errors.New("a revoked token could not be unsealed nor found among Jellyfin's devices")
+// errNotFoundAtJellyfin: a revoked token jfguard does not hold (or cannot unseal)
+// was not among Jellyfin's devices, or they could not be listed, so it could not be
+// logged out.
+var errNotFoundAtJellyfin = errors.New("revoked tokens jfguard does not hold were not found among Jellyfin's devices (listing them needs the admin API key)")
 
 // unsealRevoked opens the revoked tokens jfguard holds sealed; missing are the
 // hashes of those it cannot (never held, or unreadable), to find at Jellyfin.
