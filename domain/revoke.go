@@ -16,10 +16,14 @@ const (
 
 // Revocation is the decision to sign a user out everywhere: the events to record and
 // the Jellyfin tokens that end with it, which the caller logs out at Jellyfin (held
-// sign-ins included: a held token is a live Jellyfin session).
+// sign-ins included: a held token is a live Jellyfin session). The caller ends every
+// other Jellyfin session of the user too, but the one named by Keep.
 type Revocation struct {
 	Events []events.Payload
 	Tokens []RevokedToken
+	// Reason is why (RevokeBySelf, …); Keep is the hash of the token that stays
+	// signed in, "" when none does.
+	Reason, Keep string
 }
 
 // RevokedToken is one Jellyfin token a revocation ends. Sealed is empty when jfguard
@@ -38,7 +42,7 @@ type RevokedToken struct {
 // asked, and the audit log says so.
 func DecideSignOutEverywhere(u *User, reason, note, keep string) Revocation {
 	e := &events.SignedOutEverywhere{Reason: reason, Note: note, KeptTokenHash: keep, AppPasswords: len(u.AppPasswords), Browsers: len(u.Browsers)}
-	var out Revocation
+	out := Revocation{Reason: reason, Keep: keep}
 	for h, s := range u.Sessions {
 		if h == keep {
 			continue

@@ -90,6 +90,9 @@ const (
 	TypeSignInRefused   Type = "sign_in_refused"
 )
 
+// What a revocation could not end at Jellyfin.
+const TypeJellyfinLogoutFailed Type = "jellyfin_logout_failed"
+
 // Where users sign in from.
 const (
 	TypeNewLocation      Type = "new_location"
@@ -117,6 +120,7 @@ var catalog = []Entry{
 	{Type: TypeStepUpRequired, Aggregate: AggUser, Summary: "A session asked for an account-changing action without a recently proven second factor (or from a device's session, which never may) and was refused.", proto: &StepUpRequired{}},
 	{Type: TypeSessionSteppedUp, Aggregate: AggUser, Summary: "A session proved a second factor again: account changes are allowed from it for the step-up window.", proto: &SessionSteppedUp{}},
 	{Type: TypeSignedOutEverywhere, Aggregate: AggUser, Summary: "Every session, held sign-in, app password, paired device, pairing and trusted browser of the user was revoked (lost phone, offboarding, reset); the tokens are logged out at Jellyfin.", proto: &SignedOutEverywhere{}},
+	{Type: TypeJellyfinLogoutFailed, Aggregate: AggUser, Summary: "A revocation could not end some of the user's sessions at Jellyfin after every try: jfguard refuses them, but they may still work for whoever reaches Jellyfin directly. Revoke again, or sign the devices out in Jellyfin's dashboard.", proto: &JellyfinLogoutFailed{}},
 
 	// The password step (Jellyfin's own lockout).
 	{Type: TypePasswordRejected, Aggregate: AggUser, Summary: "Jellyfin refused a password jfguard forwarded for the user's name: Jellyfin's count of failed sign-ins for the user went up by one.", proto: &PasswordRejected{}},
@@ -293,6 +297,19 @@ type SignedOutEverywhere struct {
 	AppPasswords  int    `json:"app_passwords"`
 	Devices       int    `json:"devices"`
 	Browsers      int    `json:"trusted_browsers"`
+}
+
+// JellyfinLogoutFailed records what a revocation (signed_out_everywhere) could not end
+// at Jellyfin after every try. The revocation itself stands: the gate refuses those
+// tokens; only a client that reaches Jellyfin directly could still use them.
+type JellyfinLogoutFailed struct {
+	Reason   string `json:"reason"`   // the revocation's reason
+	Sessions int    `json:"sessions"` // Jellyfin sessions of the user still live
+	// DevicesUnlisted: Jellyfin's device list could not be read, so sessions of the
+	// user that jfguard never saw were not reached at all.
+	DevicesUnlisted bool   `json:"devices_unlisted,omitempty"`
+	Attempts        int    `json:"attempts"`
+	Error           string `json:"error"`
 }
 
 // SessionRevoked stops a token at the gate.
@@ -618,6 +635,7 @@ func (*SessionRevoked) EventType() Type         { return TypeSessionRevoked }
 func (*StepUpRequired) EventType() Type         { return TypeStepUpRequired }
 func (*SessionSteppedUp) EventType() Type       { return TypeSessionSteppedUp }
 func (*SignedOutEverywhere) EventType() Type    { return TypeSignedOutEverywhere }
+func (*JellyfinLogoutFailed) EventType() Type   { return TypeJellyfinLogoutFailed }
 func (*TOTPEnrollmentStarted) EventType() Type  { return TypeTOTPEnrollmentStarted }
 func (*TOTPEnrolled) EventType() Type           { return TypeTOTPEnrolled }
 func (*TOTPRemoved) EventType() Type            { return TypeTOTPRemoved }

@@ -57,6 +57,7 @@ var eventTones = map[events.Type]string{
 	events.TypeStepUpRequired:         toneWarn,
 	events.TypeSessionSteppedUp:       toneGood,
 	events.TypeSignedOutEverywhere:    toneWarn,
+	events.TypeJellyfinLogoutFailed:   toneBad,
 	events.TypeTOTPEnrollmentStarted:  "",
 	events.TypeTOTPEnrolled:           toneGood,
 	events.TypeTOTPRemoved:            toneWarn,

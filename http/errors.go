@@ -66,6 +66,7 @@ var (
 	errAnsTooLarge         = newAPIError(http.StatusRequestEntityTooLarge, "request_too_large", "")
 	errAnsFeedUnavailable  = newAPIError(http.StatusServiceUnavailable, "unavailable", "")
 	errAnsReadersOnly      = newAPIError(http.StatusForbidden, "forbidden", "Administrators and the auditor token only.")
+	errAnsLogoutFailed     = newAPIError(http.StatusBadGateway, "jellyfin_logout_failed", "You are signed out everywhere through jfguard, but Jellyfin did not end every session. Try again in a moment; your administrator was told.")
 )
 
 // badRequest is the answer to a request jfguard cannot read, saying why.
@@ -168,6 +169,8 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 		return errAnsAppPasswordLabel
 	case errors.Is(err, domain.ErrOutsideNetworks):
 		return errAnsOutsideNetworks
+	case errors.Is(err, usecase.ErrJellyfinLogout):
+		return errAnsLogoutFailed
 	}
 	if fallback == nil {
 		return errAnsInternal

@@ -153,6 +153,8 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 	case *events.SignedOutEverywhere:
 		return description{title: "Signed out everywhere: " + who, summary: "Every session, app password, device and trusted browser of " + who + " was revoked.", priority: 4, tags: []string{"warning", "door"},
 			facts: []Fact{{"Reason", v(p.Reason)}, {"Sessions", strconv.Itoa(p.Sessions)}, {"App passwords", strconv.Itoa(p.AppPasswords)}, {"Devices", strconv.Itoa(p.Devices)}}}
+	case *events.JellyfinLogoutFailed:
+		return describeLogoutFailed(p, who, v)
 	case *events.TrustKeyRotated:
 		return description{title: "Trust-cookie key rotated", summary: "A new trust-cookie key signs cookies from now on. Trusted browsers that sign in before " + d.when(p.PreviousValidUntil) + " move to it; the others are asked for a second factor once.", priority: 4, tags: []string{"key", "arrows_counterclockwise"}}
 	case *events.AuditKeyRotated:
@@ -170,6 +172,18 @@ func (d Describer) describe(ev events.Event, p events.Payload, who string) descr
 	}
 	entry, _ := events.Lookup(ev.Type)
 	return description{title: strings.ReplaceAll(string(ev.Type), "_", " "), summary: entry.Summary, priority: 3}
+}
+
+// describeLogoutFailed is the alert of sessions a revocation could not end at
+// Jellyfin: the administrator finishes the job there.
+func describeLogoutFailed(p *events.JellyfinLogoutFailed, who string, v func(string) string) description {
+	summary := count(p.Sessions, "Jellyfin session", "Jellyfin sessions") + " of " + who + " could not be logged out at Jellyfin after " + count(p.Attempts, "attempt", "attempts") + "."
+	if p.DevicesUnlisted {
+		summary += " Jellyfin's device list could not be read, so sessions jfguard never saw were not reached."
+	}
+	summary += " jfguard refuses them; sign the user's devices out in Jellyfin's dashboard, or revoke again."
+	return description{title: "Jellyfin logout failed: " + who, summary: summary, priority: 4, tags: []string{"warning", "door"},
+		facts: []Fact{{"Reason", v(p.Reason)}, {"Error", p.Error}}}
 }
 
 // secretSetting reports whether a setting's values must not be shown: anything that

@@ -35,7 +35,7 @@ var DefaultEvents = []events.Type{
 	events.TypeAppPasswordCreated, events.TypeDeviceRevoked, events.TypeTOTPEnrolled,
 	events.TypeEmailAddressConfirmed, events.TypeUserForgotten,
 	events.TypeNotificationFailed, events.TypeForgedEventDetected,
-	events.TypeSignedOutEverywhere, events.TypeTrustedBrowserReplayed,
+	events.TypeSignedOutEverywhere, events.TypeJellyfinLogoutFailed, events.TypeTrustedBrowserReplayed,
 	events.TypeTrustKeyRotated, events.TypeAuditKeyRotated, events.TypeMasterKeyRotated,
 	events.TypePasswordStepHeld,
 	events.TypeNewLocation, events.TypeImpossibleTravel,

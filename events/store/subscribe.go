@@ -32,7 +32,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, filters []string, fn
 }
 
 // TypeUndecodable marks a delivered stream position whose message did not decode.
-const TypeUndecodable = "undecodable"
+const TypeUndecodable events.Type = "undecodable"
 
 // SubscribeRaw is Subscribe for the stored bytes, for integrity checks.
 func (s *Store) SubscribeRaw(ctx context.Context, from uint64, filters []string, fn func(RawMsg)) (*Subscription, error) {

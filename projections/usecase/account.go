@@ -3,11 +3,15 @@ package usecase
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/events"
+	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
 )
 
@@ -82,9 +86,10 @@ func (s *Service) LevelOf(uid, tokenHash string) (SessionLevel, bool) {
 
 // RevokeAll signs a user out everywhere for an administrator (users.revoke_all,
 // users.reset, users.forget), with extra events recorded in the same command. It
-// returns once every revoked token was logged out at Jellyfin (or could not be):
-// users.forget destroys the data key next, after which no held token could be
-// unsealed to log it out.
+// returns once every Jellyfin session of the user was logged out at Jellyfin (or
+// could not be: then the revocation stands, jellyfin_logout_failed is recorded and
+// the error wraps ErrJellyfinLogout). users.forget destroys the data key next, after
+// which no held token could be unsealed to log it out.
 func (s *Service) RevokeAll(ctx context.Context, uid, reason, note string, ec events.Context, first ...events.Payload) (domain.Revocation, error) {
 	var r domain.Revocation
 	_, err := s.execUser(ctx, uid, ec, func(u *domain.User, now time.Time) ([]events.Payload, error) {
@@ -94,20 +99,58 @@ func (s *Service) RevokeAll(ctx context.Context, uid, reason, note string, ec ev
 	if err != nil {
 		return r, err
 	}
-	s.logoutRevoked(ctx, uid, r.Tokens)
-	return r, nil
+	return r, s.logoutRevoked(ctx, uid, r, ec)
 }
 
-// logoutRevoked logs revoked tokens out at Jellyfin. jfguard's gate already refuses
-// them (the projection marks them revoked); this ends them at Jellyfin too, for
-// whoever can reach it directly. Tokens jfguard holds sealed are unsealed; the others
-// (sessions it resolved at Jellyfin before it kept tokens) are found by their hash
-// among Jellyfin's devices with the admin key.
-func (s *Service) logoutRevoked(ctx context.Context, uid string, tokens []domain.RevokedToken) {
+// ErrJellyfinLogout: a revocation was recorded and the gate refuses the revoked
+// tokens, but Jellyfin did not end some of the user's sessions after every try
+// (jellyfin_logout_failed says how many and why).
+var ErrJellyfinLogout = errors.New("signed out at jfguard, but Jellyfin did not end every session")
+
+// Logging out at Jellyfin is tried logoutAttempts times, logoutBackoff apart and
+// doubling: enough to ride out a restart of Jellyfin's web server, short enough for
+// an administrator's call to answer within seconds.
+const (
+	logoutAttempts = 3
+	logoutBackoff  = 100 * time.Millisecond
+)
+
+// logoutRevoked ends a revocation at Jellyfin. jfguard's gate already refuses the
+// revoked tokens (the projection marks them revoked); this ends them at Jellyfin too,
+// for whoever can reach it directly. Tokens jfguard holds sealed are unsealed; with
+// the admin key, every device Jellyfin lists for the user is logged out as well
+// (sessions jfguard never saw: signed in at Jellyfin directly, or before jfguard),
+// but the session the revocation keeps. What still fails after logoutAttempts tries
+// is recorded (jellyfin_logout_failed) and returned.
+func (s *Service) logoutRevoked(ctx context.Context, uid string, r domain.Revocation, ec events.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	var plain []string
-	missing := map[string]bool{}
+	plain, missing := s.unsealRevoked(ctx, uid, r.Tokens)
+	var failed logoutFailure
+	if s.d.Jellyfin.HasAdminKey() {
+		devs, err := retryJellyfin(ctx, func() ([]upstream.DeviceSession, error) { return s.d.Jellyfin.Devices(ctx) })
+		if err != nil {
+			failed.add(0, err)
+			failed.unlisted = true
+		}
+		plain = append(plain, userDeviceTokens(devs, uid, r.Keep, missing)...)
+	}
+	if len(missing) > 0 {
+		failed.add(len(missing), errNotFoundAtJellyfin)
+	}
+	failed.add(s.logoutAll(ctx, slices.Compact(slices.Sorted(slices.Values(plain)))))
+	return s.recordLogoutFailure(ctx, uid, r, ec, failed)
+}
+
+// errNotFoundAtJellyfin: a revoked token jfguard does not hold (or cannot unseal)
+// was not among Jellyfin's devices, or they could not be listed, so it could not be
+// logged out.
+var errNotFoundAtJellyfin = errors.New("revoked tokens jfguard does not hold were not found among Jellyfin's devices (listing them needs the admin API key)")
+
+// unsealRevoked opens the revoked tokens jfguard holds sealed; missing are the
+// hashes of those it cannot (never held, or unreadable), to find at Jellyfin.
+func (s *Service) unsealRevoked(ctx context.Context, uid string, tokens []domain.RevokedToken) (plain []string, missing map[string]bool) {
+	missing = map[string]bool{}
 	for _, t := range tokens {
 		if t.Sealed == "" {
 			missing[t.Hash] = true
@@ -121,30 +164,124 @@ func (s *Service) logoutRevoked(ctx context.Context, uid string, tokens []domain
 		}
 		plain = append(plain, string(b))
 	}
-	if len(missing) > 0 && s.d.Jellyfin.HasAdminKey() {
-		devs, err := s.d.Jellyfin.Devices(ctx)
-		if err != nil {
-			s.log.Warn("cannot list Jellyfin's devices to log revoked tokens out", "err", err)
+	return plain, missing
+}
+
+// userDeviceTokens are the tokens of Jellyfin's devices to log out: every device
+// whose user is uid (Jellyfin's user ids compared as GUIDs, with or without dashes)
+// but the kept session, and the revoked tokens jfguard could not unseal (found ones
+// are struck off missing).
+func userDeviceTokens(devs []upstream.DeviceSession, uid, keep string, missing map[string]bool) []string {
+	var out []string
+	for _, d := range devs {
+		if d.AccessToken == "" {
+			continue
 		}
-		for _, d := range devs {
-			if d.AccessToken != "" && missing[TokenHash(d.AccessToken)] {
-				plain = append(plain, d.AccessToken)
-			}
+		h := TokenHash(d.AccessToken)
+		if missing[h] || (sameGUID(d.LastUserID, uid) && h != keep) {
+			delete(missing, h)
+			out = append(out, d.AccessToken)
 		}
 	}
-	var wg sync.WaitGroup
+	return out
+}
+
+// sameGUID compares two Jellyfin ids, which Jellyfin writes with or without dashes
+// and in either case.
+func sameGUID(a, b string) bool {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "")) }
+	return a != "" && norm(a) == norm(b)
+}
+
+// logoutAll logs tokens out at Jellyfin, four at a time, each tried logoutAttempts
+// times; it returns how many still failed and the last error.
+func (s *Service) logoutAll(ctx context.Context, tokens []string) (int, error) {
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		n       int
+		lastErr error
+	)
 	limit := make(chan struct{}, 4)
-	for _, tok := range plain {
+	for _, tok := range tokens {
 		wg.Add(1)
 		limit <- struct{}{}
 		go func() {
 			defer func() { <-limit; wg.Done() }()
-			if err := s.d.Jellyfin.Logout(ctx, tok); err != nil {
-				s.log.Warn("logout of a revoked token at Jellyfin failed", "err", err)
+			_, err := retryJellyfin(ctx, func() (struct{}, error) { return struct{}{}, s.d.Jellyfin.Logout(ctx, tok) })
+			if err != nil {
+				s.log.Warn("logout of a revoked token at Jellyfin failed", "attempts", logoutAttempts, "err", err)
+				mu.Lock()
+				n, lastErr = n+1, err
+				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
+	return n, lastErr
+}
+
+// retryJellyfin calls Jellyfin up to logoutAttempts times, waiting logoutBackoff,
+// then twice that, between tries.
+func retryJellyfin[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	wait := logoutBackoff
+	for attempt := 1; ; attempt++ {
+		v, err := call()
+		if err == nil || attempt == logoutAttempts {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// logoutFailure is what a revocation could not end at Jellyfin.
+type logoutFailure struct {
+	sessions int
+	unlisted bool
+	errs     []error
+}
+
+// add counts n more sessions left live, for err (none when err is nil).
+func (f *logoutFailure) add(n int, err error) {
+	if err != nil {
+		f.sessions += n
+		f.errs = append(f.errs, err)
+	}
+}
+
+// text is the failure's errors, on one line.
+func (f *logoutFailure) text() string {
+	parts := make([]string, len(f.errs))
+	for i, err := range f.errs {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// recordLogoutFailure records jellyfin_logout_failed when a revocation left anything
+// live at Jellyfin, so the administrator sees it on the timeline and in alerts, and
+// returns the failure as an error wrapping ErrJellyfinLogout.
+func (s *Service) recordLogoutFailure(ctx context.Context, uid string, r domain.Revocation, ec events.Context, f logoutFailure) error {
+	if len(f.errs) == 0 {
+		return nil
+	}
+	e := &events.JellyfinLogoutFailed{Reason: r.Reason, Sessions: f.sessions, DevicesUnlisted: f.unlisted, Attempts: logoutAttempts, Error: f.text()}
+	if _, err := s.execUser(ctx, uid, ec, func(*domain.User, time.Time) ([]events.Payload, error) {
+		return []events.Payload{e}, nil
+	}); err != nil {
+		s.log.Error("cannot record a failed logout at Jellyfin", "err", err)
+	}
+	what := fmt.Sprintf("%d session(s) still live at Jellyfin", f.sessions)
+	if f.unlisted {
+		what = "Jellyfin's device list could not be read, so sessions jfguard never saw may be live; " + what
+	}
+	return fmt.Errorf("%w: %s after %d attempts (%v); revoke again, or sign the user's devices out in Jellyfin's dashboard",
+		ErrJellyfinLogout, what, logoutAttempts, f.text())
 }
 
 // SignOutEverywhere is the lost-phone button: every other session, held sign-in, app
@@ -172,6 +309,5 @@ func (s *Service) SignOutEverywhere(ctx context.Context, a Account, proof *domai
 	if err != nil {
 		return r, err
 	}
-	s.logoutRevoked(ctx, a.UserID, r.Tokens)
-	return r, nil
+	return r, s.logoutRevoked(ctx, a.UserID, r, a.context())
 }

@@ -82,12 +82,20 @@ func (s *Service) RevokeUserEverywhere(ctx context.Context, a Admin, uid, reason
 
 // ForgetUser destroys a user's data key: sealed values become unreadable. The user
 // is signed out everywhere first, and the held tokens are logged out at Jellyfin
-// while they can still be unsealed.
+// while they can still be unsealed. A logout Jellyfin refused does not keep the key:
+// the user is forgotten all the same, and the error says what is left at Jellyfin.
 func (s *Service) ForgetUser(ctx context.Context, a Admin, uid, reason string) error {
-	if _, err := s.RevokeAll(ctx, uid, domain.RevokeOnForget, reason, a.context(), &events.UserForgotten{Reason: reason}); err != nil {
+	_, err := s.RevokeAll(ctx, uid, domain.RevokeOnForget, reason, a.context(), &events.UserForgotten{Reason: reason})
+	if err != nil && !errors.Is(err, ErrJellyfinLogout) {
 		return err
 	}
-	return s.d.Sealer.Destroy(ctx, uid)
+	if derr := s.d.Sealer.Destroy(ctx, uid); derr != nil {
+		return errors.Join(err, derr)
+	}
+	if err != nil {
+		return fmt.Errorf("user forgotten (data key destroyed), %w", err)
+	}
+	return nil
 }
 
 // ReleasePasswordHold ends a user's password hold after too many wrong passwords,

@@ -146,7 +146,7 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 // fakeJellyfin stands in for Jellyfin's API: users with their policies, tokens it
-// minted or logged out.
+// minted or logged out, the devices it lists, and the calls it fails.
 type fakeJellyfin struct {
 	mu        sync.Mutex
 	adminKey  bool
@@ -154,6 +154,13 @@ type fakeJellyfin struct {
 	policies  map[string]json.RawMessage
 	loggedOut []string
 	minted    int
+	// devices are what Devices lists; devicesErr, when set, is its answer instead.
+	devices    []upstream.DeviceSession
+	devicesErr error
+	// logoutTries counts Logout calls by token; failLogout says how many of a
+	// token's first calls fail (-1: every call).
+	logoutTries map[string]int
+	failLogout  map[string]int
 }
 
 func newFakeJellyfin() *fakeJellyfin {
@@ -193,15 +200,41 @@ func (f *fakeJellyfin) SetUserPolicy(_ context.Context, id string, p json.RawMes
 func (f *fakeJellyfin) Logout(_ context.Context, token string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.logoutTries == nil {
+		f.logoutTries = map[string]int{}
+	}
+	f.logoutTries[token]++
+	if n, ok := f.failLogout[token]; ok && (n < 0 || f.logoutTries[token] <= n) {
+		return &upstream.StatusError{Status: 503, Body: "Jellyfin is restarting"}
+	}
 	f.loggedOut = append(f.loggedOut, token)
 	return nil
+}
+
+// triesOf is how many times Logout was called for token.
+func (f *fakeJellyfin) triesOf(token string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logoutTries[token]
+}
+
+// addDevice adds a session of a user to the device list, as Jellyfin lists one
+// signed in at Jellyfin directly.
+func (f *fakeJellyfin) addDevice(uid, token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.devices = append(f.devices, upstream.DeviceSession{AccessToken: token, ID: "dev-" + token, Name: "Device", AppName: "Jellyfin Media Player", LastUserID: uid})
 }
 func (f *fakeJellyfin) loggedOutTokens() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.loggedOut...)
 }
-func (f *fakeJellyfin) Devices(context.Context) ([]upstream.DeviceSession, error) { return nil, nil }
+func (f *fakeJellyfin) Devices(context.Context) ([]upstream.DeviceSession, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]upstream.DeviceSession(nil), f.devices...), f.devicesErr
+}
 func (f *fakeJellyfin) MintSession(_ context.Context, userID, client, device, deviceID, version string) ([]byte, upstream.AuthResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
