@@ -3,7 +3,10 @@ package events
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -67,6 +70,9 @@ func (a Auth) String() string {
 type Authenticator struct {
 	current string
 	keys    map[string]cipher.AEAD
+	// idKey keys KeyedID: HKDF of the current MAC key, so every node derives it
+	// alike and nothing without the master key can.
+	idKey []byte
 }
 
 // ErrMACKey: a MAC key is too short or its id is unusable.
@@ -84,7 +90,11 @@ func NewAuthenticator(current string, keys map[string][]byte) (*Authenticator, e
 	if len(keys[current]) != 32 {
 		return nil, ErrMACKey
 	}
-	out := &Authenticator{current: current, keys: map[string]cipher.AEAD{}}
+	idKey, err := hkdf.Key(sha256.New, keys[current], nil, "jfguard keyed id v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("event MAC key: %w", err)
+	}
+	out := &Authenticator{current: current, keys: map[string]cipher.AEAD{}, idKey: idKey}
 	for id, k := range keys {
 		if len(k) != 32 || id == "" || strings.Contains(id, ":") {
 			return nil, ErrMACKey
@@ -110,6 +120,18 @@ func (a *Authenticator) Sign(data []byte) string {
 	}
 	a.keys[a.current].Seal(buf[macNonce:macNonce], buf[:macNonce], nil, data)
 	return a.current + ":" + base64.RawURLEncoding.EncodeToString(buf[:])
+}
+
+// KeyedID is an id for what several nodes write alike (the one detection of a
+// forged event), in the form of NewID: the same on every node, and unpredictable
+// without the master key. A predictable id would let someone with write access to
+// the stream publish first under it, and JetStream would drop jfguard's own message
+// as a duplicate. It follows the current MAC key: nodes that disagree on it for a
+// moment during a rotation write the same thing twice, never not at all.
+func (a *Authenticator) KeyedID(name string) string {
+	m := hmac.New(sha256.New, a.idKey)
+	m.Write([]byte(name))
+	return idEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // Verify checks the header value of a stored message's data.
