@@ -155,14 +155,21 @@ func (r *replayCheck) check(ctx context.Context, ev *events.Event) error {
 }
 
 // prime feeds the guard the authentic events stored within the replay window
-// before first, as the fold's guard held them when it reached first.
+// before first, as the fold's guard held them when it reached first. It reads
+// through the server, which finds the window's start by time without reading the
+// stream from its beginning.
 func (r *replayCheck) prime(ctx context.Context, first events.Event) error {
-	err := r.store.ScanTime(ctx, "", first.Stored.Add(-events.ReplayWindow), first.Stored.Add(time.Nanosecond), func(ev events.Event) error {
-		if ev.Seq >= first.Seq {
+	auth := r.store.Authenticator()
+	since := first.Stored.Add(-events.ReplayWindow)
+	_, err := store.ScanStream(ctx, r.store.JetStream(), store.StreamName, "", 0, &since, func(m store.RawMsg) error {
+		if m.Seq >= first.Seq {
 			return errPrimed
 		}
-		if ev.Auth == events.AuthValid && !ev.Stored.IsZero() {
-			r.guard.Replayed(ev.ID, ev.Time, ev.Stored)
+		if store.AuthOf(auth, m) != events.AuthValid {
+			return nil
+		}
+		if ev, err := events.DecodeMsg(m.Subject, m.Seq, m.Data); err == nil {
+			r.guard.Replayed(ev.ID, ev.Time, m.Time)
 		}
 		return nil
 	})
