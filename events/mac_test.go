@@ -71,4 +71,13 @@ func TestKeyedIDIsSharedByKeyHoldersOnly(t *testing.T) {
 	if len(id) != len(events.NewID()) {
 		t.Errorf("id %q is not in the form of NewID", id)
 	}
+	// After a rotation the id is recognised under the previous key.
+	rotated, err := events.NewAuthenticator("2", map[string][]byte{"1": bytes.Repeat([]byte{7}, 32), "2": bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.KeyedID("forged_event_detected 42") == id || !rotated.IsKeyedID("forged_event_detected 42", id) ||
+		rotated.IsKeyedID("forged_event_detected 43", id) || other.IsKeyedID("forged_event_detected 42", id) {
+		t.Error("IsKeyedID does not recognise exactly the ids of its keys")
+	}
 }

@@ -35,7 +35,8 @@ func startSignedStore(t *testing.T, dir string) *store.Store {
 // any name, so it can make the consumer of a sink an administrator configures later
 // — starting past every event, or shaped like jfguard's with the backlog already
 // acknowledged. jfguard does not use it: it makes its own, and the sink gets the
-// alerts of its catch-up window. Its own consumer, marked, is kept across a restart.
+// alerts of its catch-up window. Its own consumer, marked, is kept across a restart
+// and a rotation of the event MAC key.
 func TestSinkConsumerMadeBySomeoneElseIsReplaced(t *testing.T) {
 	t.Parallel()
 	for name, ackBacklog := range map[string]bool{"starts past every event": false, "backlog acknowledged": true} {
@@ -90,7 +91,12 @@ func TestSinkConsumerMadeBySomeoneElseIsReplaced(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// and jfguard's own is kept when it starts again
+			// and jfguard's own is kept when it starts again, after a MAC key rotation
+			rotated, err := events.NewAuthenticator("2", map[string][]byte{"1": bytes.Repeat([]byte{7}, 32), "2": bytes.Repeat([]byte{9}, 32)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.SetAuthenticator(rotated)
 			startNotifiers(t, st, opts)
 			again, err := stream.Consumer(ctx, ConsumerPrefix+"later")
 			if err != nil {

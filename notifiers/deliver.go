@@ -186,9 +186,15 @@ func (n *Notifiers) consumerConfig(b *binding, start time.Time) jetstream.Consum
 // mark is what jfguard writes in the metadata of the consumer it creates: keyed
 // from the master key (events.Authenticator.KeyedID) over the name and the start
 // time, so nobody else can make a consumer that passes for jfguard's, or give one
-// of jfguard's another start.
+// of jfguard's another start. It is recognised under every MAC key, so a key
+// rotation keeps the consumers.
 func (n *Notifiers) mark(name string, start time.Time) string {
-	return n.auth.KeyedID("notify consumer " + name + " " + start.UTC().Format(time.RFC3339Nano))
+	return n.auth.KeyedID(markName(name, start))
+}
+
+// markName is what a consumer's mark is keyed over.
+func markName(name string, start time.Time) string {
+	return "notify consumer " + name + " " + start.UTC().Format(time.RFC3339Nano)
 }
 
 // ours reports whether a sink's consumer is one jfguard made: it starts at a time,
@@ -198,7 +204,7 @@ func (n *Notifiers) ours(name string, c jetstream.ConsumerConfig) bool {
 	if c.DeliverPolicy != jetstream.DeliverByStartTimePolicy || c.OptStartTime == nil || c.OptStartSeq != 0 || c.DeliverSubject != "" {
 		return false
 	}
-	return n.auth == nil || c.Metadata[consumerMark] == n.mark(name, *c.OptStartTime)
+	return n.auth == nil || n.auth.IsKeyedID(markName(name, *c.OptStartTime), c.Metadata[consumerMark])
 }
 
 // run delivers one sink's alerts until Stop, resuming after stream failures.
