@@ -48,7 +48,9 @@ func InboxPrefix(name string) string { return "_INBOX_" + name }
 //
 // Consumer names are one subject token and permissions cannot match a prefix of a
 // token, so the consumers of jfguard and of every other subscriber are denied by
-// name: others lists the other subscribers' names.
+// name: others lists the other subscribers' names. A consumer made under the name of
+// a sink configured later is not jfguard's: the notifiers replace it (their consumers
+// carry a keyed mark).
 func SubscriberPermissions(p SubscriberPolicy, name string, others []string) *server.Permissions {
 	s := p.Stream
 	api := "$JS.API."

@@ -53,7 +53,8 @@ subject its envelope names. jfguard never applies an event whose MAC is missing 
 of an authentic event appended again (stored more than 15 minutes after its ` + "`time`" + `, or with the
 id of an event stored in the last 15 minutes): it records ` + "`forged_event_detected`" + ` instead, and
 ` + "`jfguard audit verify`" + ` names it. Subscribers cannot check the MAC (only jfguard nodes hold the
-key); they can rely on ` + "`forged_event_detected`" + ` and on ` + "`jfguard audit verify`" + `.
+key); they can rely on ` + "`forged_event_detected`" + `, on ` + "`jfguard audit verify`" + `, and over HTTP on the
+event feed and ` + "`audit.query`" + `, which mark each event ` + "`\"authentic\": true`" + ` or ` + "`false`" + ` with the reason it was refused.
 
 Secrets never appear in clear. A **sealed string** is encrypted (AES-256-GCM) with the user's data
 key; after ` + "`user_forgotten`" + ` it can no longer be decrypted while the rest of the event stays

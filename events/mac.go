@@ -3,7 +3,10 @@ package events
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -67,6 +70,9 @@ func (a Auth) String() string {
 type Authenticator struct {
 	current string
 	keys    map[string]cipher.AEAD
+	// idKeys key KeyedID, by MAC key id: HKDF of each MAC key, so every node
+	// derives them alike and nothing without the master key can.
+	idKeys map[string][]byte
 }
 
 // ErrMACKey: a MAC key is too short or its id is unusable.
@@ -84,7 +90,7 @@ func NewAuthenticator(current string, keys map[string][]byte) (*Authenticator, e
 	if len(keys[current]) != 32 {
 		return nil, ErrMACKey
 	}
-	out := &Authenticator{current: current, keys: map[string]cipher.AEAD{}}
+	out := &Authenticator{current: current, keys: map[string]cipher.AEAD{}, idKeys: map[string][]byte{}}
 	for id, k := range keys {
 		if len(k) != 32 || id == "" || strings.Contains(id, ":") {
 			return nil, ErrMACKey
@@ -98,6 +104,9 @@ func NewAuthenticator(current string, keys map[string][]byte) (*Authenticator, e
 			return nil, fmt.Errorf("event MAC key: %w", err)
 		}
 		out.keys[id] = gcm
+		if out.idKeys[id], err = hkdf.Key(sha256.New, k, nil, "jfguard keyed id v1", 32); err != nil {
+			return nil, fmt.Errorf("event MAC key: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -110,6 +119,33 @@ func (a *Authenticator) Sign(data []byte) string {
 	}
 	a.keys[a.current].Seal(buf[macNonce:macNonce], buf[:macNonce], nil, data)
 	return a.current + ":" + base64.RawURLEncoding.EncodeToString(buf[:])
+}
+
+// KeyedID is an id for what several nodes write alike (the one detection of a
+// forged event), in the form of NewID: the same on every node, and unpredictable
+// without the master key. A predictable id would let someone with write access to
+// the stream publish first under it, and JetStream would drop jfguard's own message
+// as a duplicate. It follows the current MAC key: nodes that disagree on it for a
+// moment during a rotation write the same thing twice, never not at all.
+func (a *Authenticator) KeyedID(name string) string {
+	return keyedID(a.idKeys[a.current], name)
+}
+
+// IsKeyedID reports whether id is the KeyedID of name under any of the MAC keys,
+// so what was marked before a key rotation is still recognised after it.
+func (a *Authenticator) IsKeyedID(name, id string) bool {
+	for _, k := range a.idKeys {
+		if hmac.Equal([]byte(keyedID(k, name)), []byte(id)) {
+			return true
+		}
+	}
+	return false
+}
+
+func keyedID(key []byte, name string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(name))
+	return idEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // Verify checks the header value of a stored message's data.

@@ -57,3 +57,27 @@ func TestAuthenticatorSignsAndChecks(t *testing.T) {
 		t.Error("an event under the previous key no longer verifies")
 	}
 }
+
+func TestKeyedIDIsSharedByKeyHoldersOnly(t *testing.T) {
+	t.Parallel()
+	a, again, other := testAuth(t, "1", 7), testAuth(t, "1", 7), testAuth(t, "1", 8)
+	id := a.KeyedID("forged_event_detected 42")
+	if id != again.KeyedID("forged_event_detected 42") {
+		t.Error("two nodes with the same key derive different ids")
+	}
+	if id == other.KeyedID("forged_event_detected 42") || id == a.KeyedID("forged_event_detected 43") {
+		t.Error("the id does not depend on the key and the name")
+	}
+	if len(id) != len(events.NewID()) {
+		t.Errorf("id %q is not in the form of NewID", id)
+	}
+	// After a rotation the id is recognised under the previous key.
+	rotated, err := events.NewAuthenticator("2", map[string][]byte{"1": bytes.Repeat([]byte{7}, 32), "2": bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.KeyedID("forged_event_detected 42") == id || !rotated.IsKeyedID("forged_event_detected 42", id) ||
+		rotated.IsKeyedID("forged_event_detected 43", id) || other.IsKeyedID("forged_event_detected 42", id) {
+		t.Error("IsKeyedID does not recognise exactly the ids of its keys")
+	}
+}

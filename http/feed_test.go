@@ -30,3 +30,30 @@ func TestEventViewNamesTheAddressOfAnAddressBlock(t *testing.T) {
 		t.Error("a user's event has an address")
 	}
 }
+
+func TestEventViewMarksWhatTheFoldRefused(t *testing.T) {
+	cases := []struct {
+		auth      events.Auth
+		authentic bool
+		refused   string
+	}{
+		{events.AuthValid, true, ""},
+		{events.AuthMissing, false, "missing"},
+		{events.AuthInvalid, false, "invalid"},
+		{events.AuthReplayed, false, "replayed"},
+		{events.AuthUnchecked, false, ""},
+	}
+	for _, tc := range cases {
+		// given an event as the store found it
+		ev := events.Must("settings", time.Now(), events.Context{Actor: "admin"},
+			&events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"})
+		ev.Auth = tc.auth
+		// when readers see it
+		v := eventView(ev)
+		// then it says whether jfguard wrote it, and why the fold refused it if it did
+		refused, _ := v["refused"].(string)
+		if v["authentic"] != tc.authentic || refused != tc.refused {
+			t.Errorf("%s: authentic %v refused %q, want %v %q", tc.auth, v["authentic"], refused, tc.authentic, tc.refused)
+		}
+	}
+}

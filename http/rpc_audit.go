@@ -36,7 +36,8 @@ func parseTimeParam(name, v string) (time.Time, error) {
 	return t, nil
 }
 
-// rpcAuditQuery returns events of the audit timeline matching a filter.
+// rpcAuditQuery returns events of the audit timeline matching a filter, each marked
+// authentic or refused.
 func (s *Server) rpcAuditQuery(ctx context.Context, _ usecase.Admin, raw json.RawMessage) (any, error) {
 	p, err := params[queryParams](raw)
 	if err != nil {
@@ -69,8 +70,14 @@ func (s *Server) rpcAuditQuery(ctx context.Context, _ usecase.Admin, raw json.Ra
 	if err != nil {
 		return nil, invalidParams("%v", err)
 	}
+	// Events the fold refused are listed too, marked (eventView): an auditor must
+	// see a forgery.
+	replays := &replayCheck{store: s.opts.Store}
 	out := make([]map[string]any, len(evs))
 	for i, ev := range evs {
+		if err := replays.check(ctx, &ev); err != nil {
+			return nil, err
+		}
 		out[i] = eventView(ev)
 	}
 	return out, nil

@@ -112,12 +112,59 @@ func (b *binding) wants(ev events.Event) bool {
 	return true
 }
 
+// consumerMark is the metadata key of the mark jfguard puts on the consumers it
+// creates for its sinks.
+const consumerMark = "jfguard_mark"
+
 // ensureConsumer creates the sink's durable consumer, or updates its filter when it
 // exists. An existing consumer keeps its start position: only its acknowledgements
 // say what was delivered.
+//
+// Only a consumer jfguard made is kept. Subscribers may create consumers of any name
+// (NATS permissions cannot refuse a name by its prefix), so one could make the
+// consumer of a sink configured later, starting past every event or with its
+// backlog acknowledged; one without jfguard's mark (ours) is deleted and made anew.
 func (n *Notifiers) ensureConsumer(ctx context.Context, stream jetstream.Stream, b *binding) (jetstream.Consumer, error) {
 	name := ConsumerPrefix + b.sink.Name()
-	start := time.Now().Add(-n.opts.CatchUp)
+	for attempt := 0; ; attempt++ {
+		cons, err := stream.Consumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			start := time.Now().Add(-n.opts.CatchUp)
+			cons, err = stream.CreateConsumer(ctx, n.consumerConfig(b, start))
+			if errors.Is(err, jetstream.ErrConsumerExists) && attempt < 3 {
+				continue // another node created it at the same moment: check theirs
+			}
+			if err != nil {
+				return nil, fmt.Errorf("notifiers: create consumer %s: %w", name, err)
+			}
+			return cons, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notifiers: read consumer %s: %w", name, err)
+		}
+		old := cons.CachedInfo().Config
+		if !n.ours(name, old) {
+			if attempt >= 3 {
+				return nil, fmt.Errorf("notifiers: consumer %s keeps being replaced by one jfguard did not make; check who can create consumers on the event stream", name)
+			}
+			n.log.Warn("alerts: replacing a consumer jfguard did not make; check the subscribers' consumers", "consumer", name)
+			if err := stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, fmt.Errorf("notifiers: delete consumer %s: %w", name, err)
+			}
+			continue
+		}
+		cons, err = stream.UpdateConsumer(ctx, n.consumerConfig(b, *old.OptStartTime))
+		if err != nil {
+			return nil, fmt.Errorf("notifiers: update consumer %s: %w", name, err)
+		}
+		return cons, nil
+	}
+}
+
+// consumerConfig is the configuration of a sink's consumer starting at start, with
+// jfguard's mark.
+func (n *Notifiers) consumerConfig(b *binding, start time.Time) jetstream.ConsumerConfig {
+	name := ConsumerPrefix + b.sink.Name()
 	cfg := jetstream.ConsumerConfig{
 		Durable:           name,
 		Description:       "jfguard alerts to " + b.sink.Name(),
@@ -130,28 +177,34 @@ func (n *Notifiers) ensureConsumer(ctx context.Context, stream jetstream.Stream,
 		FilterSubjects:    b.subjects(),
 		InactiveThreshold: forgetAfter,
 	}
-	cons, err := stream.Consumer(ctx, name)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = stream.CreateConsumer(ctx, cfg)
-		if !errors.Is(err, jetstream.ErrConsumerExists) {
-			if err != nil {
-				return nil, fmt.Errorf("notifiers: create consumer %s: %w", name, err)
-			}
-			return cons, nil
-		}
-		// Another node created it at the same moment: use theirs.
-		cons, err = stream.Consumer(ctx, name)
+	if n.auth != nil {
+		cfg.Metadata = map[string]string{consumerMark: n.mark(name, start)}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("notifiers: read consumer %s: %w", name, err)
+	return cfg
+}
+
+// mark is what jfguard writes in the metadata of the consumer it creates: keyed
+// from the master key (events.Authenticator.KeyedID) over the name and the start
+// time, so nobody else can make a consumer that passes for jfguard's, or give one
+// of jfguard's another start. It is recognised under every MAC key, so a key
+// rotation keeps the consumers.
+func (n *Notifiers) mark(name string, start time.Time) string {
+	return n.auth.KeyedID(markName(name, start))
+}
+
+// markName is what a consumer's mark is keyed over.
+func markName(name string, start time.Time) string {
+	return "notify consumer " + name + " " + start.UTC().Format(time.RFC3339Nano)
+}
+
+// ours reports whether a sink's consumer is one jfguard made: it starts at a time,
+// as jfguard's do, and carries jfguard's mark for it. A store without an
+// authenticator (tests, tools) has no mark to check.
+func (n *Notifiers) ours(name string, c jetstream.ConsumerConfig) bool {
+	if c.DeliverPolicy != jetstream.DeliverByStartTimePolicy || c.OptStartTime == nil || c.OptStartSeq != 0 || c.DeliverSubject != "" {
+		return false
 	}
-	old := cons.CachedInfo().Config
-	cfg.DeliverPolicy, cfg.OptStartTime, cfg.OptStartSeq = old.DeliverPolicy, old.OptStartTime, old.OptStartSeq
-	cons, err = stream.UpdateConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("notifiers: update consumer %s: %w", name, err)
-	}
-	return cons, nil
+	return n.auth == nil || n.auth.IsKeyedID(markName(name, *c.OptStartTime), c.Metadata[consumerMark])
 }
 
 // run delivers one sink's alerts until Stop, resuming after stream failures.

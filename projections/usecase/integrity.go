@@ -40,8 +40,9 @@ func (s *Service) WatchForgeries(ctx context.Context) {
 
 // RecordForgeries records the detections the projection holds, in the order of the
 // forged events. Each is recorded once: the event id is derived from the forged
-// event's sequence, so nodes that detect the same one at the same moment write it
-// once (idempotent publish), and the fold forgets a detection once it is recorded.
+// event's sequence under a key only jfguard holds (detectionID), so nodes that
+// detect the same one at the same moment write it once (idempotent publish), and
+// the fold forgets a detection once it is recorded.
 func (s *Service) RecordForgeries(ctx context.Context) {
 	var pending []projections.ForgedEvent
 	s.read(func(st *projections.State) {
@@ -59,7 +60,7 @@ func (s *Service) RecordForgeries(ctx context.Context) {
 			s.log.Error("record a forged event", "err", err)
 			continue
 		}
-		ev.ID = "forged-" + strconv.FormatUint(f.Seq, 10)
+		ev.ID = s.detectionID(f.Seq)
 		seq, err := s.d.Store.Append(ctx, store.AnySeq, ev)
 		if err != nil && !errors.Is(err, store.ErrDuplicate) {
 			s.log.Error("record a forged event", "seq", f.Seq, "err", err)
@@ -71,4 +72,17 @@ func (s *Service) RecordForgeries(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+// detectionID is the id of the detection of the forged event at seq. It is keyed
+// (events.Authenticator.KeyedID): with an id anyone could compute, the forger would
+// publish their event with the id of its own detection as Nats-Msg-Id, and
+// JetStream would drop the detection as a duplicate, silencing the alert. A store
+// without an authenticator finds no forgeries; a random id keeps this safe anyway.
+func (s *Service) detectionID(seq uint64) string {
+	name := "forged_event_detected " + strconv.FormatUint(seq, 10)
+	if a := s.d.Store.Authenticator(); a != nil {
+		return a.KeyedID(name)
+	}
+	return events.NewID()
 }

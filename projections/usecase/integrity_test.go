@@ -61,6 +61,12 @@ func newSignedWorld(t *testing.T) *signedWorld {
 // forge writes an event around jfguard, without a MAC, and returns its sequence.
 func (w *signedWorld) forge(aggID string, p events.Payload) uint64 {
 	w.t.Helper()
+	return w.forgeMsg(aggID, p, nil)
+}
+
+// forgeMsg is forge with the message headers of the forger's choosing.
+func (w *signedWorld) forgeMsg(aggID string, p events.Payload, header nats.Header) uint64 {
+	w.t.Helper()
 	ev := events.Must(aggID, time.Now(), events.Context{Actor: "admin"}, p)
 	data, err := json.Marshal(ev)
 	if err != nil {
@@ -68,6 +74,9 @@ func (w *signedWorld) forge(aggID string, p events.Payload) uint64 {
 	}
 	m := nats.NewMsg(ev.PublishSubject())
 	m.Data = data
+	for k, v := range header {
+		m.Header[k] = v
+	}
 	ack, err := w.store.JetStream().PublishMsg(context.Background(), m)
 	if err != nil {
 		w.t.Fatal(err)
@@ -111,7 +120,7 @@ func TestForgedEventIsRecordedOnceWhicheverNodesDetectIt(t *testing.T) {
 		go func() { defer wg.Done(); node.RecordForgeries(context.Background()) }()
 	}
 	wg.Wait()
-	// then one forged_event_detected names it, with an id derived from its sequence
+	// then one forged_event_detected names it, with an id keyed from its sequence
 	got := w.detections()
 	if len(got) != 1 {
 		t.Fatalf("%d detections recorded, want 1", len(got))
@@ -121,7 +130,7 @@ func TestForgedEventIsRecordedOnceWhicheverNodesDetectIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := p.(*events.ForgedEventDetected)
-	if d.Seq != seq || d.Type != string(events.TypeSettingsChanged) || d.Reason != "missing" || got[0].ID != "forged-"+strconv.FormatUint(seq, 10) {
+	if d.Seq != seq || d.Type != string(events.TypeSettingsChanged) || d.Reason != "missing" || got[0].ID != w.store.Authenticator().KeyedID("forged_event_detected "+strconv.FormatUint(seq, 10)) {
 		t.Fatalf("detection = %+v (id %s), want seq %d", d, got[0].ID, seq)
 	}
 	// and the projection no longer holds it as pending, so it is not recorded again
@@ -148,4 +157,31 @@ func TestWatchingForgeriesRecordsEachAsItArrives(t *testing.T) {
 	w.forge(aliceID, &events.SessionVerified{TokenHash: "stolen", Reason: "challenge", Assurance: "aal2"})
 	// then each is recorded as it arrives
 	waitFor(t, func() bool { return len(w.detections()) == 2 })
+}
+
+func TestForgerCannotSilenceTheDetectionWithItsMessageID(t *testing.T) {
+	t.Parallel()
+	// given a forger who publishes a forged event under the message id its
+	// detection would have if that id were derived from the sequence alone
+	w := newSignedWorld(t)
+	next, err := w.store.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := next + 1
+	for _, id := range []string{"forged-" + strconv.FormatUint(seq, 10), strconv.FormatUint(seq, 10)} {
+		got := w.forgeMsg("settings", &events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"},
+			nats.Header{"Nats-Msg-Id": []string{id}})
+		if got != seq {
+			t.Fatalf("forged at %d, want %d", got, seq)
+		}
+		seq++
+	}
+	waitFor(t, func() bool { return w.pendingForgeries() == 2 })
+	// when a node records what it detected
+	w.nodes[0].RecordForgeries(context.Background())
+	// then both detections are in the stream: JetStream dropped neither as a duplicate
+	if got := w.detections(); len(got) != 2 {
+		t.Fatalf("%d detections recorded, want 2", len(got))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 
@@ -24,9 +25,13 @@ func (t TLSSettings) files() broker.TLSFiles {
 	return broker.TLSFiles{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
 }
 
+// Set reports whether any TLS file is given: then the client insists on TLS.
+func (t TLSSettings) Set() bool { return t.files().Set() }
+
 // resolveBus checks the settings of the event bus: credentials and TLS for an
 // external server, TLS for the embedded server's client port, the auditor token;
-// and warns when the embedded server is reachable from other machines in clear.
+// and warns when events would cross the network in clear: the embedded server
+// reachable from other machines, or an external one on another machine.
 func resolveBus(s *Settings, r *Resolved, errs *ConfigErrors) {
 	bad := func(key, value, problem, fix string) {
 		*errs = append(*errs, &ConfigError{Key: key, Value: value, Problem: problem, Fix: fix})
@@ -93,6 +98,14 @@ func resolveBus(s *Settings, r *Resolved, errs *ConfigErrors) {
 		r.BusWarnings = append(r.BusWarnings, w)
 	}
 
+	if external && !t.Set() {
+		for _, u := range clearTextServers(n.URL) {
+			w := "nats.url " + u + " reaches a NATS server on another machine without TLS: events (who signed in, from where) and jfguard's requests cross the network in clear, and anyone on the path can read them; write tls:// (with nats.tls.ca_file for a private CA), or reach the server over loopback"
+			r.Warnings = append(r.Warnings, w)
+			r.BusWarnings = append(r.BusWarnings, w)
+		}
+	}
+
 	r.AuditorToken = secret(errs, &r.Warnings, "auditor_token", s.AuditorToken, s.AuditorTokenFile)
 	if r.AuditorToken != "" && r.AuditorToken == r.AdminToken {
 		bad("auditor_token", "(hidden)", "the same as admin_token", "give the auditor its own token: it must not be able to change anything")
@@ -110,6 +123,44 @@ func loopbackListen(addr string) bool {
 	if host == "localhost" {
 		return true
 	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// clearTextServers lists the servers of nats.url (comma-separated) on another
+// machine that jfguard would connect to without insisting on TLS: nats:// and ws://
+// (and a bare host:port, which the client reads as nats://). Such a connection may
+// still be upgraded if the server asks for TLS, but only a client that insists
+// (tls://, wss://, or nats.tls.* set) cannot be talked out of it by someone on the
+// path.
+func clearTextServers(urls string) []string {
+	var out []string
+	for _, raw := range strings.Split(urls, ",") {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		withScheme := raw
+		if !strings.Contains(raw, "://") {
+			withScheme = "nats://" + raw
+		}
+		u, err := url.Parse(withScheme)
+		if err != nil {
+			continue // the connection refuses it with its own error
+		}
+		if s := strings.ToLower(u.Scheme); s == "tls" || s == "wss" {
+			continue
+		}
+		if host := u.Hostname(); host == "localhost" || isLoopbackIP(host) {
+			continue
+		}
+		out = append(out, u.Redacted())
+	}
+	return out
+}
+
+// isLoopbackIP reports whether host is a loopback IP literal.
+func isLoopbackIP(host string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }

@@ -127,6 +127,50 @@ func TestBusWarningWhenReachableInClear(t *testing.T) {
 	}
 }
 
+// TestBusWarningForExternalServerInClear: an external NATS server on another
+// machine reached without insisting on TLS is warned about, at start and in
+// readyz's details (as above); tls://, nats.tls.* or loopback silence it, and a
+// password in the URL is not repeated.
+func TestBusWarningForExternalServerInClear(t *testing.T) {
+	t.Parallel()
+	certs := newTestCerts(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		url  string
+		set  map[string]string
+		warn bool
+	}{
+		{"nats://10.0.0.5:4222", nil, true},
+		{"10.0.0.5:4222", nil, true},
+		{"ws://nats.example.com:8080", nil, true},
+		{"nats://127.0.0.1:4222, nats://jf:s3cret@nats.example.com:4222", nil, true},
+		{"tls://10.0.0.5:4222", nil, false},
+		{"wss://nats.example.com", nil, false},
+		{"nats://127.0.0.1:4222,nats://localhost:4223,nats://[::1]:4224", nil, false},
+		{"nats://10.0.0.5:4222", map[string]string{"nats.tls.ca_file": certs.CA}, false},
+	} {
+		set := map[string]string{"data_dir": dir, "nats.url": tc.url}
+		for k, v := range tc.set {
+			set[k] = v
+		}
+		s, err := LoadSettings("", false, nil, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Resolve()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		logged := false
+		for _, w := range r.Warnings {
+			logged = logged || strings.Contains(w, "without TLS")
+		}
+		if logged != tc.warn || (len(r.BusWarnings) > 0) != tc.warn || strings.Contains(strings.Join(r.Warnings, " "), "s3cret") {
+			t.Errorf("%s %v: warnings %q, readyz warnings %q; want a warning: %v", tc.url, tc.set, r.Warnings, r.BusWarnings, tc.warn)
+		}
+	}
+}
+
 // TestBusWarningAtStartAndInReadyz: the warning reaches the log when jfguard starts
 // and /jfguard/readyz's details, without making it unready. (The settings name an
 // address open to all; the test then listens on loopback only.)

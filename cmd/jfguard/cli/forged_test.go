@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,5 +60,45 @@ func TestOfflineToolsCheckMACs(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &summary) != nil || summary.Settings["security.enabled"] == "false" ||
 		summary.LastSeq != pub.Seq || summary.Events != pub.Seq-1 {
 		t.Fatalf("replay applied the forged setting: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestOfflineVerifyWithoutTheMasterKeySaysSo: on a copy of the data directory without
+// the master key (checked with the public key, as on a forensic machine) the chain
+// and checkpoints verify, but no event MAC can be: the command says so and how to
+// check them, rather than a bare OK a forged event would also get.
+func TestOfflineVerifyWithoutTheMasterKeySaysSo(t *testing.T) {
+	t.Parallel()
+	_, up := standIn(t)
+	dir := t.TempDir()
+	m := startMain(t, up, dir)
+	if code, err := signIn(m.URL(), "alice", "alice-pw", "d1"); err != nil || code != 200 {
+		t.Fatalf("sign-in: %d %v", code, err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, pub, errOut := runCLI(t, "audit", "pubkey", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("audit pubkey: exit %d %s", code, errOut)
+	}
+	cp := t.TempDir()
+	if err := os.CopyFS(cp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"master.key", "audit.key"} {
+		if err := os.Remove(filepath.Join(cp, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCLI(t, "audit", "verify", "--data-dir", cp, "--pubkey", strings.TrimSpace(strings.Split(pub, "\n")[0]))
+	if code != 0 || !strings.Contains(out, "event MACs not checked") || !strings.Contains(out, "master_key_file") ||
+		strings.Contains(out, "audit verify: OK\n") {
+		t.Fatalf("verify without the master key: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// With the key, a plain OK.
+	code, out, errOut = runCLI(t, "audit", "verify", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "audit verify: OK\n") || strings.Contains(out, "not checked") {
+		t.Fatalf("verify with the master key: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

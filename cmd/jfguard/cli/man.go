@@ -21,7 +21,7 @@ const manDescription = `jfguard sits in front of a Jellyfin server as a reverse 
 var manSections = []struct{ name, text string }{
 	{"Files", `The settings file is --config (-c), else $JFGUARD_CONFIG, else jfguard.yaml in the current directory; a missing default file is skipped, a missing file that was named is an error. Settings are read from the built-in defaults, then the file, then JFGUARD_* environment variables (the key in upper case with dots as underscores, e.g. JFGUARD_DATA_DIR), then --set KEY=VALUE and the flags --listen, --upstream, --data-dir and --public-url. The data directory (data_dir, default /var/lib/jfguard) holds the event store, the keys and admin.token.`},
 	{"Environment", `JFGUARD_CONFIG names the settings file. JFGUARD_ADMIN_TOKEN is the admin token the admin commands send with --server (otherwise data_dir/admin.token is read). Every setting has a JFGUARD_* twin.`},
-	{"Exit Status", `0 on success and after printing help; 1 when a command fails; 2 when the command line is wrong; 3 when audit verify finds the log altered.`},
+	{"Exit Status", `0 on success and after printing help; 1 when a command fails; 2 when the command line is wrong; 3 when audit verify finds the log altered (0 when it finds nothing wrong, also when it could not check event MACs without the master key: it says so, and --json gives macs_checked).`},
 	{"See Also", `The operations guide, docs/operations.md, in the jfguard source.`},
 }
 

@@ -9,6 +9,9 @@
 // follows new ones. With -durable it uses a durable consumer named after the
 // subscriber and acknowledges each event once handled, so after a restart it goes
 // on where it stopped. The seed comes from -seed-file or JFGUARD_NKEY_SEED.
+//
+// It skips (and reports on stderr) a message without the Jfguard-Mac header:
+// jfguard writes none, so someone else with write access to NATS did.
 package main
 
 import (
@@ -28,6 +31,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 )
+
+// MACHeader is the header that carries the MAC of every event jfguard writes.
+const MACHeader = "Jfguard-Mac"
 
 // Event is jfguard's envelope (docs/events.md); Data is the type's payload.
 type Event struct {
@@ -64,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "subscriber: -name is required")
 		return 2
 	}
-	if err := subscribe(ctx, *url, *name, *seedFile, getenv, *durable, *count, stdout); err != nil {
+	if err := subscribe(ctx, *url, *name, *seedFile, getenv, *durable, *count, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "subscriber:", err)
 		return 1
 	}
@@ -72,8 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // subscribe connects with the subscriber's nkey and prints events until count of
-// them were printed or ctx ends.
-func subscribe(ctx context.Context, url, name, seedFile string, getenv func(string) string, durable bool, count int, out io.Writer) error {
+// them were printed or ctx ends; skipped messages go to warn.
+func subscribe(ctx context.Context, url, name, seedFile string, getenv func(string) string, durable bool, count int, out, warn io.Writer) error {
 	seed := getenv("JFGUARD_NKEY_SEED")
 	if seedFile != "" {
 		b, err := os.ReadFile(seedFile)
@@ -131,7 +137,7 @@ func subscribe(ctx context.Context, url, name, seedFile string, getenv func(stri
 		<-ctx.Done()
 		it.Stop()
 	}()
-	for n := 0; count == 0 || n < count; n++ {
+	for n := 0; count == 0 || n < count; {
 		msg, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			return nil // interrupted
@@ -139,17 +145,35 @@ func subscribe(ctx context.Context, url, name, seedFile string, getenv func(stri
 		if err != nil {
 			return err
 		}
-		if err := handle(msg, out); err != nil {
-			return err
+		if msg.Headers().Get(MACHeader) == "" {
+			if err := skip(msg, warn); err != nil {
+				return err
+			}
+		} else {
+			if err := handle(msg, out); err != nil {
+				return err
+			}
+			n++
 		}
 		if durable {
-			// Acknowledged once handled: a restart resumes after it.
+			// Acknowledged once handled (or skipped): a restart resumes after it.
 			if err := msg.DoubleAck(ctx); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// skip reports a message that is not jfguard's. jfguard never applied it either, and
+// records a forged_event_detected naming its sequence.
+func skip(msg jetstream.Msg, warn io.Writer) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(warn, "skipped %d on %s: no %s header, so not written by jfguard\n", meta.Sequence.Stream, msg.Subject(), MACHeader)
+	return err
 }
 
 // handle prints one event: its stream sequence, time, type, aggregate and payload.

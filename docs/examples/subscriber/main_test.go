@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jfguard/jfguard/cmd/jfguard/cli"
+	"github.com/jfguard/jfguard/events"
 	"github.com/jfguard/jfguard/test/jellyfin"
 )
 
@@ -144,5 +146,32 @@ func TestExampleDurableConsumer(t *testing.T) {
 	code, second, errOut := runExample(t, env, "-url", in.main.NATSURL(), "-name", "siem", "-durable", "-count", "2")
 	if code != 0 || len(second) != 2 || !strings.HasPrefix(second[0], "3 ") || types(second)[0] != "user_discovered" {
 		t.Fatalf("second run: exit %d, %q, %s", code, second, errOut)
+	}
+}
+
+// TestExampleSkipsEventsWithoutMAC: a message written into the stream around
+// jfguard (no Jfguard-Mac header) is not handled: the example reports it on stderr
+// and goes on with the next event.
+func TestExampleSkipsEventsWithoutMAC(t *testing.T) {
+	t.Parallel()
+	in := start(t)
+	ctx := context.Background()
+	st := in.main.Store()
+	ev := events.Must("settings", time.Now(), events.Context{Actor: "admin"},
+		&events.SettingsChanged{Key: "security.enabled", Old: "true", New: "false", Where: "control_api"})
+	data, _ := json.Marshal(ev)
+	ack, err := st.JetStream().Publish(ctx, ev.PublishSubject(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.signIn(t, "bob-1")
+	code, lines, errOut := runExample(t, nil, "-url", in.main.NATSURL(), "-name", "siem", "-seed-file", in.seedFile, "-count", fmt.Sprint(ack.Sequence))
+	if code != 0 || len(lines) != int(ack.Sequence) || !strings.Contains(errOut, fmt.Sprintf("skipped %d on %s", ack.Sequence, ev.PublishSubject())) {
+		t.Fatalf("exit %d, output %q, stderr %s", code, lines, errOut)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, fmt.Sprintf("%d ", ack.Sequence)) {
+			t.Errorf("the forged event was handled: %s", l)
+		}
 	}
 }
