@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -25,7 +26,8 @@ const (
 // gate is the path of every request that is not jfguard's own: take the client
 // address resolveClient resolved, refuse a banned one, extract the credential, hand
 // the routes jfguard intercepts to their handlers (interceptedRoutes, in routes.go),
-// classify the token, then proxy or refuse.
+// classify the token, hold the routes that change an account or run the server to
+// the step-up rule (guarded_routes.go), then proxy or refuse.
 func (s *Server) gate(c *gin.Context) {
 	r := c.Request
 	addr := clientAddr(c)
@@ -60,12 +62,51 @@ func (s *Server) gate(c *gin.Context) {
 		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
 		return
 	}
+	if action := guardedAction(r); action != "" && !s.mayTake(c, addr, creds, action) {
+		s.metrics.gate.WithLabelValues("step_up_refused").Inc()
+		return
+	}
 	s.metrics.gate.WithLabelValues("pass").Inc()
 	if intercepted != nil && intercepted.when == afterPass {
 		intercepted.handle(s, c, addr, creds)
 		return
 	}
 	s.proxy.ServeHTTP(c.Writer, c.Request)
+}
+
+// mayTake applies the step-up rule to a token that passed, on a route that changes
+// an account or runs the server, and answers the refusal when it may not: the same
+// decision, answer (step_up_required, device_session, second_factor_required) and
+// record (step_up_required) as jfguard's own account routes. A Jellyfin API key is
+// let through: it is an administrator's credential for services by design, with no
+// session to step up. A token that is neither a verified session nor an API key
+// (one Jellyfin does not accept, let through for Jellyfin to refuse) is refused here.
+func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, action domain.Action) bool {
+	h := tokenHash(creds.Token)
+	if s.apiKeys.has(h) {
+		return true
+	}
+	var ref projections.TokenRef
+	var known bool
+	s.read(func(st *projections.State) { ref, known = st.Tokens[h] })
+	if !known || ref.Status != projections.TokenVerified || ref.UserID == "" {
+		s.refuse(c, http.StatusUnauthorized, "this route needs a verified session")
+		return false
+	}
+	a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
+	err := s.app.Authorize(c.Request.Context(), a)
+	switch {
+	case err == nil:
+		return true
+	case isStepUpRefusal(err), errors.Is(err, domain.ErrNoSession):
+		s.setSecurityHeaders(c.Writer.Header())
+		c.Header("Cache-Control", "no-store")
+		s.fail(c, err)
+	default:
+		s.log.Error("authorize a guarded Jellyfin route", "err", err)
+		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
+	}
+	return false
 }
 
 // handleLogout is the gate's path for a sign-out at Jellyfin (see proxyLogout).
