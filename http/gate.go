@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -77,10 +78,11 @@ func (s *Server) gate(c *gin.Context) {
 // mayTake applies the step-up rule to a token that passed, on a route that changes
 // an account or runs the server, and answers the refusal when it may not: the same
 // decision, answer (step_up_required, device_session, second_factor_required) and
-// record (step_up_required) as jfguard's own account routes. A Jellyfin API key is
-// let through: it is an administrator's credential for services by design, with no
-// session to step up. A token that is neither a verified session nor an API key
-// (one Jellyfin does not accept, let through for Jellyfin to refuse) is refused here.
+// record (step_up_required) as jfguard's own account routes, recorded once a minute
+// per session and action (see refusalMemo). A Jellyfin API key is let through: it is
+// an administrator's credential for services by design, with no session to step
+// up. A token that is neither a verified session nor an API key (one Jellyfin does
+// not accept, let through for Jellyfin to refuse) is refused here.
 func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, action domain.Action) bool {
 	h := tokenHash(creds.Token)
 	if s.apiKeys.has(h) {
@@ -93,8 +95,16 @@ func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstr
 		s.refuse(c, http.StatusUnauthorized, "this route needs a verified session")
 		return false
 	}
-	a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
-	err := s.app.Authorize(c.Request.Context(), a)
+	key := h + " " + string(action)
+	var err error
+	if s.gateRefusals.recent(key, s.now()) {
+		err = s.authorizeUnrecorded(ref.UserID, h, action)
+	} else {
+		a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
+		if err = s.app.Authorize(c.Request.Context(), a); isStepUpRefusal(err) {
+			s.gateRefusals.note(key, s.now())
+		}
+	}
 	switch {
 	case err == nil:
 		return true
@@ -107,6 +117,61 @@ func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstr
 		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
 	}
 	return false
+}
+
+// authorizeUnrecorded is the step-up rule decided on the state as it is, its
+// refusal not recorded: for a refusal recorded moments ago.
+func (s *Server) authorizeUnrecorded(uid, h string, action domain.Action) error {
+	pol, now := s.Policy(), s.now()
+	err := domain.ErrNoSession
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil {
+			_, err = u.Authorize(domain.Caller{TokenHash: h}, action, pol, now)
+		}
+	})
+	return err
+}
+
+// refusalMemo remembers the gate's recorded refusals for refusalMemoWindow. A
+// client keeps asking for what it is refused (Jellyfin's web app asks for an
+// administrator's plugin pages on every page it shows): each request is refused,
+// but one step_up_required a minute per session and action tells the story.
+type refusalMemo struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// Bounds of refusalMemo: how long a recorded refusal stands for the next ones, and
+// how many it remembers before it forgets the old ones (then all: recording a
+// refusal again is harmless).
+const (
+	refusalMemoWindow = time.Minute
+	refusalMemoMax    = 10_000
+)
+
+// recent reports whether the refusal named key was recorded within the window.
+func (m *refusalMemo) recent(key string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.seen[key]
+	return ok && !now.Before(at) && now.Sub(at) < refusalMemoWindow
+}
+
+// note remembers that the refusal named key was recorded at now.
+func (m *refusalMemo) note(key string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil || len(m.seen) >= refusalMemoMax {
+		for k, at := range m.seen {
+			if now.Sub(at) >= refusalMemoWindow {
+				delete(m.seen, k)
+			}
+		}
+		if m.seen == nil || len(m.seen) >= refusalMemoMax {
+			m.seen = map[string]time.Time{}
+		}
+	}
+	m.seen[key] = now
 }
 
 // handleLogout is the gate's path for a sign-out at Jellyfin (see proxyLogout).
