@@ -69,8 +69,9 @@ func (s *Session) Level(now time.Time, window time.Duration) Assurance {
 }
 
 // Action is an account-changing action. Each needs a session that proved a second
-// factor recently (step-up, "sudo mode"); the names are what step_up_required
-// records and what the pages show.
+// factor recently (step-up, "sudo mode"), except Jellyfin's own routes, which need
+// a session that proved one at all (see Authorize); the names are what
+// step_up_required records and what the pages show.
 type Action string
 
 // Account-changing actions.
@@ -84,6 +85,16 @@ const (
 	ActionSessions          Action = "sessions"            // sign another session out
 	ActionSignOutEverywhere Action = "sign_out_everywhere" // revoke every session and device credential
 	ActionAdmin             Action = "admin"               // a control API method that changes state
+
+	// ActionJellyfinAccount is a Jellyfin route that changes a user's credentials or
+	// profile (a new password, an updated user). Jellyfin's web app asks for no
+	// factor before it, so a session that proved one at sign-in (aal2) may: asking
+	// for a recent one would leave no way to make the change from Jellyfin's pages.
+	ActionJellyfinAccount Action = "jellyfin_account"
+	// ActionJellyfinAdmin is a Jellyfin route for administrators (RequiresElevation
+	// in Jellyfin's OpenAPI, and API keys any method): as ActionJellyfinAccount, and
+	// the account must have a second factor.
+	ActionJellyfinAdmin Action = "jellyfin_admin"
 
 	// ActionStepUp is asking to prove a factor (an emailed code, a passkey
 	// ceremony): any session may, except a device's, since proving is how a
@@ -100,6 +111,10 @@ var (
 	ErrDeviceSession = errors.New("a device's session cannot change the account")
 	// ErrNoSession: the token is not a verified session of this user.
 	ErrNoSession = errors.New("not a verified session of this user")
+	// ErrSecondFactorRequired: an administrator's change from an account without a
+	// second factor. A password alone must not run the server: the administrator
+	// enrols a factor first.
+	ErrSecondFactorRequired = errors.New("an administrator's change needs a second factor on the account: set one up first")
 )
 
 // StepUpError says an action needs a second factor proven within the window; the
@@ -126,12 +141,18 @@ type Caller struct {
 // Authorize decides whether caller may take action on u at now. The rule, in one
 // place for every action:
 //   - a device's session never may;
+//   - an administrator's action (the control API, Jellyfin's routes for
+//     administrators) needs an account with a second factor: without one it is
+//     refused (ErrSecondFactorRequired), since there is nothing to step up with;
 //   - an account with a second factor needs that factor proven within the window
-//     (at sign-in, by a step-up, or in the request itself);
+//     (at sign-in, by a step-up, or in the request itself), except for Jellyfin's
+//     routes, which take a session that proved it at sign-in (aal2) at any age:
+//     Jellyfin's pages cannot ask for it again, and a recent factor there would be a
+//     dead end;
 //   - an account without one has nothing stronger to ask for: its password-level
 //     sessions may (this is how the first factor gets added).
 //
-// A refusal that a step-up can cure comes with the step_up_required event to record.
+// A refusal comes with the step_up_required event to record.
 func (u *User) Authorize(c Caller, action Action, pol Policy, now time.Time) ([]events.Payload, error) {
 	s := u.Sessions[c.TokenHash]
 	if s == nil || c.TokenHash == "" {
@@ -145,11 +166,23 @@ func (u *User) Authorize(c Caller, action Action, pol Policy, now time.Time) ([]
 	case level == AssuranceDevice:
 		refused.Device = true
 		return []events.Payload{refused}, ErrDeviceSession
+	case action.forAdministrators() && !u.HasSecondFactor():
+		return []events.Payload{refused}, ErrSecondFactorRequired
 	case level == AssuranceAAL2Recent, c.Proof, !u.HasSecondFactor(), action == ActionStepUp:
+		return nil, nil
+	case level == AssuranceAAL2 && action.atSignInLevel():
 		return nil, nil
 	}
 	return []events.Payload{refused}, &StepUpError{Action: action, Level: level, Methods: u.Methods()}
 }
+
+// forAdministrators reports whether an action runs the server rather than the
+// caller's own account: it needs an account with a second factor.
+func (a Action) forAdministrators() bool { return a == ActionAdmin || a == ActionJellyfinAdmin }
+
+// atSignInLevel reports whether an action takes a factor proven at sign-in however
+// old: Jellyfin's routes, whose pages cannot ask for a step-up.
+func (a Action) atSignInLevel() bool { return a == ActionJellyfinAccount || a == ActionJellyfinAdmin }
 
 // Guard wraps a decision so it runs only when the caller may take the action, on
 // the same state the decision sees (no gap between the check and the change).

@@ -21,6 +21,9 @@ const (
 const (
 	msgStepUp        = "Confirm it is you: prove your second factor again to make this change."
 	msgDeviceSession = "This session belongs to an app or a TV (an app password, a paired device or Quick Connect): it cannot change security settings. Use a browser where you signed in with your second factor."
+	// msgSecondFactorRequired answers an administrator's change from an account
+	// without a second factor: there is nothing to step up with.
+	msgSecondFactorRequired = "Administrators need a second factor to change the server. Set one up on your security page first, then sign in with it."
 )
 
 // account declares the account-changing action of a route. The step-up rule itself

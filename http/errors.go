@@ -100,6 +100,9 @@ func (s *Server) errorAnswer(err error, fallback *apiError) *apiError {
 			Extra: gin.H{"action": su.Action, "methods": methods, "step_up": "/jfguard/api/me/step-up"}}
 	case errors.Is(err, domain.ErrDeviceSession):
 		return newAPIError(http.StatusForbidden, "device_session", msgDeviceSession)
+	case errors.Is(err, domain.ErrSecondFactorRequired):
+		return &apiError{Status: http.StatusForbidden, Code: "second_factor_required", Message: msgSecondFactorRequired,
+			Extra: gin.H{"setup": "/jfguard/setup"}}
 	case errors.Is(err, domain.ErrNoSession):
 		return errAnsUnauthorized
 	case errors.As(err, &throttled):
@@ -201,9 +204,9 @@ func retryAfter(d time.Duration) string {
 }
 
 // isStepUpRefusal reports whether err is a refusal of the step-up rule: a session
-// that must prove a factor again, or a device's session that may never make the
-// change.
+// that must prove a factor again, a device's session that may never make the
+// change, or an administrator's change from an account without a second factor.
 func isStepUpRefusal(err error) bool {
 	var su *domain.StepUpError
-	return errors.As(err, &su) || errors.Is(err, domain.ErrDeviceSession)
+	return errors.As(err, &su) || errors.Is(err, domain.ErrDeviceSession) || errors.Is(err, domain.ErrSecondFactorRequired)
 }

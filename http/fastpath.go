@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"net/http"
 	"unsafe"
 
 	"github.com/jfguard/jfguard/http/clientaddr"
@@ -17,11 +18,12 @@ import (
 // fastPass reports whether the front may proxy a request itself: the gate would
 // let it through unchanged. That is a GET or HEAD, spelled as clients spell them,
 // naming its host (an HTTP/1.0 request without one is the engine's to complete),
-// on a plain path that is neither jfguard's nor one the proxy rewrites, from an
-// address without a ban, carrying no token or one jfguard knows passes (a verified
-// session or an API key). Anything else, even what would pass after more work (a
-// token to resolve at Jellyfin), goes to the engine, so the fast path can only
-// ever agree with the gate.
+// on a plain path that is neither jfguard's, nor one the proxy rewrites, nor one
+// the step-up rule guards (guarded_routes.go: GET /Auth/Keys lists API keys),
+// from an address without a ban, carrying no token or one jfguard knows passes (a
+// verified session or an API key). Anything else, even what would pass after more
+// work (a token to resolve at Jellyfin), goes to the engine, so the fast path can
+// only ever agree with the gate.
 func (f *Front) fastPass(ctx *fasthttp.RequestCtx) (clientaddr.ClientAddr, bool) {
 	h := &ctx.Request.Header
 	if f.upstream == nil || !(h.IsGet() || h.IsHead()) || len(h.Host()) == 0 {
@@ -29,7 +31,7 @@ func (f *Front) fastPass(ctx *fasthttp.RequestCtx) (clientaddr.ClientAddr, bool)
 	}
 	target := h.RequestURI()
 	p, query, _ := bytes.Cut(target, []byte("?"))
-	if !plainProxyPath(p) {
+	if !plainProxyPath(p) || guardOf(http.MethodGet, viewString(p)) != "" {
 		return clientaddr.ClientAddr{}, false
 	}
 	s := f.s

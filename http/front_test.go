@@ -273,6 +273,10 @@ func TestFastPassTakesOnlyWhatTheGateLetsThrough(t *testing.T) {
 		{"web index", "GET /web/ HTTP/1.1\r\nHost: h\r\n\r\n", false},
 		{"jfguard's own", "GET /jfguard/api/me HTTP/1.1\r\nHost: h\r\n\r\n", false},
 		{"encoded path", "GET /web/index%2Ehtml HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"a guarded route: the list of API keys", "GET /Auth/Keys HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n", false},
+		{"a guarded route under a base path, in lower case", "HEAD /jellyfin/auth/keys/ HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n", false},
+		{"a guarded route with a parameter", "GET /ScheduledTasks/abc HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{"a route that only starts like a guarded one", "GET /Auth/Keys/x/Items HTTP/1.1\r\nHost: h\r\n\r\n", true},
 	} {
 		var ctx fasthttp.RequestCtx
 		ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5000}, nil)
@@ -374,7 +378,7 @@ func TestFrontStreamsBodiesWhole(t *testing.T) {
 // FuzzFastPassAgreesWithTheGate: whatever request the fast path takes, the engine's
 // gate, reading the same request as net/http parses it, would have let through
 // unchanged: no token or the same passing one, a readable credential, not jfguard's
-// route, not the web index, not a route the gate intercepts.
+// route, not the web index, not a route the gate intercepts or guards.
 func FuzzFastPassAgreesWithTheGate(f *testing.F) {
 	const key = "0123456789abcdef0123456789abcdef"
 	for _, seed := range []string{
@@ -385,6 +389,10 @@ func FuzzFastPassAgreesWithTheGate(f *testing.F) {
 		"GET /Items HTTP/1.1\r\nHost: h\r\nx-emby-authorization: Emby Token=" + key + "\r\nX-Emby-Token: other\r\n\r\n",
 		"GET /web/index.html HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET /Items HTTP/1.1\r\nHost: h\r\nX-Emby-Token: \r\nX-Emby-Token: other\r\n\r\n",
+		"GET /Auth/Keys HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n",
+		"HEAD /jellyfin/auth/keys/ HTTP/1.1\r\nHost: h\r\nX-Emby-Token: " + key + "\r\n\r\n",
+		"GET /System/Logs/Log?name=x HTTP/1.1\r\nHost: h\r\n\r\n",
+		"GET /Plugins/p/1.0/Image HTTP/1.1\r\nHost: h\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -418,7 +426,7 @@ func FuzzFastPassAgreesWithTheGate(f *testing.F) {
 			t.Fatalf("the gate refuses the credentials of a request the fast path passed: %v\n%q", err, sent.String())
 		case creds.Token != "" && !s.apiKeys.has(tokenHash(creds.Token)):
 			t.Fatalf("the gate reads token %q, which does not pass\n%q", creds.Token, sent.String())
-		case strings.HasPrefix(strings.ToLower(r.URL.Path), "/jfguard"), isWebIndex(r), interceptionOf(r) != nil:
+		case strings.HasPrefix(strings.ToLower(r.URL.Path), "/jfguard"), isWebIndex(r), interceptionOf(r) != nil, guardedAction(r) != "":
 			t.Fatalf("the fast path passed a route the engine serves: %q", r.URL.Path)
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			t.Fatalf("the fast path passed a %s", r.Method)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jfguard/jfguard/domain"
 	"github.com/jfguard/jfguard/http/clientaddr"
 	"github.com/jfguard/jfguard/http/upstream"
 	"github.com/jfguard/jfguard/projections"
@@ -25,7 +27,8 @@ const (
 // gate is the path of every request that is not jfguard's own: take the client
 // address resolveClient resolved, refuse a banned one, extract the credential, hand
 // the routes jfguard intercepts to their handlers (interceptedRoutes, in routes.go),
-// classify the token, then proxy or refuse.
+// classify the token, hold the routes that change an account or run the server to
+// the step-up rule (guarded_routes.go), then proxy or refuse.
 func (s *Server) gate(c *gin.Context) {
 	r := c.Request
 	addr := clientAddr(c)
@@ -60,12 +63,115 @@ func (s *Server) gate(c *gin.Context) {
 		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
 		return
 	}
+	if action := guardedAction(r); action != "" && !s.mayTake(c, addr, creds, action) {
+		s.metrics.gate.WithLabelValues("step_up_refused").Inc()
+		return
+	}
 	s.metrics.gate.WithLabelValues("pass").Inc()
 	if intercepted != nil && intercepted.when == afterPass {
 		intercepted.handle(s, c, addr, creds)
 		return
 	}
 	s.proxy.ServeHTTP(c.Writer, c.Request)
+}
+
+// mayTake applies the step-up rule to a token that passed, on a route that changes
+// an account or runs the server, and answers the refusal when it may not: the same
+// decision, answer (step_up_required, device_session, second_factor_required) and
+// record (step_up_required) as jfguard's own account routes, recorded once a minute
+// per session and action (see refusalMemo). A Jellyfin API key is let through: it is
+// an administrator's credential for services by design, with no session to step
+// up. A token that is neither a verified session nor an API key (one Jellyfin does
+// not accept, let through for Jellyfin to refuse) is refused here.
+func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstream.Credentials, action domain.Action) bool {
+	h := tokenHash(creds.Token)
+	if s.apiKeys.has(h) {
+		return true
+	}
+	var ref projections.TokenRef
+	var known bool
+	s.read(func(st *projections.State) { ref, known = st.Tokens[h] })
+	if !known || ref.Status != projections.TokenVerified || ref.UserID == "" {
+		s.refuse(c, http.StatusUnauthorized, "this route needs a verified session")
+		return false
+	}
+	key := h + " " + string(action)
+	var err error
+	if s.gateRefusals.recent(key, s.now()) {
+		err = s.authorizeUnrecorded(ref.UserID, h, action)
+	} else {
+		a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
+		if err = s.app.Authorize(c.Request.Context(), a); isStepUpRefusal(err) {
+			s.gateRefusals.note(key, s.now())
+		}
+	}
+	switch {
+	case err == nil:
+		return true
+	case isStepUpRefusal(err), errors.Is(err, domain.ErrNoSession):
+		s.setSecurityHeaders(c.Writer.Header())
+		c.Header("Cache-Control", "no-store")
+		s.fail(c, err)
+	default:
+		s.log.Error("authorize a guarded Jellyfin route", "err", err)
+		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
+	}
+	return false
+}
+
+// authorizeUnrecorded is the step-up rule decided on the state as it is, its
+// refusal not recorded: for a refusal recorded moments ago.
+func (s *Server) authorizeUnrecorded(uid, h string, action domain.Action) error {
+	pol, now := s.Policy(), s.now()
+	err := domain.ErrNoSession
+	s.read(func(st *projections.State) {
+		if u := st.Users[uid]; u != nil {
+			_, err = u.Authorize(domain.Caller{TokenHash: h}, action, pol, now)
+		}
+	})
+	return err
+}
+
+// refusalMemo remembers the gate's recorded refusals for refusalMemoWindow. A
+// client keeps asking for what it is refused (Jellyfin's web app asks for an
+// administrator's plugin pages on every page it shows): each request is refused,
+// but one step_up_required a minute per session and action tells the story.
+type refusalMemo struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// Bounds of refusalMemo: how long a recorded refusal stands for the next ones, and
+// how many it remembers before it forgets the old ones (then all: recording a
+// refusal again is harmless).
+const (
+	refusalMemoWindow = time.Minute
+	refusalMemoMax    = 10_000
+)
+
+// recent reports whether the refusal named key was recorded within the window.
+func (m *refusalMemo) recent(key string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.seen[key]
+	return ok && !now.Before(at) && now.Sub(at) < refusalMemoWindow
+}
+
+// note remembers that the refusal named key was recorded at now.
+func (m *refusalMemo) note(key string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil || len(m.seen) >= refusalMemoMax {
+		for k, at := range m.seen {
+			if now.Sub(at) >= refusalMemoWindow {
+				delete(m.seen, k)
+			}
+		}
+		if m.seen == nil || len(m.seen) >= refusalMemoMax {
+			m.seen = map[string]time.Time{}
+		}
+	}
+	m.seen[key] = now
 }
 
 // handleLogout is the gate's path for a sign-out at Jellyfin (see proxyLogout).

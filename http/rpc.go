@@ -243,10 +243,10 @@ func (s *Server) rpcErrorOf(method string, err error) *types.Error {
 }
 
 // rpcRefusal is the JSON-RPC error of a refused state change: the self-service
-// API's answer to the same refusal (step_up_required, device_session) as its data.
+// API's answer to the same refusal (step_up_required, device_session,
+// second_factor_required) as its data.
 func (s *Server) rpcRefusal(err error) *types.Error {
-	var su *domain.StepUpError
-	if errors.As(err, &su) || errors.Is(err, domain.ErrDeviceSession) {
+	if isStepUpRefusal(err) {
 		a := s.errorAnswer(err, nil)
 		return &types.Error{Code: rpcStepUp, Message: a.Message, Data: a.body()}
 	}

@@ -149,6 +149,8 @@ type Server struct {
 	writeProbe  writeProbe
 	// app runs the use cases: the handlers translate requests into its calls.
 	app useCases
+	// gateRefusals are the gate's step-up refusals recorded in the last minute.
+	gateRefusals refusalMemo
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc

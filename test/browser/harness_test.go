@@ -572,12 +572,18 @@ func (b *browser) webSignInWithCode(st *stack, secret string) {
 	b.signedInAs("alice")
 }
 
-// openAdminPage signs the administrator in with the web app and opens the admin page.
+// openAdminPage sets up an authenticator app for the administrator (an
+// administrator's changes need an account with a second factor), signs her in with
+// the web app and its code, and opens the admin page.
 func (b *browser) openAdminPage(st *stack) {
 	b.t.Helper()
-	if got := b.webSignIn(st, "admin", adminPassword); got != "home" {
-		b.t.Fatalf("the admin's sign-in led to %s", got)
+	secret, _ := st.enrollByAPI(b.t, "admin", adminPassword)
+	if got := b.webSignIn(st, "admin", adminPassword); got != "challenge" {
+		b.t.Fatalf("the admin's sign-in led to %s, want the challenge page", got)
 	}
+	b.fill("#code-totp", st.code(b.t, secret))
+	b.click("#method-totp button[type=submit]")
+	b.signedInAs("admin")
 	b.navigate(st.URL + "/jfguard/admin")
 	b.visible("#state-ready")
 }

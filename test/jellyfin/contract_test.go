@@ -269,6 +269,22 @@ func TestContract(t *testing.T) {
 	run(contractCase{name: "sign in to a disabled account", method: "POST", target: "/Users/AuthenticateByName", body: `{"Username":"carol","Pw":"carol-password"}`, header: []string{"Authorization", web},
 		template: "/Users/AuthenticateByName", status: 403, undocumented: "the user manager's SecurityException for a disabled account, answered in plain text"})
 
+	f.srv.AddUser("dave", "dave-password", false)
+	var daveAuth authResultView
+	run(contractCase{name: "sign in as dave", method: "POST", target: "/Users/AuthenticateByName", body: `{"Username":"dave","Pw":"dave-password"}`, header: []string{"Authorization", web},
+		template: "/Users/AuthenticateByName", status: 200}).json(t, &daveAuth)
+	daveToken := []string{"Authorization", tokenHeader(daveAuth.AccessToken)}
+	run(contractCase{name: "change a password with a wrong current one", method: "POST", target: "/Users/Password", body: `{"CurrentPw":"x","NewPw":"y"}`, header: daveToken,
+		template: "/Users/Password", status: 403, differs: "the document declares ProblemDetails; the controller answers its message as a plain string"})
+	run(contractCase{name: "change another user's password", method: "POST", target: "/Users/Password?userId=" + f.alice.ID, body: `{"CurrentPw":"x","NewPw":"y"}`, header: daveToken,
+		template: "/Users/Password", status: 403, differs: "the document declares ProblemDetails; the controller answers its message as a plain string"})
+	run(contractCase{name: "change an unknown user's password", method: "POST", target: "/Users/Password?userId=" + strings.Repeat("0", 31) + "1", body: `{"NewPw":"y"}`, header: keyAuth,
+		template: "/Users/Password", status: 404})
+	run(contractCase{name: "change a password without a token", method: "POST", target: "/Users/Password", body: `{"NewPw":"y"}`,
+		template: "/Users/Password", status: 401})
+	run(contractCase{name: "change one's own password", method: "POST", target: "/Users/Password", body: `{"CurrentPw":"dave-password","NewPw":"dave-new"}`, header: daveToken,
+		template: "/Users/Password", status: 204})
+
 	f.srv.SetQuickConnect(false)
 	run(contractCase{name: "initiate while off", method: "POST", target: "/QuickConnect/Initiate", header: []string{"Authorization", tv}, template: "/QuickConnect/Initiate", status: 401})
 	run(contractCase{name: "poll while off", method: "GET", target: "/QuickConnect/Connect?secret=" + qc.Secret, template: "/QuickConnect/Connect", status: 401,

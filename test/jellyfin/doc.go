@@ -1,6 +1,7 @@
 // Package jellyfin is an in-process stand-in for the parts of Jellyfin's HTTP
-// API that jfguard touches: users and passwords, the lockout after wrong
-// passwords and the user policy that sets it, sign-in by name, Quick
+// API that jfguard touches: users and passwords (and changing one), the
+// lockout after wrong passwords and the user policy that sets it, sign-in by
+// name, Quick
 // Connect, session logout, API keys, the device list, public system
 // information, one media item with a Range-capable stream, the /socket
 // WebSocket and a small /web/ sign-in page that behaves like Jellyfin's web

@@ -46,6 +46,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/Users/Public", anonymous, s.handlePublicUsers},
 		{http.MethodGet, "/Users/{userId}", signedIn, s.handleUserByID},
 		{http.MethodPost, "/Users/{userId}/Policy", elevated, s.handleUpdateUserPolicy},
+		{http.MethodPost, "/Users/Password", signedIn, s.handleUpdatePassword},
+		{http.MethodPost, "/Users/{userId}/Password", signedIn, s.handleUpdatePassword},
 		{http.MethodPost, "/Sessions/Logout", signedIn, s.handleLogout},
 
 		{http.MethodGet, "/QuickConnect/Enabled", anonymous, s.handleQuickConnectEnabled},
