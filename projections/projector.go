@@ -20,7 +20,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 8
+const snapshotVersion = 9
 
 // Options configure a Projector.
 type Options struct {
