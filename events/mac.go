@@ -160,9 +160,10 @@ const ReplayWindow = 15 * time.Minute
 // replays; a projection snapshot keeps it (MarshalBinary).
 //
 // The ids sit in an open-addressing table (linear probing over 16-byte slots, at
-// most half full, expired slots reused): a rebuild checks every event in the
-// fold, serially, and a window can hold hundreds of thousands of ids, so one probe
-// costs one cache line, where a Go map costs several and a second lookup to insert.
+// most 5/8 full, expired slots reused): a rebuild checks every event in the fold,
+// and a window can hold hundreds of thousands of ids, so a check is about one
+// cache miss, where a Go map took more and a second lookup to insert (a window of
+// 300,000 ids: 200 ns per event against 280 ns, BenchmarkReplayGuard, CPU time).
 // Like a Go map, the table keeps its size when the window shrinks, and it holds
 // no pointers, so the garbage collector never scans it.
 type ReplayGuard struct {
@@ -192,7 +193,7 @@ func (g *ReplayGuard) Replayed(id string, at, stored time.Time) bool {
 	}
 	now := stored.UnixNano()
 	g.latest = max(g.latest, now)
-	if g.used >= len(g.slots)/2 {
+	if g.used >= len(g.slots)*5/8 {
 		g.rehash(now)
 	}
 	key := idHash(id)
@@ -235,8 +236,8 @@ func (g *ReplayGuard) home(key uint64) int {
 	return int((key * 0x9e3779b97f4a7c15) >> (64 - bits.TrailingZeros(uint(len(g.slots)))))
 }
 
-// rehash moves the ids still remembered at now into a table four times their
-// number (so it fills to half only after as many more), dropping expired ones.
+// rehash moves the ids still remembered at now into a table at least twice their
+// number, dropping expired ones.
 func (g *ReplayGuard) rehash(now int64) {
 	live := 0
 	for _, s := range g.slots {
@@ -245,7 +246,7 @@ func (g *ReplayGuard) rehash(now int64) {
 		}
 	}
 	n := replayMinSlots
-	for n < 4*(live+1) {
+	for n < 2*(live+1) {
 		n <<= 1
 	}
 	old := g.slots
@@ -303,7 +304,7 @@ func (g *ReplayGuard) UnmarshalBinary(data []byte) error {
 	}
 	*g = ReplayGuard{latest: int64(binary.LittleEndian.Uint64(data[1:]))}
 	size := replayMinSlots
-	for size < 4*(n+1) {
+	for size < 2*(n+1) {
 		size <<= 1
 	}
 	g.slots = make([]replaySlot, size)
