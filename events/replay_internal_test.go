@@ -26,3 +26,27 @@ func TestReplayGuardStaysTheSizeOfItsWindow(t *testing.T) {
 		t.Errorf("table of %d slots for a window of %d ids", len(g.slots), window)
 	}
 }
+
+// TestIDHashSpreadsIDs: ids of every length hash apart, the ids jfguard makes
+// without a collision among many, and none to 0, the empty slot.
+func TestIDHashSpreadsIDs(t *testing.T) {
+	t.Parallel()
+	seen := map[uint64]string{}
+	add := func(id string) {
+		h := idHash(id)
+		if h == 0 {
+			t.Fatalf("idHash(%q) = 0", id)
+		}
+		if other, ok := seen[h]; ok {
+			t.Fatalf("idHash(%q) = idHash(%q)", id, other)
+		}
+		seen[h] = id
+	}
+	long := "0123456789abcdefghijklmnopqrstuvwxyz0123456789"
+	for n := 0; n <= len(long); n++ {
+		add(long[:n])
+	}
+	for i := 0; i < 200_000; i++ {
+		add(NewID())
+	}
+}
