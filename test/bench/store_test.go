@@ -467,7 +467,7 @@ func BenchmarkEventMAC(b *testing.B) {
 			runtime.GC()
 			state := projections.NewState()
 			start, cpu0 := time.Now(), cpuTime()
-			if _, err := st.Scan(ctx, 1, func(ev events.Event) error { state.Apply(ev); return nil }); err != nil {
+			if _, err := st.ScanBatches(ctx, 1, func(evs []events.Event) error { state.ApplyAll(evs); return nil }); err != nil {
 				b.Fatal(err)
 			}
 			d, cpu := time.Since(start), cpuTime()-cpu0
