@@ -51,7 +51,8 @@ Every event jfguard writes carries a ` + "`Jfguard-Mac`" + ` message header: ` +
 (AES-256-GCM) of the stored JSON keyed from jfguard's master keyring; the event must also sit on the
 subject its envelope names. jfguard never applies an event whose MAC is missing or wrong, nor a copy
 of an authentic event appended again (stored more than 15 minutes after its ` + "`time`" + `, or with the
-id of an event stored in the last 15 minutes): it records ` + "`forged_event_detected`" + ` instead, and
+id of an event stored before it, within 15 minutes of the later of that event's ` + "`time`" + ` and its storing): it
+records ` + "`forged_event_detected`" + ` instead, and
 ` + "`jfguard audit verify`" + ` names it. Subscribers cannot check the MAC (only jfguard nodes hold the
 key); they can rely on ` + "`forged_event_detected`" + `, on ` + "`jfguard audit verify`" + `, and over HTTP on the
 event feed and ` + "`audit.query`" + `, which mark each event ` + "`\"authentic\": true`" + ` or ` + "`false`" + ` with the reason it was refused.

@@ -150,16 +150,23 @@ func AggregateOfSubject(subject string) (aggregate, id string, ok bool) {
 // building it.
 func (e Event) OnSubject(subject string) bool {
 	rest, ok := strings.CutPrefix(subject, SubjectPrefix+".")
-	if !ok {
-		return false
+	if ok {
+		rest, ok = cutToken(rest, e.Aggregate)
 	}
-	if rest, ok = strings.CutPrefix(rest, e.Aggregate+"."); !ok {
-		return false
+	if ok {
+		rest, ok = cutToken(rest, e.AggregateID)
 	}
-	if rest, ok = strings.CutPrefix(rest, e.AggregateID+"."); !ok {
-		return false
+	return ok && rest == string(e.Type)
+}
+
+// cutToken removes tok and the dot after it from the front of s. It compares in
+// place: a rebuild checks every event's subject, and building tok+"." would
+// allocate for every id longer than a few bytes.
+func cutToken(s, tok string) (string, bool) {
+	if len(s) <= len(tok) || s[len(tok)] != '.' || s[:len(tok)] != tok {
+		return s, false
 	}
-	return rest == string(e.Type)
+	return s[len(tok)+1:], true
 }
 
 // PublishSubject is the subject this event is published on.

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -85,7 +86,49 @@ func TestReplayedEventsAreRefused(t *testing.T) {
 	if st.Settings["security.require_all"] != "true" {
 		t.Error("an event stored ten minutes after its time was refused")
 	}
-	if len(st.Replays.Seen) != 1 {
-		t.Errorf("%d ids remembered two days on, want the window's only", len(st.Replays.Seen))
+	if st.Replays.Len() != 1 {
+		t.Errorf("%d ids remembered two days on, want the window's only", st.Replays.Len())
+	}
+}
+
+// TestApplyAllFoldsAsApply: folding a rebuild's batches (the replay guard warmed a
+// group at a time) refuses the same copies and applies the same events as folding
+// one event at a time, copies within one group and across groups alike.
+func TestApplyAllFoldsAsApply(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var evs []events.Event
+	add := func(ev events.Event, stored time.Time) {
+		ev.Seq, ev.Subject, ev.Auth, ev.Stored = uint64(len(evs)+1), ev.PublishSubject(), events.AuthValid, stored
+		evs = append(evs, ev)
+	}
+	var originals []events.Event
+	for i := 0; i < 3*applyGroup; i++ {
+		when := at.Add(time.Duration(i) * time.Second)
+		ev := events.Must("settings", when, events.Context{}, &events.SettingsChanged{Key: "k", Old: "", New: strconv.Itoa(i), Where: "control_api"})
+		originals = append(originals, ev)
+		add(ev, when)
+		if i%7 == 3 {
+			add(originals[i], when.Add(time.Millisecond)) // a copy in the same group
+		}
+		if i%11 == 5 && i > applyGroup {
+			add(originals[i-applyGroup], when) // a copy of an event of an earlier group
+		}
+	}
+	one, all := NewState(), NewState()
+	for _, ev := range evs {
+		one.Apply(ev)
+	}
+	all.ApplyAll(evs)
+	if one.ForgedTotal == 0 || all.ForgedTotal != one.ForgedTotal || len(all.Forged) != len(one.Forged) {
+		t.Fatalf("ApplyAll refused %d, Apply %d", all.ForgedTotal, one.ForgedTotal)
+	}
+	for seq, f := range one.Forged {
+		if all.Forged[seq] != f {
+			t.Errorf("event %d: %+v one at a time, %+v in batches", seq, f, all.Forged[seq])
+		}
+	}
+	if all.Settings["k"] != one.Settings["k"] || all.LastSeq != one.LastSeq {
+		t.Errorf("settings %q / %q, last %d / %d", all.Settings["k"], one.Settings["k"], all.LastSeq, one.LastSeq)
 	}
 }

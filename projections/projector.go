@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ import (
 
 // snapshotVersion changes whenever State's shape or the fold changes, so an old
 // snapshot is rebuilt from the stream instead of being misread.
-const snapshotVersion = 8
+const snapshotVersion = 9
 
 // Options configure a Projector.
 type Options struct {
@@ -99,8 +100,8 @@ func (p *Projector) Start(ctx context.Context) error {
 	// Catch up with a scan (the fast path: block files for an embedded store, decoding
 	// on every core), then follow new events from where the scan stopped.
 	if target > p.applied {
-		if _, err := p.store.Scan(ctx, p.applied+1, func(ev events.Event) error {
-			p.apply(ev)
+		if _, err := p.store.ScanBatches(ctx, p.applied+1, func(evs []events.Event) error {
+			p.applyAll(evs)
 			return nil
 		}); err != nil {
 			return fmt.Errorf("catch up with the event stream: %w", err)
@@ -112,6 +113,19 @@ func (p *Projector) Start(ctx context.Context) error {
 	}
 	p.sub = sub
 	return p.WaitFor(ctx, target)
+}
+
+// applyAll folds a batch of the catch-up scan as apply folds each event, the
+// replay guard warmed for a group of events first (see State.ApplyAll).
+func (p *Projector) applyAll(evs []events.Event) {
+	for group := range slices.Chunk(evs, applyGroup) {
+		p.mu.Lock()
+		p.state.Replays.Warm(group)
+		p.mu.Unlock()
+		for _, ev := range group {
+			p.apply(ev)
+		}
+	}
 }
 
 func (p *Projector) apply(ev events.Event) {
@@ -345,14 +359,18 @@ func fillNil(s *State) *State {
 func Replay(ctx context.Context, es *store.Store, at time.Time, progress func(seq uint64)) (*State, error) {
 	st := NewState()
 	n := 0
-	_, err := es.Scan(ctx, 1, func(ev events.Event) error {
-		if ev.Time.After(at) {
-			return errStopReplay
+	_, err := es.ScanBatches(ctx, 1, func(evs []events.Event) error {
+		cut := slices.IndexFunc(evs, func(ev events.Event) bool { return ev.Time.After(at) })
+		if cut >= 0 {
+			evs = evs[:cut]
 		}
-		st.Apply(ev)
-		n++
-		if progress != nil && n%50000 == 0 {
-			progress(ev.Seq)
+		st.ApplyAll(evs)
+		if progress != nil && len(evs) > 0 && (n+len(evs))/50000 > n/50000 {
+			progress(evs[len(evs)-1].Seq)
+		}
+		n += len(evs)
+		if cut >= 0 {
+			return errStopReplay
 		}
 		return nil
 	})

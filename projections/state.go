@@ -6,6 +6,7 @@
 package projections
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -203,6 +204,21 @@ func (s *State) Apply(ev events.Event) {
 	}
 	delete(s.Tails, key)
 	s.applyOne(ev)
+}
+
+// applyGroup is how many events ApplyAll warms the replay guard for at a time:
+// their slots stay in the cache while the events are folded.
+const applyGroup = 64
+
+// ApplyAll folds evs in order, as Apply does each, the replay guard's slots for a
+// group of events loaded together first: a rebuild's fastest path.
+func (s *State) ApplyAll(evs []events.Event) {
+	for group := range slices.Chunk(evs, applyGroup) {
+		s.Replays.Warm(group)
+		for _, ev := range group {
+			s.Apply(ev)
+		}
+	}
 }
 
 // applyOne folds one event of a complete command.

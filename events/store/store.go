@@ -404,6 +404,22 @@ func (s *Store) scan(ctx context.Context, filter string, from uint64, since *tim
 // Scan calls fn for every event from sequence from up to the end of the stream as it
 // is when Scan starts, and returns the last sequence it delivered.
 func (s *Store) Scan(ctx context.Context, from uint64, fn func(events.Event) error) (uint64, error) {
+	var last uint64
+	_, err := s.scanDecoded(ctx, "", from, nil, func(evs []events.Event) error {
+		for _, ev := range evs {
+			if err := fn(ev); err != nil {
+				return err
+			}
+			last = ev.Seq
+		}
+		return nil
+	})
+	return last, err
+}
+
+// ScanBatches is Scan delivering the events in batches, in stream order: a fold
+// can prepare for a batch before applying it (State.ApplyAll).
+func (s *Store) ScanBatches(ctx context.Context, from uint64, fn func([]events.Event) error) (uint64, error) {
 	return s.scanDecoded(ctx, "", from, nil, fn)
 }
 
@@ -421,7 +437,7 @@ type decodeBatch struct {
 // scanDecoded scans and decodes the events (envelope and payload) on a pool of
 // goroutines, delivering them to fn in stream order. Decoding JSON is most of the
 // cost of a replay; spreading it over the cores keeps the fold itself the limit.
-func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, since *time.Time, fn func(events.Event) error) (uint64, error) {
+func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, since *time.Time, fn func([]events.Event) error) (uint64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	workers := max(1, runtime.GOMAXPROCS(0))
@@ -497,13 +513,13 @@ func (s *Store) scanDecoded(ctx context.Context, filter string, from uint64, sin
 			cancel()
 			continue
 		}
-		for _, ev := range b.evs {
-			if err := fn(ev); err != nil {
-				ferr = err
-				cancel()
-				break
-			}
-			delivered = ev.Seq
+		if err := fn(b.evs); err != nil {
+			ferr = err
+			cancel()
+			continue
+		}
+		if len(b.evs) > 0 {
+			delivered = b.evs[len(b.evs)-1].Seq
 		}
 	}
 	res := <-produced
