@@ -14,6 +14,7 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -267,11 +268,11 @@ func (g *ReplayGuard) Warm(evs []Event) {
 	for i := range evs {
 		sum += g.slots[g.home(idHash(evs[i].ID))].key
 	}
-	warmSink = sum
+	warmSink.Store(sum)
 }
 
 // warmSink keeps Warm's loads from being optimised away.
-var warmSink uint64
+var warmSink atomic.Uint64
 
 // Len is the number of ids remembered at the latest stored time seen.
 func (g *ReplayGuard) Len() int {
