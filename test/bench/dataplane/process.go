@@ -117,25 +117,18 @@ func childrenOf(pid int) []int {
 }
 
 // peakRSS is the sum of the processes' peak resident set sizes (VmHWM), in bytes.
-func peakRSS(pids []int) (int64, error) {
-	var total int64
-	for _, pid := range pids {
-		kib, ok := statusField(pid, "VmHWM")
-		if !ok {
-			return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-		}
-		total += kib << 10
-	}
-	return total, nil
-}
+func peakRSS(pids []int) (int64, error) { return sumStatus(pids, "VmHWM") }
 
 // currentRSS is the sum of the processes' resident set sizes now (VmRSS), in bytes.
-func currentRSS(pids []int) (int64, error) {
+func currentRSS(pids []int) (int64, error) { return sumStatus(pids, "VmRSS") }
+
+// sumStatus adds up a size field of the processes' /proc/PID/status, in bytes.
+func sumStatus(pids []int, field string) (int64, error) {
 	var total int64
 	for _, pid := range pids {
-		kib, ok := statusField(pid, "VmRSS")
+		kib, ok := statusField(pid, field)
 		if !ok {
-			return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+			return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 		}
 		total += kib << 10
 	}
