@@ -21,7 +21,7 @@ func openTerminal(t *testing.T) (*os.File, func() string) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
+		skipOrFail(t, "no pseudo-terminal (/dev/ptmx): %v", err)
 	}
 	var n uint32
 	var unlock int32
