@@ -96,11 +96,11 @@ func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstr
 		return false
 	}
 	key := h + " " + string(action)
+	a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
 	var err error
 	if s.gateRefusals.recent(key, s.now()) {
-		err = s.authorizeUnrecorded(ref.UserID, h, action)
+		err = s.app.Allowed(a)
 	} else {
-		a := usecase.Account{Caller: callerOf(addr, creds), UserID: ref.UserID, TokenHash: h, Action: action}
 		if err = s.app.Authorize(c.Request.Context(), a); isStepUpRefusal(err) {
 			s.gateRefusals.note(key, s.now())
 		}
@@ -117,19 +117,6 @@ func (s *Server) mayTake(c *gin.Context, addr clientaddr.ClientAddr, creds upstr
 		s.refuse(c, http.StatusServiceUnavailable, "cannot check this session right now")
 	}
 	return false
-}
-
-// authorizeUnrecorded is the step-up rule decided on the state as it is, its
-// refusal not recorded: for a refusal recorded moments ago.
-func (s *Server) authorizeUnrecorded(uid, h string, action domain.Action) error {
-	pol, now := s.Policy(), s.now()
-	err := domain.ErrNoSession
-	s.read(func(st *projections.State) {
-		if u := st.Users[uid]; u != nil {
-			_, err = u.Authorize(domain.Caller{TokenHash: h}, action, pol, now)
-		}
-	})
-	return err
 }
 
 // refusalMemo remembers the gate's recorded refusals for refusalMemoWindow. A

@@ -41,6 +41,7 @@ type signInUseCases interface {
 type gateUseCases interface {
 	ApproveQuickConnect(ctx context.Context, a usecase.Account, token, code string) error
 	AuthorizeQuickConnect(ctx context.Context, caller usecase.Caller, token string) (string, error)
+	Allowed(a usecase.Account) error
 	DecideQuickConnectSignIn(ctx context.Context, req usecase.QuickConnectSignIn) error
 	Banned(ip netip.Addr) bool
 	ResolveToken(ctx context.Context, caller usecase.Caller, token string) (usecase.ResolvedToken, error)

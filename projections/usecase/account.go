@@ -49,6 +49,20 @@ func (s *Service) Authorize(ctx context.Context, a Account) error {
 	return err
 }
 
+// Allowed decides the step-up rule for a on the state as it is and records
+// nothing: for a client that repeats a request its refusal was recorded for moments
+// ago (the gate records one refusal a minute per session and action).
+func (s *Service) Allowed(a Account) error {
+	pol, now := s.Policy(), s.now()
+	err := domain.ErrNoSession
+	s.read(func(st *projections.State) {
+		if u := st.Users[a.UserID]; u != nil {
+			_, err = u.Authorize(a.domainCaller(), a.Action, pol, now)
+		}
+	})
+	return err
+}
+
 // execAccount runs a self-service decision guarded by the step-up rule of the
 // account's action, on the state it changes.
 func (s *Service) execAccount(ctx context.Context, a Account, decide func(u *domain.User, now time.Time) ([]events.Payload, error)) error {
